@@ -1,0 +1,3 @@
+module github.com/envops/kubectl-envops/test/cluster
+
+go 1.26

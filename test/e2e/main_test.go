@@ -1,0 +1,249 @@
+// Package e2e runs kubectl-envops the way users do: built, on PATH beside a
+// real kubectl, against real local control planes (one per environment).
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/envops/kubectl-envops/test/cluster"
+)
+
+const (
+	devContext  = "envops-dev"
+	prodContext = "envops-prod"
+)
+
+var (
+	// kubeconfig holds the contexts envops-dev and envops-prod.
+	kubeconfig string
+	// pathDir holds kubectl and kubectl-envops, and nothing else.
+	pathDir string
+	// homeDir is HOME for every kubectl run, so nothing touches the user's.
+	homeDir string
+	// clusters is the running set, when this run started it (nil when reused).
+	clusters *cluster.Set
+)
+
+// TestMain starts the clusters once for the whole package, or reuses running
+// ones named by ENVOPS_E2E_KUBECONFIG (from "make cluster-up"), then builds
+// the plugin.
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	work, err := os.MkdirTemp("", "envops-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	defer os.RemoveAll(work)
+
+	binDir, err := cluster.Build(ctx, cluster.BuildOptions{Log: os.Stderr})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: control plane:", err)
+		return 1
+	}
+	if kc := os.Getenv("ENVOPS_E2E_KUBECONFIG"); kc != "" {
+		kubeconfig = kc
+		fmt.Fprintf(os.Stderr, "e2e: reusing clusters from %s\n", kc)
+	} else {
+		start := time.Now()
+		clusters, err = cluster.StartSet(ctx, cluster.SetOptions{
+			Names:    []string{"dev", "prod"},
+			StateDir: filepath.Join(work, "clusters"),
+			Log:      os.Stderr,
+		})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "e2e: start clusters:", err)
+			return 1
+		}
+		kubeconfig = clusters.Kubeconfig
+		fmt.Fprintf(os.Stderr, "e2e: clusters dev and prod up in %s\n", time.Since(start).Round(time.Second))
+		defer func() {
+			if err := clusters.Down(); err != nil {
+				fmt.Fprintln(os.Stderr, "e2e: stop clusters:", err)
+			}
+		}()
+		// An interrupt stops the clusters before the process ends.
+		go func() {
+			<-ctx.Done()
+			if ctx.Err() == context.Canceled && clusters != nil {
+				_ = clusters.Down()
+				os.Exit(130)
+			}
+		}()
+	}
+
+	pathDir = filepath.Join(work, "bin")
+	homeDir = filepath.Join(work, "home")
+	for _, d := range []string{pathDir, homeDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			fmt.Fprintln(os.Stderr, "e2e:", err)
+			return 1
+		}
+	}
+	if err := os.Symlink(filepath.Join(binDir, cluster.Kubectl), filepath.Join(pathDir, "kubectl")); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	build := exec.CommandContext(ctx, "go", "build",
+		"-ldflags", "-X github.com/envops/kubectl-envops/pkg/version.version=v0.0.0-e2e -X github.com/envops/kubectl-envops/pkg/version.commit=e2e",
+		"-o", filepath.Join(pathDir, "kubectl-envops"), "./cmd/kubectl-envops")
+	build.Dir = repoRoot()
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: build kubectl-envops: %v\n%s", err, out)
+		return 1
+	}
+	return m.Run()
+}
+
+// repoRoot is the main module's directory (tests run in test/e2e).
+func repoRoot() string {
+	wd, _ := os.Getwd()
+	return filepath.Clean(filepath.Join(wd, "..", ".."))
+}
+
+// result is what a command printed and how it exited.
+type result struct {
+	Stdout, Stderr string
+	ExitCode       int
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.ExitCode, r.Stdout, r.Stderr)
+}
+
+// runKubectl runs the real kubectl (and through it, the plugin) in dir ("" for
+// a fresh temporary directory) with stdin, KUBECONFIG and a private HOME.
+func runKubectl(t *testing.T, dir string, stdin string, args ...string) result {
+	t.Helper()
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(pathDir, "kubectl"), args...)
+	cmd.Dir = dir
+	cmd.Env = commandEnv()
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			t.Fatalf("run kubectl %s: %v", strings.Join(args, " "), err)
+		}
+		code = ee.ExitCode()
+	}
+	return result{Stdout: out.String(), Stderr: errb.String(), ExitCode: code}
+}
+
+// commandEnv is the environment of every command the tests run: PATH holds
+// only kubectl and the plugin, so plugin discovery sees nothing else.
+func commandEnv() []string {
+	env := []string{
+		"PATH=" + pathDir + string(os.PathListSeparator) + "/usr/bin:/bin",
+		"HOME=" + homeDir,
+		"KUBECONFIG=" + kubeconfig,
+		"NO_COLOR=1",
+	}
+	for _, k := range []string{"TMPDIR", "LANG"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}
+
+// restConfig is the admin configuration of one context.
+func restConfig(t *testing.T, kubeContext string) *rest.Config {
+	t.Helper()
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
+		&clientcmd.ClientConfigLoadingRules{ExplicitPath: kubeconfig},
+		&clientcmd.ConfigOverrides{CurrentContext: kubeContext}).ClientConfig()
+	if err != nil {
+		t.Fatalf("kubeconfig context %s: %v", kubeContext, err)
+	}
+	return cfg
+}
+
+// clientset is an admin client of one context.
+func clientset(t *testing.T, kubeContext string) kubernetes.Interface {
+	t.Helper()
+	cs, err := kubernetes.NewForConfig(restConfig(t, kubeContext))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs
+}
+
+// newNamespace creates a fresh namespace on a cluster and deletes it when the
+// test ends.
+func newNamespace(t *testing.T, kubeContext string) string {
+	t.Helper()
+	cs := clientset(t, kubeContext)
+	ns, err := cs.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "e2e-" + sanitize(t.Name()) + "-"},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("create namespace: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cs.CoreV1().Namespaces().Delete(context.Background(), ns.Name, metav1.DeleteOptions{})
+	})
+	waitFor(t, 30*time.Second, "default ServiceAccount in "+ns.Name, func() bool {
+		_, err := cs.CoreV1().ServiceAccounts(ns.Name).Get(t.Context(), "default", metav1.GetOptions{})
+		return err == nil
+	})
+	return ns.Name
+}
+
+func sanitize(name string) string {
+	name = strings.ToLower(name)
+	var b strings.Builder
+	for _, r := range name {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('-')
+		}
+	}
+	s := strings.Trim(b.String(), "-")
+	if len(s) > 40 {
+		s = strings.Trim(s[:40], "-")
+	}
+	return s
+}
+
+// waitFor checks cond until it holds or the timeout ends the test.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
