@@ -16,6 +16,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -84,9 +85,11 @@ func runMain(m *testing.M) int {
 			}
 		}()
 		// An interrupt stops the clusters before the process ends.
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+		defer signal.Stop(sig)
 		go func() {
-			<-ctx.Done()
-			if ctx.Err() == context.Canceled && clusters != nil {
+			if _, ok := <-sig; ok {
 				_ = clusters.Down()
 				os.Exit(130)
 			}
@@ -245,5 +248,47 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 			t.Fatalf("timed out after %s waiting for %s", timeout, what)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// addNode registers a kwok-managed node on a cluster, waits until it is
+// Ready and untainted, and deletes it when the test ends.
+func addNode(t *testing.T, kubeContext, name string) {
+	t.Helper()
+	cs := clientset(t, kubeContext)
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{
+		Name:        name,
+		Annotations: map[string]string{"kwok.x-k8s.io/node": "fake"},
+		Labels:      map[string]string{"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "type": "kwok"},
+	}}
+	if _, err := cs.CoreV1().Nodes().Create(t.Context(), node, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("add node %s: %v", name, err)
+	}
+	t.Cleanup(func() { removeNode(t, kubeContext, name) })
+	waitFor(t, 60*time.Second, "node "+name+" Ready", func() bool {
+		n, err := cs.CoreV1().Nodes().Get(t.Context(), name, metav1.GetOptions{})
+		if err != nil {
+			return false
+		}
+		for _, taint := range n.Spec.Taints {
+			if strings.HasPrefix(taint.Key, "node.kubernetes.io/") {
+				return false
+			}
+		}
+		for _, c := range n.Status.Conditions {
+			if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// removeNode deletes a node (a no-op when it is already gone).
+func removeNode(t *testing.T, kubeContext, name string) {
+	t.Helper()
+	err := clientset(t, kubeContext).CoreV1().Nodes().Delete(context.Background(), name, metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		t.Errorf("remove node %s: %v", name, err)
 	}
 }
