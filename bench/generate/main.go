@@ -1,0 +1,218 @@
+// Command generate benchmarks "kubectl envops generate --all" against the
+// kustomize CLI run once per overlay, as a shell loop would, and against
+// kustomize's krusty API called serially in one process. It writes a corpus
+// of N apps × 3 environments (each a base with a ReplicationController and
+// one overlay per environment, made by the same scaffolder as
+// "kubectl envops new"), builds both programs from Go modules, and prints
+// the times and ratios. It never fails on time.
+//
+//	go run ./bench/generate -apps 200
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+
+	"github.com/envops/kubectl-envops/pkg/config"
+	"github.com/envops/kubectl-envops/pkg/render"
+)
+
+// environments of the corpus; every app has an overlay for each.
+var environments = []string{"dev", "staging", "prod"}
+
+func main() {
+	apps := flag.Int("apps", 200, "number of apps in the corpus (overlays = apps × 3)")
+	kustomizeBin := flag.String("kustomize", "", "kustomize binary to compare with (default: built from bench/kustomize)")
+	envopsBin := flag.String("envops", "", "kubectl-envops binary (default: built from ./cmd/kubectl-envops)")
+	keep := flag.Bool("keep", false, "keep the corpus and binaries directory")
+	flag.Parse()
+	if err := run(*apps, *kustomizeBin, *envopsBin, *keep, os.Stdout); err != nil {
+		fmt.Fprintf(os.Stderr, "error: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(apps int, kustomizeBin, envopsBin string, keep bool, out io.Writer) error {
+	work, err := os.MkdirTemp("", "envops-bench-generate-")
+	if err != nil {
+		return err
+	}
+	if keep {
+		fmt.Fprintf(out, "work directory: %s\n", work)
+	} else {
+		defer os.RemoveAll(work)
+	}
+
+	if envopsBin == "" {
+		envopsBin = filepath.Join(work, "kubectl-envops")
+		if err := goBuild("", envopsBin, "./cmd/kubectl-envops"); err != nil {
+			return err
+		}
+	}
+	if kustomizeBin == "" {
+		kustomizeBin = filepath.Join(work, "kustomize")
+		if err := goBuild("bench/kustomize", kustomizeBin, "sigs.k8s.io/kustomize/kustomize/v5"); err != nil {
+			return err
+		}
+	}
+
+	project := filepath.Join(work, "corpus")
+	overlays, err := WriteCorpus(project, apps)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "corpus: %d apps × %d environments = %d overlays (ReplicationController each)\n", apps, len(environments), len(overlays))
+
+	krustyTime, err := timed(func() error { return krustySerial(overlays) })
+	if err != nil {
+		return fmt.Errorf("krusty: %w", err)
+	}
+	renderTime, err := timed(func() error { return renderSerial(project, apps) })
+	if err != nil {
+		return fmt.Errorf("render: %w", err)
+	}
+	generateTime, err := timed(func() error {
+		for _, env := range environments {
+			cmd := exec.Command(envopsBin, "generate", "--all", "--env", env)
+			cmd.Dir = project
+			cmd.Stderr = os.Stderr
+			if err := cmd.Run(); err != nil {
+				return fmt.Errorf("kubectl-envops generate --all --env %s: %w", env, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	cliTime, err := timed(func() error {
+		for _, dir := range overlays {
+			cmd := exec.Command(kustomizeBin, "build", dir)
+			cmd.Stderr = os.Stderr
+			if err := cmd.Run(); err != nil {
+				return fmt.Errorf("kustomize build %s: %w", dir, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+
+	fmt.Fprintf(out, "%-58s %8.2fs\n", "kustomize CLI, one process per overlay (shell loop):", cliTime.Seconds())
+	fmt.Fprintf(out, "%-58s %8.2fs\n", "krusty API, serial, one process (no envops transforms):", krustyTime.Seconds())
+	fmt.Fprintf(out, "%-58s %8.2fs\n", "render.App, serial, one process (krusty + transforms):", renderTime.Seconds())
+	fmt.Fprintf(out, "%-58s %8.2fs\n", fmt.Sprintf("kubectl envops generate --all, %d processes (one per env):", len(environments)), generateTime.Seconds())
+	fmt.Fprintf(out, "generate vs kustomize CLI loop: %.1f× faster (target ≥ 30×)\n", cliTime.Seconds()/generateTime.Seconds())
+	fmt.Fprintf(out, "generate vs serial krusty:      %.2f× its time (target ≤ 1.5×)\n", generateTime.Seconds()/krustyTime.Seconds())
+	fmt.Fprintf(out, "transforms, serial:             %.2f× krusty's time\n", renderTime.Seconds()/krustyTime.Seconds())
+	return nil
+}
+
+// WriteCorpus scaffolds apps apps, each with an overlay per environment,
+// under dir/apps with a .envops.yaml in dir, and returns the overlay
+// directories.
+func WriteCorpus(dir string, apps int) ([]string, error) {
+	cfgYAML := "environments:\n"
+	for _, env := range environments {
+		cfgYAML += fmt.Sprintf("  %s: {context: %s-cluster}\n", env, env)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	cfgPath := filepath.Join(dir, config.FileName)
+	if err := os.WriteFile(cfgPath, []byte(cfgYAML), 0o644); err != nil {
+		return nil, err
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		return nil, err
+	}
+	fsys := filesys.MakeFsOnDisk()
+	tiers := []string{"frontend", "backend"}
+	var overlays []string
+	for i := 0; i < apps; i++ {
+		name := fmt.Sprintf("app-%04d", i)
+		_, err := render.Scaffold(fsys, cfg, render.NewApp{
+			Name:         name,
+			Tier:         tiers[i%2],
+			Role:         "server",
+			Language:     "go",
+			Image:        fmt.Sprintf("registry.example.com/%s:1.0.%d", name, i),
+			Kind:         render.KindReplicationController,
+			Port:         8080,
+			Environments: environments,
+			Replicas:     map[string]int32{"dev": 1, "staging": 2, "prod": 3},
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, env := range environments {
+			overlays = append(overlays, filepath.Join(cfg.AppsDir(), name, "overlays", env))
+		}
+	}
+	return overlays, nil
+}
+
+// krustySerial builds every overlay with kustomize's API, one after the
+// other, and encodes the result as YAML as the CLI would.
+func krustySerial(overlays []string) error {
+	fsys := filesys.MakeFsOnDisk()
+	for _, dir := range overlays {
+		m, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(fsys, dir)
+		if err != nil {
+			return err
+		}
+		if _, err := m.AsYaml(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// renderSerial renders every app and environment with render.App, one
+// after the other, to show what the transforms add to krusty alone.
+func renderSerial(project string, apps int) error {
+	cfg, err := config.Load(filepath.Join(project, config.FileName))
+	if err != nil {
+		return err
+	}
+	fsys := filesys.MakeFsOnDisk()
+	for _, env := range environments {
+		for i := 0; i < apps; i++ {
+			if _, err := render.App(fsys, cfg, fmt.Sprintf("app-%04d", i), env, render.Options{}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func timed(f func() error) (time.Duration, error) {
+	start := time.Now()
+	err := f()
+	return time.Since(start), err
+}
+
+// goBuild builds pkg into out with the go command, in module directory dir
+// ("" for the current one).
+func goBuild(dir, out, pkg string) error {
+	args := []string{"build", "-o", out}
+	if dir != "" {
+		args = append([]string{"-C", dir}, args...)
+	}
+	cmd := exec.Command("go", append(args, pkg)...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go %v: %w (run from the repository root)", args, err)
+	}
+	return nil
+}

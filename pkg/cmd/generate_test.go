@@ -1,0 +1,165 @@
+package cmd
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"sigs.k8s.io/yaml"
+)
+
+// writeGenerateProject writes a project with one scaffolded-style app "web" and
+// returns the path of its .envops.yaml.
+func writeGenerateProject(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	files := map[string]string{
+		".envops.yaml":                     "environments:\n  dev: {context: dev-cluster}\n  prod: {context: prod-cluster}\n",
+		"apps/web/base/kustomization.yaml": "resources:\n- rc.yaml\nlabels:\n- pairs: {app: web, tier: frontend, role: server}\n  includeTemplates: true\n",
+		"apps/web/base/rc.yaml": "apiVersion: v1\nkind: ReplicationController\nmetadata:\n  name: web\nspec:\n  replicas: 1\n" +
+			"  template:\n    spec:\n      containers:\n      - name: web\n        image: nginx:1.27\n",
+		"apps/web/overlays/dev/kustomization.yaml":  "resources:\n- ../../base\n",
+		"apps/web/overlays/prod/kustomization.yaml": "resources:\n- ../../base\nreplicas:\n- {name: web, count: 3}\n",
+	}
+	for p, c := range files {
+		p = filepath.Join(dir, p)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return filepath.Join(dir, ".envops.yaml")
+}
+
+func TestGenerateFlags(t *testing.T) {
+	cfgPath := writeGenerateProject(t)
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		want     GenerateOptions
+		wantCode int // exit code of a refused command line
+	}{
+		{name: "app and env", args: []string{"web", "--env", "dev"}, want: GenerateOptions{App: "web", Env: "dev", Output: "yaml"}},
+		{name: "all apps as json into a directory", args: []string{"--all", "--env", "prod", "-o", "json", "--output-dir", "out", "--image", "nginx:1.28"},
+			want: GenerateOptions{All: true, Env: "prod", Output: "json", OutputDir: "out", Image: "nginx:1.28"}},
+		{name: "env is required", args: []string{"web"}, wantCode: ExitUsage},
+		{name: "app or all is required", args: []string{"--env", "dev"}, wantCode: ExitUsage},
+		{name: "app and all exclude each other", args: []string{"web", "--all", "--env", "dev"}, wantCode: ExitUsage},
+		{name: "unknown output format", args: []string{"web", "--env", "dev", "-o", "table"}, wantCode: ExitUsage},
+		{name: "invalid image", args: []string{"web", "--env", "dev", "--image", "Nginx:1"}, wantCode: ExitUsage},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			streams, _, _, _ := genericiooptions.NewTestIOStreams()
+			var got *GenerateOptions
+			cmd := NewCmdGenerate(&Globals{Streams: streams, ConfigPath: cfgPath}, func(o *GenerateOptions) error {
+				got = o
+				return nil
+			})
+			cmd.SetArgs(tc.args)
+			cmd.SetOut(streams.Out)
+			cmd.SetErr(streams.ErrOut)
+			err := cmd.Execute()
+			if tc.wantCode != 0 {
+				var ec *ExitCodeError
+				if !errors.As(err, &ec) || ec.Code != tc.wantCode {
+					t.Fatalf("error = %v, want exit code %d", err, tc.wantCode)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.App != tc.want.App || got.All != tc.want.All || got.Env != tc.want.Env || got.Output != tc.want.Output ||
+				got.OutputDir != tc.want.OutputDir || got.Image != tc.want.Image {
+				t.Errorf("parsed %+v, want %+v", *got, tc.want)
+			}
+		})
+	}
+}
+
+// runGenerate runs the command line through the root command, as the plugin does.
+func runGenerate(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	streams, _, out, errOut := genericiooptions.NewTestIOStreams()
+	code = Execute(append([]string{"generate"}, args...), streams)
+	return out.String(), errOut.String(), code
+}
+
+func TestGenerateRun(t *testing.T) {
+	cfgPath := writeGenerateProject(t)
+
+	out, stderr, code := runGenerate(t, "web", "--env", "prod", "--image", "nginx:1.28", "--config", cfgPath)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var rc map[string]any
+	if err := yaml.Unmarshal([]byte(out), &rc); err != nil {
+		t.Fatalf("output is not YAML: %v\n%s", err, out)
+	}
+	for _, want := range []string{"replicas: 3", "image: nginx:1.28", "mountPath: /etc/secrets", "name: web-server"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+
+	out, stderr, code = runGenerate(t, "--all", "--env", "dev", "-o", "json", "--config", cfgPath)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var list struct {
+		Kind  string           `json:"kind"`
+		Items []map[string]any `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(out), &list); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, out)
+	}
+	if list.Kind != "List" || len(list.Items) != 1 {
+		t.Errorf("want a List of 1 item, got kind %q with %d items", list.Kind, len(list.Items))
+	}
+
+	dir := filepath.Join(t.TempDir(), "rendered")
+	out, stderr, code = runGenerate(t, "--all", "--env", "prod", "--output-dir", dir, "--config", cfgPath)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "web.yaml"))
+	if err != nil || !strings.Contains(string(b), "replicas: 3") {
+		t.Errorf("web.yaml = %q, %v; want the prod rendering", b, err)
+	}
+	if !strings.Contains(out, "web.yaml") {
+		t.Errorf("stdout should name the file written, got %q", out)
+	}
+}
+
+func TestGenerateErrors(t *testing.T) {
+	cfgPath := writeGenerateProject(t)
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"missing overlay", []string{"web", "--env", "staging"}, ExitError, `unknown environment "staging"`},
+		{"unknown app", []string{"shop", "--env", "dev"}, ExitError, `unknown app "shop"`},
+		{"invalid image", []string{"web", "--env", "dev", "--image", "nginx::1"}, ExitUsage, `invalid image reference "nginx::1"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, stderr, code := runGenerate(t, append(tc.args, "--config", cfgPath)...)
+			if code != tc.code {
+				t.Errorf("exit code %d, want %d", code, tc.code)
+			}
+			if out != "" {
+				t.Errorf("printed objects despite the error: %q", out)
+			}
+			if strings.Count(stderr, "\n") != 1 || !strings.HasPrefix(stderr, "error: ") || !strings.Contains(stderr, tc.want) {
+				t.Errorf("stderr = %q, want one error line containing %q", stderr, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,261 @@
+// Package render turns an app's kustomize overlay into the objects envops
+// sends to a cluster: kustomize (krusty) builds the overlay in-process, then
+// the transforms of pkg/transform add the environment Secret mount, the
+// label convention and the image override. It also scaffolds new apps.
+package render
+
+import (
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
+	"strings"
+
+	"golang.org/x/sync/errgroup"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/api/types"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+	"sigs.k8s.io/kustomize/kyaml/kio"
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/envops/kubectl-envops/pkg/config"
+	"github.com/envops/kubectl-envops/pkg/transform"
+)
+
+// Options changes what App renders.
+type Options struct {
+	// Image, when set, replaces the image of the app's container.
+	Image string
+}
+
+// Validate checks the options before anything is rendered.
+func (o Options) Validate() error {
+	if o.Image != "" {
+		return transform.ValidateImage(o.Image)
+	}
+	return nil
+}
+
+// AppObjects is one app's rendered objects.
+type AppObjects struct {
+	// App is the app's name.
+	App string
+	// Objects are what App returns for it.
+	Objects []*unstructured.Unstructured
+}
+
+// App renders the overlay of app for env and applies the project's
+// transforms: the result is exactly what deploy sends to the cluster.
+func App(fsys filesys.FileSystem, cfg *config.Config, app, env string, opts Options) ([]*unstructured.Unstructured, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	overlay, err := OverlayDir(fsys, cfg, app, env)
+	if err != nil {
+		return nil, err
+	}
+	nodes, err := build(fsys, overlay)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range filters(cfg, app, opts) {
+		if nodes, err = f.Filter(nodes); err != nil {
+			return nil, fmt.Errorf("app %q, environment %q: %w", app, env, err)
+		}
+	}
+	return toUnstructured(nodes)
+}
+
+// All renders every app for env, concurrently, in the order of Apps.
+func All(fsys filesys.FileSystem, cfg *config.Config, env string, opts Options) ([]AppObjects, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	apps, err := appNames(fsys, cfg.AppsDir())
+	if err != nil {
+		return nil, err
+	}
+	if len(apps) == 0 {
+		return nil, fmt.Errorf("no apps in %s: create one with \"kubectl envops new APP --tier T --role R --image IMG\"", cfg.AppsDir())
+	}
+	out := make([]AppObjects, len(apps))
+	errs := make([]error, len(apps))
+	var g errgroup.Group
+	// Rendering is CPU-bound: more workers than CPUs only add contention.
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for i, app := range apps {
+		g.Go(func() error {
+			objs, err := App(fsys, cfg, app, env, opts)
+			out[i], errs[i] = AppObjects{App: app, Objects: objs}, err
+			return nil
+		})
+	}
+	_ = g.Wait()
+	// The first failing app in name order, so the message is stable.
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Kustomization renders any kustomization directory as kustomize would,
+// without the project's transforms.
+func Kustomization(fsys filesys.FileSystem, dir string) ([]*unstructured.Unstructured, error) {
+	if !fsys.IsDir(dir) {
+		return nil, fmt.Errorf("kustomization directory %s does not exist", dir)
+	}
+	nodes, err := build(fsys, dir)
+	if err != nil {
+		return nil, err
+	}
+	return toUnstructured(nodes)
+}
+
+// Apps lists the app names under the configured apps directory, sorted.
+// An app is a directory holding base/ or overlays/.
+func Apps(cfg *config.Config) ([]string, error) {
+	return appNames(filesys.MakeFsOnDisk(), cfg.AppsDir())
+}
+
+// OverlayDir returns the overlay directory of app for env, or an error that
+// says which app or overlay is missing and which ones exist.
+func OverlayDir(fsys filesys.FileSystem, cfg *config.Config, app, env string) (string, error) {
+	if errs := validation.IsDNS1123Label(app); len(errs) > 0 {
+		return "", fmt.Errorf("invalid app name %q: use lowercase letters, digits and '-', as in the app's directory name", app)
+	}
+	if err := config.ValidateEnvironmentName(env); err != nil {
+		return "", err
+	}
+	// Without environments in .envops.yaml, any overlay may be rendered;
+	// with them, a typo is caught before it reaches a cluster.
+	if len(cfg.Environments) > 0 {
+		if _, err := cfg.Environment(env); err != nil {
+			return "", err
+		}
+	}
+	appsDir := cfg.AppsDir()
+	appDir := filepath.Join(appsDir, app)
+	if !fsys.IsDir(appDir) {
+		apps, _ := appNames(fsys, appsDir)
+		if len(apps) == 0 {
+			return "", fmt.Errorf("unknown app %q: %s has no apps; create it with \"kubectl envops new %s --tier T --role R --image IMG\"", app, appsDir, app)
+		}
+		return "", fmt.Errorf("unknown app %q: no directory %s; apps: %s", app, appDir, strings.Join(apps, ", "))
+	}
+	overlay := filepath.Join(appDir, "overlays", env)
+	if !fsys.IsDir(overlay) {
+		envs, _ := subdirs(fsys, filepath.Join(appDir, "overlays"))
+		if len(envs) == 0 {
+			return "", fmt.Errorf("app %q has no overlay for environment %q: %s does not exist, and the app has no overlays; add overlays/%s with a kustomization.yaml", app, env, overlay, env)
+		}
+		return "", fmt.Errorf("app %q has no overlay for environment %q: %s does not exist; overlays: %s", app, env, overlay, strings.Join(envs, ", "))
+	}
+	return overlay, nil
+}
+
+// filters are the project's transforms, in the order they are applied.
+func filters(cfg *config.Config, app string, opts Options) []kio.Filter {
+	fs := []kio.Filter{
+		transform.EnvSecret{SecretName: cfg.Secret.Name, MountPath: cfg.Secret.MountPath},
+		transform.LabelConvention{
+			App:         app,
+			Labels:      append(append([]string{}, cfg.Labels.Required...), cfg.Labels.Optional...),
+			NamePattern: cfg.Labels.Name,
+			Recommended: cfg.Labels.Recommended,
+		},
+	}
+	if opts.Image != "" {
+		fs = append(fs, transform.Image{Image: opts.Image, App: app})
+	}
+	return fs
+}
+
+// build runs kustomize on dir, with plugins disabled as kustomize's CLI
+// does by default.
+func build(fsys filesys.FileSystem, dir string) ([]*yaml.RNode, error) {
+	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
+	m, err := k.Run(fsys, dir)
+	if err != nil {
+		if d := diagnose(fsys, dir, oneLine(err), map[string]bool{}); d != nil {
+			return nil, d
+		}
+		return nil, fmt.Errorf("kustomize build %s: %s", dir, oneLine(err))
+	}
+	return m.ToRNodeSlice(), nil
+}
+
+// BuildWithPlugins runs kustomize on dir with exec KRM function plugins
+// enabled, as "kustomize build --enable-alpha-plugins --enable-exec" does.
+func BuildWithPlugins(fsys filesys.FileSystem, dir string) ([]*unstructured.Unstructured, error) {
+	opts := krusty.MakeDefaultOptions()
+	opts.PluginConfig = types.EnabledPluginConfig(types.BploUseStaticallyLinked)
+	opts.PluginConfig.FnpLoadingOptions.EnableExec = true
+	m, err := krusty.MakeKustomizer(opts).Run(fsys, dir)
+	if err != nil {
+		return nil, fmt.Errorf("kustomize build %s: %s", dir, oneLine(err))
+	}
+	return toUnstructured(m.ToRNodeSlice())
+}
+
+var spaces = regexp.MustCompile(`\s+`)
+
+// oneLine flattens kustomize's nested, multi-line errors into one line.
+func oneLine(err error) string {
+	return strings.TrimSpace(spaces.ReplaceAllString(err.Error(), " "))
+}
+
+func toUnstructured(nodes []*yaml.RNode) ([]*unstructured.Unstructured, error) {
+	objs := make([]*unstructured.Unstructured, 0, len(nodes))
+	for _, n := range nodes {
+		b, err := n.MarshalJSON()
+		if err != nil {
+			return nil, fmt.Errorf("%s/%s: encoding as JSON: %w", n.GetKind(), n.GetName(), err)
+		}
+		u := &unstructured.Unstructured{}
+		if err := u.UnmarshalJSON(b); err != nil {
+			return nil, fmt.Errorf("%s/%s: decoding: %w", n.GetKind(), n.GetName(), err)
+		}
+		objs = append(objs, u)
+	}
+	return objs, nil
+}
+
+// appNames lists the directories under appsDir that hold base/ or overlays/.
+func appNames(fsys filesys.FileSystem, appsDir string) ([]string, error) {
+	dirs, err := subdirs(fsys, appsDir)
+	if err != nil {
+		return nil, err
+	}
+	apps := dirs[:0]
+	for _, d := range dirs {
+		if fsys.IsDir(filepath.Join(appsDir, d, "base")) || fsys.IsDir(filepath.Join(appsDir, d, "overlays")) {
+			apps = append(apps, d)
+		}
+	}
+	return apps, nil
+}
+
+// subdirs lists the directory names directly under dir, sorted.
+func subdirs(fsys filesys.FileSystem, dir string) ([]string, error) {
+	if !fsys.IsDir(dir) {
+		return nil, fmt.Errorf("directory %s does not exist: %w", dir, fs.ErrNotExist)
+	}
+	entries, err := fsys.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", dir, err)
+	}
+	var names []string
+	for _, e := range entries {
+		if fsys.IsDir(filepath.Join(dir, e)) {
+			names = append(names, e)
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}

@@ -1,0 +1,112 @@
+package transform
+
+import (
+	"fmt"
+	"strings"
+
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+)
+
+// EnvSecret mounts the environment Secret read-only into every container of
+// every pod template, adding the volume where the template lacks it. A
+// template that already mounts the Secret at MountPath is left unchanged.
+type EnvSecret struct {
+	// SecretName is the environment Secret's name.
+	SecretName string `json:"secretName" yaml:"secretName"`
+	// MountPath is where containers see the Secret's keys as files.
+	MountPath string `json:"mountPath" yaml:"mountPath"`
+}
+
+// Filter implements kio.Filter.
+func (f EnvSecret) Filter(objs []*yaml.RNode) ([]*yaml.RNode, error) {
+	if f.SecretName == "" || f.MountPath == "" {
+		return nil, fmt.Errorf("environment secret injection needs both secretName and mountPath, got %q and %q", f.SecretName, f.MountPath)
+	}
+	for _, obj := range objs {
+		tmpl, err := podTemplate(obj)
+		if err != nil {
+			return nil, err
+		}
+		if tmpl == nil {
+			continue
+		}
+		if err := f.inject(obj, tmpl); err != nil {
+			return nil, err
+		}
+	}
+	return objs, nil
+}
+
+func (f EnvSecret) inject(obj, tmpl *yaml.RNode) error {
+	spec, err := tmpl.Pipe(yaml.LookupCreate(yaml.MappingNode, "spec"))
+	if err != nil {
+		return fmt.Errorf("%s: reading the pod spec: %w", describe(obj), err)
+	}
+	volume, err := f.ensureVolume(obj, spec)
+	if err != nil {
+		return err
+	}
+	containers, err := elements(spec, "containers")
+	if err != nil {
+		return fmt.Errorf("%s: reading containers: %w", describe(obj), err)
+	}
+	for _, c := range containers {
+		mounts, err := elements(c, "volumeMounts")
+		if err != nil {
+			return fmt.Errorf("%s: reading volume mounts of container %q: %w", describe(obj), stringField(c, "name"), err)
+		}
+		mounted := false
+		for _, m := range mounts {
+			if stringField(m, "mountPath") != f.MountPath {
+				continue
+			}
+			if name := stringField(m, "name"); name != volume {
+				return fmt.Errorf("%s: container %q already mounts volume %q at %s, where the environment Secret %q belongs: move that mount or change secret.mountPath in .envops.yaml",
+					describe(obj), stringField(c, "name"), name, f.MountPath, f.SecretName)
+			}
+			mounted = true
+		}
+		if mounted {
+			continue
+		}
+		mount := stringMap("name", volume, "mountPath", f.MountPath)
+		mount.YNode().Content = append(mount.YNode().Content,
+			yaml.NewStringRNode("readOnly").YNode(), &yaml.Node{Kind: yaml.ScalarNode, Tag: yaml.NodeTagBool, Value: "true"})
+		if err := c.PipeE(yaml.LookupCreate(yaml.SequenceNode, "volumeMounts"), yaml.Append(mount.YNode())); err != nil {
+			return fmt.Errorf("%s: adding the environment Secret mount to container %q: %w", describe(obj), stringField(c, "name"), err)
+		}
+	}
+	return nil
+}
+
+// ensureVolume returns the name of the template's volume for the Secret,
+// adding one when none refers to it.
+func (f EnvSecret) ensureVolume(obj, spec *yaml.RNode) (string, error) {
+	volumes, err := elements(spec, "volumes")
+	if err != nil {
+		return "", fmt.Errorf("%s: reading volumes: %w", describe(obj), err)
+	}
+	// A Secret name may contain dots; a volume name may not.
+	name := strings.ReplaceAll(f.SecretName, ".", "-")
+	for _, v := range volumes {
+		secret, err := v.Pipe(yaml.Lookup("secret", "secretName"))
+		if err != nil {
+			return "", fmt.Errorf("%s: reading volume %q: %w", describe(obj), stringField(v, "name"), err)
+		}
+		if secret != nil && yaml.GetValue(secret) == f.SecretName {
+			return stringField(v, "name"), nil
+		}
+	}
+	for _, v := range volumes {
+		if stringField(v, "name") == name {
+			return "", fmt.Errorf("%s: volume %q exists but is not the environment Secret %q: rename that volume so the Secret can be mounted", describe(obj), name, f.SecretName)
+		}
+	}
+	volume := stringMap("name", name)
+	volume.YNode().Content = append(volume.YNode().Content,
+		yaml.NewStringRNode("secret").YNode(), stringMap("secretName", f.SecretName).YNode())
+	if err := spec.PipeE(yaml.LookupCreate(yaml.SequenceNode, "volumes"), yaml.Append(volume.YNode())); err != nil {
+		return "", fmt.Errorf("%s: adding the environment Secret volume: %w", describe(obj), err)
+	}
+	return name, nil
+}
