@@ -41,6 +41,8 @@ type Globals struct {
 	ConfigFlags *genericclioptions.ConfigFlags
 	Factory     cmdutil.Factory
 	Streams     genericiooptions.IOStreams
+	// ConfigPath is the project file given by --config ("" = search upward).
+	ConfigPath string
 }
 
 var rootLong = templates.LongDesc(`
@@ -78,8 +80,20 @@ func NewRootCmd(streams genericiooptions.IOStreams) *cobra.Command {
 		return usageError("%v; see '%s --help'", err, c.CommandPath())
 	})
 	configFlags.AddFlags(root.PersistentFlags())
+	root.CompletionOptions.DisableDefaultCmd = true
+	registerGlobalFlagCompletions(root, g)
+	root.PersistentFlags().StringVar(&g.ConfigPath, "config", "", "Path of the project file (default: the nearest .envops.yaml in this directory or above)")
 
 	root.AddCommand(NewCmdVersion(g, nil))
+	root.AddCommand(NewCmdConfig(g))
+	root.AddCommand(NewCmdInitEnv(g, nil))
+	root.AddCommand(NewCmdEnv(g, nil))
+	root.AddCommand(NewCmdNew(g, nil))
+	root.AddCommand(NewCmdGenerate(g, nil))
+	root.AddCommand(NewCmdCompletion(g, nil))
+	root.AddCommand(NewCmdLint(g, nil))
+	root.AddCommand(NewCmdNodeAgent(g, nil))
+	root.AddCommand(NewCmdDeploy(g, nil))
 	return root
 }
 

@@ -9,42 +9,45 @@ const FileName = ".envops.yaml"
 // Config is the effective project configuration.
 type Config struct {
 	// Environments maps an environment name to the cluster that serves it.
-	Environments map[string]Environment `json:"environments,omitempty"`
+	Environments map[string]Environment `json:"environments,omitempty" yaml:"environments"`
 	// Secret names the environment Secret and where pods mount it.
-	Secret Secret `json:"secret"`
+	Secret Secret `json:"secret" yaml:"secret"`
 	// Labels is the label convention every pod follows.
-	Labels Labels `json:"labels"`
+	Labels Labels `json:"labels" yaml:"labels"`
 	// Apps is the directory holding app directories, relative to the file.
-	Apps string `json:"apps"`
+	Apps string `json:"apps" yaml:"apps"`
 
 	// Path is the file this configuration was loaded from ("" for defaults).
-	Path string `json:"-"`
+	Path string `json:"-" yaml:"-"`
+
+	// dir is the directory Find started from, used by Dir when no file was found.
+	dir string
 }
 
 // Environment is one environment's cluster.
 type Environment struct {
-	Context   string `json:"context,omitempty"`
-	Namespace string `json:"namespace,omitempty"`
+	Context   string `json:"context,omitempty" yaml:"context"`
+	Namespace string `json:"namespace,omitempty" yaml:"namespace"`
 	// Confirm asks before changing this environment (prod-like ones).
-	Confirm bool `json:"confirm,omitempty"`
+	Confirm bool `json:"confirm,omitempty" yaml:"confirm"`
 }
 
 // Secret describes the environment Secret.
 type Secret struct {
-	Name      string `json:"name"`
-	Key       string `json:"key"`
-	MountPath string `json:"mountPath"`
+	Name      string `json:"name" yaml:"name"`
+	Key       string `json:"key" yaml:"key"`
+	MountPath string `json:"mountPath" yaml:"mountPath"`
 }
 
 // Labels is the label convention.
 type Labels struct {
-	Required []string            `json:"required"`
-	Optional []string            `json:"optional,omitempty"`
-	Allowed  map[string][]string `json:"allowed,omitempty"`
+	Required []string            `json:"required" yaml:"required"`
+	Optional []string            `json:"optional,omitempty" yaml:"optional"`
+	Allowed  map[string][]string `json:"allowed,omitempty" yaml:"allowed"`
 	// Name is the pattern of the name label, e.g. "{app}-{role}".
-	Name string `json:"name"`
+	Name string `json:"name" yaml:"name"`
 	// Recommended maps convention labels to app.kubernetes.io labels, when set.
-	Recommended map[string]string `json:"recommended,omitempty"`
+	Recommended map[string]string `json:"recommended,omitempty" yaml:"recommended"`
 }
 
 // Default returns the configuration used when no project file exists.

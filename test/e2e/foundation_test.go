@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -105,5 +107,34 @@ func TestReplicationControllerPodsBecomeReady(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// --context picks the cluster: an environment Secret that exists only on
+// the prod cluster is seen through --context envops-prod and not through
+// --context envops-dev, in the same namespace name.
+func TestContextFlagSelectsTheCluster(t *testing.T) {
+	ns := newNamespace(t, prodContext)
+	// The same namespace name on dev, without the Secret.
+	dev := clientset(t, devContext)
+	if _, err := dev.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = dev.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
+	secret := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "environment"},
+		StringData: map[string]string{"environment": "prod"},
+	}
+	if _, err := clientset(t, prodContext).CoreV1().Secrets(ns).Create(t.Context(), secret, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	r := runKubectl(t, "", "", "envops", "--context", prodContext, "-n", ns, "env")
+	if r.ExitCode != 0 || !regexp.MustCompile(`environment:\s+prod`).MatchString(r.Stdout) || !strings.Contains(r.Stdout, prodContext) {
+		t.Errorf("--context %s should read environment prod from the prod cluster:\n%s", prodContext, r)
+	}
+	r = runKubectl(t, "", "", "envops", "--context", devContext, "-n", ns, "env")
+	if strings.Contains(r.Stdout, "prod") || !strings.Contains(r.Stdout+r.Stderr, devContext) {
+		t.Errorf("--context %s must reach the dev cluster, where namespace %s has no environment Secret:\n%s", devContext, ns, r)
 	}
 }

@@ -1,0 +1,167 @@
+package cmd
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/cli-runtime/pkg/printers"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/envops/kubectl-envops/pkg/config"
+	"github.com/envops/kubectl-envops/pkg/environment"
+)
+
+// EnvFlags are the flags of commands that act on one environment.
+type EnvFlags struct {
+	// Env is the environment the command expects the cluster to serve.
+	Env string
+	// Yes skips the typed confirmation of environments marked confirm: true.
+	Yes bool
+}
+
+// AddFlags registers --env (completed from .envops.yaml) and --yes.
+func (f *EnvFlags) AddFlags(cmd *cobra.Command, g *Globals) {
+	cmd.Flags().StringVar(&f.Env, "env", "", "Environment to act on; selects its context from .envops.yaml unless --context is given, and must match the cluster's environment Secret")
+	cmd.Flags().BoolVarP(&f.Yes, "yes", "y", false, "Do not ask for confirmation on environments marked confirm: true (required when stdin is not a terminal)")
+	_ = cmd.RegisterFlagCompletionFunc("env", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		cfg, err := g.LoadConfig()
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveError
+		}
+		return cfg.EnvironmentNames(), cobra.ShellCompDirectiveNoFileComp
+	})
+}
+
+// Target is the cluster and namespace a command acts on, resolved from
+// --env, .envops.yaml and kubectl's flags.
+type Target struct {
+	// Env is the expected environment.
+	Env string
+	// Context is the effective kube context name.
+	Context string
+	// Namespace is the effective namespace.
+	Namespace string
+	// Mapping is the environment's entry in .envops.yaml (zero if none).
+	Mapping config.Environment
+	// Mapped is true when .envops.yaml defines Env.
+	Mapped bool
+	Config *config.Config
+	Client kubernetes.Interface
+}
+
+// SelectEnv resolves env against the project file: when --context is not
+// given, the environment's mapped context is used, and when -n is not
+// given, its mapped namespace. It must run before anything else reads the
+// kubeconfig, because the client factory caches what it loads first.
+func (g *Globals) SelectEnv(cfg *config.Config, env string) (*Target, error) {
+	if env == "" {
+		return nil, usageError("--env is required: name the environment to act on (%s)", envChoices(cfg))
+	}
+	if err := config.ValidateEnvironmentName(env); err != nil {
+		return nil, usageError("%v", err)
+	}
+	t := &Target{Env: env, Config: cfg}
+	mapping, err := cfg.Environment(env)
+	switch {
+	case err == nil:
+		t.Mapping, t.Mapped = mapping, true
+	case errors.Is(err, config.ErrUnknownEnvironment) && len(cfg.Environments) == 0:
+		// Without mappings the current context is used and the guard alone
+		// decides whether it serves env.
+	default:
+		return nil, usageError("%v", err)
+	}
+	if t.Mapped {
+		if *g.ConfigFlags.Context == "" {
+			*g.ConfigFlags.Context = t.Mapping.Context
+		}
+		if *g.ConfigFlags.Namespace == "" && t.Mapping.Namespace != "" {
+			*g.ConfigFlags.Namespace = t.Mapping.Namespace
+		}
+	}
+
+	loader := g.ConfigFlags.ToRawKubeConfigLoader()
+	raw, err := loader.RawConfig()
+	if err != nil {
+		return nil, fmt.Errorf("cannot load kubeconfig: %w", err)
+	}
+	t.Context = *g.ConfigFlags.Context
+	if t.Context == "" {
+		t.Context = raw.CurrentContext
+	}
+	if _, ok := raw.Contexts[t.Context]; !ok {
+		if t.Mapped && t.Context == t.Mapping.Context {
+			return nil, fmt.Errorf("environment %q maps to context %q in %s, but your kubeconfig has no such context: fix the mapping or add the context", env, t.Context, cfg.Path)
+		}
+		if t.Context == "" {
+			return nil, fmt.Errorf("no current context in your kubeconfig: pass --context, or map %q to a context in %s", env, config.FileName)
+		}
+		return nil, fmt.Errorf("context %q not found in your kubeconfig: check \"kubectl config get-contexts\"", t.Context)
+	}
+	t.Namespace, _, err = loader.Namespace()
+	if err != nil {
+		return nil, fmt.Errorf("cannot determine the namespace: %w", err)
+	}
+	t.Client, err = g.Factory.KubernetesClientSet()
+	if err != nil {
+		return nil, fmt.Errorf("cannot create a client for context %q: %w", t.Context, err)
+	}
+	return t, nil
+}
+
+// Verify runs the guard: the target namespace must declare Env.
+func (t *Target) Verify(ctx context.Context) error {
+	return t.VerifyNamespace(ctx, t.Namespace)
+}
+
+// VerifyNamespace runs the guard on another namespace of the same cluster.
+func (t *Target) VerifyNamespace(ctx context.Context, namespace string) error {
+	err := environment.Verify(ctx, t.Client, namespace, t.Env, t.Config.Secret)
+	if err == nil {
+		return nil
+	}
+	var ge *environment.GuardError
+	if errors.As(err, &ge) {
+		return environment.WithContext(err, t.Context)
+	}
+	return fmt.Errorf("context %q: %w", t.Context, err)
+}
+
+// Confirm asks for the environment's name on a terminal when .envops.yaml
+// marks it confirm: true; without a terminal it requires --yes. action
+// completes "about to ...", e.g. "deploy web".
+func (t *Target) Confirm(streams genericiooptions.IOStreams, yes bool, action string) error {
+	if !t.Mapping.Confirm || yes {
+		return nil
+	}
+	if !printers.IsTerminal(streams.In) {
+		return fmt.Errorf("environment %q asks for confirmation (confirm: true in %s) and stdin is not a terminal: pass --yes to %s in context %q", t.Env, t.Config.Path, action, t.Context)
+	}
+	return confirmTyped(streams.In, streams.ErrOut, t.Env, fmt.Sprintf("about to %s in environment %q (context %q, namespace %q)", action, t.Env, t.Context, t.Namespace))
+}
+
+// confirmTyped asks the user to type word and fails unless they do.
+func confirmTyped(in io.Reader, out io.Writer, word, what string) error {
+	fmt.Fprintf(out, "%s.\nType %q to continue: ", what, word)
+	line, err := bufio.NewReader(in).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("cannot read the confirmation: %w", err)
+	}
+	if strings.TrimSpace(line) != word {
+		return fmt.Errorf("confirmation did not match %q: nothing was changed", word)
+	}
+	return nil
+}
+
+func envChoices(cfg *config.Config) string {
+	if names := cfg.EnvironmentNames(); len(names) > 0 {
+		return "one of " + strings.Join(names, ", ")
+	}
+	return "for example dev or prod"
+}

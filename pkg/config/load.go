@@ -1,0 +1,311 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	yaml "go.yaml.in/yaml/v3"
+)
+
+// ErrUnknownEnvironment is wrapped by Environment when the name is not defined.
+var ErrUnknownEnvironment = errors.New("unknown environment")
+
+// Load reads the project file at path strictly: unknown keys, wrong types
+// and invalid names are errors of the form "path:line: message". Keys the
+// file leaves out keep their defaults.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("project file %s does not exist: create it or fix the --config path", path)
+		}
+		return nil, fmt.Errorf("cannot read project file: %w", err)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot resolve project file path %s: %w", path, err)
+	}
+	cfg, err := Parse(data, abs)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Path = abs
+	return cfg, nil
+}
+
+// Parse decodes the content of a project file; name is used in error
+// messages. Keys the content leaves out keep their defaults.
+func Parse(data []byte, name string) (*Config, error) {
+	cfg := Default()
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return nil, decodeError(name, err)
+	}
+	// A second document is almost always a paste mistake; say so rather
+	// than silently ignoring it.
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, fmt.Errorf("%s:%d: more than one YAML document: keep a single document in the project file", name, extra.Line)
+	}
+
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, decodeError(name, err)
+	}
+	cfg.fillDefaults()
+	if err := cfg.validate(); err != nil {
+		var fe *fieldError
+		if errors.As(err, &fe) {
+			return nil, fmt.Errorf("%s:%d: %s", name, lineOf(&root, fe.path), fe.msg)
+		}
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return cfg, nil
+}
+
+// Find walks up from startDir to the first directory holding FileName and
+// loads it. Without one it returns Default with an empty Path, rooted at
+// startDir.
+func Find(startDir string) (*Config, error) {
+	if startDir == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return nil, fmt.Errorf("cannot determine the working directory: %w", err)
+		}
+		startDir = wd
+	}
+	start, err := filepath.Abs(startDir)
+	if err != nil {
+		return nil, fmt.Errorf("cannot resolve directory %s: %w", startDir, err)
+	}
+	for dir := start; ; {
+		candidate := filepath.Join(dir, FileName)
+		info, err := os.Stat(candidate)
+		switch {
+		case err == nil && !info.IsDir():
+			return Load(candidate)
+		case err != nil && !errors.Is(err, fs.ErrNotExist):
+			return nil, fmt.Errorf("cannot read %s: %w", candidate, err)
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			break
+		}
+		dir = parent
+	}
+	cfg := Default()
+	cfg.dir = start
+	return cfg, nil
+}
+
+// Dir is the directory relative paths in the configuration are resolved
+// against: the project file's directory, or where Find started.
+func (c *Config) Dir() string {
+	if c.Path != "" {
+		return filepath.Dir(c.Path)
+	}
+	if c.dir != "" {
+		return c.dir
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return "."
+	}
+	return wd
+}
+
+// AppsDir is the absolute directory holding the app directories.
+func (c *Config) AppsDir() string {
+	if filepath.IsAbs(c.Apps) {
+		return filepath.Clean(c.Apps)
+	}
+	return filepath.Join(c.Dir(), c.Apps)
+}
+
+// EnvironmentNames returns the defined environment names, sorted.
+func (c *Config) EnvironmentNames() []string {
+	names := make([]string, 0, len(c.Environments))
+	for n := range c.Environments {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Environment returns the named environment; an unknown name is an error
+// wrapping ErrUnknownEnvironment that lists the known names.
+func (c *Config) Environment(name string) (Environment, error) {
+	if e, ok := c.Environments[name]; ok {
+		return e, nil
+	}
+	where := "the project file " + c.Path
+	if c.Path == "" {
+		return Environment{}, fmt.Errorf("%w %q: no %s found, so no environments are defined; add one with an \"environments:\" section", ErrUnknownEnvironment, name, FileName)
+	}
+	if len(c.Environments) == 0 {
+		return Environment{}, fmt.Errorf("%w %q: %s defines no environments; add it under \"environments:\"", ErrUnknownEnvironment, name, where)
+	}
+	return Environment{}, fmt.Errorf("%w %q: %s defines %s", ErrUnknownEnvironment, name, where, strings.Join(c.EnvironmentNames(), ", "))
+}
+
+// fillDefaults restores defaults for scalar keys the file set to empty.
+func (c *Config) fillDefaults() {
+	d := Default()
+	if c.Secret.Name == "" {
+		c.Secret.Name = d.Secret.Name
+	}
+	if c.Secret.Key == "" {
+		c.Secret.Key = d.Secret.Key
+	}
+	if c.Secret.MountPath == "" {
+		c.Secret.MountPath = d.Secret.MountPath
+	}
+	if c.Labels.Name == "" {
+		c.Labels.Name = d.Labels.Name
+	}
+	if c.Apps == "" {
+		c.Apps = d.Apps
+	}
+}
+
+// yamlLine matches the "line N: message" entries the YAML decoder reports.
+var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+
+// decodeError turns the YAML decoder's messages into "name:line: message"
+// with field and type names a user recognises.
+func decodeError(name string, err error) error {
+	var msgs []string
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		msgs = te.Errors
+	} else {
+		msgs = []string{err.Error()}
+	}
+	out := make([]string, 0, len(msgs))
+	for _, m := range msgs {
+		if sub := yamlLine.FindStringSubmatch(m); sub != nil {
+			out = append(out, fmt.Sprintf("%s:%s: %s", name, sub[1], friendly(sub[2])))
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s: %s", name, strings.TrimPrefix(m, "yaml: ")))
+	}
+	msg := out[0]
+	if len(out) > 1 {
+		msg += fmt.Sprintf(" (and %d more problem(s))", len(out)-1)
+	}
+	return errors.New(msg)
+}
+
+var (
+	unknownField = regexp.MustCompile(`^field (\S+) not found in type config\.(\w+)$`)
+	wrongType    = regexp.MustCompile("^cannot unmarshal !!(\\w+)(?: `(.*)`)? into (.+)$")
+)
+
+// sections names each configuration type by where it appears in the file.
+var sections = map[string]struct {
+	where string
+	typ   reflect.Type
+}{
+	"Config":      {"at the top level", reflect.TypeOf(Config{})},
+	"Environment": {"in an environment", reflect.TypeOf(Environment{})},
+	"Secret":      {"in secret", reflect.TypeOf(Secret{})},
+	"Labels":      {"in labels", reflect.TypeOf(Labels{})},
+}
+
+func friendly(m string) string {
+	if sub := unknownField.FindStringSubmatch(m); sub != nil {
+		if s, ok := sections[sub[2]]; ok {
+			return fmt.Sprintf("unknown key %q %s: use one of %s", sub[1], s.where, strings.Join(yamlKeys(s.typ), ", "))
+		}
+		return fmt.Sprintf("unknown key %q", sub[1])
+	}
+	if sub := wrongType.FindStringSubmatch(m); sub != nil {
+		got := map[string]string{"str": "a string", "int": "a number", "float": "a number", "bool": "true/false",
+			"seq": "a list", "map": "a mapping", "null": "nothing", "timestamp": "a timestamp", "binary": "binary data"}[sub[1]]
+		if got == "" {
+			got = sub[1]
+		}
+		if sub[2] != "" {
+			got += " " + strconv.Quote(sub[2])
+		}
+		return fmt.Sprintf("wrong type: expected %s, found %s", goTypeWords(sub[3]), got)
+	}
+	return m
+}
+
+func goTypeWords(t string) string {
+	switch {
+	case t == "bool":
+		return "true or false"
+	case t == "string":
+		return "a string"
+	case t == "[]string":
+		return "a list of strings"
+	case strings.HasPrefix(t, "map["):
+		return "a mapping"
+	case strings.HasPrefix(t, "config."):
+		return "a mapping"
+	}
+	return t
+}
+
+// yamlKeys lists the keys a configuration type accepts.
+func yamlKeys(t reflect.Type) []string {
+	var keys []string
+	for i := 0; i < t.NumField(); i++ {
+		tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
+		if tag != "" && tag != "-" {
+			keys = append(keys, tag)
+		}
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// lineOf finds the line of the key at path (mapping keys; list items by
+// index), falling back to the deepest part of the path that exists.
+func lineOf(root *yaml.Node, path []string) int {
+	n := root
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	line := n.Line
+	for _, p := range path {
+		switch n.Kind {
+		case yaml.MappingNode:
+			found := false
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == p {
+					line = n.Content[i].Line
+					n = n.Content[i+1]
+					found = true
+					break
+				}
+			}
+			if !found {
+				return line
+			}
+		case yaml.SequenceNode:
+			i, err := strconv.Atoi(p)
+			if err != nil || i < 0 || i >= len(n.Content) {
+				return line
+			}
+			n = n.Content[i]
+			line = n.Line
+		default:
+			return line
+		}
+	}
+	return line
+}

@@ -1,0 +1,111 @@
+// Package environment reads, writes and verifies the environment Secret, the
+// Secret through which a cluster declares which environment it serves.
+package environment
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/envops/kubectl-envops/pkg/config"
+)
+
+// ErrNotDeclared is wrapped by Read when the namespace has no environment
+// Secret, or the Secret lacks the environment key.
+var ErrNotDeclared = errors.New("no environment declared")
+
+// Read returns the environment the Secret s declares in namespace. Only the
+// environment key's value is ever returned; other keys are not looked at.
+func Read(ctx context.Context, client kubernetes.Interface, namespace string, s config.Secret) (string, error) {
+	secret, err := client.CoreV1().Secrets(namespace).Get(ctx, s.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return "", fmt.Errorf("%w: namespace %q has no Secret %q", ErrNotDeclared, namespace, s.Name)
+	}
+	if err != nil {
+		return "", fmt.Errorf("cannot read Secret %q in namespace %q: %w", s.Name, namespace, err)
+	}
+	value, ok := valueOf(secret.Data, s.Key)
+	if !ok {
+		return "", fmt.Errorf("%w: Secret %q in namespace %q has no key %q", ErrNotDeclared, s.Name, namespace, s.Key)
+	}
+	return value, nil
+}
+
+// valueOf extracts the environment key, trimmed: files written with echo
+// carry a trailing newline that pods reading the mount would also trim.
+func valueOf(data map[string][]byte, key string) (string, bool) {
+	v, ok := data[key]
+	return strings.TrimSpace(string(v)), ok
+}
+
+// Verify is the guard: it succeeds only if namespace declares exactly the
+// expected environment. Otherwise it returns a *GuardError (or a read
+// error); pass it through WithContext so the message names the context.
+func Verify(ctx context.Context, client kubernetes.Interface, namespace, expected string, s config.Secret) error {
+	found, err := Read(ctx, client, namespace, s)
+	switch {
+	case errors.Is(err, ErrNotDeclared):
+		return &GuardError{Namespace: namespace, Expected: expected, Secret: s, Missing: true, Err: err}
+	case err != nil:
+		return err
+	case found != expected:
+		return &GuardError{Namespace: namespace, Expected: expected, Found: found, Secret: s}
+	}
+	return nil
+}
+
+// GuardError says that a namespace does not declare the expected environment.
+type GuardError struct {
+	// Context is the kube context, set by WithContext.
+	Context   string
+	Namespace string
+	Expected  string
+	// Found is the declared environment; empty when Missing.
+	Found string
+	// Missing is true when the namespace declares no environment at all.
+	Missing bool
+	Secret  config.Secret
+	Err     error
+}
+
+// Error names where the guard looked, what it found and how to fix it.
+func (e *GuardError) Error() string {
+	where := fmt.Sprintf("namespace %q", e.Namespace)
+	flags := "-n " + e.Namespace
+	if e.Context != "" {
+		where = fmt.Sprintf("context %q namespace %q", e.Context, e.Namespace)
+		flags = "--context " + e.Context + " " + flags
+	}
+	if e.Missing {
+		return fmt.Sprintf("%s declares no environment (no Secret %q with key %q), expected %q; if this cluster serves %q run \"kubectl envops init-env %s %s\", otherwise pick the right cluster with --context or --env",
+			where, e.Secret.Name, e.Secret.Key, e.Expected, e.Expected, e.Expected, flags)
+	}
+	return fmt.Sprintf("environment mismatch: %s holds environment %q, not %q; check with \"kubectl envops env %s\" and pick the cluster that serves %q with --context or --env",
+		where, e.Found, e.Expected, flags, e.Expected)
+}
+
+// Unwrap returns the read error behind a missing declaration.
+func (e *GuardError) Unwrap() error { return e.Err }
+
+// WithContext records the kube context in the guard's errors so that their
+// message names it; other errors are returned unchanged.
+func WithContext(err error, kubeContext string) error {
+	var ge *GuardError
+	if errors.As(err, &ge) {
+		c := *ge
+		c.Context = kubeContext
+		return &c
+	}
+	var ce *ConflictError
+	if errors.As(err, &ce) {
+		c := *ce
+		c.Context = kubeContext
+		return &c
+	}
+	return err
+}
