@@ -45,6 +45,9 @@ type Process struct {
 	PID  int    `json:"pid"`
 	Log  string `json:"log"`
 	Port int    `json:"port"`
+	// Args are the command-line arguments, kept so the component can be
+	// restarted as it was (fault tests stop the API server for a while).
+	Args []string `json:"args"`
 }
 
 // Cluster is a running control plane. Its state is saved in Dir/state.json
@@ -212,7 +215,7 @@ func (c *Cluster) start(name string, port int, args ...string) error {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	logPath := filepath.Join(c.Dir, name+".log")
-	logf, err := os.Create(logPath)
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}
@@ -226,8 +229,12 @@ func (c *Cluster) start(name string, port int, args ...string) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting %s failed: %w; log: %s", name, err, logPath)
 	}
-	p := Process{Name: name, PID: cmd.Process.Pid, Log: logPath, Port: port}
-	c.Processes = append(c.Processes, p)
+	p := Process{Name: name, PID: cmd.Process.Pid, Log: logPath, Port: port, Args: args}
+	if old := c.process(name); old != nil {
+		*old = p
+	} else {
+		c.Processes = append(c.Processes, p)
+	}
 	// Reap it when it exits, so an early death is seen as "not running".
 	go func() { _ = cmd.Wait() }()
 	return c.save()
@@ -363,6 +370,39 @@ func (c *Cluster) AddNodes(ctx context.Context, names ...string) error {
 		}
 	}
 	return c.save()
+}
+
+// StopComponent stops one component (e.g. KubeAPIServer) and keeps its
+// arguments, so StartComponent can bring it back as it was.
+func (c *Cluster) StopComponent(name string) error {
+	p := c.process(name)
+	if p == nil {
+		return fmt.Errorf("cluster %s has no component %s", c.Name, name)
+	}
+	if err := stop(*p, c.BinDir); err != nil {
+		return err
+	}
+	return waitPortFree(p.Port, 10*time.Second)
+}
+
+// StartComponent starts a stopped component again with its old arguments
+// and, for the API server, waits until it is ready.
+func (c *Cluster) StartComponent(ctx context.Context, name string) error {
+	p := c.process(name)
+	if p == nil {
+		return fmt.Errorf("cluster %s has no component %s", c.Name, name)
+	}
+	if err := c.start(name, p.Port, p.Args...); err != nil {
+		return err
+	}
+	if name == KubeAPIServer {
+		client, err := c.httpClient()
+		if err != nil {
+			return err
+		}
+		return c.waitHTTP(ctx, name, client, c.Server+"/readyz")
+	}
+	return nil
 }
 
 // RemoveNode deletes a node object.

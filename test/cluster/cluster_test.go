@@ -145,3 +145,40 @@ func (l testLog) Write(p []byte) (int, error) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// The API server can be stopped and started again as it was: fault tests
+// rely on it.
+func TestRestartAPIServer(t *testing.T) {
+	ctx := context.Background()
+	binDir, err := Build(ctx, BuildOptions{Log: testLog{t}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Up(ctx, Options{Name: "faults", Nodes: 1, StateDir: t.TempDir(), BinDir: binDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Down()
+	if err := c.StopComponent(KubeAPIServer); err != nil {
+		t.Fatal(err)
+	}
+	if c.Healthy(ctx) {
+		t.Fatal("the API server still answers after StopComponent")
+	}
+	sctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := c.StartComponent(sctx, KubeAPIServer); err != nil {
+		t.Fatal(err)
+	}
+	if !c.Healthy(ctx) {
+		t.Fatal("the API server should answer after StartComponent")
+	}
+	// State on disk follows the new PID, so down still finds it.
+	loaded, err := Load(filepath.Dir(c.Dir), c.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if loaded.process(KubeAPIServer).PID != c.process(KubeAPIServer).PID {
+		t.Error("saved state does not record the restarted API server's PID")
+	}
+}

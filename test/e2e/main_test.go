@@ -292,3 +292,22 @@ func removeNode(t *testing.T, kubeContext, name string) {
 		t.Errorf("remove node %s: %v", name, err)
 	}
 }
+
+// controlPlane returns the running cluster behind a context, to stop and
+// start its components in fault tests. Reused clusters are found through
+// the state directory that holds their kubeconfig.
+func controlPlane(t *testing.T, kubeContext string) *cluster.Cluster {
+	t.Helper()
+	name := strings.TrimPrefix(kubeContext, "envops-")
+	if clusters != nil {
+		if c := clusters.Cluster(name); c != nil {
+			return c
+		}
+		t.Fatalf("no local cluster for context %s", kubeContext)
+	}
+	c, err := cluster.Load(filepath.Dir(kubeconfig), name)
+	if err != nil {
+		t.Fatalf("find the local cluster for context %s (ENVOPS_E2E_KUBECONFIG must be the kubeconfig written by envops-cluster up): %v", kubeContext, err)
+	}
+	return c
+}
