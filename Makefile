@@ -12,7 +12,7 @@ CLUSTER_STATE ?= $(abspath .cache/clusters)
 CLUSTER    := cd test/cluster && $(GO) run ./cmd/envops-cluster
 E2E_TIMEOUT ?= 45m
 
-.PHONY: help build test unit e2e vet demo cluster-up cluster-down cluster-status cluster-build check-go
+.PHONY: help build test unit e2e vet bench demo cluster-up cluster-down cluster-status cluster-build check-go
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -36,6 +36,10 @@ e2e: check-go ## end-to-end tests through kubectl against two local clusters (bu
 
 test: vet unit e2e ## everything CI runs: vet, unit tests, end-to-end tests
 
+bench: check-go ## benchmarks against their peers (kustomize CLI, conftest), built from Go modules; prints figures
+	$(GO) run ./bench/generate -apps 200
+	$(GO) run ./bench/lint
+
 cluster-build: check-go ## build the local control plane binaries (cached)
 	$(CLUSTER) build
 
@@ -50,3 +54,17 @@ cluster-down: ## stop the local clusters and remove their state
 
 demo: build ## build, start local clusters, run the product's story, stop everything
 	bash hack/demo.sh
+
+.PHONY: dist install
+
+dist: check-go ## cross-build the release into dist/: five archives, checksums.txt and the rendered krew-manifest.yaml
+	@v="$(VERSION)"; case "$$v" in v[0-9]*) ;; *) echo "no release tag ($$v): using spec.version of krew-manifest.yaml"; v="";; esac; \
+	SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct 2>/dev/null || date +%s) \
+	$(GO) run ./hack/dist -version "$$v" -commit "$(COMMIT)" -out dist
+
+install: check-go ## install kubectl-envops and kubectl_complete-envops into INSTALL_DIR (default: go env GOBIN, else GOPATH/bin)
+	@dir="$(INSTALL_DIR)"; [ -n "$$dir" ] || dir="$$($(GO) env GOBIN)"; [ -n "$$dir" ] || dir="$$($(GO) env GOPATH)/bin"; \
+	mkdir -p "$$dir" && \
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o "$$dir/" ./cmd/kubectl-envops ./cmd/kubectl_complete-envops && \
+	echo "installed $$dir/kubectl-envops and $$dir/kubectl_complete-envops" && \
+	case ":$$PATH:" in *":$$dir:"*) ;; *) echo "note: $$dir is not on PATH; add it so that kubectl finds the plugin" >&2;; esac

@@ -1,0 +1,200 @@
+package lint
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Output formats.
+const (
+	FormatText   = "text"
+	FormatJSON   = "json"
+	FormatSARIF  = "sarif"
+	FormatJUnit  = "junit"
+	FormatGitHub = "github"
+)
+
+// Formats lists the output formats.
+func Formats() []string {
+	return []string{FormatText, FormatJSON, FormatSARIF, FormatJUnit, FormatGitHub}
+}
+
+// WriteOptions shape a report's output.
+type WriteOptions struct {
+	// Format is one of Formats().
+	Format string
+	// Color turns on terminal colours in the text format.
+	Color bool
+	// FailOn is the severity that fails the run; JUnit counts findings at or
+	// above it as failures.
+	FailOn Severity
+	// ToolVersion is the plugin's version, for SARIF.
+	ToolVersion string
+}
+
+// Write prints a report in the chosen format.
+func Write(w io.Writer, rep *Report, opts WriteOptions) error {
+	if opts.FailOn == 0 {
+		opts.FailOn = SeverityError
+	}
+	switch opts.Format {
+	case FormatText, "":
+		return writeText(w, rep, opts)
+	case FormatJSON:
+		return writeJSON(w, rep)
+	case FormatSARIF:
+		return writeSARIF(w, rep, opts)
+	case FormatJUnit:
+		return writeJUnit(w, rep, opts)
+	case FormatGitHub:
+		return writeGitHub(w, rep)
+	}
+	return fmt.Errorf("unknown output format %q: use one of %s", opts.Format, strings.Join(Formats(), ", "))
+}
+
+// Summary counts a report's findings by severity.
+type Summary struct {
+	Objects  int `json:"objects"`
+	Sources  int `json:"sources"`
+	Errors   int `json:"errors"`
+	Warnings int `json:"warnings"`
+	Info     int `json:"info"`
+}
+
+// Summarize counts a report's findings.
+func (r *Report) Summarize() Summary {
+	s := Summary{Objects: r.Objects, Sources: len(r.Sources)}
+	for _, f := range r.Findings {
+		switch f.Severity {
+		case SeverityError:
+			s.Errors++
+		case SeverityWarning:
+			s.Warnings++
+		default:
+			s.Info++
+		}
+	}
+	return s
+}
+
+func writeJSON(w io.Writer, rep *Report) error {
+	out := struct {
+		Findings []Finding `json:"findings"`
+		Summary  Summary   `json:"summary"`
+	}{Findings: rep.Findings, Summary: rep.Summarize()}
+	if out.Findings == nil {
+		out.Findings = []Finding{}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(out)
+}
+
+// groups splits findings by source, keeping input order.
+func groups(findings []Finding) [][]Finding {
+	var out [][]Finding
+	index := map[Source]int{}
+	for _, f := range findings {
+		i, ok := index[f.Location.Source]
+		if !ok {
+			i = len(out)
+			index[f.Location.Source] = i
+			out = append(out, nil)
+		}
+		out[i] = append(out[i], f)
+	}
+	return out
+}
+
+// position renders "line:column", "line" or "-".
+func position(l Location) string {
+	switch {
+	case l.Line > 0 && l.Column > 0:
+		return fmt.Sprintf("%d:%d", l.Line, l.Column)
+	case l.Line > 0:
+		return fmt.Sprint(l.Line)
+	}
+	return "-"
+}
+
+// ANSI styles for the text format.
+const (
+	styleBold  = "\x1b[1m"
+	styleFaint = "\x1b[2m"
+	styleRed   = "\x1b[31m"
+	styleYell  = "\x1b[33m"
+	styleCyan  = "\x1b[36m"
+	styleReset = "\x1b[0m"
+)
+
+func writeText(w io.Writer, rep *Report, opts WriteOptions) error {
+	paint := func(style, s string) string {
+		if !opts.Color {
+			return s
+		}
+		return style + s + styleReset
+	}
+	sevStyle := map[Severity]string{SeverityError: styleRed, SeverityWarning: styleYell, SeverityInfo: styleCyan}
+	var b strings.Builder
+	for _, g := range groups(rep.Findings) {
+		b.WriteString(paint(styleBold, g[0].Location.Label()) + "\n")
+		width := 0
+		for _, f := range g {
+			width = max(width, len(position(f.Location)))
+		}
+		indent := strings.Repeat(" ", 2+width+2+7+1)
+		for _, f := range g {
+			fmt.Fprintf(&b, "  %-*s  %s %s: %s  %s\n", width, position(f.Location),
+				paint(sevStyle[f.Severity], fmt.Sprintf("%-7s", f.Severity)), f.Object, f.Message, paint(styleFaint, "["+f.Rule+"]"))
+			if f.Hint != "" {
+				b.WriteString(indent + paint(styleFaint, "fix: "+f.Hint) + "\n")
+			}
+		}
+		b.WriteString("\n")
+	}
+	s := rep.Summarize()
+	fmt.Fprintf(&b, "%s checked in %s: ", plural(s.Objects, "object"), sourcesNoun(rep.Sources))
+	if len(rep.Findings) == 0 {
+		b.WriteString("no findings\n")
+	} else {
+		parts := []string{paint(sevStyle[SeverityError], plural(s.Errors, "error")), paint(sevStyle[SeverityWarning], plural(s.Warnings, "warning"))}
+		if s.Info > 0 {
+			parts = append(parts, paint(sevStyle[SeverityInfo], fmt.Sprintf("%d info", s.Info)))
+		}
+		b.WriteString(strings.Join(parts, ", ") + "\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// sourcesNoun says "3 files", "2 namespaces", "2 contexts" or "4 sources".
+func sourcesNoun(sources []Source) string {
+	files, live, allNamespaces := 0, 0, false
+	for _, s := range sources {
+		if s.Context != "" {
+			live++
+			allNamespaces = allNamespaces || s.Namespace == ""
+		} else {
+			files++
+		}
+	}
+	switch {
+	case live == 0:
+		return plural(files, "file")
+	case files == 0 && allNamespaces:
+		return plural(live, "context")
+	case files == 0:
+		return plural(live, "namespace")
+	}
+	return plural(len(sources), "source")
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}

@@ -1,0 +1,342 @@
+package lint
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Report is the outcome of linting: every finding, in input order, and
+// what was checked.
+type Report struct {
+	Findings []Finding `json:"findings"`
+	// Objects counts the objects checked.
+	Objects int `json:"objects"`
+	// Sources lists the files, kustomizations and namespaces read, in order.
+	Sources []Source `json:"sources"`
+	// Checked lists every object checked, when the Linter records them
+	// (a JUnit report has a test case per object).
+	Checked []CheckedObject `json:"-"`
+
+	nextSeq int
+	sources map[Source]bool
+}
+
+// CheckedObject is one object that was checked.
+type CheckedObject struct {
+	Object   ObjectRef
+	Location Location
+	seq      int
+	item     int
+}
+
+// Count returns how many findings have at least the given severity.
+func (r *Report) Count(atLeast Severity) int {
+	n := 0
+	for _, f := range r.Findings {
+		if f.Severity >= atLeast {
+			n++
+		}
+	}
+	return n
+}
+
+// InvalidDocuments returns the findings of documents that could not be read.
+func (r *Report) InvalidDocuments() []Finding {
+	var out []Finding
+	for _, f := range r.Findings {
+		if f.Rule == RuleInvalidDocument {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// sortFindings puts findings in input order: by document, object and
+// line, and in rule order where lines are equal or unknown.
+func (r *Report) sortFindings() {
+	sort.SliceStable(r.Findings, func(i, j int) bool {
+		a, b := r.Findings[i], r.Findings[j]
+		if a.seq != b.seq {
+			return a.seq < b.seq
+		}
+		if a.item != b.item {
+			return a.item < b.item
+		}
+		return a.Location.Line < b.Location.Line
+	})
+	sort.SliceStable(r.Checked, func(i, j int) bool { return r.Checked[i].seq < r.Checked[j].seq })
+}
+
+// RecordObjects makes the Linter list every checked object in the Report.
+func (l *Linter) RecordObjects(on bool) { l.record = on }
+
+// docResult is what a worker makes of one document.
+type docResult struct {
+	seq      int
+	objects  int
+	checked  []CheckedObject
+	findings []Finding
+}
+
+func (l *Linter) lintDocument(d document) docResult {
+	res := docResult{seq: d.seq}
+	objs, bad := parseDocument(d)
+	for _, o := range objs {
+		res.add(l, o)
+	}
+	if bad != nil {
+		bad.seq, bad.item = d.seq, -1
+		res.findings = append(res.findings, *bad)
+	}
+	return res
+}
+
+// add checks one object of the document.
+func (res *docResult) add(l *Linter, o *Object) {
+	item := res.objects
+	res.objects++
+	found := l.Check(o)
+	for i := range found {
+		found[i].seq, found[i].item = res.seq, item
+	}
+	res.findings = append(res.findings, found...)
+	if l.record {
+		res.checked = append(res.checked, CheckedObject{Object: o.Ref(), Location: Location{Source: o.Source, Line: o.Line()}, seq: res.seq, item: item})
+	}
+}
+
+func (r *Report) add(res docResult) {
+	r.Objects += res.objects
+	r.Findings = append(r.Findings, res.findings...)
+	r.Checked = append(r.Checked, res.checked...)
+}
+
+// Inputs are what a set of paths holds.
+type Inputs struct {
+	// Files are manifest and kustomization files to read, in path order;
+	// "-" is standard input.
+	Files []string
+	// Kustomizations are directories, found while walking a directory, that
+	// hold a kustomization file. The other files below them are resources
+	// and patches, which only make sense rendered, so they are not in Files.
+	Kustomizations []string
+}
+
+// ExpandPaths finds the inputs in the paths a user gave: a file as is, a
+// directory's .yaml, .yml and .json files recursively (skipping hidden
+// entries and the insides of kustomizations), and "-" for standard input.
+// A path that does not exist is an error, reported before anything is read.
+func ExpandPaths(paths []string) (Inputs, error) {
+	var in Inputs
+	for _, p := range paths {
+		if p == "-" {
+			in.Files = append(in.Files, p)
+			continue
+		}
+		info, err := os.Stat(p)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return Inputs{}, fmt.Errorf("path %s does not exist: check the file or directory name", p)
+			}
+			return Inputs{}, fmt.Errorf("cannot read %s: %w", p, err)
+		}
+		if !info.IsDir() {
+			in.Files = append(in.Files, p)
+			continue
+		}
+		files, kusts := len(in.Files), len(in.Kustomizations)
+		var inside []string // kustomization directories above the current path
+		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return fmt.Errorf("cannot read %s: %w", path, err)
+			}
+			if path != p && strings.HasPrefix(d.Name(), ".") {
+				if d.IsDir() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if d.IsDir() {
+				if k := KustomizationFile(path); k != "" {
+					in.Kustomizations = append(in.Kustomizations, path)
+					in.Files = append(in.Files, k)
+					inside = append(inside, path+string(filepath.Separator))
+				}
+				return nil
+			}
+			for _, k := range inside {
+				if strings.HasPrefix(path, k) {
+					return nil
+				}
+			}
+			if manifestExt(path) {
+				in.Files = append(in.Files, path)
+			}
+			return nil
+		})
+		if err != nil {
+			return Inputs{}, err
+		}
+		if len(in.Files) == files && len(in.Kustomizations) == kusts {
+			return Inputs{}, fmt.Errorf("directory %s holds no .yaml, .yml or .json files: point at the manifests", p)
+		}
+	}
+	return in, nil
+}
+
+// KustomizationFile returns the kustomization file of a directory, or "".
+func KustomizationFile(dir string) string {
+	for _, name := range kustomizationNames {
+		p := filepath.Join(dir, name)
+		if info, err := os.Stat(p); err == nil && !info.IsDir() {
+			return p
+		}
+	}
+	return ""
+}
+
+func manifestExt(path string) bool {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".yaml", ".yml", ".json":
+		return true
+	}
+	return false
+}
+
+// LintFiles reads files ("-" is stdin) one document at a time and checks
+// each document's objects on all CPUs; findings join the Report in input
+// order. Documents that cannot be parsed become invalid-document findings;
+// the error is for files that cannot be read at all.
+func (l *Linter) LintFiles(ctx context.Context, files []string, stdin io.Reader, rep *Report) error {
+	workers := runtime.GOMAXPROCS(0)
+	docs := make(chan document, 4*workers)
+	results := make(chan docResult, 4*workers)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	// The reader owns these until docs is closed.
+	var readErr error
+	var sources []Source
+	seq := rep.nextSeq
+	go func() {
+		defer close(docs)
+		for _, f := range files {
+			sources = append(sources, Source{File: f})
+			if err := readFile(ctx, f, stdin, &seq, docs); err != nil {
+				readErr = err
+				return
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for d := range docs {
+				results <- l.lintDocument(d)
+			}
+		}()
+	}
+	go func() { wg.Wait(); close(results) }()
+	for res := range results {
+		rep.add(res)
+	}
+	for _, src := range sources {
+		rep.AddSource(src)
+	}
+	rep.nextSeq = seq
+	rep.sortFindings()
+	if readErr != nil {
+		return readErr
+	}
+	return ctx.Err()
+}
+
+// readFile splits one file into documents for the workers.
+func readFile(ctx context.Context, name string, stdin io.Reader, seq *int, docs chan<- document) error {
+	r := stdin
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return fmt.Errorf("cannot open %s: %w", name, err)
+		}
+		defer f.Close()
+		r = f
+	} else if r == nil {
+		return errors.New("no standard input to read for \"-\"")
+	}
+	src := Source{File: name}
+	kust := isKustomizationFile(name)
+	err := splitDocuments(r, func(first int, data []byte, tooLarge bool) error {
+		d := document{src: src, firstLine: first, data: data, tooLarge: tooLarge, kustomization: kust, seq: *seq}
+		*seq++
+		select {
+		case docs <- d:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("cannot read %s: %w", displayName(name), err)
+	}
+	return err
+}
+
+func displayName(file string) string {
+	if file == "-" {
+		return "standard input"
+	}
+	return file
+}
+
+// LintObjects checks objects that were rendered or read from a cluster;
+// they join the Report after anything already in it.
+func (l *Linter) LintObjects(objs []*Object, rep *Report) {
+	for _, o := range objs {
+		res := docResult{seq: rep.nextSeq}
+		rep.nextSeq++
+		res.add(l, o)
+		rep.add(res)
+	}
+}
+
+// AddSource records a source (a kustomization, a namespace) that objects
+// are about to come from; a source already recorded is not repeated.
+func (r *Report) AddSource(s Source) {
+	if r.sources[s] {
+		return
+	}
+	if r.sources == nil {
+		r.sources = map[Source]bool{}
+	}
+	r.sources[s] = true
+	r.Sources = append(r.Sources, s)
+}
+
+// Append adds another report's findings, objects and sources after this one's.
+func (r *Report) Append(other *Report) {
+	for _, f := range other.Findings {
+		f.seq += r.nextSeq
+		r.Findings = append(r.Findings, f)
+	}
+	for _, c := range other.Checked {
+		c.seq += r.nextSeq
+		r.Checked = append(r.Checked, c)
+	}
+	r.Objects += other.Objects
+	for _, s := range other.Sources {
+		r.AddSource(s)
+	}
+	r.nextSeq += other.nextSeq
+}
