@@ -11,8 +11,10 @@ GO         ?= go
 CLUSTER_STATE ?= $(abspath .cache/clusters)
 CLUSTER    := cd test/cluster && $(GO) run ./cmd/envops-cluster
 E2E_TIMEOUT ?= 45m
+# The krew install test builds the release for these platforms; empty means all five.
+KREW_PLATFORMS ?= $(shell $(GO) env GOOS 2>/dev/null)/$(shell $(GO) env GOARCH 2>/dev/null)
 
-.PHONY: help build test unit e2e vet bench demo cluster-up cluster-down cluster-status cluster-build check-go
+.PHONY: help build test unit e2e cluster-test krew-test vet bench demo cluster-up cluster-down cluster-status cluster-build check-go
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -24,9 +26,10 @@ build: check-go ## build bin/kubectl-envops with version and commit stamped in
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/kubectl-envops ./cmd/kubectl-envops
 
 vet: check-go ## gofmt and go vet on every module
-	@out=$$(gofmt -l cmd pkg test $$(ls -d plugins bench hack 2>/dev/null)); if [ -n "$$out" ]; then echo "error: gofmt needed on:" $$out >&2; exit 1; fi
+	@out=$$(gofmt -l cmd pkg test plugins bench hack); if [ -n "$$out" ]; then echo "error: gofmt needed on:" $$out >&2; exit 1; fi
 	$(GO) vet ./...
 	cd test/cluster && $(GO) vet ./...
+	cd test/krew && $(GO) vet ./...
 
 unit: check-go ## unit tests (no cluster)
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /test/e2e)
@@ -34,7 +37,13 @@ unit: check-go ## unit tests (no cluster)
 e2e: check-go ## end-to-end tests through kubectl against two local clusters (builds the control plane once, ~10 min)
 	$(GO) test -count=1 -v -timeout $(E2E_TIMEOUT) ./test/e2e/
 
-test: vet unit e2e ## everything CI runs: vet, unit tests, end-to-end tests
+cluster-test: check-go ## tests of the local control plane harness itself
+	cd test/cluster && $(GO) test -count=1 -timeout 20m ./...
+
+krew-test: check-go ## build the release (KREW_PLATFORMS, default this machine's) and install it with krew v0.4.3, offline
+	cd test/krew && ENVOPS_DIST_PLATFORMS="$(KREW_PLATFORMS)" $(GO) test -count=1 -v -timeout 40m ./...
+
+test: vet unit cluster-test e2e krew-test ## everything CI runs: vet, unit tests, harness, end-to-end and krew install tests
 
 bench: check-go ## benchmarks against their peers (kustomize CLI, conftest), built from Go modules; prints figures
 	$(GO) run ./bench/generate -apps 200

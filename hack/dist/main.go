@@ -47,6 +47,10 @@ type options struct {
 	Template string
 	License  string
 	BaseURL  string
+	// Platforms, when set, limits the build to these os/arch pairs (a
+	// comma-separated list); the rendered manifest keeps only their entries.
+	// A release builds them all; a quick local check builds one.
+	Platforms string
 	// ModTime stamps every archive entry, so that archives built from the
 	// same commit are byte-identical.
 	ModTime time.Time
@@ -60,6 +64,7 @@ func main() {
 	flag.StringVar(&o.Template, "manifest", manifestName, "the krew manifest template; its platforms decide what is built")
 	flag.StringVar(&o.License, "license", licenseName, "the license file packed into every archive")
 	flag.StringVar(&o.BaseURL, "base-url", "", "URL the archives will be downloaded from (default: "+releasesURL+"VERSION)")
+	flag.StringVar(&o.Platforms, "platforms", "", "comma-separated os/arch pairs to build, e.g. linux/amd64 (default: every platform of the manifest)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "dist: unexpected arguments %q: all input is given with flags, see -help\n", flag.Args())
@@ -146,6 +151,11 @@ func run(o options, build builder, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if o.Platforms != "" {
+		if platforms, err = selectPlatforms(manifest, platforms, o.Platforms, o.Template); err != nil {
+			return err
+		}
+	}
 	license, err := os.ReadFile(o.License)
 	if err != nil {
 		return fmt.Errorf("cannot read the license file: %w", err)
@@ -212,6 +222,42 @@ func run(o options, build builder, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "wrote %s and %s\n", filepath.Join(o.Out, checksumsName), filepath.Join(o.Out, manifestName))
 	return nil
+}
+
+// selectPlatforms keeps the platforms named in list and removes the others
+// from the manifest, so that every entry left points at a built archive.
+func selectPlatforms(manifest *yaml.RNode, all []platform, list, template string) ([]platform, error) {
+	want := map[string]bool{}
+	for _, s := range strings.Split(list, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			want[s] = true
+		}
+	}
+	var kept []platform
+	for _, p := range all {
+		if want[p.OS+"/"+p.Arch] {
+			kept = append(kept, p)
+			delete(want, p.OS+"/"+p.Arch)
+		}
+	}
+	if len(want) > 0 {
+		var unknown []string
+		for k := range want {
+			unknown = append(unknown, k)
+		}
+		sort.Strings(unknown)
+		return nil, fmt.Errorf("-platforms names %s, which %s does not list: use os/arch pairs from its spec.platforms", strings.Join(unknown, ", "), template)
+	}
+	nodes := make([]*yaml.Node, 0, len(kept))
+	for _, p := range kept {
+		nodes = append(nodes, p.node.YNode())
+	}
+	list2, err := manifest.Pipe(yaml.Lookup("spec", "platforms"))
+	if err != nil {
+		return nil, err
+	}
+	list2.YNode().Content = nodes
+	return kept, nil
 }
 
 // validateVersion applies krew's rule: a semantic version with a leading v.
