@@ -392,6 +392,9 @@ func (c *Cluster) StartComponent(ctx context.Context, name string) error {
 	if p == nil {
 		return fmt.Errorf("cluster %s has no component %s", c.Name, name)
 	}
+	if len(p.Args) == 0 {
+		return fmt.Errorf("cluster %s was started by an older harness that did not record the arguments of %s: run down and up again", c.Name, name)
+	}
 	if err := c.start(name, p.Port, p.Args...); err != nil {
 		return err
 	}
