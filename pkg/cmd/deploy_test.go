@@ -1,0 +1,371 @@
+package cmd
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes/fake"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+
+	"github.com/envops/kubectl-envops/pkg/config"
+	"github.com/envops/kubectl-envops/pkg/rollout"
+)
+
+// writeDeployProject writes a project with app "web" (a ReplicationController
+// and a ConfigMap) and a kubeconfig whose servers are never contacted; it
+// returns Globals as the root command would build them.
+func writeDeployProject(t *testing.T) (*Globals, string) {
+	t.Helper()
+	dir := t.TempDir()
+	files := map[string]string{
+		".envops.yaml": "environments:\n  dev: {context: envops-dev, namespace: shop}\n",
+		"kubeconfig": `apiVersion: v1
+kind: Config
+clusters: [{name: dev, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: envops-dev, context: {cluster: dev, user: u}}]
+current-context: envops-dev
+`,
+		"apps/web/base/kustomization.yaml": "resources:\n- rc.yaml\n- cm.yaml\nlabels:\n- pairs: {app: web, tier: frontend, role: api}\n  includeTemplates: true\n",
+		"apps/web/base/rc.yaml": "apiVersion: v1\nkind: ReplicationController\nmetadata:\n  name: web\nspec:\n  replicas: 2\n" +
+			"  template:\n    spec:\n      containers:\n      - name: web\n        image: nginx:1.27\n",
+		"apps/web/base/cm.yaml":                    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-config\ndata:\n  greeting: hello\n",
+		"apps/web/overlays/dev/kustomization.yaml": "resources:\n- ../../base\n",
+	}
+	for p, c := range files {
+		p = filepath.Join(dir, p)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(c), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kubeconfig, kubeContext, namespace := filepath.Join(dir, "kubeconfig"), "", ""
+	streams, _, _, _ := genericiooptions.NewTestIOStreams()
+	flags := genericclioptions.NewConfigFlags(true)
+	flags.KubeConfig = &kubeconfig
+	flags.Context, flags.Namespace = &kubeContext, &namespace
+	return &Globals{ConfigFlags: flags, Factory: cmdutil.NewFactory(flags), Streams: streams, ConfigPath: filepath.Join(dir, ".envops.yaml")}, dir
+}
+
+func TestDeployFlags(t *testing.T) {
+	pct := func(s string) *intstr.IntOrString { v := intstr.FromString(s); return &v }
+	count := func(n int32) *intstr.IntOrString { v := intstr.FromInt32(n); return &v }
+	tests := []struct {
+		name    string
+		args    []string
+		check   func(o *DeployOptions) string // what is wrong, or ""
+		wantErr string                        // a usage error (exit 2) containing this
+	}{
+		{name: "defaults", args: []string{"web", "--env", "dev"}, check: func(o *DeployOptions) string {
+			if o.App != "web" || o.dryRun != rollout.DryRunNone || o.maxSurge != nil || o.maxUnavailable != nil || o.Timeout != rollout.DefaultTimeout || o.Output != "text" {
+				return fmt.Sprintf("unexpected defaults: %+v", o)
+			}
+			if o.target.Context != "envops-dev" || o.target.Namespace != "shop" {
+				return fmt.Sprintf("environment dev resolved to context %q namespace %q, want envops-dev and shop", o.target.Context, o.target.Namespace)
+			}
+			return ""
+		}},
+		{name: "strategy as counts and percentages", args: []string{"web", "--env", "dev", "--image", "nginx:1.28", "--max-surge", "50%", "--max-unavailable", "0", "--timeout", "90s", "--update-period", "2s", "--min-ready-seconds", "5"}, check: func(o *DeployOptions) string {
+			if *o.maxSurge != *pct("50%") || *o.maxUnavailable != *count(0) || o.Timeout != 90*time.Second || o.UpdatePeriod != 2*time.Second || o.MinReadySeconds != 5 || o.Image != "nginx:1.28" {
+				return fmt.Sprintf("parsed %+v", o)
+			}
+			return ""
+		}},
+		{name: "bare --dry-run means client", args: []string{"web", "--env", "dev", "--dry-run"}, check: func(o *DeployOptions) string {
+			if o.dryRun != rollout.DryRunClient {
+				return "dry run is not client"
+			}
+			return ""
+		}},
+		{name: "kind shorthand", args: []string{"web", "--env", "dev", "--kind", "rc", "-o", "jsonl"}, check: func(o *DeployOptions) string {
+			if o.Kind != kindReplicationController || o.Output != "jsonl" {
+				return fmt.Sprintf("kind %q output %q", o.Kind, o.Output)
+			}
+			return ""
+		}},
+		{name: "no environment", args: []string{"web"}, wantErr: "--env is required"},
+		{name: "no app", args: []string{"--env", "dev"}, wantErr: "exactly one app name"},
+		{name: "two apps", args: []string{"web", "api", "--env", "dev"}, wantErr: "exactly one app name"},
+		{name: "malformed surge", args: []string{"web", "--env", "dev", "--max-surge", "lots"}, wantErr: "invalid --max-surge"},
+		{name: "negative unavailable", args: []string{"web", "--env", "dev", "--max-unavailable", "-1"}, wantErr: "invalid --max-unavailable"},
+		{name: "surge and unavailable both zero", args: []string{"web", "--env", "dev", "--max-surge", "0", "--max-unavailable", "0%"}, wantErr: "both 0"},
+		{name: "unavailable above 100%", args: []string{"web", "--env", "dev", "--max-unavailable", "120%"}, wantErr: "100%"},
+		{name: "unknown dry-run", args: []string{"web", "--env", "dev", "--dry-run=maybe"}, wantErr: "invalid --dry-run"},
+		{name: "unknown output", args: []string{"web", "--env", "dev", "-o", "yaml"}, wantErr: "unknown output format"},
+		{name: "unknown kind", args: []string{"web", "--env", "dev", "--kind", "StatefulSet"}, wantErr: "unknown --kind"},
+		{name: "rollback with an image", args: []string{"web", "--env", "dev", "--rollback", "--image", "nginx:1"}, wantErr: "takes no --image"},
+		{name: "rollback and no-rollback", args: []string{"web", "--env", "dev", "--rollback", "--no-rollback"}, wantErr: "contradict"},
+		{name: "diff with dry-run", args: []string{"web", "--env", "dev", "--diff", "--dry-run=server"}, wantErr: "--diff already changes nothing"},
+		{name: "zero timeout", args: []string{"web", "--env", "dev", "--timeout", "0s"}, wantErr: "invalid --timeout"},
+		{name: "bad image", args: []string{"web", "--env", "dev", "--image", "Not An Image"}, wantErr: "--image"},
+		{name: "bad webhook", args: []string{"web", "--env", "dev", "--notify", "hooks.example.com"}, wantErr: "--notify"},
+		{name: "unknown environment", args: []string{"web", "--env", "staging"}, wantErr: "staging"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g, _ := writeDeployProject(t)
+			var got *DeployOptions
+			cmd := NewCmdDeploy(g, func(o *DeployOptions) error { got = o; return nil })
+			cmd.SetArgs(tt.args)
+			cmd.SetOut(&bytes.Buffer{})
+			cmd.SetErr(&bytes.Buffer{})
+			err := cmd.Execute()
+			if tt.wantErr != "" {
+				var ec *ExitCodeError
+				if !errors.As(err, &ec) || ec.Code != ExitUsage || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want a usage error containing %q", err, tt.wantErr)
+				}
+				if strings.Contains(err.Error(), "\n") {
+					t.Errorf("the error is not one line: %q", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if msg := tt.check(got); msg != "" {
+				t.Error(msg)
+			}
+		})
+	}
+}
+
+func TestDeployRefusesTheWrongClusterBeforeAnyChange(t *testing.T) {
+	tests := []struct {
+		name    string
+		secret  *corev1.Secret
+		wantErr string
+	}{
+		{name: "the namespace declares another environment", secret: &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: "environment", Namespace: "shop"},
+			Data:       map[string][]byte{"environment": []byte("prod")},
+		}, wantErr: `"prod"`},
+		{name: "the namespace declares no environment", wantErr: "declares no environment"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g, _ := writeDeployProject(t)
+			cfg, err := config.Load(g.ConfigPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			client := fake.NewClientset()
+			if tt.secret != nil {
+				client = fake.NewClientset(tt.secret)
+			}
+			o := &DeployOptions{App: "web", EnvFlags: EnvFlags{Env: "dev"}, Image: "nginx:1.28", Output: "text", Timeout: time.Minute,
+				cfg: cfg, fsys: filesys.MakeFsOnDisk(), IOStreams: g.Streams,
+				target: &Target{Env: "dev", Context: "envops-dev", Namespace: "shop", Config: cfg, Client: client},
+				applier: func() (*rollout.Applier, error) {
+					return nil, errors.New("the guard must run before any other object is looked at")
+				},
+			}
+			err = o.Run(t.Context())
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), "envops-dev") {
+				t.Fatalf("err = %v, want the guard to refuse, naming the context and %s", err, tt.wantErr)
+			}
+			for _, a := range client.Actions() {
+				if a.GetVerb() != "get" && a.GetVerb() != "list" {
+					t.Errorf("the refused deploy sent %s %s", a.GetVerb(), a.GetResource().Resource)
+				}
+			}
+		})
+	}
+}
+
+func TestSplitObjects(t *testing.T) {
+	rc := toUnstructured(t, &corev1.ReplicationController{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ReplicationController"},
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Labels: map[string]string{"app": "web"}},
+		Spec: corev1.ReplicationControllerSpec{
+			Replicas: new(int32(3)), MinReadySeconds: 4,
+			Selector: map[string]string{"name": "web-api"},
+			Template: &corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"name": "web-api"}},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "nginx:1.27"}}},
+			},
+		},
+	})
+	cm := toUnstructured(t, &corev1.ConfigMap{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"}, ObjectMeta: metav1.ObjectMeta{Name: "web-config"}})
+
+	p, err := splitObjects([]*unstructured.Unstructured{cm, rc}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.controllers) != 1 || p.controllers[0].GetKind() != kindReplicationController || len(p.others) != 1 || p.others[0].GetKind() != "ConfigMap" {
+		t.Fatalf("split into controllers %v and others %v", p.controllers, p.others)
+	}
+
+	p, err = splitObjects([]*unstructured.Unstructured{rc}, kindDeployment)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := p.controllers[0]
+	if d.GetAPIVersion() != "apps/v1" || d.GetKind() != kindDeployment || d.GetName() != "web" || d.GetLabels()["app"] != "web" {
+		t.Fatalf("converted to %s %s %s, labels %v", d.GetAPIVersion(), d.GetKind(), d.GetName(), d.GetLabels())
+	}
+	for path, want := range map[string]any{
+		"spec.replicas":                            int64(3),
+		"spec.minReadySeconds":                     int64(4),
+		"spec.selector.matchLabels.name":           "web-api",
+		"spec.template.metadata.labels.name":       "web-api",
+		"spec.template.spec.containers.0.image":    "nginx:1.27",
+		"spec.template.spec.containers.0.name":     "web",
+		"spec.template.metadata.creationTimestamp": nil,
+	} {
+		if got := lookup(d.Object, path); got != want {
+			t.Errorf("%s = %v, want %v", path, got, want)
+		}
+	}
+
+	back, err := splitObjects([]*unstructured.Unstructured{d}, kindReplicationController)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := lookup(back.controllers[0].Object, "spec.selector.name"); got != "web-api" {
+		t.Errorf("converted back, the selector is %v", got)
+	}
+
+	unstructured.SetNestedSlice(d.Object, []any{map[string]any{"key": "tier", "operator": "Exists"}}, "spec", "selector", "matchExpressions")
+	if _, err := splitObjects([]*unstructured.Unstructured{d}, kindReplicationController); err == nil || !strings.Contains(err.Error(), "matchExpressions") {
+		t.Errorf("a Deployment with matchExpressions converted to a ReplicationController: err = %v", err)
+	}
+}
+
+func toUnstructured(t *testing.T, obj runtime.Object) *unstructured.Unstructured {
+	t.Helper()
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &unstructured.Unstructured{Object: m}
+}
+
+// lookup follows a dotted path through maps and (numeric) list indexes.
+func lookup(obj any, path string) any {
+	for _, k := range strings.Split(path, ".") {
+		switch v := obj.(type) {
+		case map[string]any:
+			obj = v[k]
+		case []any:
+			var i int
+			if _, err := fmt.Sscan(k, &i); err != nil || i >= len(v) {
+				return nil
+			}
+			obj = v[i]
+		default:
+			return nil
+		}
+	}
+	return obj
+}
+
+func TestExitCodeOf(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want int
+	}{
+		{name: "rolled back", err: &rollout.FailedError{Kind: "ReplicationController", Name: "web", RolledBack: true, Err: rollout.ErrNoProgress}, want: ExitError},
+		{name: "left for a resume", err: &rollout.FailedError{Kind: "ReplicationController", Name: "web", Err: errors.New("interrupted")}, want: ExitResumable},
+		{name: "any other error", err: errors.New("forbidden"), want: -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := exitCodeOf(tt.err)
+			var ec *ExitCodeError
+			switch {
+			case tt.want == -1 && errors.As(err, &ec):
+				t.Fatalf("got exit code %d, want the error passed on as it is", ec.Code)
+			case tt.want != -1 && (!errors.As(err, &ec) || ec.Code != tt.want):
+				t.Fatalf("exitCodeOf = %v, want exit code %d", err, tt.want)
+			}
+			if !errors.Is(err, tt.err) && err != tt.err {
+				t.Errorf("the cause is lost: %v", err)
+			}
+		})
+	}
+	if exitCodeOf(nil) != nil {
+		t.Error("exitCodeOf(nil) is not nil")
+	}
+}
+
+func TestDeployPrinter(t *testing.T) {
+	at := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	events := []rollout.Event{
+		{Time: at, Type: rollout.EventStarted, Kind: "ReplicationController", Name: "web", Message: "rolling update of web"},
+		{Time: at, Type: rollout.EventProgress, Kind: "ReplicationController", Name: "web", Desired: 4, Updated: 1, Ready: 0, Old: 4, Message: "0/4 ready"},
+		{Time: at, Type: rollout.EventProgress, Kind: "ReplicationController", Name: "web", Desired: 4, Updated: 2, Ready: 1, Old: 3, Message: "1/4 ready"},
+		{Time: at, Type: rollout.EventDone, Kind: "ReplicationController", Name: "web", Message: "rolled out web"},
+	}
+	result := rollout.Result{Kind: "ReplicationController", Name: "web", Action: rollout.ActionRolledOut, Replicas: 4}
+
+	t.Run("plain lines with timestamps", func(t *testing.T) {
+		var buf bytes.Buffer
+		p := newDeployPrinter(&buf, "text", false)
+		for _, e := range events {
+			p.Event(e)
+		}
+		p.Result(result, "shop", rollout.DryRunNone)
+		p.Close()
+		want := "2026-11-25T10:00:00Z ReplicationController/web started: rolling update of web\n" +
+			"2026-11-25T10:00:00Z ReplicationController/web progress: 0/4 ready\n" +
+			"2026-11-25T10:00:00Z ReplicationController/web progress: 1/4 ready\n" +
+			"2026-11-25T10:00:00Z ReplicationController/web done: rolled out web\n" +
+			"ReplicationController/web rolled out (4 replicas)\n"
+		if buf.String() != want {
+			t.Errorf("got:\n%s\nwant:\n%s", buf.String(), want)
+		}
+	})
+	t.Run("one rewritten progress line on a terminal", func(t *testing.T) {
+		var buf bytes.Buffer
+		p := newDeployPrinter(&buf, "text", true)
+		for _, e := range events {
+			p.Event(e)
+		}
+		p.Close()
+		want := "ReplicationController/web started: rolling update of web\n" +
+			"\r\033[KReplicationController/web: 0/4 ready, 1 updated, 4 old" +
+			"\r\033[KReplicationController/web: 1/4 ready, 2 updated, 3 old" +
+			"\r\033[KReplicationController/web done: rolled out web\n"
+		if buf.String() != want {
+			t.Errorf("got %q\nwant %q", buf.String(), want)
+		}
+	})
+	t.Run("json lines", func(t *testing.T) {
+		var buf bytes.Buffer
+		p := newDeployPrinter(&buf, "jsonl", false)
+		for _, e := range events {
+			p.Event(e)
+		}
+		p.Result(result, "shop", rollout.DryRunNone)
+		lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+		if len(lines) != len(events)+1 {
+			t.Fatalf("got %d lines, want %d:\n%s", len(lines), len(events)+1, buf.String())
+		}
+		var last rollout.Event
+		if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil {
+			t.Fatal(err)
+		}
+		if last.Type != EventResult || last.Message != "rolled out" || last.Namespace != "shop" || last.Ready != 4 {
+			t.Errorf("the result line decodes to %+v", last)
+		}
+	})
+}

@@ -1,0 +1,497 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/cli-runtime/pkg/printers"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/kubectl/pkg/util/templates"
+
+	"github.com/envops/kubectl-envops/pkg/audit"
+	"github.com/envops/kubectl-envops/pkg/config"
+	"github.com/envops/kubectl-envops/pkg/nodeagent"
+	"github.com/envops/kubectl-envops/pkg/rbac"
+	"github.com/envops/kubectl-envops/pkg/rollout"
+	"github.com/envops/kubectl-envops/pkg/transform"
+)
+
+// NodeAgentOptions holds the flags and resolved state of "kubectl envops node-agent".
+type NodeAgentOptions struct {
+	Name          string
+	Image         string
+	HostPort      int
+	Protocol      string
+	EnvFromSecret bool
+	Mode          string
+	Output        string
+	DryRun        string
+	Sync          bool
+	Watch         bool
+	Timeout       time.Duration
+	ChangeCause   string
+
+	// Resolved by Validate and Complete.
+	mode      nodeagent.Mode
+	protocol  corev1.Protocol
+	dryRun    rollout.DryRun
+	Namespace string
+	Config    *config.Config
+	Client    kubernetes.Interface
+	Discovery discovery.DiscoveryInterface
+	// Guard, when set, checks access before anything is changed and returns
+	// who the user is; Cause is the change cause recorded on the agent.
+	Guard func(ctx context.Context, namespace string, allNamespaces bool) (string, error)
+	Cause string
+
+	genericiooptions.IOStreams
+}
+
+var nodeAgentLong = templates.LongDesc(`
+	Run a monitoring agent exactly once on every node.
+
+	The agent is rendered with the label convention (tier "monitoring", role
+	"agent"), the environment Secret mounted read-only, and a container port
+	that claims --host-port on its node. It is applied as a DaemonSet where the
+	cluster serves apps/v1 daemonsets (--mode auto, the default), or else as a
+	ReplicationController whose replicas equal the number of schedulable nodes:
+	the host port lets the scheduler place at most one agent per node. A new
+	--image rolls the ReplicationController one node at a time (max surge 0,
+	since two agents cannot share the host port).
+
+	Nodes come and go, so the ReplicationController goes stale: --sync sets its
+	replicas to the number of schedulable nodes now (cordoned nodes and nodes
+	with taints the agent does not tolerate are not counted), and --watch keeps
+	them in step until Ctrl-C. Both report agent pods left Pending because
+	something else holds the host port on a node.`)
+
+var nodeAgentExample = templates.Examples(`
+	# Run the agent on every node, as a DaemonSet if the cluster has them
+	kubectl envops node-agent datadog --image datadog/agent:7 --host-port 8125 --protocol UDP -n monitoring
+
+	# Force the ReplicationController fallback and show what would be applied
+	kubectl envops node-agent datadog --image datadog/agent:7 --host-port 8125 --mode replicationcontroller --dry-run=server -o yaml
+
+	# Match the fallback's replicas to the nodes once, then keep them in step
+	kubectl envops node-agent datadog --sync
+	kubectl envops node-agent datadog --sync --watch
+
+	# Which nodes have a Ready agent?
+	kubectl envops node-agent status datadog`)
+
+// NewCmdNodeAgent builds "kubectl envops node-agent" and its "status"
+// subcommand. runF, when set, replaces Run so tests can inspect the parsed
+// options.
+func NewCmdNodeAgent(g *Globals, runF func(*NodeAgentOptions) error) *cobra.Command {
+	o := &NodeAgentOptions{IOStreams: g.Streams}
+	cmd := &cobra.Command{
+		Use:     "node-agent NAME (--image IMAGE --host-port PORT | --sync [--watch])",
+		Short:   "Run an agent once per node: a DaemonSet, or a ReplicationController kept at one replica per node",
+		Long:    nodeAgentLong,
+		Example: nodeAgentExample,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageError("node-agent takes exactly one agent name; see 'kubectl envops node-agent --help'")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Name = args[0]
+			if err := o.Validate(cmd); err != nil {
+				return err
+			}
+			if err := o.Complete(g); err != nil {
+				return err
+			}
+			o.Cause = changeCause(cmd, args, o.ChangeCause)
+			if runF != nil {
+				return runF(o)
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Image, "image", "", "Image of the agent; creates or updates it (a new image rolls it one node at a time)")
+	f.IntVar(&o.HostPort, "host-port", 0, "Port the agent claims on every node (1-65535); required with --image")
+	f.StringVar(&o.Protocol, "protocol", "TCP", "Protocol of the host port: TCP or UDP")
+	f.BoolVar(&o.EnvFromSecret, "env-from-secret", false, "Also expose the environment Secret's keys to the agent as environment variables")
+	f.StringVar(&o.Mode, "mode", string(nodeagent.ModeAuto), "Controller to run the agent: auto (a DaemonSet when the cluster serves apps/v1 daemonsets), daemonset or replicationcontroller")
+	f.StringVarP(&o.Output, "output", "o", "", "Print the applied controller as yaml|json instead of a summary")
+	f.StringVar(&o.DryRun, "dry-run", "none", `Must be "none", "client" or "server": client only prints what would be applied, server has the API server validate it without persisting it`)
+	f.Lookup("dry-run").NoOptDefVal = "client"
+	f.BoolVar(&o.Sync, "sync", false, "Set the ReplicationController's replicas to the number of schedulable nodes, and report agent pods Pending for a taken host port")
+	f.BoolVar(&o.Watch, "watch", false, "With --sync, keep the replicas in step as nodes are added, removed or cordoned, until Ctrl-C")
+	f.DurationVar(&o.Timeout, "timeout", rollout.DefaultTimeout, "How long to wait for the agent's pods (a rolling update: without progress) before failing")
+	f.StringVar(&o.ChangeCause, "change-cause", "", "Why the agent is changed, recorded in its annotations (default: this command line, credentials redacted)")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("dry-run", cobra.FixedCompletions([]string{"none", "client", "server"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("mode", cobra.FixedCompletions([]string{"auto", "daemonset", "replicationcontroller"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("protocol", cobra.FixedCompletions([]string{"TCP", "UDP"}, cobra.ShellCompDirectiveNoFileComp))
+	cmd.AddCommand(NewCmdNodeAgentStatus(g, nil))
+	return cmd
+}
+
+// Validate checks the command line without touching the cluster.
+func (o *NodeAgentOptions) Validate(cmd *cobra.Command) error {
+	if err := nodeagent.ValidateName(o.Name); err != nil {
+		return usageError("%v", err)
+	}
+	var err error
+	if o.mode, err = nodeagent.ParseMode(o.Mode); err != nil {
+		return usageError("%v", err)
+	}
+	if o.protocol, err = nodeagent.ParseProtocol(o.Protocol); err != nil {
+		return usageError("%v", err)
+	}
+	switch o.DryRun {
+	case "none", "":
+		o.dryRun = rollout.DryRunNone
+	case "client":
+		o.dryRun = rollout.DryRunClient
+	case "server":
+		o.dryRun = rollout.DryRunServer
+	default:
+		return usageError("invalid --dry-run value %q: use none, client or server", o.DryRun)
+	}
+	switch o.Output {
+	case "", "yaml", "json":
+	default:
+		return usageError("unknown output format %q for --output: use yaml or json, or omit it for a summary", o.Output)
+	}
+	if o.Timeout <= 0 {
+		return usageError("invalid --timeout %s: use a positive duration such as 5m", o.Timeout)
+	}
+	flags := cmd.Flags()
+	if flags.Changed("host-port") {
+		if err := nodeagent.ValidateHostPort(o.HostPort); err != nil {
+			return usageError("%v", err)
+		}
+	}
+	if o.Image == "" {
+		for _, name := range []string{"host-port", "protocol", "env-from-secret", "output"} {
+			if flags.Changed(name) {
+				return usageError("--%s shapes the agent that --image applies: pass --image too, or leave --%s out", name, name)
+			}
+		}
+		if !o.Sync && !o.Watch {
+			return usageError("nothing to do for agent %q: pass --image and --host-port to create or update it, or --sync to match its replicas to the nodes", o.Name)
+		}
+	} else {
+		if err := transform.ValidateImage(o.Image); err != nil {
+			return usageError("%v", err)
+		}
+		if !flags.Changed("host-port") {
+			return usageError("--host-port is required with --image: the agent claims that port on every node")
+		}
+	}
+	if o.Watch {
+		o.Sync = true
+		if o.dryRun != rollout.DryRunNone || o.Output != "" {
+			return usageError("--watch keeps changing the replicas as nodes change: it cannot be combined with --dry-run or --output")
+		}
+	}
+	if o.Sync && o.mode == nodeagent.ModeDaemonSet {
+		return usageError("--sync and --watch keep a ReplicationController at one replica per node, and --mode daemonset asks for a DaemonSet, which does that by itself: drop one of them")
+	}
+	return nil
+}
+
+// Complete loads the project file and resolves namespace and clients.
+func (o *NodeAgentOptions) Complete(g *Globals) error {
+	cfg, err := g.LoadConfig()
+	if err != nil {
+		return err
+	}
+	o.Config = cfg
+	if o.Namespace, _, err = g.Factory.ToRawKubeConfigLoader().Namespace(); err != nil {
+		return fmt.Errorf("cannot determine the namespace: %w", err)
+	}
+	if o.Client, err = g.Factory.KubernetesClientSet(); err != nil {
+		return fmt.Errorf("cannot create a client: %w", err)
+	}
+	if o.Discovery, err = g.Factory.ToDiscoveryClient(); err != nil {
+		return fmt.Errorf("cannot create a discovery client: %w", err)
+	}
+	o.Guard = accessGuard(o.Client, rbac.NodeAgent)
+	return nil
+}
+
+// Run applies the agent and then syncs or watches, as asked.
+func (o *NodeAgentOptions) Run(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	record := &audit.Record{Time: time.Now(), Cause: o.Cause}
+	// A client dry run only reads, so it needs no write access.
+	if o.Guard != nil && o.dryRun != rollout.DryRunClient {
+		user, err := o.Guard(ctx, o.Namespace, false)
+		if err != nil {
+			return err
+		}
+		record.User = user
+	}
+	if o.Image != "" {
+		res, err := o.apply(ctx, record)
+		if err != nil {
+			return err
+		}
+		if res.Mode == nodeagent.ModeDaemonSet && o.Sync {
+			fmt.Fprintf(o.ErrOut, "note: %s runs one pod on every node by itself; there is nothing to sync\n", nodeagent.Ref(nodeagent.KindDaemonSet, o.Name))
+			return nil
+		}
+	}
+	if !o.Sync {
+		return nil
+	}
+	syncer := &nodeagent.Syncer{Client: o.Client, Namespace: o.Namespace, Name: o.Name, DryRun: o.dryRun}
+	if o.Watch {
+		return o.watch(ctx, syncer)
+	}
+	res, err := syncer.Sync(ctx)
+	if errors.Is(err, nodeagent.ErrDaemonSet) {
+		fmt.Fprintf(o.ErrOut, "note: %v\n", err)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	o.printSync(res)
+	return nil
+}
+
+func (o *NodeAgentOptions) apply(ctx context.Context, record *audit.Record) (*nodeagent.ApplyResult, error) {
+	spec := nodeagent.Spec{
+		Name: o.Name, Namespace: o.Namespace, Image: o.Image,
+		HostPort: int32(o.HostPort), Protocol: o.protocol, EnvFromSecret: o.EnvFromSecret,
+		Secret: o.Config.Secret, Labels: o.Config.Labels, Record: record,
+	}
+	if err := spec.Validate(); err != nil {
+		return nil, usageError("%v", err)
+	}
+	// With -o, stdout holds only the object; progress goes to stderr.
+	progress := o.Out
+	if o.Output != "" {
+		progress = o.ErrOut
+	}
+	ap := &nodeagent.Applier{Client: o.Client, Discovery: o.Discovery, Events: func(e rollout.Event) {
+		if e.Message != "" && e.Type != rollout.EventDone {
+			fmt.Fprintf(progress, "%s: %s\n", e.Type, e.Message)
+		}
+	}}
+	res, err := ap.Apply(ctx, spec, nodeagent.ApplyOptions{Mode: o.mode, DryRun: o.dryRun, Timeout: o.Timeout})
+	if err != nil {
+		return nil, err
+	}
+	if o.Output != "" {
+		if err := printObjects(o.Out, o.Output, []runtime.Object{printable(res.Object)}); err != nil {
+			return nil, err
+		}
+	}
+	kind := nodeagent.KindReplicationController
+	if res.Mode == nodeagent.ModeDaemonSet {
+		kind = nodeagent.KindDaemonSet
+	}
+	line := fmt.Sprintf("%s %s in namespace %q", nodeagent.Ref(kind, o.Name), res.Action, o.Namespace)
+	if res.Mode == nodeagent.ModeReplicationController {
+		line += fmt.Sprintf(" with %d replicas, one per schedulable node", res.Nodes.Count())
+	}
+	line += fmt.Sprintf(" (%s: %s)", res.Mode, res.Why)
+	fmt.Fprintln(progress, line+dryRunSuffix(o.dryRun))
+	for _, e := range res.Nodes.Excluded {
+		fmt.Fprintf(progress, "  not counted: node %s (%s)\n", e.Node, e.Reason)
+	}
+	return res, nil
+}
+
+// printable drops server bookkeeping that says nothing to a reader.
+func printable(obj runtime.Object) runtime.Object {
+	obj = obj.DeepCopyObject()
+	if m, ok := obj.(metav1.Object); ok {
+		m.SetManagedFields(nil)
+	}
+	return obj
+}
+
+func dryRunSuffix(d rollout.DryRun) string {
+	switch d {
+	case rollout.DryRunClient:
+		return " (dry run)"
+	case rollout.DryRunServer:
+		return " (server dry run)"
+	}
+	return ""
+}
+
+// printSync prints one sync result: the replicas, the nodes left out, and
+// the pods waiting for a host port.
+func (o *NodeAgentOptions) printSync(res *nodeagent.SyncResult) {
+	ref := nodeagent.Ref(nodeagent.KindReplicationController, res.Name)
+	switch {
+	case res.Gone:
+		fmt.Fprintf(o.Out, "%s is gone from namespace %q; waiting for it to be created again\n", ref, res.Namespace)
+		return
+	case res.Updating != "":
+		fmt.Fprintf(o.Out, "%s is being updated through %s; its replicas are left to the update\n", ref, res.Updating)
+	case res.Scaled():
+		fmt.Fprintf(o.Out, "%s scaled from %d to %d replicas: %d schedulable nodes%s\n", ref, res.From, res.To, res.Nodes.Count(), dryRunSuffix(o.dryRun))
+	default:
+		fmt.Fprintf(o.Out, "%s has %d replicas, one per schedulable node: nothing to change\n", ref, res.To)
+	}
+	for _, e := range res.Nodes.Excluded {
+		fmt.Fprintf(o.Out, "  not counted: node %s (%s)\n", e.Node, e.Reason)
+	}
+	for _, c := range res.Conflicts {
+		fmt.Fprintf(o.ErrOut, "warning: %s\n", c.Describe())
+	}
+}
+
+// watch keeps the replicas in step until Ctrl-C, which ends it cleanly.
+func (o *NodeAgentOptions) watch(ctx context.Context, syncer *nodeagent.Syncer) error {
+	fmt.Fprintf(o.ErrOut, "watching nodes for %s in namespace %q; press Ctrl-C to stop\n", nodeagent.Ref(nodeagent.KindReplicationController, o.Name), o.Namespace)
+	err := syncer.Watch(ctx, o.printSync)
+	if errors.Is(err, nodeagent.ErrDaemonSet) {
+		fmt.Fprintf(o.ErrOut, "note: %v\n", err)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(o.ErrOut, "stopped watching nodes")
+	return nil
+}
+
+// NodeAgentStatusOptions holds the flags of "kubectl envops node-agent status".
+type NodeAgentStatusOptions struct {
+	Name   string
+	Output string
+
+	Namespace string
+	Client    kubernetes.Interface
+
+	genericiooptions.IOStreams
+}
+
+var nodeAgentStatusExample = templates.Examples(`
+	# Which nodes have a Ready agent, and why the others do not
+	kubectl envops node-agent status datadog -n monitoring
+
+	# The same as JSON, for scripts
+	kubectl envops node-agent status datadog -o json`)
+
+// NewCmdNodeAgentStatus builds "kubectl envops node-agent status". runF,
+// when set, replaces Run so tests can inspect the parsed options.
+func NewCmdNodeAgentStatus(g *Globals, runF func(*NodeAgentStatusOptions) error) *cobra.Command {
+	o := &NodeAgentStatusOptions{IOStreams: g.Streams}
+	cmd := &cobra.Command{
+		Use:     "status NAME",
+		Short:   "Show which nodes have a Ready agent and which do not",
+		Example: nodeAgentStatusExample,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageError("node-agent status takes exactly one agent name; see 'kubectl envops node-agent status --help'")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Name = args[0]
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			if err := o.Complete(g); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(o)
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: one of json|yaml (default: a table)")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+// Validate checks the command line without touching the cluster.
+func (o *NodeAgentStatusOptions) Validate() error {
+	if err := nodeagent.ValidateName(o.Name); err != nil {
+		return usageError("%v", err)
+	}
+	switch o.Output {
+	case "", "json", "yaml":
+		return nil
+	}
+	return usageError("unknown output format %q for --output: use json or yaml, or omit it for a table", o.Output)
+}
+
+// Complete resolves the namespace and the client.
+func (o *NodeAgentStatusOptions) Complete(g *Globals) error {
+	var err error
+	if o.Namespace, _, err = g.Factory.ToRawKubeConfigLoader().Namespace(); err != nil {
+		return fmt.Errorf("cannot determine the namespace: %w", err)
+	}
+	if o.Client, err = g.Factory.KubernetesClientSet(); err != nil {
+		return fmt.Errorf("cannot create a client: %w", err)
+	}
+	return nil
+}
+
+// Run reads and prints the agent's coverage of the nodes.
+func (o *NodeAgentStatusOptions) Run(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	st, err := nodeagent.GetStatus(ctx, o.Client, o.Namespace, o.Name)
+	if err != nil {
+		return err
+	}
+	return o.print(st)
+}
+
+func (o *NodeAgentStatusOptions) print(st *nodeagent.Status) error {
+	if o.Output != "" {
+		return printData(o.Out, o.Output, st)
+	}
+	w := printers.GetNewTabWriter(o.Out)
+	fmt.Fprintln(w, "NODE\tREADY\tAGENT POD\tNOTE")
+	for _, n := range st.Nodes {
+		ready, pod := "false", n.Pod
+		if n.Ready {
+			ready = "true"
+		}
+		if pod == "" {
+			pod = "<none>"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", n.Node, ready, pod, n.Reason)
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	for _, p := range st.Unplaced {
+		fmt.Fprintf(o.Out, "pod %s is not placed on any node: %s\n", p.Pod, strings.TrimSpace(p.Message))
+	}
+	if st.Updating != "" {
+		fmt.Fprintf(o.Out, "an update is in progress through %s\n", st.Updating)
+	}
+	ready, total := st.Covered()
+	summary := fmt.Sprintf("%s in namespace %q: %d of %d schedulable nodes have a Ready agent", nodeagent.Ref(st.Kind, st.Name), st.Namespace, ready, total)
+	if missing := st.Missing(); len(missing) > 0 {
+		summary += "; missing on " + strings.Join(missing, ", ")
+	}
+	_, err := fmt.Fprintln(o.Out, summary)
+	return err
+}

@@ -1,0 +1,243 @@
+// Package notify delivers deploy events to machines and people: as JSON
+// lines for CI and chat bots, and as short messages per phase to a
+// Slack-compatible incoming webhook that can never block or fail a deploy.
+package notify
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/envops/kubectl-envops/pkg/rollout"
+)
+
+// JSONLines writes every event as one JSON object per line.
+type JSONLines struct {
+	mu  sync.Mutex
+	enc *json.Encoder
+}
+
+// NewJSONLines returns a JSONLines writing to w.
+func NewJSONLines(w io.Writer) *JSONLines {
+	return &JSONLines{enc: json.NewEncoder(w)}
+}
+
+// Event writes e as one line; a write error is dropped, as the deploy must go on.
+func (j *JSONLines) Event(e rollout.Event) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	_ = j.enc.Encode(e)
+}
+
+// WebhookOptions tunes a Webhook; zero values take the defaults.
+type WebhookOptions struct {
+	// Timeout bounds one request (default 5s).
+	Timeout time.Duration
+	// Retries is how many times a failed request is repeated (default 3).
+	Retries int
+	// Every posts progress each time the available share of the desired
+	// pods crosses a multiple of this percentage (default 25).
+	Every int32
+	// Flush is the longest Close waits for queued messages (default 2s).
+	Flush time.Duration
+	// Client sends the requests (default: a plain http.Client).
+	Client *http.Client
+}
+
+// Webhook posts one short message per deploy phase (started, progress,
+// done, failed, rolled back) to a Slack-compatible incoming webhook. Messages
+// are queued and sent in order by one goroutine, so Event never blocks.
+type Webhook struct {
+	url  string
+	o    WebhookOptions
+	host string
+
+	queue  chan string
+	done   chan struct{}
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	shown   map[string]int32
+	sent    int
+	failed  int
+	dropped int
+	lastErr error
+}
+
+// ValidateURL checks a webhook address before anything is sent.
+func ValidateURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("invalid webhook URL %q: use an http:// or https:// address, such as a Slack incoming webhook", raw)
+	}
+	return nil
+}
+
+// NewWebhook starts a Webhook posting to rawURL; call Close when done.
+func NewWebhook(rawURL string, o WebhookOptions) (*Webhook, error) {
+	if err := ValidateURL(rawURL); err != nil {
+		return nil, err
+	}
+	u, _ := url.Parse(rawURL)
+	if o.Timeout <= 0 {
+		o.Timeout = 5 * time.Second
+	}
+	if o.Retries < 0 {
+		o.Retries = 0
+	} else if o.Retries == 0 {
+		o.Retries = 3
+	}
+	if o.Every <= 0 || o.Every > 100 {
+		o.Every = 25
+	}
+	if o.Flush <= 0 {
+		o.Flush = 2 * time.Second
+	}
+	if o.Client == nil {
+		o.Client = &http.Client{}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &Webhook{
+		url: rawURL, o: o, host: u.Host,
+		queue: make(chan string, 64), done: make(chan struct{}),
+		ctx: ctx, cancel: cancel,
+		shown: map[string]int32{},
+	}
+	go w.send()
+	return w, nil
+}
+
+// Event queues a message for the phases worth telling people about; when
+// the queue is full the message is dropped rather than waited for.
+func (w *Webhook) Event(e rollout.Event) {
+	text, ok := w.message(e)
+	if !ok {
+		return
+	}
+	select {
+	case w.queue <- text:
+	default:
+		w.mu.Lock()
+		w.dropped++
+		w.mu.Unlock()
+	}
+}
+
+// message is the text for e, or false when e is not a phase to post.
+func (w *Webhook) message(e rollout.Event) (string, bool) {
+	who := fmt.Sprintf("%s %s in namespace %s", e.Kind, e.Name, e.Namespace)
+	switch e.Type {
+	case rollout.EventStarted, rollout.EventResumed:
+		w.mu.Lock()
+		w.shown[who] = 0
+		w.mu.Unlock()
+		return fmt.Sprintf("%s: deploy %s: %s", who, e.Type, e.Message), true
+	case rollout.EventProgress:
+		if e.Desired <= 0 {
+			return "", false
+		}
+		pct := min(100, e.Ready*100/e.Desired) / w.o.Every * w.o.Every
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if pct <= w.shown[who] || pct >= 100 {
+			return "", false
+		}
+		w.shown[who] = pct
+		return fmt.Sprintf("%s: %d%% (%d/%d pods ready, %d old)", who, pct, e.Ready, e.Desired, e.Old), true
+	case rollout.EventDone:
+		return fmt.Sprintf("%s: deploy done: %s", who, e.Message), true
+	case rollout.EventFailed:
+		return fmt.Sprintf("%s: deploy failed: %s", who, e.Message), true
+	case rollout.EventRolledBack:
+		return fmt.Sprintf("%s: rolled back: %s", who, e.Message), true
+	}
+	return "", false
+}
+
+func (w *Webhook) send() {
+	defer close(w.done)
+	for text := range w.queue {
+		err := w.post(text)
+		w.mu.Lock()
+		if err != nil {
+			w.failed++
+			w.lastErr = err
+		} else {
+			w.sent++
+		}
+		w.mu.Unlock()
+	}
+}
+
+// post delivers one message, retrying on network errors, 429 and 5xx.
+func (w *Webhook) post(text string) error {
+	body, err := json.Marshal(map[string]string{"text": text})
+	if err != nil {
+		return err
+	}
+	backoff := 200 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		retry, err := w.postOnce(body)
+		if err == nil || !retry || attempt >= w.o.Retries {
+			return err
+		}
+		select {
+		case <-w.ctx.Done():
+			return err
+		case <-time.After(backoff):
+		}
+		backoff *= 2
+	}
+}
+
+func (w *Webhook) postOnce(body []byte) (retry bool, err error) {
+	ctx, cancel := context.WithTimeout(w.ctx, w.o.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(body))
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := w.o.Client.Do(req)
+	if err != nil {
+		return w.ctx.Err() == nil, err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return false, nil
+	}
+	return resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500, fmt.Errorf("the webhook answered %s", resp.Status)
+}
+
+// Close sends what is queued, waiting at most Flush, and reports messages
+// that could not be delivered; it never fails the deploy by itself.
+func (w *Webhook) Close() error {
+	close(w.queue)
+	select {
+	case <-w.done:
+	case <-time.After(w.o.Flush):
+		w.cancel()
+		<-w.done
+	}
+	w.cancel()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	lost := w.failed + w.dropped
+	if lost == 0 {
+		return nil
+	}
+	err := w.lastErr
+	if err == nil {
+		err = errors.New("the queue was full")
+	}
+	return fmt.Errorf("%d of %d notifications to %s were not delivered: %w", lost, lost+w.sent, w.host, err)
+}

@@ -1,0 +1,193 @@
+package notify
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/envops/kubectl-envops/pkg/rollout"
+)
+
+// inbox is a webhook server that records the text of every message.
+type inbox struct {
+	mu    sync.Mutex
+	texts []string
+	calls int
+}
+
+func (in *inbox) handler(status func(call int) int) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var msg struct{ Text string }
+		_ = json.NewDecoder(r.Body).Decode(&msg)
+		in.mu.Lock()
+		in.calls++
+		code := status(in.calls)
+		if code < 300 {
+			in.texts = append(in.texts, msg.Text)
+		}
+		in.mu.Unlock()
+		w.WriteHeader(code)
+	}
+}
+
+func (in *inbox) received() []string {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return append([]string(nil), in.texts...)
+}
+
+func rolloutEvents() []rollout.Event {
+	ev := func(t rollout.EventType, ready int32, msg string) rollout.Event {
+		return rollout.Event{Type: t, Kind: "ReplicationController", Namespace: "shop", Name: "web", Desired: 8, Ready: ready, Message: msg}
+	}
+	return []rollout.Event{
+		ev(rollout.EventStarted, 0, "rolling update of web"),
+		ev(rollout.EventStep, 0, "created web-abc"),
+		ev(rollout.EventProgress, 1, ""),
+		ev(rollout.EventProgress, 2, ""),
+		ev(rollout.EventProgress, 3, ""),
+		ev(rollout.EventProgress, 5, ""),
+		ev(rollout.EventProgress, 8, ""),
+		ev(rollout.EventDone, 8, "rolled out web"),
+	}
+}
+
+func TestWebhookPostsPhasesInOrder(t *testing.T) {
+	in := &inbox{}
+	srv := httptest.NewServer(in.handler(func(int) int { return http.StatusOK }))
+	defer srv.Close()
+	w, err := NewWebhook(srv.URL, WebhookOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range rolloutEvents() {
+		w.Event(e)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	got := in.received()
+	want := []string{"deploy started", "25%", "50%", "deploy done"}
+	if len(got) != len(want) {
+		t.Fatalf("received %d messages, want %d:\n%s", len(got), len(want), strings.Join(got, "\n"))
+	}
+	for i, w := range want {
+		if !strings.Contains(got[i], w) || !strings.Contains(got[i], "ReplicationController web in namespace shop") {
+			t.Errorf("message %d = %q, want it to name the controller and contain %q", i, got[i], w)
+		}
+	}
+}
+
+func TestWebhookRetriesServerErrors(t *testing.T) {
+	in := &inbox{}
+	// The first attempt of every message fails.
+	srv := httptest.NewServer(in.handler(func(call int) int {
+		if call%2 == 1 {
+			return http.StatusInternalServerError
+		}
+		return http.StatusOK
+	}))
+	defer srv.Close()
+	w, err := NewWebhook(srv.URL, WebhookOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Event(rolloutEvents()[0])
+	if err := w.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if got := in.received(); len(got) != 1 {
+		t.Fatalf("received %v, want the message once after a retry", got)
+	}
+}
+
+func TestWebhookThatFailsIsReportedNotFatal(t *testing.T) {
+	hold := make(chan struct{})
+	defer close(hold)
+	tests := []struct {
+		name    string
+		handler http.HandlerFunc
+		opts    WebhookOptions
+		wantErr string
+	}{
+		{
+			name:    "always 500",
+			handler: func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusInternalServerError) },
+			opts:    WebhookOptions{Retries: 1},
+			wantErr: "500",
+		},
+		{
+			name:    "rejects the message",
+			handler: func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusForbidden) },
+			wantErr: "403",
+		},
+		{
+			name: "never answers",
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				// Once the body is read, the server notices the client leaving.
+				_, _ = io.Copy(io.Discard, r.Body)
+				select {
+				case <-r.Context().Done():
+				case <-hold:
+				}
+			},
+			opts:    WebhookOptions{Timeout: 50 * time.Millisecond, Flush: 100 * time.Millisecond},
+			wantErr: "not delivered",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(tt.handler)
+			defer srv.Close()
+			w, err := NewWebhook(srv.URL, tt.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range rolloutEvents() {
+				w.Event(e)
+			}
+			err = w.Close()
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("Close = %v, want an error mentioning %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestValidateURL(t *testing.T) {
+	for _, ok := range []string{"https://hooks.slack.com/services/T/B/X", "http://127.0.0.1:8080/hook"} {
+		if err := ValidateURL(ok); err != nil {
+			t.Errorf("ValidateURL(%q) = %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "hooks.slack.com/x", "ftp://host/x", "https://"} {
+		if err := ValidateURL(bad); err == nil {
+			t.Errorf("ValidateURL(%q) accepted it", bad)
+		}
+	}
+}
+
+func TestJSONLines(t *testing.T) {
+	var buf bytes.Buffer
+	j := NewJSONLines(&buf)
+	for _, e := range rolloutEvents()[:3] {
+		j.Event(e)
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("got %d lines, want 3:\n%s", len(lines), buf.String())
+	}
+	var e rollout.Event
+	if err := json.Unmarshal([]byte(lines[2]), &e); err != nil {
+		t.Fatal(err)
+	}
+	if e.Type != rollout.EventProgress || e.Name != "web" || e.Ready != 1 || e.Desired != 8 {
+		t.Errorf("third line decodes to %+v", e)
+	}
+}

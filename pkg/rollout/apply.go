@@ -1,0 +1,207 @@
+package rollout
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/utils/ptr"
+)
+
+// Applier applies the objects that go with a controller (Services,
+// ConfigMaps, ...) with server-side apply under FieldManager.
+type Applier struct {
+	Dynamic dynamic.Interface
+	Mapper  meta.RESTMapper
+	// Namespace is given to namespaced objects that name none.
+	Namespace string
+}
+
+// Namespaced returns obj's namespace as it will be applied: its own, the
+// Applier's when it has none, or "" for a cluster-scoped kind.
+func (a *Applier) Namespaced(obj *unstructured.Unstructured) (string, error) {
+	m, err := a.mapping(obj)
+	if err != nil {
+		return "", err
+	}
+	if m.Scope.Name() != meta.RESTScopeNameNamespace {
+		return "", nil
+	}
+	if ns := obj.GetNamespace(); ns != "" {
+		return ns, nil
+	}
+	return a.Namespace, nil
+}
+
+func (a *Applier) mapping(obj *unstructured.Unstructured) (*meta.RESTMapping, error) {
+	gvk := obj.GroupVersionKind()
+	m, err := a.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if err != nil {
+		return nil, fmt.Errorf("%s %q: the cluster does not serve %s: %w", obj.GetKind(), obj.GetName(), gvk.GroupVersion(), err)
+	}
+	return m, nil
+}
+
+func (a *Applier) resource(obj *unstructured.Unstructured) (dynamic.ResourceInterface, string, error) {
+	m, err := a.mapping(obj)
+	if err != nil {
+		return nil, "", err
+	}
+	if m.Scope.Name() != meta.RESTScopeNameNamespace {
+		return a.Dynamic.Resource(m.Resource), "", nil
+	}
+	ns := obj.GetNamespace()
+	if ns == "" {
+		ns = a.Namespace
+	}
+	return a.Dynamic.Resource(m.Resource).Namespace(ns), ns, nil
+}
+
+// Apply applies obj and tells whether that created or changed it.
+func (a *Applier) Apply(ctx context.Context, obj *unstructured.Unstructured, dryRun DryRun) (Action, error) {
+	ri, ns, err := a.resource(obj)
+	if err != nil {
+		return "", err
+	}
+	obj = obj.DeepCopy()
+	obj.SetNamespace(ns)
+	live, err := ri.Get(ctx, obj.GetName(), metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		live, err = nil, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("cannot read %s %q: %w", obj.GetKind(), obj.GetName(), err)
+	}
+	if dryRun == DryRunClient {
+		switch {
+		case live == nil:
+			return ActionCreated, nil
+		case equality.Semantic.DeepDerivative(withoutStatus(obj).Object, live.Object):
+			return ActionUnchanged, nil
+		}
+		return ActionUpdated, nil
+	}
+	opts := metav1.ApplyOptions{FieldManager: FieldManager, Force: true}
+	if dryRun == DryRunServer {
+		opts.DryRun = []string{metav1.DryRunAll}
+	}
+	out, err := ri.Apply(ctx, obj.GetName(), withoutStatus(obj), opts)
+	if err != nil {
+		return "", fmt.Errorf("cannot apply %s %q: %w", obj.GetKind(), obj.GetName(), err)
+	}
+	switch {
+	case live == nil:
+		return ActionCreated, nil
+	case out.GetResourceVersion() == live.GetResourceVersion():
+		return ActionUnchanged, nil
+	}
+	return ActionUpdated, nil
+}
+
+// Preview returns obj as it is now (nil when missing) and as applying it
+// would leave it, computed by the server without persisting anything.
+func (a *Applier) Preview(ctx context.Context, obj *unstructured.Unstructured) (live, merged runtime.Object, err error) {
+	ri, ns, err := a.resource(obj)
+	if err != nil {
+		return nil, nil, err
+	}
+	obj = obj.DeepCopy()
+	obj.SetNamespace(ns)
+	l, err := ri.Get(ctx, obj.GetName(), metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return nil, nil, fmt.Errorf("cannot read %s %q: %w", obj.GetKind(), obj.GetName(), err)
+	default:
+		live = l
+	}
+	m, err := ri.Apply(ctx, obj.GetName(), withoutStatus(obj), metav1.ApplyOptions{FieldManager: FieldManager, Force: true, DryRun: []string{metav1.DryRunAll}})
+	if err != nil {
+		return nil, nil, fmt.Errorf("the server rejected %s %q: %w", obj.GetKind(), obj.GetName(), err)
+	}
+	return live, m, nil
+}
+
+func withoutStatus(obj *unstructured.Unstructured) *unstructured.Unstructured {
+	if _, ok := obj.Object["status"]; !ok {
+		return obj
+	}
+	c := obj.DeepCopy()
+	delete(c.Object, "status")
+	return c
+}
+
+// Preview returns the ReplicationController as it is now (nil when
+// missing) and as the deploy would leave it, defaulted by the server
+// through a dry-run request.
+func (u *ReplicationControllers) Preview(ctx context.Context, want *corev1.ReplicationController) (live, merged runtime.Object, err error) {
+	p, err := u.Plan(ctx, want)
+	if err != nil {
+		return nil, nil, err
+	}
+	rcs := u.Client.CoreV1().ReplicationControllers(u.Namespace)
+	var out *corev1.ReplicationController
+	switch {
+	case p.Live != nil && equality.Semantic.DeepEqual(p.Desired, p.Live):
+		out = p.Live
+	case p.Live == nil:
+		out, err = rcs.Create(ctx, p.Desired, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}, FieldManager: FieldManager})
+	default:
+		d := p.Desired.DeepCopy()
+		d.ResourceVersion = p.Live.ResourceVersion
+		out, err = rcs.Update(ctx, d, metav1.UpdateOptions{DryRun: []string{metav1.DryRunAll}, FieldManager: FieldManager})
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("the server rejected ReplicationController %q: %w", want.Name, err)
+	}
+	if p.Live != nil {
+		live = typed(p.Live, "v1", kindRC)
+	}
+	return live, typed(out, "v1", kindRC), nil
+}
+
+// Preview returns the Deployment as it is now (nil when missing) and as
+// applying obj would leave it, computed by the server without persisting.
+func (d *Deployments) Preview(ctx context.Context, obj *unstructured.Unstructured, o Options) (live, merged runtime.Object, err error) {
+	obj = obj.DeepCopy()
+	obj.SetNamespace(d.Namespace)
+	if _, err := applyStrategy(obj, o); err != nil {
+		return nil, nil, err
+	}
+	deployments := d.Client.AppsV1().Deployments(d.Namespace)
+	l, err := deployments.Get(ctx, obj.GetName(), metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return nil, nil, fmt.Errorf("cannot read Deployment %q in namespace %q: %w", obj.GetName(), d.Namespace, err)
+	default:
+		live = typed(l, "apps/v1", kindDeployment)
+	}
+	body, err := json.Marshal(withoutStatus(obj).Object)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := deployments.Patch(ctx, obj.GetName(), types.ApplyPatchType, body, metav1.PatchOptions{FieldManager: FieldManager, Force: ptr.To(true), DryRun: []string{metav1.DryRunAll}})
+	if err != nil {
+		return nil, nil, fmt.Errorf("the server rejected Deployment %q: %w", obj.GetName(), err)
+	}
+	return live, typed(m, "apps/v1", kindDeployment), nil
+}
+
+// typed sets the apiVersion and kind that clients leave empty on decoded
+// objects, so printed objects say what they are.
+func typed(obj runtime.Object, apiVersion, kind string) runtime.Object {
+	c := obj.DeepCopyObject()
+	c.GetObjectKind().SetGroupVersionKind(schema.FromAPIVersionAndKind(apiVersion, kind))
+	return c
+}

@@ -1,0 +1,52 @@
+package rollout
+
+import "time"
+
+// EventType names a step of a deploy.
+type EventType string
+
+// Event types, in the order a deploy can emit them.
+const (
+	// EventStarted: the deploy of one controller began; Message says what will happen.
+	EventStarted EventType = "started"
+	// EventResumed: an interrupted update was found and is being continued.
+	EventResumed EventType = "resumed"
+	// EventNotice: a setting was adjusted (e.g. maxSurge 0 for a hostPort template).
+	EventNotice EventType = "notice"
+	// EventStep: the updater changed something (created, labelled, scaled, deleted, renamed).
+	EventStep EventType = "step"
+	// EventProgress: pod counts changed.
+	EventProgress EventType = "progress"
+	// EventDone: the controller reached its desired state.
+	EventDone EventType = "done"
+	// EventFailed: the update failed; a rollback may follow.
+	EventFailed EventType = "failed"
+	// EventRollingBack: the previous pods are being restored.
+	EventRollingBack EventType = "rolling back"
+	// EventRolledBack: the previous pods are back and the new controller is gone.
+	EventRolledBack EventType = "rolled back"
+)
+
+// Event reports one step of a deploy.
+type Event struct {
+	Time      time.Time `json:"time"`
+	Type      EventType `json:"type"`
+	Kind      string    `json:"kind"`
+	Namespace string    `json:"namespace"`
+	// Name is the controller's name as the user knows it.
+	Name string `json:"name"`
+	// Controller is the controller the step acted on, when it differs from Name.
+	Controller string `json:"controller,omitempty"`
+	Message    string `json:"message,omitempty"`
+	// Desired is the number of pods wanted on the new template.
+	Desired int32 `json:"desired"`
+	// Updated is the number of pods on the new template.
+	Updated int32 `json:"updated"`
+	// Ready is the number of available pods on the new template.
+	Ready int32 `json:"ready"`
+	// Old is the number of pods still on the previous template.
+	Old int32 `json:"old"`
+}
+
+// EventFunc receives events; it is called synchronously and must return quickly.
+type EventFunc func(Event)
