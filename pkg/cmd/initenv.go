@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
@@ -19,8 +20,10 @@ import (
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
 
+	"github.com/envops/kubectl-envops/pkg/audit"
 	"github.com/envops/kubectl-envops/pkg/config"
 	"github.com/envops/kubectl-envops/pkg/environment"
+	"github.com/envops/kubectl-envops/pkg/rbac"
 )
 
 // FieldManager names this tool in the managed fields of what it writes.
@@ -34,6 +37,7 @@ type InitEnvOptions struct {
 	DryRun          string
 	Output          string
 	WatchNamespaces bool
+	ChangeCause     string
 
 	// Resolved by Complete.
 	DryRunStrategy    cmdutil.DryRunStrategy
@@ -42,6 +46,10 @@ type InitEnvOptions struct {
 	Context           string
 	Config            *config.Config
 	Client            kubernetes.Interface
+	// Guard, when set, checks access before anything is written and returns
+	// who the user is; Cause is the change cause recorded on what is written.
+	Guard func(ctx context.Context, namespace string, allNamespaces bool) (string, error)
+	Cause string
 
 	genericiooptions.IOStreams
 }
@@ -90,6 +98,7 @@ func NewCmdInitEnv(g *Globals, runF func(*InitEnvOptions) error) *cobra.Command 
 			if err := o.Complete(g); err != nil {
 				return err
 			}
+			o.Cause = changeCause(cmd, args, o.ChangeCause)
 			if runF != nil {
 				return runF(o)
 			}
@@ -103,6 +112,7 @@ func NewCmdInitEnv(g *Globals, runF func(*InitEnvOptions) error) *cobra.Command 
 	f.Lookup("dry-run").NoOptDefVal = "client"
 	f.StringVarP(&o.Output, "output", "o", "", "Print the Secrets written (or that would be written) as yaml|json instead of a summary")
 	f.BoolVar(&o.WatchNamespaces, "watch-namespaces", false, "After writing, keep running and add the Secret to namespaces created later (implies --all-namespaces; Ctrl-C stops)")
+	f.StringVar(&o.ChangeCause, "change-cause", "", "Why the Secret is written, recorded in its annotations (default: this command line, credentials redacted)")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("dry-run", cobra.FixedCompletions([]string{"none", "client", "server"}, cobra.ShellCompDirectiveNoFileComp))
 	cmd.ValidArgsFunction = func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
@@ -177,6 +187,7 @@ func (o *InitEnvOptions) Complete(g *Globals) error {
 	if err != nil {
 		return fmt.Errorf("cannot create a client for context %q: %w", o.Context, err)
 	}
+	o.Guard = accessGuard(o.Client, rbac.InitEnv)
 	return nil
 }
 
@@ -187,6 +198,15 @@ func (o *InitEnvOptions) Run(ctx context.Context) error {
 	}
 	if err := o.checkMapping(); err != nil {
 		return err
+	}
+	record := audit.Record{Time: time.Now(), Environment: o.Env, Cause: o.Cause}
+	// A client dry run only reads, so it needs no write access.
+	if o.Guard != nil && o.DryRunStrategy != cmdutil.DryRunClient {
+		user, err := o.Guard(ctx, o.Namespace, o.AllNamespaces)
+		if err != nil {
+			return o.explain(err)
+		}
+		record.User = user
 	}
 	namespaces := []string{o.Namespace}
 	if o.AllNamespaces {
@@ -215,6 +235,11 @@ func (o *InitEnvOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return o.explain(err)
 	}
+	for _, c := range changes {
+		if c.Action != environment.Unchanged {
+			record.Stamp(c.Secret)
+		}
+	}
 
 	written, err := o.write(ctx, changes)
 	if err != nil {
@@ -227,7 +252,7 @@ func (o *InitEnvOptions) Run(ctx context.Context) error {
 		fmt.Fprintln(o.ErrOut, note)
 	}
 	if o.WatchNamespaces {
-		return o.watch(ctx)
+		return o.watch(ctx, record)
 	}
 	return nil
 }
@@ -285,6 +310,10 @@ func (o *InitEnvOptions) explain(err error) error {
 	if errors.As(err, &ce) {
 		return environment.WithContext(err, o.Context)
 	}
+	var denied *rbac.DeniedError
+	if errors.As(err, &denied) {
+		return fmt.Errorf("context %q: %w", o.Context, err)
+	}
 	if apierrors.IsForbidden(err) {
 		return fmt.Errorf("context %q: %w; ask for the role printed by \"kubectl envops rbac --for init-env\"", o.Context, err)
 	}
@@ -322,7 +351,7 @@ func (o *InitEnvOptions) print(changes []environment.Change, written []*corev1.S
 }
 
 // watch adds the Secret to namespaces as they appear, until Ctrl-C.
-func (o *InitEnvOptions) watch(ctx context.Context) error {
+func (o *InitEnvOptions) watch(ctx context.Context, record audit.Record) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	fmt.Fprintf(o.ErrOut, "watching namespaces in context %q for new ones; press Ctrl-C to stop\n", o.Context)
@@ -331,6 +360,7 @@ func (o *InitEnvOptions) watch(ctx context.Context) error {
 		Secret:       o.Config.Secret,
 		Force:        o.Force,
 		FieldManager: FieldManager,
+		Record:       &record,
 		OnEvent: func(ev environment.WatchEvent) {
 			switch {
 			case ev.Err != nil:

@@ -57,7 +57,7 @@ var rootLong = templates.LongDesc(`
 
 // NewRootCmd builds the "kubectl envops" command tree.
 func NewRootCmd(streams genericiooptions.IOStreams) *cobra.Command {
-	configFlags := genericclioptions.NewConfigFlags(true).WithDiscoveryBurst(300)
+	configFlags := genericclioptions.NewConfigFlags(true).WithDiscoveryBurst(300).WithWrapConfigFn(withTransientRetries)
 	g := &Globals{
 		ConfigFlags: configFlags,
 		Factory:     cmdutil.NewFactory(configFlags),
@@ -94,6 +94,8 @@ func NewRootCmd(streams genericiooptions.IOStreams) *cobra.Command {
 	root.AddCommand(NewCmdLint(g, nil))
 	root.AddCommand(NewCmdNodeAgent(g, nil))
 	root.AddCommand(NewCmdDeploy(g, nil))
+	root.AddCommand(NewCmdRBAC(g, nil))
+	root.AddCommand(NewCmdHistory(g, nil))
 	return root
 }
 
@@ -102,10 +104,11 @@ func NewRootCmd(streams genericiooptions.IOStreams) *cobra.Command {
 func Execute(args []string, streams genericiooptions.IOStreams) int {
 	root := NewRootCmd(streams)
 	root.SetArgs(args)
-	err := root.Execute()
+	c, err := root.ExecuteC()
 	if err == nil {
 		return ExitOK
 	}
+	err = translateError(err, c.CommandPath())
 	code := ExitError
 	var ec *ExitCodeError
 	if errors.As(err, &ec) {

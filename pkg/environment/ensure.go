@@ -11,7 +11,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/kubernetes"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/util/retry"
 
+	"github.com/envops/kubectl-envops/pkg/audit"
 	"github.com/envops/kubectl-envops/pkg/config"
 )
 
@@ -50,6 +53,8 @@ type Change struct {
 	Action    Action
 	// Previous is the environment the namespace declared before ("" if none).
 	Previous string
+	// Key is the Secret's environment key, the one key this tool writes.
+	Key string
 	// Secret is the object to send: the existing Secret with the environment
 	// key and label set, or a new one. It may hold other keys of an existing
 	// Secret, so print it only through Sanitize.
@@ -206,7 +211,7 @@ func Plan(ctx context.Context, client kubernetes.Interface, namespaces []string,
 		existing, err := client.CoreV1().Secrets(ns).Get(ctx, s.Name, metav1.GetOptions{})
 		switch {
 		case apierrors.IsNotFound(err):
-			changes = append(changes, Change{Namespace: ns, Action: Create, Secret: Desired(ns, env, s)})
+			changes = append(changes, Change{Namespace: ns, Action: Create, Key: s.Key, Secret: Desired(ns, env, s)})
 			continue
 		case err != nil:
 			return nil, fmt.Errorf("cannot read Secret %q in namespace %q: %w", s.Name, ns, err)
@@ -216,7 +221,7 @@ func Plan(ctx context.Context, client kubernetes.Interface, namespaces []string,
 			conflicts[ns] = prev
 			target = true
 		}
-		c := Change{Namespace: ns, Previous: prev, Action: Unchanged, Secret: existing.DeepCopy()}
+		c := Change{Namespace: ns, Previous: prev, Action: Unchanged, Key: s.Key, Secret: existing.DeepCopy()}
 		if prev != env || existing.Labels[ManagedByLabel] != ManagedByValue {
 			c.Action = Update
 			c.Secret.APIVersion, c.Secret.Kind = "v1", "Secret"
@@ -254,7 +259,7 @@ func Apply(ctx context.Context, client kubernetes.Interface, changes []Change, d
 		case Create:
 			got, err = secrets.Create(ctx, c.Secret, metav1.CreateOptions{DryRun: dr, FieldManager: fieldManager})
 		case Update:
-			got, err = secrets.Update(ctx, c.Secret, metav1.UpdateOptions{DryRun: dr, FieldManager: fieldManager})
+			got, err = updateOnFreshRead(ctx, secrets, c, metav1.UpdateOptions{DryRun: dr, FieldManager: fieldManager})
 		default:
 			got = c.Secret
 		}
@@ -264,6 +269,47 @@ func Apply(ctx context.Context, client kubernetes.Interface, changes []Change, d
 		out = append(out, got)
 	}
 	return out, nil
+}
+
+// updateOnFreshRead updates the Secret, and when someone else changed it
+// since it was read (a conflict), reads it again, carries over only what
+// this tool writes (the environment key, its label and the audit
+// annotations) and tries again, so that the other change is kept.
+func updateOnFreshRead(ctx context.Context, secrets corev1client.SecretInterface, c Change, opts metav1.UpdateOptions) (*corev1.Secret, error) {
+	want := c.Secret
+	obj := want
+	var got *corev1.Secret
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var err error
+		got, err = secrets.Update(ctx, obj, opts)
+		if !apierrors.IsConflict(err) {
+			return err
+		}
+		fresh, gerr := secrets.Get(ctx, want.Name, metav1.GetOptions{})
+		if gerr != nil {
+			return gerr
+		}
+		obj = fresh.DeepCopy()
+		obj.APIVersion, obj.Kind = want.APIVersion, want.Kind
+		if obj.Labels == nil {
+			obj.Labels = map[string]string{}
+		}
+		obj.Labels[ManagedByLabel] = ManagedByValue
+		for _, k := range audit.Keys {
+			if v, ok := want.Annotations[k]; ok {
+				if obj.Annotations == nil {
+					obj.Annotations = map[string]string{}
+				}
+				obj.Annotations[k] = v
+			}
+		}
+		if obj.Data == nil {
+			obj.Data = map[string][]byte{}
+		}
+		obj.Data[c.Key] = want.Data[c.Key]
+		return err
+	})
+	return got, err
 }
 
 // writeError explains a failed write in the user's terms.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -13,6 +14,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 
+	"github.com/envops/kubectl-envops/pkg/audit"
 	"github.com/envops/kubectl-envops/pkg/config"
 )
 
@@ -27,6 +29,9 @@ type WatchOptions struct {
 	FieldManager string
 	// MaxRetries bounds the attempts per namespace before its error is reported.
 	MaxRetries int
+	// Record, when set, is the audit record stamped on each Secret written;
+	// its time is that of the write.
+	Record *audit.Record
 	// OnEvent receives each namespace's outcome; it is called from one
 	// goroutine at a time.
 	OnEvent func(WatchEvent)
@@ -129,6 +134,15 @@ func ensureOne(ctx context.Context, client kubernetes.Interface, lister namespac
 	changes, err := Plan(ctx, client, []string{name}, opts.Env, opts.Secret, PlanOptions{Force: opts.Force})
 	if err != nil {
 		return &WatchEvent{Namespace: name, Err: err}
+	}
+	if opts.Record != nil {
+		r := *opts.Record
+		r.Time = time.Now()
+		for _, c := range changes {
+			if c.Action != Unchanged {
+				r.Stamp(c.Secret)
+			}
+		}
 	}
 	if _, err := Apply(ctx, client, changes, false, opts.FieldManager); err != nil {
 		return &WatchEvent{Namespace: name, Err: err}

@@ -1,0 +1,205 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/cli-runtime/pkg/printers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/kubectl/pkg/util/templates"
+
+	"github.com/envops/kubectl-envops/pkg/audit"
+	"github.com/envops/kubectl-envops/pkg/rbac"
+)
+
+// RBACOptions holds the flags of "kubectl envops rbac".
+type RBACOptions struct {
+	For            string
+	ClusterWide    bool
+	ServiceAccount string
+	Apply          bool
+	Output         string
+
+	// Resolved by Validate and Complete.
+	use       rbac.Use
+	Namespace string
+	// NewClient builds the client --apply writes with.
+	NewClient func() (kubernetes.Interface, error)
+
+	genericiooptions.IOStreams
+}
+
+var rbacLong = templates.LongDesc(`
+	Print the least-privilege role a service account needs to run a command of
+	the plugin, for CI: exactly the resources and verbs the command calls. In a
+	namespace that is a Role and RoleBinding (and, for node-agent, a ClusterRole
+	to count nodes); with --cluster-wide one ClusterRole and ClusterRoleBinding,
+	for init-env --all-namespaces or lint --live -A. The ServiceAccount itself is
+	included. With --apply the objects are written with server-side apply.
+
+	Every command checks these rules before it changes anything, and names the
+	missing verb and resource when one is not granted.`)
+
+var rbacExample = templates.Examples(`
+	# Print the role that lets the service account "ci" deploy into namespace web
+	kubectl envops rbac --for deploy -n web --service-account ci
+
+	# Grant it
+	kubectl envops rbac --for deploy -n web --service-account ci --apply
+
+	# A role for declaring the environment in every namespace
+	kubectl envops rbac --for init-env --cluster-wide -n ci`)
+
+// NewCmdRBAC builds "kubectl envops rbac". runF, when set, replaces Run so
+// tests can inspect the parsed options.
+func NewCmdRBAC(g *Globals, runF func(*RBACOptions) error) *cobra.Command {
+	o := &RBACOptions{IOStreams: g.Streams}
+	cmd := &cobra.Command{
+		Use:     "rbac [--for init-env|deploy|lint|node-agent|all] [-n NS | --cluster-wide] [--apply]",
+		Short:   "Print or apply the least-privilege role that runs a command of the plugin",
+		Long:    rbacLong,
+		Example: rbacExample,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 0 {
+				return usageError("rbac takes no arguments: name the command with --for; see 'kubectl envops rbac --help'")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			if err := o.Complete(g); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(o)
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.For, "for", string(rbac.All), "The command to grant: init-env, deploy, lint, node-agent or all")
+	f.BoolVar(&o.ClusterWide, "cluster-wide", false, "Grant the rules in every namespace (a ClusterRole), for init-env --all-namespaces and lint --live -A")
+	f.StringVar(&o.ServiceAccount, "service-account", "envops", "The ServiceAccount (in the namespace of -n) to bind the role to")
+	f.BoolVar(&o.Apply, "apply", false, "Write the objects with server-side apply instead of printing them")
+	f.StringVarP(&o.Output, "output", "o", "yaml", "Output format: yaml or json")
+	_ = cmd.RegisterFlagCompletionFunc("for", cobra.FixedCompletions([]string{"init-env", "deploy", "lint", "node-agent", "all"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"yaml", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+// Validate checks the command line without touching the cluster.
+func (o *RBACOptions) Validate() error {
+	var err error
+	if o.use, err = rbac.ParseUse(o.For); err != nil {
+		return usageError("--for: %v", err)
+	}
+	if errs := validation.IsDNS1123Subdomain(o.ServiceAccount); len(errs) > 0 {
+		return usageError("invalid --service-account %q: %s", o.ServiceAccount, errs[0])
+	}
+	switch o.Output {
+	case "yaml", "json":
+	default:
+		return usageError("unknown output format %q for --output: use yaml or json", o.Output)
+	}
+	return nil
+}
+
+// Complete resolves the namespace and the client.
+func (o *RBACOptions) Complete(g *Globals) error {
+	var err error
+	if o.Namespace, _, err = g.Factory.ToRawKubeConfigLoader().Namespace(); err != nil {
+		return fmt.Errorf("cannot determine the namespace: %w", err)
+	}
+	o.NewClient = func() (kubernetes.Interface, error) { return g.Factory.KubernetesClientSet() }
+	return nil
+}
+
+// Run prints or applies the objects.
+func (o *RBACOptions) Run(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	objs := rbac.Manifests(rbac.Options{Use: o.use, Namespace: o.Namespace, ClusterWide: o.ClusterWide, ServiceAccount: o.ServiceAccount})
+	if !o.Apply {
+		if err := o.print(objs); err != nil {
+			return err
+		}
+	} else {
+		client, err := o.NewClient()
+		if err != nil {
+			return fmt.Errorf("cannot create a client: %w", err)
+		}
+		refs, err := rbac.Apply(ctx, client, objs, audit.FieldManager)
+		for _, ref := range refs {
+			fmt.Fprintf(o.Out, "%s applied\n", ref)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	for _, r := range rbac.Rules(o.use) {
+		if r.Optional {
+			fmt.Fprintf(o.ErrOut, "note: not granted: %s %s in all namespaces (without it the command works but cannot %s)\n", joinVerbs(r.Verbs), r.GroupResource(), r.Why)
+		}
+	}
+	return nil
+}
+
+func (o *RBACOptions) print(objs []runtime.Object) error {
+	if o.Output == "json" {
+		return printObjects(o.Out, "json", objs)
+	}
+	// One document per object, so the output feeds "kubectl apply -f -".
+	p := &printers.YAMLPrinter{}
+	for _, obj := range objs {
+		if err := p.PrintObj(obj, o.Out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func joinVerbs(verbs []string) string { return strings.Join(verbs, ",") }
+
+// accessGuard returns the check a command runs before it changes anything:
+// it learns who the user is (for the audit record) and refuses, naming the
+// missing verb and resource, when the user lacks a rule of use.
+func accessGuard(client kubernetes.Interface, use rbac.Use) func(ctx context.Context, namespace string, allNamespaces bool) (string, error) {
+	return func(ctx context.Context, namespace string, allNamespaces bool) (string, error) {
+		user, err := audit.WhoAmI(ctx, client)
+		if err != nil && !apierrors.IsForbidden(err) && !apierrors.IsNotFound(err) {
+			return "", err
+		}
+		if err := rbac.Check(ctx, client, use, namespace, allNamespaces, user); err != nil {
+			return "", err
+		}
+		return user, nil
+	}
+}
+
+// changeCause is the --change-cause given, or else the command line with
+// the values of credential flags redacted.
+func changeCause(cmd *cobra.Command, args []string, given string) string {
+	if given != "" {
+		return given
+	}
+	line := strings.Fields(cmd.CommandPath())
+	// The path starts with the plugin's display name, "kubectl envops".
+	if len(line) > 2 {
+		line = line[2:]
+	}
+	line = append(line, args...)
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		line = append(line, "--"+f.Name+"="+f.Value.String())
+	})
+	return audit.CommandLine(line)
+}

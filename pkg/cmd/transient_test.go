@@ -1,0 +1,130 @@
+package cmd
+
+import (
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/rest"
+)
+
+func TestTransientRetries(t *testing.T) {
+	tests := []struct {
+		name   string
+		method string
+		// failures are the statuses answered before a 200.
+		failures  []int
+		wantCode  int
+		wantCalls int32
+	}{
+		{name: "a read outlasts an unavailable server", method: http.MethodGet, failures: []int{503, 503}, wantCode: 200, wantCalls: 3},
+		{name: "a write is retried after throttling", method: http.MethodPatch, failures: []int{429}, wantCode: 200, wantCalls: 2},
+		{name: "a read is retried after a server error", method: http.MethodGet, failures: []int{500}, wantCode: 200, wantCalls: 2},
+		{name: "a write is not retried after a server error it may have acted on", method: http.MethodPost, failures: []int{500}, wantCode: 500, wantCalls: 1},
+		{name: "a conflict is the caller's to resolve", method: http.MethodPut, failures: []int{409}, wantCode: 409, wantCalls: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var calls atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				n := calls.Add(1)
+				if int(n) <= len(tt.failures) {
+					w.WriteHeader(tt.failures[n-1])
+					return
+				}
+				w.WriteHeader(http.StatusOK)
+			}))
+			defer srv.Close()
+			rt := withTransientRetries(&rest.Config{}).WrapTransport(http.DefaultTransport)
+			req, err := http.NewRequestWithContext(t.Context(), tt.method, srv.URL, strings.NewReader(`{"spec":{}}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := rt.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.wantCode || calls.Load() != tt.wantCalls {
+				t.Errorf("status %d after %d calls, want %d after %d", resp.StatusCode, calls.Load(), tt.wantCode, tt.wantCalls)
+			}
+		})
+	}
+}
+
+func TestTransientRetriesOutlastARestart(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) }))
+	srv.Start()
+	addr := srv.Listener.Addr().String()
+	rt := withTransientRetries(&rest.Config{}).WrapTransport(&http.Transport{DisableKeepAlives: true})
+	get := func() (*http.Response, error) {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL, nil)
+		return rt.RoundTrip(req)
+	}
+	if resp, err := get(); err != nil {
+		t.Fatal(err)
+	} else {
+		resp.Body.Close()
+	}
+	srv.Close()
+	// The server comes back on the same address a little later.
+	restarted := make(chan *httptest.Server, 1)
+	go func() {
+		time.Sleep(700 * time.Millisecond)
+		s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) }))
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			restarted <- nil
+			return
+		}
+		s.Listener = l
+		s.Start()
+		restarted <- s
+	}()
+	resp, err := get()
+	s := <-restarted
+	if s == nil {
+		t.Fatalf("the server could not listen on %s again", addr)
+	}
+	defer s.Close()
+	if err != nil {
+		t.Fatalf("the read failed across the restart: %v", err)
+	}
+	resp.Body.Close()
+}
+
+func TestTransientRetriesDoNotWaitForAServerNeverReached(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	url := srv.URL
+	srv.Close()
+	rt := withTransientRetries(&rest.Config{}).WrapTransport(http.DefaultTransport)
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+	if _, err := rt.RoundTrip(req); err == nil || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("err = %v, want connection refused at once", err)
+	}
+}
+
+func TestTransientRetriesStopWithinTheRequestTimeout(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	// --request-timeout sets rest.Config.Timeout; a server that stays
+	// unavailable gets its answer back once that budget is spent.
+	rt := withTransientRetries(&rest.Config{Timeout: 500 * time.Millisecond}).WrapTransport(http.DefaultTransport)
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL, nil)
+	resp, err := rt.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || calls.Load() < 2 {
+		t.Errorf("status %d after %d calls; want the server's 503 after retrying", resp.StatusCode, calls.Load())
+	}
+}

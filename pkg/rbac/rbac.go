@@ -1,0 +1,220 @@
+// Package rbac holds the one table of what each command of the plugin may
+// do on a cluster, renders it as Roles and bindings, and checks a user's
+// access against it before a command changes anything.
+package rbac
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// Use is a command, or family of commands, that needs its own role.
+type Use string
+
+// The uses a role can be printed for.
+const (
+	InitEnv   Use = "init-env"
+	Deploy    Use = "deploy"
+	Lint      Use = "lint"
+	NodeAgent Use = "node-agent"
+	// All is every use at once.
+	All Use = "all"
+)
+
+// Uses are the single uses, in the order they are documented.
+var Uses = []Use{InitEnv, Deploy, Lint, NodeAgent}
+
+// ParseUse checks a --for value.
+func ParseUse(s string) (Use, error) {
+	u := Use(s)
+	if u == All || slices.Contains(Uses, u) {
+		return u, nil
+	}
+	names := make([]string, 0, len(Uses)+1)
+	for _, u := range Uses {
+		names = append(names, string(u))
+	}
+	names = append(names, string(All))
+	return "", fmt.Errorf("unknown use %q: pick one of %s", s, strings.Join(names, ", "))
+}
+
+// Scope says where a rule is granted.
+type Scope int
+
+const (
+	// Namespaced rules are granted in the namespace the command acts on
+	// (a Role), or in every namespace when it acts on all of them.
+	Namespaced Scope = iota
+	// Cluster rules need a ClusterRole: the resource is cluster-scoped.
+	Cluster
+)
+
+// Rule is one line of the table: verbs on one resource.
+type Rule struct {
+	Group    string
+	Resource string
+	Verbs    []string
+	Scope    Scope
+	// AllNamespaces marks a rule needed only when the command acts on every
+	// namespace (init-env -A, lint --live -A).
+	AllNamespaces bool
+	// Optional marks a call whose refusal the command tolerates (it then
+	// does a little less); optional rules are not granted.
+	Optional bool
+	// Why says which part of the command makes the calls.
+	Why string
+}
+
+// GroupResource is the rule's resource as kubectl spells it (pods,
+// deployments.apps).
+func (r Rule) GroupResource() string {
+	if r.Group == "" {
+		return r.Resource
+	}
+	return r.Resource + "." + r.Group
+}
+
+var (
+	rcVerbs  = []string{"get", "list", "watch", "create", "update", "patch", "delete"}
+	podVerbs = []string{"get", "list", "watch", "patch"}
+)
+
+// table is what each use calls. A unit test runs the commands against
+// recording clients and fails when a call is missing here.
+var table = map[Use][]Rule{
+	InitEnv: {
+		{Resource: "secrets", Verbs: []string{"get", "create", "update"}, Why: "read and write the environment Secret"},
+		{Resource: "namespaces", Verbs: []string{"list", "watch"}, Scope: Cluster, AllNamespaces: true, Why: "find every namespace, and new ones with --watch-namespaces"},
+		{Resource: "secrets", Verbs: []string{"list"}, Scope: Cluster, Optional: true, Why: "see which environment other namespaces declare"},
+	},
+	Deploy: {
+		{Resource: "secrets", Verbs: []string{"get"}, Why: "read the environment Secret before changing anything"},
+		{Resource: "replicationcontrollers", Verbs: rcVerbs, Why: "create, roll, rename and remove ReplicationControllers"},
+		{Resource: "pods", Verbs: podVerbs, Why: "wait for new pods to be Ready and label the pods an update adopts"},
+		{Group: "apps", Resource: "deployments", Verbs: []string{"get", "list", "watch", "create", "patch"}, Why: "apply Deployments and wait for their rollout"},
+		{Group: "apps", Resource: "replicasets", Verbs: []string{"list", "watch"}, Why: "follow a Deployment's rollout and its history"},
+		{Resource: "services", Verbs: []string{"get", "create", "patch"}, Why: "apply the Services an app renders"},
+		{Resource: "configmaps", Verbs: []string{"get", "create", "patch"}, Why: "apply the ConfigMaps an app renders"},
+		{Resource: "events", Verbs: []string{"create"}, Why: "record who deployed what in the audit trail"},
+	},
+	Lint: {
+		{Resource: "replicationcontrollers", Verbs: []string{"list"}, Why: "lint --live reads workloads"},
+		{Group: "apps", Resource: "deployments", Verbs: []string{"list"}, Why: "lint --live reads workloads"},
+		{Group: "apps", Resource: "daemonsets", Verbs: []string{"list"}, Why: "lint --live reads workloads"},
+		{Group: "apps", Resource: "statefulsets", Verbs: []string{"list"}, Why: "lint --live reads workloads"},
+		{Group: "apps", Resource: "replicasets", Verbs: []string{"list"}, Why: "lint --live reads workloads"},
+		{Group: "batch", Resource: "jobs", Verbs: []string{"list"}, Why: "lint --live reads workloads"},
+		{Group: "batch", Resource: "cronjobs", Verbs: []string{"list"}, Why: "lint --live reads workloads"},
+		{Resource: "pods", Verbs: []string{"list"}, Why: "lint --live reads pods no controller owns"},
+	},
+	NodeAgent: {
+		{Resource: "secrets", Verbs: []string{"get"}, Why: "check that the namespace declares the environment the agent mounts"},
+		{Group: "apps", Resource: "daemonsets", Verbs: []string{"get", "list", "watch", "create", "patch"}, Why: "apply the agent as a DaemonSet and wait for it"},
+		{Resource: "replicationcontrollers", Verbs: rcVerbs, Why: "apply, roll and resize the agent's ReplicationController"},
+		{Resource: "pods", Verbs: podVerbs, Why: "wait for agent pods and report those a taken host port blocks"},
+		{Resource: "nodes", Verbs: []string{"list", "watch"}, Scope: Cluster, Why: "count the schedulable nodes"},
+		{Resource: "pods", Verbs: []string{"list"}, Scope: Cluster, Optional: true, Why: "name the pod of another namespace that holds the host port"},
+	},
+}
+
+// Implicit are calls every authenticated user may make (the built-in
+// ClusterRoles system:basic-user and system:discovery grant them), so no
+// role needs them: API discovery, and asking who one is and what one may do.
+var Implicit = []Rule{
+	{Group: "authentication.k8s.io", Resource: "selfsubjectreviews", Verbs: []string{"create"}, Scope: Cluster, Why: "learn the user's name for the audit trail"},
+	{Group: "authorization.k8s.io", Resource: "selfsubjectaccessreviews", Verbs: []string{"create"}, Scope: Cluster, Why: "check access before changing anything"},
+}
+
+// Rules returns the whole table of a use (All merges every use), optional
+// rules included.
+func Rules(u Use) []Rule {
+	if u != All {
+		return slices.Clone(table[u])
+	}
+	var out []Rule
+	for _, one := range Uses {
+		out = append(out, table[one]...)
+	}
+	return out
+}
+
+// Required returns the rules a role for u grants, merged so that each
+// resource and scope appears once. allNamespaces adds the rules needed
+// only when the command acts on every namespace.
+func Required(u Use, allNamespaces bool) []Rule {
+	type key struct {
+		group, resource string
+		scope           Scope
+	}
+	merged := map[key]*Rule{}
+	var order []key
+	for _, r := range Rules(u) {
+		if r.Optional || (r.AllNamespaces && !allNamespaces) {
+			continue
+		}
+		k := key{r.Group, r.Resource, r.Scope}
+		m, ok := merged[k]
+		if !ok {
+			c := r
+			c.Verbs = nil
+			c.AllNamespaces = false
+			merged[k] = &c
+			order = append(order, k)
+			m = &c
+		}
+		for _, v := range r.Verbs {
+			if !slices.Contains(m.Verbs, v) {
+				m.Verbs = append(m.Verbs, v)
+			}
+		}
+	}
+	out := make([]Rule, 0, len(order))
+	for _, k := range order {
+		r := *merged[k]
+		sortVerbs(r.Verbs)
+		out = append(out, r)
+	}
+	return out
+}
+
+// verbOrder sorts verbs the way kubectl prints them: reads, then writes.
+var verbOrder = []string{"get", "list", "watch", "create", "update", "patch", "delete"}
+
+func sortVerbs(verbs []string) {
+	sort.SliceStable(verbs, func(i, j int) bool {
+		return slices.Index(verbOrder, verbs[i]) < slices.Index(verbOrder, verbs[j])
+	})
+}
+
+// Call is one request a command makes, as authorization sees it.
+type Call struct {
+	Verb     string
+	Group    string
+	Resource string
+	// AllNamespaces is true for a call that names no namespace: on a
+	// cluster-scoped resource, or across every namespace.
+	AllNamespaces bool
+}
+
+// Covers reports whether the table of u lists call, either granted or
+// tolerated (optional), or implicit. clusterWide says the command ran
+// across every namespace, so its role is a ClusterRole.
+func Covers(u Use, call Call, clusterWide bool) bool {
+	for _, r := range append(Rules(u), Implicit...) {
+		if r.Group != call.Group || r.Resource != call.Resource || !slices.Contains(r.Verbs, call.Verb) {
+			continue
+		}
+		if r.AllNamespaces && !clusterWide {
+			continue
+		}
+		// A call without a namespace needs a ClusterRole: a cluster rule,
+		// or any rule when the whole role is granted cluster-wide.
+		if call.AllNamespaces && r.Scope == Namespaced && !clusterWide {
+			continue
+		}
+		return true
+	}
+	return false
+}

@@ -1,0 +1,114 @@
+package rbac
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	authorizationv1 "k8s.io/api/authorization/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+)
+
+func TestManifests(t *testing.T) {
+	tests := []struct {
+		name string
+		opts Options
+		// want lists kind/name and, for roles, the resources they grant.
+		want []string
+	}{
+		{name: "init-env in a namespace: secrets only",
+			opts: Options{Use: InitEnv, Namespace: "web", ServiceAccount: "ci"},
+			want: []string{"ServiceAccount/ci", "Role/envops-init-env secrets", "RoleBinding/envops-init-env:ci"}},
+		{name: "init-env cluster-wide adds namespaces",
+			opts: Options{Use: InitEnv, Namespace: "ci", ClusterWide: true, ServiceAccount: "bot"},
+			want: []string{"ServiceAccount/bot", "ClusterRole/envops-init-env secrets,namespaces", "ClusterRoleBinding/envops-init-env:ci:bot"}},
+		{name: "node-agent needs a ClusterRole for nodes",
+			opts: Options{Use: NodeAgent, Namespace: "mon", ServiceAccount: "ci"},
+			want: []string{"ServiceAccount/ci", "Role/envops-node-agent secrets,daemonsets,replicationcontrollers,pods", "RoleBinding/envops-node-agent:ci",
+				"ClusterRole/envops-node-agent-cluster nodes", "ClusterRoleBinding/envops-node-agent-cluster:mon:ci"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			for _, obj := range Manifests(tt.opts) {
+				switch o := obj.(type) {
+				case *rbacv1.Role:
+					got = append(got, "Role/"+o.Name+" "+resources(o.Rules))
+				case *rbacv1.ClusterRole:
+					got = append(got, "ClusterRole/"+o.Name+" "+resources(o.Rules))
+				case *rbacv1.RoleBinding:
+					got = append(got, "RoleBinding/"+o.Name)
+					if o.Subjects[0].Namespace != tt.opts.Namespace || o.Subjects[0].Name != tt.opts.ServiceAccount {
+						t.Errorf("binding subject %+v", o.Subjects[0])
+					}
+				case *rbacv1.ClusterRoleBinding:
+					got = append(got, "ClusterRoleBinding/"+o.Name)
+				default:
+					got = append(got, obj.GetObjectKind().GroupVersionKind().Kind+"/"+tt.opts.ServiceAccount)
+				}
+			}
+			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+				t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+		})
+	}
+}
+
+func resources(rules []rbacv1.PolicyRule) string {
+	var out []string
+	for _, r := range rules {
+		out = append(out, r.Resources...)
+	}
+	return strings.Join(out, ",")
+}
+
+func TestRequiredLeavesOutOptionalRules(t *testing.T) {
+	for _, r := range Required(All, true) {
+		for _, all := range Rules(All) {
+			if all.Optional && all.Group == r.Group && all.Resource == r.Resource && all.Scope == r.Scope {
+				t.Errorf("optional rule %s %v is granted", r.GroupResource(), all.Verbs)
+			}
+		}
+	}
+}
+
+func TestCheckNamesTheFirstMissingVerb(t *testing.T) {
+	tests := []struct {
+		name   string
+		denied string // "verb resource" the fake cluster refuses
+		ns     string
+		all    bool
+		want   string
+	}{
+		{name: "everything granted", want: ""},
+		{name: "no create on replicationcontrollers", denied: "create replicationcontrollers", ns: "web",
+			want: `forbidden: cannot create resource "replicationcontrollers" in namespace "web" as "ci"; ask an admin to run "kubectl envops rbac --for deploy -n web --apply"`},
+		{name: "no patch on deployments.apps", denied: "patch deployments", ns: "web",
+			want: `forbidden: cannot patch resource "deployments.apps" in namespace "web" as "ci"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			client := fake.NewClientset()
+			client.PrependReactor("create", "selfsubjectaccessreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
+				r := a.(k8stesting.CreateAction).GetObject().(*authorizationv1.SelfSubjectAccessReview).DeepCopy()
+				attrs := r.Spec.ResourceAttributes
+				r.Status.Allowed = attrs.Verb+" "+attrs.Resource != tt.denied
+				return true, r, nil
+			})
+			err := Check(t.Context(), client, Deploy, tt.ns, tt.all, "ci")
+			if tt.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			var denied *DeniedError
+			if !errors.As(err, &denied) || !strings.HasPrefix(err.Error(), tt.want) {
+				t.Errorf("got  %v\nwant %s", err, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,228 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/envops/kubectl-envops/pkg/rollout"
+	"github.com/envops/kubectl-envops/test/cluster"
+)
+
+// exitResumable is deploy's exit code for an update left in place that a
+// second run resumes.
+const exitResumable = 3
+
+// readyFloor counts the Ready pods matching a selector through an informer,
+// which lists again after its watch drops, and remembers the fewest seen.
+type readyFloor struct {
+	mu     sync.Mutex
+	ready  map[types.UID]bool
+	fewest int
+	synced bool
+}
+
+func watchReadyFloor(t *testing.T, cs kubernetes.Interface, ns, selector string) *readyFloor {
+	t.Helper()
+	f := &readyFloor{ready: map[types.UID]bool{}, fewest: -1}
+	factory := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithNamespace(ns),
+		informers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.LabelSelector = selector }))
+	inf := factory.Core().V1().Pods().Informer()
+	update := func(obj any, gone bool) {
+		p, ok := obj.(*corev1.Pod)
+		if !ok {
+			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				p, _ = d.Obj.(*corev1.Pod)
+			}
+		}
+		if p == nil {
+			return
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if gone || p.DeletionTimestamp != nil || !podReady(p) {
+			delete(f.ready, p.UID)
+		} else {
+			f.ready[p.UID] = true
+		}
+		if f.synced && (f.fewest < 0 || len(f.ready) < f.fewest) {
+			f.fewest = len(f.ready)
+		}
+	}
+	reg, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { update(obj, false) },
+		UpdateFunc: func(_, obj any) { update(obj, false) },
+		DeleteFunc: func(obj any) { update(obj, true) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	factory.Start(stop)
+	t.Cleanup(func() { close(stop); factory.Shutdown() })
+	if !cache.WaitForCacheSync(stop, reg.HasSynced) {
+		t.Fatal("the pod watch did not sync")
+	}
+	f.mu.Lock()
+	f.synced, f.fewest = true, len(f.ready)
+	f.mu.Unlock()
+	return f
+}
+
+func (f *readyFloor) min() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.fewest
+}
+
+// startDeploy runs "kubectl envops deploy" in the background and returns a
+// function that waits for it to end.
+func startDeploy(t *testing.T, dir string, args ...string) func() result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	cmd := exec.CommandContext(ctx, filepath.Join(pathDir, "kubectl"), append([]string{"envops", "deploy"}, args...)...)
+	cmd.Dir = dir
+	cmd.Env = commandEnv()
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	var once sync.Once
+	var res result
+	wait := func() result {
+		once.Do(func() {
+			defer cancel()
+			err := cmd.Wait()
+			res = result{Stdout: out.String(), Stderr: errb.String()}
+			var ee *exec.ExitError
+			switch {
+			case errors.As(err, &ee):
+				res.ExitCode = ee.ExitCode()
+			case err != nil:
+				t.Errorf("deploy: %v", err)
+				res.ExitCode = -1
+			}
+		})
+		return res
+	}
+	t.Cleanup(func() { wait() })
+	return wait
+}
+
+func TestFaultAPIServerOutageDuringRollingUpdate(t *testing.T) {
+	cp := controlPlane(t, devContext)
+	cs := clientset(t, devContext)
+	ns := newNamespace(t, devContext)
+	declareDev(t, ns)
+	const replicas = 4 // --max-unavailable 1 below
+	project := faultProject(t, replicas)
+	deployArgs := func(image string) []string {
+		return []string{"web", "--env", "dev", "-n", ns, "--image", image, "--yes", "--max-surge", "1", "--max-unavailable", "1",
+			"--update-period", "2s", "--timeout", "2m", "--request-timeout", "20s"}
+	}
+	if r := runKubectl(t, project, "", append([]string{"envops", "deploy"}, deployArgs("registry.example.com/web:1.0")...)...); r.ExitCode != 0 {
+		t.Fatalf("first deploy:\n%s", r)
+	}
+	floor := watchReadyFloor(t, cs, ns, "app=web")
+	if got := floor.min(); got != replicas {
+		t.Fatalf("%d Ready pods before the update, want %d", got, replicas)
+	}
+
+	wait := startDeploy(t, project, deployArgs("registry.example.com/web:2.0")...)
+	// Stop the API server once the update has created its new controller.
+	waitFor(t, 60*time.Second, "the update to start", func() bool {
+		list, err := cs.CoreV1().ReplicationControllers(ns).List(t.Context(), metav1.ListOptions{})
+		return err == nil && len(list.Items) > 1
+	})
+	if err := cp.StopComponent(cluster.KubeAPIServer); err != nil {
+		t.Fatalf("stop the API server: %v", err)
+	}
+	time.Sleep(5 * time.Second)
+	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := cp.StartComponent(sctx, cluster.KubeAPIServer); err != nil {
+		t.Fatalf("start the API server again: %v", err)
+	}
+
+	r := wait()
+	switch r.ExitCode {
+	case 0:
+	case exitResumable:
+		t.Logf("the deploy stopped with the resume code; running it again:\n%s", r)
+		if again := runKubectl(t, project, "", append([]string{"envops", "deploy"}, deployArgs("registry.example.com/web:2.0")...)...); again.ExitCode != 0 {
+			t.Fatalf("the second run did not complete the update:\n%s", again)
+		}
+	default:
+		t.Fatalf("the deploy neither completed nor stopped resumably across the outage:\n%s", r)
+	}
+
+	// One controller is left, with the original name, the new image and
+	// every replica; nothing of the update is left behind.
+	waitFor(t, 60*time.Second, "the app to settle", func() bool {
+		list, err := cs.CoreV1().ReplicationControllers(ns).List(t.Context(), metav1.ListOptions{})
+		if err != nil || len(list.Items) != 1 {
+			return false
+		}
+		rc := list.Items[0]
+		return rc.Name == "web" && rc.Spec.Template.Spec.Containers[0].Image == "registry.example.com/web:2.0" &&
+			rc.Status.ReadyReplicas == replicas
+	})
+	rc, err := cs.CoreV1().ReplicationControllers(ns).Get(t.Context(), "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{rollout.AnnotationNextController, rollout.AnnotationOriginalName} {
+		if v, ok := rc.Annotations[k]; ok {
+			t.Errorf("the finished controller still carries %s=%q", k, v)
+		}
+	}
+	pods, err := cs.CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{LabelSelector: "app=web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp != nil {
+			continue
+		}
+		if ref := metav1.GetControllerOf(&p); ref == nil || ref.Name != "web" {
+			t.Errorf("pod %s is not owned by the controller web (%v)", p.Name, ref)
+		}
+	}
+	if got := floor.min(); got < replicas-1 {
+		t.Errorf("Ready pods fell to %d during the update, below %d desired - 1 unavailable", got, replicas)
+	}
+}
+
+// faultProject is the project of generateProject with app web at
+// replicas in dev: more pods mean more steps, so the outage lands in the
+// middle of the update.
+func faultProject(t *testing.T, replicas int) string {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := "environments:\n  dev: {context: " + devContext + "}\n"
+	if err := os.WriteFile(filepath.Join(dir, ".envops.yaml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := runKubectl(t, dir, "", "envops", "new", "web", "--tier", "frontend", "--role", "server",
+		"--image", "registry.example.com/web:1.0", "--replicas", fmt.Sprintf("dev=%d", replicas))
+	if r.ExitCode != 0 {
+		t.Fatalf("kubectl envops new failed:\n%s", r)
+	}
+	return dir
+}
