@@ -62,6 +62,7 @@ type DeployOptions struct {
 	Diff            bool
 	Rollback        bool
 	NoRollback      bool
+	BreakLock       bool
 	Notify          string
 	Output          string
 	ChangeCause     string
@@ -93,6 +94,12 @@ var deployLong = templates.LongDesc(`
 	(Ctrl-C, a lost connection, kill -9) continues where it stopped. When pods
 	cannot start (image pull errors, crash loops, unschedulable pods) or nothing
 	improves for --timeout, the update is rolled back unless --no-rollback.
+
+	One deploy of an app runs at a time: a deploy locks the ReplicationController
+	(annotation envops.io/lock) and renews the lock while it runs, and a second
+	deploy refuses, naming the holder. A lock not renewed for 30s expires; a lock
+	left by your own killed deploy on this host is taken over at once; --break-lock
+	takes any lock.
 
 	A Deployment is applied with server-side apply (field manager
 	kubectl-envops) and rolled by its controller; a failure returns it to its
@@ -161,6 +168,7 @@ func NewCmdDeploy(g *Globals, runF func(*DeployOptions) error) *cobra.Command {
 	f.BoolVar(&o.Diff, "diff", false, "Show the change against the live objects, as kubectl diff does, and change nothing")
 	f.BoolVar(&o.Rollback, "rollback", false, "Undo the app's update that failed or was interrupted: restore the previous pods and remove the new controller")
 	f.BoolVar(&o.NoRollback, "no-rollback", false, "When the update fails, leave it in place (exit 3) instead of rolling back")
+	f.BoolVar(&o.BreakLock, "break-lock", false, "Take the app's deploy lock from another deploy that holds it (use only when that deploy is gone)")
 	f.StringVar(&o.Notify, "notify", "", "Post a short message per phase (started, progress, done, failed, rolled back) to this Slack-compatible incoming webhook")
 	f.StringVarP(&o.Output, "output", "o", "text", "Output format: text, or jsonl for one JSON event per line")
 	f.StringVar(&o.ChangeCause, "change-cause", "", "Why the app is deployed, recorded on its controllers and shown by history (default: this command line, credentials redacted)")
@@ -444,7 +452,17 @@ func (o *DeployOptions) rolloutOptions() rollout.Options {
 		Timeout:         o.Timeout,
 		NoRollback:      o.NoRollback,
 		DryRun:          o.dryRun,
+		Holder:          o.holder(),
+		BreakLock:       o.BreakLock,
 	}
+}
+
+// holder is the user the access check learned, named in the deploy lock.
+func (o *DeployOptions) holder() string {
+	if o.trail == nil {
+		return ""
+	}
+	return o.trail.record.User
 }
 
 // exitCodeOf maps a deploy error to deploy's exit codes: an update left in

@@ -56,6 +56,10 @@ type rcRun struct {
 	w    *watcher
 	rcs  corelisters.ReplicationControllerNamespaceLister
 	pods corelisters.PodNamespaceLister
+
+	lk *rcLock
+	// lost stops the run when another deploy takes its lock.
+	lost context.CancelCauseFunc
 }
 
 func (u *ReplicationControllers) newRun(name string, o Options) *rcRun {
@@ -101,7 +105,10 @@ func (u *ReplicationControllers) Deploy(ctx context.Context, want *corev1.Replic
 	if o.DryRun != DryRunNone {
 		return r.dryRun(ctx, want)
 	}
+	return r.locked(ctx, func(ctx context.Context) (Result, error) { return r.deploy(ctx, want) })
+}
 
+func (r *rcRun) deploy(ctx context.Context, want *corev1.ReplicationController) (Result, error) {
 	live, err := r.get(ctx, want.Name)
 	if err != nil {
 		return Result{}, err
@@ -113,6 +120,9 @@ func (u *ReplicationControllers) Deploy(ctx context.Context, want *corev1.Replic
 			return Result{}, err
 		}
 		if next != nil {
+			if next, err = r.lock(ctx, next); err != nil {
+				return Result{}, err
+			}
 			r.emit(Event{Type: EventResumed, Controller: next.Name, Message: fmt.Sprintf("the old controller is gone; %s takes the name %s", next.Name, want.Name)})
 			if live, err = r.rename(ctx, next, want); err != nil {
 				return Result{}, &FailedError{Kind: kindRC, Name: want.Name, Err: err}
@@ -122,6 +132,11 @@ func (u *ReplicationControllers) Deploy(ctx context.Context, want *corev1.Replic
 	}
 	if live == nil {
 		return r.create(ctx, want)
+	}
+	if !r.lk.held() {
+		if live, err = r.lock(ctx, live); err != nil {
+			return Result{}, err
+		}
 	}
 	if nextName := live.Annotations[AnnotationNextController]; nextName != "" {
 		next, err := r.nextOf(ctx, live)
@@ -157,6 +172,11 @@ func (u *ReplicationControllers) Deploy(ctx context.Context, want *corev1.Replic
 func (u *ReplicationControllers) Rollback(ctx context.Context, name string, o Options) (Result, error) {
 	r := u.newRun(name, o)
 	defer r.close()
+	return r.locked(ctx, func(ctx context.Context) (Result, error) { return r.rollbackByName(ctx, name) })
+}
+
+func (r *rcRun) rollbackByName(ctx context.Context, name string) (Result, error) {
+	o := r.o
 	live, err := r.get(ctx, name)
 	if err != nil {
 		return Result{}, err
@@ -180,6 +200,15 @@ func (u *ReplicationControllers) Rollback(ctx context.Context, name string, o Op
 	}
 	if o.DryRun != DryRunNone {
 		return Result{Kind: kindRC, Name: name, Action: ActionRolledBack, DryRun: true}, nil
+	}
+	if live, err = r.lock(ctx, live); err != nil {
+		return Result{}, err
+	}
+	if next != nil {
+		// The lock was taken on the state read before; read next again.
+		if next, err = r.nextOf(ctx, live); err != nil {
+			return Result{}, err
+		}
 	}
 	live, err = r.rollback(ctx, live, next)
 	if err != nil {
@@ -469,10 +498,25 @@ func (r *rcRun) create(ctx context.Context, want *corev1.ReplicationController) 
 	if err := r.ensureWatcher(ctx, rc.Spec.Selector); err != nil {
 		return Result{}, err
 	}
+	// Creating the controller with the lock on it takes the lock: of two
+	// deploys that create it at once, the second gets AlreadyExists.
+	if err := r.ensureLock(ctx); err != nil {
+		return Result{}, err
+	}
+	r.lk.stamp(rc)
 	created, err := r.Client.CoreV1().ReplicationControllers(r.Namespace).Create(ctx, rc, metav1.CreateOptions{FieldManager: FieldManager})
+	if apierrors.IsAlreadyExists(err) {
+		if other, gerr := r.get(ctx, want.Name); gerr == nil && other != nil {
+			if l := ParseLock(other.Annotations); l != nil {
+				return Result{}, &LockedError{Kind: kindRC, Namespace: r.Namespace, Name: want.Name, Lock: *l}
+			}
+		}
+		return Result{}, fmt.Errorf("ReplicationController %q was created by someone else while this deploy created it: run deploy again to update it", want.Name)
+	}
 	if err != nil {
 		return Result{}, fmt.Errorf("cannot create ReplicationController %q: %w", want.Name, err)
 	}
+	r.holdOn(ctx, created.Name)
 	r.step(created.Name, "created %s with %d replicas", created.Name, desired)
 	if err := r.roll(ctx, rollSpec{target: created, desired: desired, f: fenceposts{}, minReady: created.Spec.MinReadySeconds}); err != nil {
 		return Result{}, r.interrupted(ctx, err, false)
@@ -569,6 +613,11 @@ func (r *rcRun) rollout(ctx context.Context, live, next, want *corev1.Replicatio
 	err = r.roll(ctx, rollSpec{target: next, source: live, desired: desired, f: f, minReady: minReady})
 	if err != nil {
 		return Result{}, r.failed(ctx, err, live, next)
+	}
+	// The old controller goes now, so the lock moves to the one that will
+	// carry the name, and a deploy started meanwhile finds it there.
+	if next, err = r.moveLock(ctx, next); err != nil {
+		return Result{}, r.interrupted(ctx, err, false)
 	}
 	if err := r.deleteController(ctx, live, metav1.DeletePropagationBackground); err != nil {
 		return Result{}, r.interrupted(ctx, err, false)
@@ -825,6 +874,10 @@ func (r *rcRun) rename(ctx context.Context, next, want *corev1.ReplicationContro
 	created, err := r.Client.CoreV1().ReplicationControllers(r.Namespace).Create(ctx, final, metav1.CreateOptions{FieldManager: FieldManager})
 	if err != nil {
 		return nil, fmt.Errorf("cannot re-create ReplicationController %q from %q: %w", final.Name, next.Name, err)
+	}
+	// The copy carries next's annotations, the lock among them.
+	if r.lk.held() {
+		r.lk.setCarrier(created.Name)
 	}
 	r.step(created.Name, "renamed %s to %s; its pods were kept", next.Name, created.Name)
 	desired := replicasOf(created)

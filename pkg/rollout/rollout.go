@@ -51,6 +51,11 @@ type Options struct {
 	// DryRun, when not DryRunNone, reports what would happen and changes
 	// nothing.
 	DryRun DryRun
+	// Holder names the user in the lock a ReplicationController deploy
+	// takes; empty asks the API server who the client is.
+	Holder string
+	// BreakLock takes the lock of another deploy that still looks alive.
+	BreakLock bool
 }
 
 // DryRun says whether and where changes are only simulated.
