@@ -14,7 +14,7 @@ E2E_TIMEOUT ?= 45m
 # The krew install test builds the release for these platforms; empty means all five.
 KREW_PLATFORMS ?= $(shell $(GO) env GOOS 2>/dev/null)/$(shell $(GO) env GOARCH 2>/dev/null)
 
-.PHONY: help build test unit e2e cluster-test krew-test vet bench demo cluster-up cluster-down cluster-status cluster-build check-go
+.PHONY: help build test unit e2e cluster-test krew-test vet bench bench-rollout demo cluster-up cluster-down cluster-status cluster-build check-go
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ test: vet unit cluster-test e2e krew-test ## everything CI runs: vet, unit tests
 bench: check-go ## benchmarks against their peers (kustomize CLI, conftest), built from Go modules; prints figures
 	$(GO) run ./bench/generate -apps 200
 	$(GO) run ./bench/lint
+
+bench-rollout: check-go ## the rolling update benchmark on a local cluster: the plugin's RC updater against the Deployment controller
+	bash bench/rollout/run.sh
 
 cluster-build: check-go ## build the local control plane binaries (cached)
 	$(CLUSTER) build

@@ -27,6 +27,12 @@ const maxRetryTime = time.Minute
 // server that never answered is not waited for: a wrong address fails at
 // once, as it does in kubectl.
 func withTransientRetries(c *rest.Config) *rest.Config {
+	// client-go's default of 5 requests per second makes a command that
+	// checks a role's rules one by one wait seconds for nothing; kubectl
+	// itself allows 50, with bursts of 300.
+	if c.QPS == 0 && c.RateLimiter == nil {
+		c.QPS, c.Burst = 50, 300
+	}
 	budget := maxRetryTime
 	if c.Timeout > 0 {
 		budget = c.Timeout

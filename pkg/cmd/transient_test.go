@@ -128,3 +128,14 @@ func TestTransientRetriesStopWithinTheRequestTimeout(t *testing.T) {
 		t.Errorf("status %d after %d calls; want the server's 503 after retrying", resp.StatusCode, calls.Load())
 	}
 }
+
+func TestClientConfigAllowsKubectlsRate(t *testing.T) {
+	c := withTransientRetries(&rest.Config{Host: "https://127.0.0.1:1"})
+	if c.QPS != 50 || c.Burst != 300 {
+		t.Errorf("QPS %v burst %d, want 50 and 300 as kubectl", c.QPS, c.Burst)
+	}
+	c = withTransientRetries(&rest.Config{Host: "https://127.0.0.1:1", QPS: 7, Burst: 9})
+	if c.QPS != 7 || c.Burst != 9 {
+		t.Errorf("a rate set by the caller was changed to QPS %v burst %d", c.QPS, c.Burst)
+	}
+}

@@ -109,7 +109,8 @@ func Build(ctx context.Context, o BuildOptions) (string, error) {
 	if err := os.MkdirAll(staging, 0o755); err != nil {
 		return "", err
 	}
-	ldflags := fmt.Sprintf("-X k8s.io/component-base/version.gitVersion=%s -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37", KubernetesVersion)
+	// -s -w: no symbol tables or DWARF, which only lengthen the link.
+	ldflags := fmt.Sprintf("-s -w -X k8s.io/component-base/version.gitVersion=%s -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37", KubernetesVersion)
 	steps := []struct {
 		what string
 		args []string
@@ -119,9 +120,9 @@ func Build(ctx context.Context, o BuildOptions) (string, error) {
 			[]string{"build", "-trimpath", "-ldflags", ldflags, "-o", staging + string(os.PathSeparator),
 				"k8s.io/kubernetes/cmd/kube-apiserver", "k8s.io/kubernetes/cmd/kube-controller-manager",
 				"k8s.io/kubernetes/cmd/kube-scheduler", "k8s.io/kubernetes/cmd/kubectl"}, nil},
-		{"etcd " + EtcdVersion, []string{"build", "-trimpath", "-o", filepath.Join(staging, Etcd), "go.etcd.io/etcd/server/v3"}, nil},
+		{"etcd " + EtcdVersion, []string{"build", "-trimpath", "-ldflags", "-s -w", "-o", filepath.Join(staging, Etcd), "go.etcd.io/etcd/server/v3"}, nil},
 		// kwok needs older k8s.io modules than the control plane: build it in its own module graph.
-		{"kwok " + KwokVersion, []string{"install", "-trimpath", "sigs.k8s.io/kwok/cmd/kwok@" + KwokVersion}, []string{"GOBIN=" + staging}},
+		{"kwok " + KwokVersion, []string{"install", "-trimpath", "-ldflags", "-s -w", "sigs.k8s.io/kwok/cmd/kwok@" + KwokVersion}, []string{"GOBIN=" + staging}},
 		{"kwok stage definitions", []string{"mod", "download", "-json", "sigs.k8s.io/kwok@" + KwokVersion}, nil},
 	}
 	for i, s := range steps {

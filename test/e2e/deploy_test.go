@@ -90,11 +90,17 @@ type readyCounter struct {
 
 func watchReady(t *testing.T, cs kubernetes.Interface, ns string) *readyCounter {
 	t.Helper()
+	return watchReadySelector(t, cs, ns, labels.SelectorFromSet(webLabels).String())
+}
+
+// watchReadySelector is watchReady for the pods matching selector. The
+// informer lists again when its watch drops, so it keeps counting across
+// an API server restart.
+func watchReadySelector(t *testing.T, cs kubernetes.Interface, ns, selector string) *readyCounter {
+	t.Helper()
 	rc := &readyCounter{ready: map[types.UID]bool{}}
 	f := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithNamespace(ns),
-		informers.WithTweakListOptions(func(lo *metav1.ListOptions) {
-			lo.LabelSelector = labels.SelectorFromSet(webLabels).String()
-		}))
+		informers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.LabelSelector = selector }))
 	inf := f.Core().V1().Pods().Informer()
 	update := func(obj any, gone bool) {
 		p, ok := obj.(*corev1.Pod)

@@ -12,12 +12,7 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/cache"
 
 	"github.com/envops/kubectl-envops/pkg/rollout"
 	"github.com/envops/kubectl-envops/test/cluster"
@@ -26,68 +21,6 @@ import (
 // exitResumable is deploy's exit code for an update left in place that a
 // second run resumes.
 const exitResumable = 3
-
-// readyFloor counts the Ready pods matching a selector through an informer,
-// which lists again after its watch drops, and remembers the fewest seen.
-type readyFloor struct {
-	mu     sync.Mutex
-	ready  map[types.UID]bool
-	fewest int
-	synced bool
-}
-
-func watchReadyFloor(t *testing.T, cs kubernetes.Interface, ns, selector string) *readyFloor {
-	t.Helper()
-	f := &readyFloor{ready: map[types.UID]bool{}, fewest: -1}
-	factory := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithNamespace(ns),
-		informers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.LabelSelector = selector }))
-	inf := factory.Core().V1().Pods().Informer()
-	update := func(obj any, gone bool) {
-		p, ok := obj.(*corev1.Pod)
-		if !ok {
-			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-				p, _ = d.Obj.(*corev1.Pod)
-			}
-		}
-		if p == nil {
-			return
-		}
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		if gone || p.DeletionTimestamp != nil || !podReady(p) {
-			delete(f.ready, p.UID)
-		} else {
-			f.ready[p.UID] = true
-		}
-		if f.synced && (f.fewest < 0 || len(f.ready) < f.fewest) {
-			f.fewest = len(f.ready)
-		}
-	}
-	reg, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { update(obj, false) },
-		UpdateFunc: func(_, obj any) { update(obj, false) },
-		DeleteFunc: func(obj any) { update(obj, true) },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stop := make(chan struct{})
-	factory.Start(stop)
-	t.Cleanup(func() { close(stop); factory.Shutdown() })
-	if !cache.WaitForCacheSync(stop, reg.HasSynced) {
-		t.Fatal("the pod watch did not sync")
-	}
-	f.mu.Lock()
-	f.synced, f.fewest = true, len(f.ready)
-	f.mu.Unlock()
-	return f
-}
-
-func (f *readyFloor) min() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.fewest
-}
 
 // startDeploy runs "kubectl envops deploy" in the background and returns a
 // function that waits for it to end.
@@ -139,7 +72,8 @@ func TestFaultAPIServerOutageDuringRollingUpdate(t *testing.T) {
 	if r := runKubectl(t, project, "", append([]string{"envops", "deploy"}, deployArgs("registry.example.com/web:1.0")...)...); r.ExitCode != 0 {
 		t.Fatalf("first deploy:\n%s", r)
 	}
-	floor := watchReadyFloor(t, cs, ns, "app=web")
+	floor := watchReadySelector(t, cs, ns, "app=web")
+	floor.start()
 	if got := floor.min(); got != replicas {
 		t.Fatalf("%d Ready pods before the update, want %d", got, replicas)
 	}
