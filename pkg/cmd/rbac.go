@@ -62,7 +62,7 @@ var rbacExample = templates.Examples(`
 func NewCmdRBAC(g *Globals, runF func(*RBACOptions) error) *cobra.Command {
 	o := &RBACOptions{IOStreams: g.Streams}
 	cmd := &cobra.Command{
-		Use:     "rbac [--for init-env|deploy|lint|node-agent|all] [-n NS | --cluster-wide] [--apply]",
+		Use:     "rbac [--for init-env|deploy|lint|node-agent|history|all] [-n NS | --cluster-wide] [--apply]",
 		Short:   "Print or apply the least-privilege role that runs a command of the plugin",
 		Long:    rbacLong,
 		Example: rbacExample,
@@ -86,12 +86,12 @@ func NewCmdRBAC(g *Globals, runF func(*RBACOptions) error) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.For, "for", string(rbac.All), "The command to grant: init-env, deploy, lint, node-agent or all")
+	f.StringVar(&o.For, "for", string(rbac.All), "The command to grant: init-env, deploy, lint, node-agent, history or all")
 	f.BoolVar(&o.ClusterWide, "cluster-wide", false, "Grant the rules in every namespace (a ClusterRole), for init-env --all-namespaces and lint --live -A")
 	f.StringVar(&o.ServiceAccount, "service-account", "envops", "The ServiceAccount (in the namespace of -n) to bind the role to")
 	f.BoolVar(&o.Apply, "apply", false, "Write the objects with server-side apply instead of printing them")
 	f.StringVarP(&o.Output, "output", "o", "yaml", "Output format: yaml or json")
-	_ = cmd.RegisterFlagCompletionFunc("for", cobra.FixedCompletions([]string{"init-env", "deploy", "lint", "node-agent", "all"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("for", cobra.FixedCompletions(useNames(), cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"yaml", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
@@ -202,4 +202,13 @@ func changeCause(cmd *cobra.Command, args []string, given string) string {
 		line = append(line, "--"+f.Name+"="+f.Value.String())
 	})
 	return audit.CommandLine(line)
+}
+
+// useNames are the values --for takes, for completion.
+func useNames() []string {
+	out := make([]string, 0, len(rbac.Uses)+1)
+	for _, u := range rbac.Uses {
+		out = append(out, string(u))
+	}
+	return append(out, string(rbac.All))
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -124,6 +125,16 @@ func TestRBACTableCoversEveryCall(t *testing.T) {
 				_, err := s.Sync(t.Context())
 				return err
 			}},
+		{name: "history of an app with a Deployment", use: rbac.History,
+			objects: []runtime.Object{
+				&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "web", Labels: map[string]string{"app": "web"},
+					Annotations: audit.Record{User: "ci", Time: time.Now(), Image: "web:2"}.Annotations()}},
+			},
+			run: func(t *testing.T, client *fake.Clientset) error {
+				streams, _, _, _ := genericiooptions.NewTestIOStreams()
+				o := &HistoryOptions{App: "web", Namespace: "web", Client: client, IOStreams: streams}
+				return o.Run(t.Context())
+			}},
 		{name: "node-agent status", use: rbac.NodeAgent, objects: append([]runtime.Object{agentRC(t, 2)}, nodes...),
 			run: func(t *testing.T, client *fake.Clientset) error {
 				streams, _, _, _ := genericiooptions.NewTestIOStreams()
@@ -209,7 +220,7 @@ func TestRBACFlags(t *testing.T) {
 		{name: "defaults grant everything to envops", args: nil, want: RBACOptions{For: "all", ServiceAccount: "envops", Output: "yaml"}},
 		{name: "one use, cluster-wide, as json", args: []string{"--for", "init-env", "--cluster-wide", "--service-account", "ci", "-o", "json", "--apply"},
 			want: RBACOptions{For: "init-env", ClusterWide: true, ServiceAccount: "ci", Output: "json", Apply: true}},
-		{name: "unknown use", args: []string{"--for", "everything"}, wantErr: `--for: unknown use "everything": pick one of init-env, deploy, lint, node-agent, all`},
+		{name: "unknown use", args: []string{"--for", "everything"}, wantErr: `--for: unknown use "everything": pick one of init-env, deploy, lint, node-agent, history, all`},
 		{name: "bad output", args: []string{"-o", "wide"}, wantErr: `unknown output format "wide"`},
 		{name: "bad account", args: []string{"--service-account", "CI"}, wantErr: `invalid --service-account "CI"`},
 		{name: "arguments", args: []string{"deploy"}, wantErr: "rbac takes no arguments"},

@@ -58,6 +58,8 @@ type Webhook struct {
 	url  string
 	o    WebhookOptions
 	host string
+	// redacted is the URL without its path, for error messages.
+	redacted string
 
 	queue  chan string
 	done   chan struct{}
@@ -76,7 +78,8 @@ type Webhook struct {
 func ValidateURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("invalid webhook URL %q: use an http:// or https:// address, such as a Slack incoming webhook", raw)
+		// The URL is not echoed: its path is the webhook's secret.
+		return errors.New("invalid webhook URL: use an http:// or https:// address with a host, such as a Slack incoming webhook")
 	}
 	return nil
 }
@@ -106,7 +109,7 @@ func NewWebhook(rawURL string, o WebhookOptions) (*Webhook, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &Webhook{
-		url: rawURL, o: o, host: u.Host,
+		url: rawURL, o: o, host: u.Host, redacted: u.Scheme + "://" + u.Host + "/…",
 		queue: make(chan string, 64), done: make(chan struct{}),
 		ctx: ctx, cancel: cancel,
 		shown: map[string]int32{},
@@ -208,6 +211,11 @@ func (w *Webhook) postOnce(body []byte) (retry bool, err error) {
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := w.o.Client.Do(req)
 	if err != nil {
+		// The URL's path is the webhook's secret: errors name the host only.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			ue.URL = w.redacted
+		}
 		return w.ctx.Err() == nil, err
 	}
 	defer resp.Body.Close()

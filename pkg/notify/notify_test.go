@@ -160,6 +160,26 @@ func TestWebhookThatFailsIsReportedNotFatal(t *testing.T) {
 	}
 }
 
+func TestUndeliveredNotificationsDoNotPrintTheWebhookSecret(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	addr := srv.URL
+	srv.Close() // nothing listens there now: every post fails to connect
+	w, err := NewWebhook(addr+"/services/T0/B0/s3cretT0ken", WebhookOptions{Timeout: 100 * time.Millisecond, Flush: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range rolloutEvents() {
+		w.Event(e)
+	}
+	err = w.Close()
+	if err == nil {
+		t.Fatal("posting to a closed port was reported as delivered")
+	}
+	if strings.Contains(err.Error(), "s3cretT0ken") || !strings.Contains(err.Error(), strings.TrimPrefix(addr, "http://")) {
+		t.Errorf("the error should name the host and hide the path: %v", err)
+	}
+}
+
 func TestValidateURL(t *testing.T) {
 	for _, ok := range []string{"https://hooks.slack.com/services/T/B/X", "http://127.0.0.1:8080/hook"} {
 		if err := ValidateURL(ok); err != nil {

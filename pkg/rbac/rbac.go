@@ -19,12 +19,13 @@ const (
 	Deploy    Use = "deploy"
 	Lint      Use = "lint"
 	NodeAgent Use = "node-agent"
+	History   Use = "history"
 	// All is every use at once.
 	All Use = "all"
 )
 
 // Uses are the single uses, in the order they are documented.
-var Uses = []Use{InitEnv, Deploy, Lint, NodeAgent}
+var Uses = []Use{InitEnv, Deploy, Lint, NodeAgent, History}
 
 // ParseUse checks a --for value.
 func ParseUse(s string) (Use, error) {
@@ -116,6 +117,12 @@ var table = map[Use][]Rule{
 		{Resource: "pods", Verbs: podVerbs, Why: "wait for agent pods and report those a taken host port blocks"},
 		{Resource: "nodes", Verbs: []string{"list", "watch"}, Scope: Cluster, Why: "count the schedulable nodes"},
 		{Resource: "pods", Verbs: []string{"list"}, Scope: Cluster, Optional: true, Why: "name the pod of another namespace that holds the host port"},
+	},
+	History: {
+		{Resource: "replicationcontrollers", Verbs: []string{"list"}, Why: "read the audit records on the app's controllers"},
+		{Group: "apps", Resource: "deployments", Verbs: []string{"list"}, Why: "read the audit records on the app's Deployments"},
+		{Group: "apps", Resource: "replicasets", Verbs: []string{"list"}, Why: "read a Deployment's older revisions"},
+		{Resource: "events", Verbs: []string{"list"}, Why: "read the deploy Events that outlive replaced controllers"},
 	},
 }
 

@@ -9,12 +9,14 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -201,6 +203,8 @@ type rbacCase struct {
 	// (a rolling update), which needs the rest of the role.
 	update  func(ns string) []string
 	updated func(t *testing.T, ns, user string)
+	// check, when set, reads what the successful run printed.
+	check func(t *testing.T, r result)
 }
 
 func TestRBACPrintedRoleIsEnoughAndEveryRuleIsNeeded(t *testing.T) {
@@ -259,6 +263,23 @@ func TestRBACPrintedRoleIsEnoughAndEveryRuleIsNeeded(t *testing.T) {
 					t.Fatal(err)
 				}
 				checkRecord(t, "ReplicationController rbac-agent", rc.Annotations, user, "dev", "registry.example.com/agent:2")
+			},
+		},
+		{
+			use: "history",
+			prepare: func(t *testing.T, ns string) string {
+				recordedDeployment(t, admin, ns, audit.Record{User: "alice", Time: time.Now(), Environment: "dev", Image: "registry.example.com/web:7", Cause: "release 7"})
+				return ""
+			},
+			args:      func(ns string) []string { return []string{"history", "web", "-n", ns} },
+			untouched: func(*testing.T, string) {},
+			done:      func(*testing.T, string, string) {},
+			check: func(t *testing.T, r result) {
+				for _, want := range []string{"alice", "registry.example.com/web:7", "release 7", "Deployment/web"} {
+					if !strings.Contains(r.Stdout, want) {
+						t.Errorf("history as the account does not show %q:\n%s", want, r)
+					}
+				}
 			},
 		},
 		{
@@ -345,6 +366,9 @@ func TestRBACPrintedRoleIsEnoughAndEveryRuleIsNeeded(t *testing.T) {
 				t.Fatalf("%s as %s with the printed role failed:\n%s", tc.use, g.user, r)
 			}
 			tc.done(t, ns, g.user)
+			if tc.check != nil {
+				tc.check(t, r)
+			}
 			if tc.update != nil {
 				r := runKubectl(t, dir, "", append(append([]string{"envops"}, tc.update(ns)...), "--kubeconfig", g.kubeconfig)...)
 				if r.ExitCode != 0 {
@@ -476,5 +500,19 @@ func checkRecord(t *testing.T, what string, annotations map[string]string, user,
 	cause := annotations[audit.ChangeCause]
 	if !strings.HasPrefix(cause, "kubectl envops ") || annotations[audit.KubeChangeCause] != cause {
 		t.Errorf("%s: change cause %q (kubernetes.io/change-cause %q), want the command line", what, cause, annotations[audit.KubeChangeCause])
+	}
+}
+
+// recordedDeployment creates the Deployment "web" with the audit record of
+// a past deploy, as an admin.
+func recordedDeployment(t *testing.T, cs kubernetes.Interface, ns string, r audit.Record) {
+	t.Helper()
+	var d appsv1.Deployment
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(webDeployment(1, r.Image).Object, &d); err != nil {
+		t.Fatal(err)
+	}
+	d.Annotations = r.Annotations()
+	if _, err := cs.AppsV1().Deployments(ns).Create(t.Context(), &d, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
 	}
 }
