@@ -38,12 +38,12 @@ e2e: check-go ## end-to-end tests through kubectl against two local clusters (bu
 	$(GO) test -count=1 -v -timeout $(E2E_TIMEOUT) ./test/e2e/
 
 cluster-test: check-go ## tests of the local control plane harness itself
-	cd test/cluster && $(GO) test -count=1 -timeout 20m ./...
+	cd test/cluster && $(GO) test -count=1 -timeout 30m ./...
 
 krew-test: check-go ## build the release (KREW_PLATFORMS, default this machine's) and install it with krew v0.4.3, offline
 	cd test/krew && ENVOPS_DIST_PLATFORMS="$(KREW_PLATFORMS)" $(GO) test -count=1 -v -timeout 40m ./...
 
-test: vet unit cluster-test e2e krew-test ## everything CI runs: vet, unit tests, harness, end-to-end and krew install tests
+test: vet unit cluster-build cluster-test e2e krew-test ## everything CI runs: vet, unit tests, harness, end-to-end and krew install tests
 
 bench: check-go ## benchmarks against their peers (kustomize CLI, conftest), built from Go modules; prints figures
 	$(GO) run ./bench/generate -apps 200
