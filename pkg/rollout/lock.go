@@ -233,14 +233,16 @@ func (l *rcLock) start(ctx context.Context, lost func(error)) {
 	if l.stop != nil {
 		return
 	}
-	l.stop, l.done = make(chan struct{}), make(chan struct{})
+	// The goroutine keeps its own channels: release clears the fields.
+	stop, done := make(chan struct{}), make(chan struct{})
+	l.stop, l.done = stop, done
 	go func() {
-		defer close(l.done)
+		defer close(done)
 		t := time.NewTicker(l.every)
 		defer t.Stop()
 		for {
 			select {
-			case <-l.stop:
+			case <-stop:
 				return
 			case <-ctx.Done():
 				return

@@ -299,3 +299,30 @@ func TestLockFollowsTheRename(t *testing.T) {
 		t.Errorf("the renamed controller still carries the lock: %+v", got)
 	}
 }
+
+// TestLockReleaseStopsARenewalMidTick releases while renewals tick as fast
+// as they can: release must stop the renewal wherever it is, or a deploy
+// would hang at its end.
+func TestLockReleaseStopsARenewalMidTick(t *testing.T) {
+	ctx := context.Background()
+	for i := range 50 {
+		cs := conflictingClient(t, lockedRC(nil))
+		l := testLock(cs, "alice", "laptop", 7, nil, false)
+		l.every = time.Millisecond
+		if _, _, err := l.acquire(ctx, lockedRC(nil)); err != nil {
+			t.Fatal(err)
+		}
+		l.start(ctx, func(err error) { t.Errorf("run %d: lock lost: %v", i, err) })
+		time.Sleep(time.Duration(i%5) * time.Millisecond)
+		released := make(chan error, 1)
+		go func() { released <- l.release(ctx) }()
+		select {
+		case err := <-released:
+			if err != nil {
+				t.Fatalf("run %d: release: %v", i, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("run %d: release never returned: the renewal goroutine was not stopped", i)
+		}
+	}
+}
