@@ -27,7 +27,7 @@ import (
 )
 
 // FieldManager names this tool in the managed fields of what it writes.
-const FieldManager = "kubectl-envops"
+const FieldManager = audit.FieldManager
 
 // InitEnvOptions holds the flags and resolved state of "kubectl envops init-env".
 type InitEnvOptions struct {

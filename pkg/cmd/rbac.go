@@ -91,7 +91,7 @@ func NewCmdRBAC(g *Globals, runF func(*RBACOptions) error) *cobra.Command {
 	f.StringVar(&o.ServiceAccount, "service-account", "envops", "The ServiceAccount (in the namespace of -n) to bind the role to")
 	f.BoolVar(&o.Apply, "apply", false, "Write the objects with server-side apply instead of printing them")
 	f.StringVarP(&o.Output, "output", "o", "yaml", "Output format: yaml or json")
-	_ = cmd.RegisterFlagCompletionFunc("for", cobra.FixedCompletions(useNames(), cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("for", cobra.FixedCompletions(rbac.UseNames(), cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"yaml", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
@@ -172,12 +172,19 @@ func joinVerbs(verbs []string) string { return strings.Join(verbs, ",") }
 
 // accessGuard returns the check a command runs before it changes anything:
 // it learns who the user is (for the audit record) and refuses, naming the
-// missing verb and resource, when the user lacks a rule of use.
+// missing verb and resource, when the user lacks a rule of use. A command
+// that checks several namespaces asks who the user is only once.
 func accessGuard(client kubernetes.Interface, use rbac.Use) func(ctx context.Context, namespace string, allNamespaces bool) (string, error) {
+	var user string
+	asked := false
 	return func(ctx context.Context, namespace string, allNamespaces bool) (string, error) {
-		user, err := audit.WhoAmI(ctx, client)
-		if err != nil && !apierrors.IsForbidden(err) && !apierrors.IsNotFound(err) {
-			return "", err
+		if !asked {
+			var err error
+			user, err = audit.WhoAmI(ctx, client)
+			if err != nil && !apierrors.IsForbidden(err) && !apierrors.IsNotFound(err) {
+				return "", err
+			}
+			asked = true
 		}
 		if err := rbac.Check(ctx, client, use, namespace, allNamespaces, user); err != nil {
 			return "", err
@@ -202,13 +209,4 @@ func changeCause(cmd *cobra.Command, args []string, given string) string {
 		line = append(line, "--"+f.Name+"="+f.Value.String())
 	})
 	return audit.CommandLine(line)
-}
-
-// useNames are the values --for takes, for completion.
-func useNames() []string {
-	out := make([]string, 0, len(rbac.Uses)+1)
-	for _, u := range rbac.Uses {
-		out = append(out, string(u))
-	}
-	return append(out, string(rbac.All))
 }

@@ -33,12 +33,16 @@ func ParseUse(s string) (Use, error) {
 	if u == All || slices.Contains(Uses, u) {
 		return u, nil
 	}
+	return "", fmt.Errorf("unknown use %q: pick one of %s", s, strings.Join(UseNames(), ", "))
+}
+
+// UseNames are the values ParseUse accepts, All last.
+func UseNames() []string {
 	names := make([]string, 0, len(Uses)+1)
 	for _, u := range Uses {
 		names = append(names, string(u))
 	}
-	names = append(names, string(All))
-	return "", fmt.Errorf("unknown use %q: pick one of %s", s, strings.Join(names, ", "))
+	return append(names, string(All))
 }
 
 // Scope says where a rule is granted.

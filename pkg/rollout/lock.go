@@ -263,20 +263,34 @@ func (l *rcLock) start(ctx context.Context, lost func(error)) {
 // *LockLostError when another run's lock is there.
 func (l *rcLock) renew(ctx context.Context) error {
 	name := l.carrierName()
+	return l.rewrite(ctx, name, func(rc *corev1.ReplicationController) (bool, error) {
+		if other := ParseLock(rc.Annotations); other != nil && !other.sameRun(l.own) {
+			return false, &LockLostError{Name: name, By: *other}
+		}
+		rc.Annotations = withLabel(rc.Annotations, AnnotationLock, l.annotation())
+		return true, nil
+	})
+}
+
+// rewrite applies edit to a fresh copy of the controller name and writes it
+// when edit says so, retrying on conflicts. A controller that is gone is
+// left alone: while it is renamed, its successor carries the lock.
+func (l *rcLock) rewrite(ctx context.Context, name string, edit func(*corev1.ReplicationController) (bool, error)) error {
+	if name == "" {
+		return nil
+	}
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		cur, err := l.rcs.Get(ctx, name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
-			// The carrier is being renamed; its successor gets the lock.
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		if other := ParseLock(cur.Annotations); other != nil && !other.sameRun(l.own) {
-			return &LockLostError{Name: name, By: *other}
-		}
 		up := cur.DeepCopy()
-		up.Annotations = withLabel(up.Annotations, AnnotationLock, l.annotation())
+		if write, err := edit(up); err != nil || !write {
+			return err
+		}
 		_, err = l.rcs.Update(ctx, up, metav1.UpdateOptions{FieldManager: FieldManager})
 		return err
 	})
@@ -293,24 +307,12 @@ func (l *rcLock) release(ctx context.Context) error {
 		close(stop)
 		<-done
 	}
-	if name == "" {
-		return nil
-	}
-	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		cur, err := l.rcs.Get(ctx, name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			return nil
+	return l.rewrite(ctx, name, func(rc *corev1.ReplicationController) (bool, error) {
+		if mine := ParseLock(rc.Annotations); mine == nil || !mine.sameRun(l.own) {
+			return false, nil
 		}
-		if err != nil {
-			return err
-		}
-		if mine := ParseLock(cur.Annotations); mine == nil || !mine.sameRun(l.own) {
-			return nil
-		}
-		up := cur.DeepCopy()
-		delete(up.Annotations, AnnotationLock)
-		_, err = l.rcs.Update(ctx, up, metav1.UpdateOptions{FieldManager: FieldManager})
-		return err
+		delete(rc.Annotations, AnnotationLock)
+		return true, nil
 	})
 }
 

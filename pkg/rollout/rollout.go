@@ -10,11 +10,13 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/envops/kubectl-envops/pkg/audit"
 )
 
 // FieldManager is the server-side apply field manager of every object this
-// package applies.
-const FieldManager = "kubectl-envops"
+// package applies: the plugin's one name in managed fields.
+const FieldManager = audit.FieldManager
 
 // Defaults of Options, the same as a Deployment's rolling update strategy.
 var (
