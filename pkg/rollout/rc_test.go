@@ -91,10 +91,10 @@ func checkFloor(t *testing.T, c *cluster, floor int32) {
 
 func TestRollingUpdateKeepsOneControllerAndItsAvailability(t *testing.T) {
 	tests := []struct {
-		name                 string
-		replicas             int32
-		surge, unavailable   int
-		wantFloor            int32
+		name               string
+		replicas           int32
+		surge, unavailable int
+		wantFloor          int32
 	}{
 		{name: "surge only", replicas: 10, surge: 3, unavailable: 0, wantFloor: 10},
 		{name: "unavailable only", replicas: 6, surge: 0, unavailable: 2, wantFloor: 4},

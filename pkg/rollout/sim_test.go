@@ -29,14 +29,14 @@ import (
 // makes pods Ready after a delay or fail as their image says, and keeps the
 // controllers' status. It records the fewest available pods ever seen.
 type cluster struct {
-	t      *testing.T
-	cs     *fake.Clientset
-	ns     string
-	rng    *rand.Rand
-	mu     sync.Mutex
-	tick   int
+	t       *testing.T
+	cs      *fake.Clientset
+	ns      string
+	rng     *rand.Rand
+	mu      sync.Mutex
+	tick    int
 	readyAt map[types.UID]int
-	seq    int
+	seq     int
 	// minAvailable is the fewest available pods of name seen at any change.
 	minAvailable int32
 	name         string
@@ -385,6 +385,7 @@ func (c *cluster) deploy(ctx context.Context, image string, replicas int32, o Op
 	u := &ReplicationControllers{Client: c.cs, Namespace: c.ns}
 	return u.Deploy(ctx, webRC(image, replicas), o)
 }
+
 // defaulted mimics what the API server adds to a stored pod template.
 func defaulted(t *corev1.PodTemplateSpec) *corev1.PodTemplateSpec {
 	d := t.DeepCopy()
