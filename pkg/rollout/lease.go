@@ -96,6 +96,7 @@ type DeployLock struct {
 	takenFrom *Lock
 	takenWhy  string
 
+	ctx    context.Context
 	cancel context.CancelCauseFunc
 	stop   chan struct{}
 	done   chan struct{}
@@ -137,7 +138,7 @@ func acquireDeployLock(ctx context.Context, client kubernetes.Interface, namespa
 	}
 	ticks, stopTicks := env.ticks(LockTTL / 3)
 	lctx, cancel := context.WithCancelCause(ctx)
-	l.cancel = cancel
+	l.ctx, l.cancel = lctx, cancel
 	l.stop, l.done = make(chan struct{}), make(chan struct{})
 	go l.keep(lctx, ticks, stopTicks)
 	return l, lctx, nil
@@ -283,6 +284,11 @@ func (l *DeployLock) Release(ctx context.Context) error {
 	close(l.stop)
 	<-l.done
 	defer l.cancel(nil)
+	var lost *LockLostError
+	if errors.As(context.Cause(l.ctx), &lost) {
+		// Another deploy holds the Lease now.
+		return nil
+	}
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		rec, _, err := l.lease.Get(ctx)
 		if apierrors.IsNotFound(err) {

@@ -496,8 +496,13 @@ func TestLeaseLostCancelsTheContext(t *testing.T) {
 		t.Error("the caller's context was cancelled")
 	}
 	<-alice.stopped
-	if err := lk.Release(t.Context()); err != nil {
+	cs.ClearActions()
+	// Released with the context of the lock, as a caller might.
+	if err := lk.Release(ctx); err != nil {
 		t.Fatal(err)
+	}
+	if len(cs.Actions()) != 0 {
+		t.Errorf("the release of a lost lock called the API: %v", cs.Actions())
 	}
 	if identity, _ := holderOf(t, cs); identity != "bob on host h2 (pid 7)" {
 		t.Errorf("alice's release left the lease to %q", identity)
