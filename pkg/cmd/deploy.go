@@ -388,6 +388,13 @@ func (o *DeployOptions) Run(ctx context.Context) error {
 			s(e)
 		}
 	}
+	if o.dryRun == rollout.DryRunNone {
+		var release func()
+		if ctx, release, err = o.lock(ctx, plan); err != nil {
+			return err
+		}
+		defer release()
+	}
 	err = o.deploy(ctx, plan, applier, events, out)
 	out.Close()
 	if err == nil && o.dryRun == rollout.DryRunNone && !o.Rollback {
@@ -399,6 +406,38 @@ func (o *DeployOptions) Run(ctx context.Context) error {
 		}
 	}
 	return exitCodeOf(err)
+}
+
+// lock takes the app's deploy lock (a Lease) in every namespace its
+// controllers go to, so that one deploy of the app runs at a time; the
+// returned context ends when another deploy takes a lock over.
+func (o *DeployOptions) lock(ctx context.Context, plan *deployPlan) (context.Context, func(), error) {
+	seen := map[string]bool{}
+	var held []*rollout.DeployLock
+	release := func() {
+		for _, l := range held {
+			if err := l.Release(context.WithoutCancel(ctx)); err != nil {
+				fmt.Fprintf(o.ErrOut, "warning: %v\n", err)
+			}
+		}
+	}
+	for _, obj := range plan.controllers {
+		ns := o.namespaceOf(obj)
+		if seen[ns] {
+			continue
+		}
+		seen[ns] = true
+		l, lctx, err := rollout.AcquireDeployLock(ctx, o.target.Client, ns, o.App, o.holder(), o.BreakLock)
+		if err != nil {
+			release()
+			return ctx, nil, err
+		}
+		held, ctx = append(held, l), lctx
+		if by, why := l.TakenOver(); by != nil {
+			fmt.Fprintf(o.ErrOut, "warning: took over the deploy lock of %s in namespace %q held by %s (%s)\n", o.App, ns, by.Holder, why)
+		}
+	}
+	return ctx, release, nil
 }
 
 func (o *DeployOptions) deploy(ctx context.Context, plan *deployPlan, applier *rollout.Applier, events rollout.EventFunc, out *deployPrinter) error {
