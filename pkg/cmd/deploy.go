@@ -349,10 +349,12 @@ func (o *DeployOptions) Run(ctx context.Context) error {
 		}
 	}
 	if o.Diff {
-		// Nothing changes, so there is no access to check and nothing to record.
-		o.trail = nil
-	}
-	if err := o.trail.check(ctx, namespaces, o.dryRun, plan.controllers); err != nil {
+		// Nothing changes, so there is no access to check; the audit record
+		// is stamped all the same, since the diff shows what deploy writes.
+		if err := o.trail.preview(ctx, plan.controllers); err != nil {
+			return err
+		}
+	} else if err := o.trail.check(ctx, namespaces, o.dryRun, plan.controllers); err != nil {
 		return err
 	}
 	var applier *rollout.Applier

@@ -222,6 +222,21 @@ func (t *deployTrail) check(ctx context.Context, namespaces []string, dryRun rol
 	return nil
 }
 
+// preview stamps the audit record a deploy would write, for --diff; it
+// asks who the user is but checks no access.
+func (t *deployTrail) preview(ctx context.Context, controllers []*unstructured.Unstructured) error {
+	if t == nil {
+		return nil
+	}
+	user, err := audit.WhoAmI(ctx, t.client)
+	if err != nil {
+		return err
+	}
+	t.record.User, t.record.Time = user, time.Now()
+	stampDeploy(controllers, t.record)
+	return nil
+}
+
 // done records a deploy that changed the cluster as Events; failing to do
 // so is a warning, since the deploy itself succeeded.
 func (t *deployTrail) done(ctx context.Context, warn io.Writer, app string, controllers []*unstructured.Unstructured, namespaceOf func(*unstructured.Unstructured) string) {
