@@ -100,6 +100,24 @@ func TestDeployFlags(t *testing.T) {
 			}
 			return ""
 		}},
+		{name: "a canary, then continue", args: []string{"web", "--env", "dev", "--image", "nginx:1.28", "--pause-after", "2", "--failure-grace", "10s"}, check: func(o *DeployOptions) string {
+			if ro := o.rolloutOptions(); ro.PauseAfter != 2 || ro.FailureGrace != 10*time.Second || ro.Continue {
+				return fmt.Sprintf("rollout options %+v", ro)
+			}
+			return ""
+		}},
+		{name: "continue", args: []string{"web", "--env", "dev", "--continue"}, check: func(o *DeployOptions) string {
+			if ro := o.rolloutOptions(); !ro.Continue || ro.FailureGrace != rollout.DefaultFailureGrace {
+				return fmt.Sprintf("rollout options %+v", ro)
+			}
+			return ""
+		}},
+		{name: "negative pause-after", args: []string{"web", "--env", "dev", "--pause-after", "-1"}, wantErr: "invalid --pause-after"},
+		{name: "zero failure grace", args: []string{"web", "--env", "dev", "--failure-grace", "0s"}, wantErr: "invalid --failure-grace"},
+		{name: "continue and rollback", args: []string{"web", "--env", "dev", "--continue", "--rollback"}, wantErr: "contradict"},
+		{name: "continue and pause", args: []string{"web", "--env", "dev", "--continue", "--pause-after", "1"}, wantErr: "drop --pause-after"},
+		{name: "continue with an image", args: []string{"web", "--env", "dev", "--continue", "--image", "nginx:1"}, wantErr: "takes no --image"},
+		{name: "rollback and pause", args: []string{"web", "--env", "dev", "--rollback", "--pause-after", "1"}, wantErr: "--pause-after"},
 		{name: "no environment", args: []string{"web"}, wantErr: "--env is required"},
 		{name: "no app", args: []string{"--env", "dev"}, wantErr: "exactly one app name"},
 		{name: "two apps", args: []string{"web", "api", "--env", "dev"}, wantErr: "exactly one app name"},
