@@ -480,6 +480,9 @@ func (o *DeployOptions) deploy(ctx context.Context, plan *deployPlan, applier *r
 			}
 			res, err = u.Deploy(ctx, rc, opts)
 		case kindDeployment:
+			if o.PauseAfter > 0 || o.Continue {
+				return usageError("--pause-after and --continue apply to ReplicationControllers; Deployment %q pauses with \"kubectl rollout pause\"", obj.GetName())
+			}
 			d := &rollout.Deployments{Client: o.target.Client, Namespace: ns, Events: events}
 			if o.Rollback {
 				res, err = d.Rollback(ctx, obj.GetName(), opts)
