@@ -307,10 +307,14 @@ func (o *DeployOptions) Run(ctx context.Context) error {
 	if len(plan.controllers) == 0 && (o.Rollback || o.Kind != "") {
 		return fmt.Errorf("app %q renders no ReplicationController or Deployment for environment %q, so there is nothing to roll", o.App, o.Env)
 	}
-	// The guard runs before anything else touches the cluster.
+	// The guard runs before anything else touches the cluster. It and the
+	// access check are bounded by --timeout too, so a server that never
+	// answers cannot hold the deploy.
+	checkCtx, cancelCheck := withTimeoutCause(ctx, o.Timeout, "--timeout")
+	defer cancelCheck()
 	namespaces := o.namespaces(plan)
 	for _, ns := range namespaces {
-		if err := o.target.VerifyNamespace(ctx, ns); err != nil {
+		if err := o.target.VerifyNamespace(checkCtx, ns); err != nil {
 			return err
 		}
 	}
@@ -318,9 +322,10 @@ func (o *DeployOptions) Run(ctx context.Context) error {
 		// Nothing changes, so there is no access to check and nothing to record.
 		o.trail = nil
 	}
-	if err := o.trail.check(ctx, namespaces, o.dryRun, plan.controllers); err != nil {
+	if err := o.trail.check(checkCtx, namespaces, o.dryRun, plan.controllers); err != nil {
 		return err
 	}
+	cancelCheck()
 	var applier *rollout.Applier
 	if len(plan.others) > 0 && !o.Rollback {
 		if applier, err = o.applier(); err != nil {

@@ -233,7 +233,8 @@ func (o *LintOptions) liveTargets(g *Globals) ([]lint.LiveTarget, error) {
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	overrides := &clientcmd.ConfigOverrides{}
+	// Every context gets the bound and the retries of the factory's clients.
+	overrides := &clientcmd.ConfigOverrides{Timeout: *g.ConfigFlags.Timeout}
 	if ns := *g.ConfigFlags.Namespace; ns != "" {
 		overrides.Context = clientcmdapi.Context{Namespace: ns}
 	}
@@ -251,7 +252,7 @@ func (o *LintOptions) liveTargets(g *Globals) ([]lint.LiveTarget, error) {
 		if err != nil {
 			return nil, fmt.Errorf("context %q: cannot determine the namespace: %w", name, err)
 		}
-		client, err := dynamic.NewForConfig(rc)
+		client, err := dynamic.NewForConfig(withTransientRetries(rc))
 		if err != nil {
 			return nil, fmt.Errorf("context %q: %w", name, err)
 		}

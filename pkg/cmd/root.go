@@ -53,11 +53,17 @@ var rootLong = templates.LongDesc(`
 	label convention that monitoring depends on.
 
 	It talks to clusters only through your kubeconfig and context. Put kubectl's
-	global flags after "envops", for example "kubectl envops --context prod version".`)
+	global flags after "envops", for example "kubectl envops --context prod version".
+	Each request to an API server gives up after --request-timeout (default 30s;
+	0 waits for ever), retries included; a watch only until the server answers.`)
 
 // NewRootCmd builds the "kubectl envops" command tree.
 func NewRootCmd(streams genericiooptions.IOStreams) *cobra.Command {
 	configFlags := genericclioptions.NewConfigFlags(true).WithDiscoveryBurst(300).WithWrapConfigFn(withTransientRetries)
+	// A bounded default, so that a server that never answers fails the
+	// command; the flag's help shows it.
+	requestTimeout := DefaultRequestTimeout.String()
+	configFlags.Timeout = &requestTimeout
 	g := &Globals{
 		ConfigFlags: configFlags,
 		Factory:     cmdutil.NewFactory(configFlags),
