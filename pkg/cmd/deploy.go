@@ -298,14 +298,14 @@ func (o *DeployOptions) Run(ctx context.Context) error {
 
 	objs, err := render.App(o.fsys, o.cfg, o.App, o.Env, render.Options{Image: o.Image})
 	if err != nil {
-		return err
+		return inputError(err)
 	}
 	plan, err := splitObjects(objs, o.Kind)
 	if err != nil {
-		return err
+		return inputError(err)
 	}
 	if len(plan.controllers) == 0 && (o.Rollback || o.Kind != "") {
-		return fmt.Errorf("app %q renders no ReplicationController or Deployment for environment %q, so there is nothing to roll", o.App, o.Env)
+		return usageError("app %q renders no ReplicationController or Deployment for environment %q, so there is nothing to roll", o.App, o.Env)
 	}
 	// The guard runs before anything else touches the cluster. It and the
 	// access check are bounded by --timeout too, so a server that never
@@ -369,7 +369,7 @@ func (o *DeployOptions) Run(ctx context.Context) error {
 			fmt.Fprintf(o.ErrOut, "warning: %v\n", nerr)
 		}
 	}
-	return exitCodeOf(err)
+	return err
 }
 
 func (o *DeployOptions) deploy(ctx context.Context, plan *deployPlan, applier *rollout.Applier, events rollout.EventFunc, out *deployPrinter) error {
@@ -468,19 +468,6 @@ func (o *DeployOptions) holder() string {
 		return ""
 	}
 	return o.trail.record.User
-}
-
-// exitCodeOf maps a deploy error to deploy's exit codes: an update left in
-// place exits 3, one rolled back exits 1.
-func exitCodeOf(err error) error {
-	var fe *rollout.FailedError
-	if err == nil || !errors.As(err, &fe) {
-		return err
-	}
-	if fe.RolledBack {
-		return &ExitCodeError{Code: ExitError, Err: err}
-	}
-	return &ExitCodeError{Code: ExitResumable, Err: err}
 }
 
 // namespaceOf is where obj goes: its own namespace, else the target's.

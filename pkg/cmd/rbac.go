@@ -117,7 +117,7 @@ func (o *RBACOptions) Validate() error {
 func (o *RBACOptions) Complete(g *Globals) error {
 	var err error
 	if o.Namespace, _, err = g.Factory.ToRawKubeConfigLoader().Namespace(); err != nil {
-		return fmt.Errorf("cannot determine the namespace: %w", err)
+		return inputError(fmt.Errorf("cannot determine the namespace: %w", err))
 	}
 	o.NewClient = func() (kubernetes.Interface, error) { return g.Factory.KubernetesClientSet() }
 	return nil

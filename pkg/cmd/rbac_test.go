@@ -235,8 +235,7 @@ func TestRBACFlags(t *testing.T) {
 			cmd.SetErr(streams.ErrOut)
 			err := cmd.Execute()
 			if tt.wantErr != "" {
-				var ec *ExitCodeError
-				if !errors.As(err, &ec) || ec.Code != ExitUsage || !strings.Contains(err.Error(), tt.wantErr) {
+				if ExitCode(err) != ExitUsage || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want usage error %q", err, tt.wantErr)
 				}
 				return
