@@ -57,6 +57,7 @@ func TestExitCodes(t *testing.T) {
 		want int
 	}{
 		{"unknown command", []string{"frobnicate"}, ExitUsage},
+		{"misspelt command", []string{"lnit"}, ExitUsage},
 		{"unknown flag", []string{"version", "--frobnicate"}, ExitUsage},
 		{"version: argument it does not take", []string{"version", "extra"}, ExitUsage},
 		{"version: unknown output format", []string{"version", "-o", "toml"}, ExitUsage},

@@ -94,8 +94,12 @@ func unknownCommand(cmd *cobra.Command, args []string) error {
 		return nil
 	}
 	msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+	if cmd.SuggestionsMinimumDistance <= 0 {
+		// cobra's own default for its suggestions.
+		cmd.SuggestionsMinimumDistance = 2
+	}
 	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
-		msg += "; did you mean " + strings.Join(s, " or ") + "?"
+		return usageError("%s: did you mean %q?", msg, s[0])
 	}
 	return usageError("%s; see '%s --help'", msg, cmd.CommandPath())
 }
