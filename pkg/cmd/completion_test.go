@@ -497,7 +497,7 @@ func TestCompletionInstallRefuses(t *testing.T) {
 				t.Fatalf("error %v, want one containing %q", err, tt.wantErr)
 			}
 			if tt.wantCode != 0 {
-				if ec, ok := err.(*ExitCodeError); !ok || ec.Code != tt.wantCode {
+				if ExitCode(err) != tt.wantCode {
 					t.Errorf("error %#v, want exit code %d", err, tt.wantCode)
 				}
 			}

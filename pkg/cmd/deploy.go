@@ -332,31 +332,36 @@ func (o *DeployOptions) Run(ctx context.Context) error {
 
 	objs, err := render.App(o.fsys, o.cfg, o.App, o.Env, render.Options{Image: o.Image})
 	if err != nil {
-		return err
+		return inputError(err)
 	}
 	plan, err := splitObjects(objs, o.Kind)
 	if err != nil {
-		return err
+		return inputError(err)
 	}
 	if len(plan.controllers) == 0 && (o.Rollback || o.Kind != "") {
-		return fmt.Errorf("app %q renders no ReplicationController or Deployment for environment %q, so there is nothing to roll", o.App, o.Env)
+		return usageError("app %q renders no ReplicationController or Deployment for environment %q, so there is nothing to roll", o.App, o.Env)
 	}
-	// The guard runs before anything else touches the cluster.
+	// The guard runs before anything else touches the cluster. It and the
+	// access check are bounded by --timeout too, so a server that never
+	// answers cannot hold the deploy.
+	checkCtx, cancelCheck := withTimeoutCause(ctx, o.Timeout, "--timeout")
+	defer cancelCheck()
 	namespaces := o.namespaces(plan)
 	for _, ns := range namespaces {
-		if err := o.target.VerifyNamespace(ctx, ns); err != nil {
+		if err := o.target.VerifyNamespace(checkCtx, ns); err != nil {
 			return err
 		}
 	}
 	if o.Diff {
 		// Nothing changes, so there is no access to check; the audit record
 		// is stamped all the same, since the diff shows what deploy writes.
-		if err := o.trail.preview(ctx, plan.controllers); err != nil {
+		if err := o.trail.preview(checkCtx, plan.controllers); err != nil {
 			return err
 		}
-	} else if err := o.trail.check(ctx, namespaces, o.dryRun, plan.controllers); err != nil {
+	} else if err := o.trail.check(checkCtx, namespaces, o.dryRun, plan.controllers); err != nil {
 		return err
 	}
+	cancelCheck()
 	var applier *rollout.Applier
 	if len(plan.others) > 0 && !o.Rollback {
 		if applier, err = o.applier(); err != nil {
@@ -407,7 +412,7 @@ func (o *DeployOptions) Run(ctx context.Context) error {
 			fmt.Fprintf(o.ErrOut, "warning: %v\n", nerr)
 		}
 	}
-	return exitCodeOf(err)
+	return err
 }
 
 // lock takes the app's deploy lock (a Lease) in every namespace its
@@ -552,19 +557,6 @@ func (o *DeployOptions) holder() string {
 		return ""
 	}
 	return o.trail.record.User
-}
-
-// exitCodeOf maps a deploy error to deploy's exit codes: an update left in
-// place exits 3, one rolled back exits 1.
-func exitCodeOf(err error) error {
-	var fe *rollout.FailedError
-	if err == nil || !errors.As(err, &fe) {
-		return err
-	}
-	if fe.RolledBack {
-		return &ExitCodeError{Code: ExitError, Err: err}
-	}
-	return &ExitCodeError{Code: ExitResumable, Err: err}
 }
 
 // namespaceOf is where obj goes: its own namespace, else the target's.

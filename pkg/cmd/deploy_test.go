@@ -146,8 +146,7 @@ func TestDeployFlags(t *testing.T) {
 			cmd.SetErr(&bytes.Buffer{})
 			err := cmd.Execute()
 			if tt.wantErr != "" {
-				var ec *ExitCodeError
-				if !errors.As(err, &ec) || ec.Code != ExitUsage || !strings.Contains(err.Error(), tt.wantErr) {
+				if ExitCode(err) != ExitUsage || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want a usage error containing %q", err, tt.wantErr)
 				}
 				if strings.Contains(err.Error(), "\n") {
@@ -293,36 +292,6 @@ func lookup(obj any, path string) any {
 		}
 	}
 	return obj
-}
-
-func TestExitCodeOf(t *testing.T) {
-	tests := []struct {
-		name string
-		err  error
-		want int
-	}{
-		{name: "rolled back", err: &rollout.FailedError{Kind: "ReplicationController", Name: "web", RolledBack: true, Err: rollout.ErrNoProgress}, want: ExitError},
-		{name: "left for a resume", err: &rollout.FailedError{Kind: "ReplicationController", Name: "web", Err: errors.New("interrupted")}, want: ExitResumable},
-		{name: "any other error", err: errors.New("forbidden"), want: -1},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := exitCodeOf(tt.err)
-			var ec *ExitCodeError
-			switch {
-			case tt.want == -1 && errors.As(err, &ec):
-				t.Fatalf("got exit code %d, want the error passed on as it is", ec.Code)
-			case tt.want != -1 && (!errors.As(err, &ec) || ec.Code != tt.want):
-				t.Fatalf("exitCodeOf = %v, want exit code %d", err, tt.want)
-			}
-			if !errors.Is(err, tt.err) && err != tt.err {
-				t.Errorf("the cause is lost: %v", err)
-			}
-		})
-	}
-	if exitCodeOf(nil) != nil {
-		t.Error("exitCodeOf(nil) is not nil")
-	}
 }
 
 func TestDeployPrinter(t *testing.T) {

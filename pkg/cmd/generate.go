@@ -127,13 +127,13 @@ func (o *GenerateOptions) Run() error {
 	if o.All {
 		all, err := render.All(o.fsys, o.cfg, o.Env, opts)
 		if err != nil {
-			return err
+			return inputError(err)
 		}
 		rendered = all
 	} else {
 		objs, err := render.App(o.fsys, o.cfg, o.App, o.Env, opts)
 		if err != nil {
-			return err
+			return inputError(err)
 		}
 		rendered = []render.AppObjects{{App: o.App, Objects: objs}}
 	}

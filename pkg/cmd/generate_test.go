@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,8 +65,7 @@ func TestGenerateFlags(t *testing.T) {
 			cmd.SetErr(streams.ErrOut)
 			err := cmd.Execute()
 			if tc.wantCode != 0 {
-				var ec *ExitCodeError
-				if !errors.As(err, &ec) || ec.Code != tc.wantCode {
+				if ExitCode(err) != tc.wantCode {
 					t.Fatalf("error = %v, want exit code %d", err, tc.wantCode)
 				}
 				return
@@ -145,8 +143,8 @@ func TestGenerateErrors(t *testing.T) {
 		code int
 		want string
 	}{
-		{"missing overlay", []string{"web", "--env", "staging"}, ExitError, `unknown environment "staging"`},
-		{"unknown app", []string{"shop", "--env", "dev"}, ExitError, `unknown app "shop"`},
+		{"missing overlay", []string{"web", "--env", "staging"}, ExitUsage, `unknown environment "staging"`},
+		{"unknown app", []string{"shop", "--env", "dev"}, ExitUsage, `unknown app "shop"`},
 		{"invalid image", []string{"web", "--env", "dev", "--image", "nginx::1"}, ExitUsage, `invalid image reference "nginx::1"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -106,7 +106,7 @@ func (o *HistoryOptions) Complete(g *Globals) error {
 	}
 	var err error
 	if o.Namespace, _, err = g.Factory.ToRawKubeConfigLoader().Namespace(); err != nil {
-		return fmt.Errorf("cannot determine the namespace: %w", err)
+		return inputError(fmt.Errorf("cannot determine the namespace: %w", err))
 	}
 	if o.Client, err = g.Factory.KubernetesClientSet(); err != nil {
 		return fmt.Errorf("cannot create a client: %w", err)

@@ -216,7 +216,7 @@ func (o *NodeAgentOptions) Complete(g *Globals) error {
 	}
 	o.Config = cfg
 	if o.Namespace, _, err = g.Factory.ToRawKubeConfigLoader().Namespace(); err != nil {
-		return fmt.Errorf("cannot determine the namespace: %w", err)
+		return inputError(fmt.Errorf("cannot determine the namespace: %w", err))
 	}
 	if o.Client, err = g.Factory.KubernetesClientSet(); err != nil {
 		return fmt.Errorf("cannot create a client: %w", err)
@@ -442,7 +442,7 @@ func (o *NodeAgentStatusOptions) Validate() error {
 func (o *NodeAgentStatusOptions) Complete(g *Globals) error {
 	var err error
 	if o.Namespace, _, err = g.Factory.ToRawKubeConfigLoader().Namespace(); err != nil {
-		return fmt.Errorf("cannot determine the namespace: %w", err)
+		return inputError(fmt.Errorf("cannot determine the namespace: %w", err))
 	}
 	if o.Client, err = g.Factory.KubernetesClientSet(); err != nil {
 		return fmt.Errorf("cannot create a client: %w", err)

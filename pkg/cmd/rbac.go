@@ -117,7 +117,7 @@ func (o *RBACOptions) Validate() error {
 func (o *RBACOptions) Complete(g *Globals) error {
 	var err error
 	if o.Namespace, _, err = g.Factory.ToRawKubeConfigLoader().Namespace(); err != nil {
-		return fmt.Errorf("cannot determine the namespace: %w", err)
+		return inputError(fmt.Errorf("cannot determine the namespace: %w", err))
 	}
 	o.NewClient = func() (kubernetes.Interface, error) { return g.Factory.KubernetesClientSet() }
 	return nil
@@ -194,10 +194,12 @@ func accessGuard(client kubernetes.Interface, use rbac.Use) func(ctx context.Con
 }
 
 // changeCause is the --change-cause given, or else the command line with
-// the values of credential flags redacted.
+// the values of credential flags, and the user information of URLs,
+// redacted.
 func changeCause(cmd *cobra.Command, args []string, given string) string {
 	if given != "" {
-		return given
+		// A URL quoted in the cause keeps its host, never its password.
+		return audit.RedactURLs(given)
 	}
 	line := strings.Fields(cmd.CommandPath())
 	// The path starts with the plugin's display name, "kubectl envops".
