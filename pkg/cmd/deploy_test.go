@@ -356,3 +356,25 @@ func TestDeployPrinter(t *testing.T) {
 		}
 	})
 }
+
+// --diff shows the change cause the same deploy without --diff records.
+func TestDiffRecordsTheDeploysChangeCause(t *testing.T) {
+	causes := map[bool]string{}
+	for _, diff := range []bool{false, true} {
+		g, _ := writeDeployProject(t)
+		cmd := NewCmdDeploy(g, func(o *DeployOptions) error { causes[diff] = o.trail.record.Cause; return nil })
+		args := []string{"web", "--env", "dev", "--image", "nginx:1.28"}
+		if diff {
+			args = append(args, "--diff")
+		}
+		cmd.SetArgs(args)
+		cmd.SetOut(&bytes.Buffer{})
+		cmd.SetErr(&bytes.Buffer{})
+		if err := cmd.Execute(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if causes[true] != causes[false] || strings.Contains(causes[true], "diff") {
+		t.Fatalf("change cause with --diff %q, without %q", causes[true], causes[false])
+	}
+}

@@ -208,6 +208,11 @@ func changeCause(cmd *cobra.Command, args []string, given string) string {
 	}
 	line = append(line, args...)
 	cmd.Flags().Visit(func(f *pflag.Flag) {
+		// --diff previews the deploy that runs without it, so it records
+		// that deploy's command line.
+		if f.Name == "diff" {
+			return
+		}
 		line = append(line, "--"+f.Name+"="+f.Value.String())
 	})
 	return audit.CommandLine(line)
