@@ -25,6 +25,7 @@ type GenerateOptions struct {
 	Image     string
 	Output    string
 	OutputDir string
+	Remote    remoteResourcesFlag
 
 	cfg  *config.Config
 	fsys filesys.FileSystem
@@ -81,6 +82,7 @@ func NewCmdGenerate(g *Globals, runF func(*GenerateOptions) error) *cobra.Comman
 	cmd.Flags().StringVar(&o.Image, "image", "", "Image for the app's container, e.g. registry.example.com/web:1.4.2")
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "yaml", "Output format: yaml or json")
 	cmd.Flags().StringVar(&o.OutputDir, "output-dir", "", "Write one file per app into this directory instead of standard output")
+	addRemoteResourcesFlag(cmd.Flags(), &o.Remote)
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"yaml", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("env", environmentNameCompletion(g))
 	_ = cmd.MarkFlagDirname("output-dir")
@@ -122,7 +124,7 @@ func (o *GenerateOptions) Validate() error {
 
 // Run renders and prints.
 func (o *GenerateOptions) Run() error {
-	opts := render.Options{Image: o.Image}
+	opts := o.Remote.renderOptions(o.cfg, o.Image)
 	var rendered []render.AppObjects
 	if o.All {
 		all, err := render.All(o.fsys, o.cfg, o.Env, opts)

@@ -5,6 +5,8 @@ package cmd
 import (
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -12,6 +14,8 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
+
+	"github.com/envops/kubectl-envops/pkg/render"
 )
 
 // Exit codes shared by every command.
@@ -102,6 +106,9 @@ func NewRootCmd(streams genericiooptions.IOStreams) *cobra.Command {
 // Execute runs the command line and returns the process exit code; errors
 // are printed as one line on the error stream.
 func Execute(args []string, streams genericiooptions.IOStreams) int {
+	// kustomize writes warnings through the standard logger, timestamped,
+	// straight to stderr; what matters reaches the user as an error.
+	log.SetOutput(io.Discard)
 	root := NewRootCmd(streams)
 	root.SetArgs(args)
 	c, err := root.ExecuteC()
@@ -113,7 +120,7 @@ func Execute(args []string, streams genericiooptions.IOStreams) int {
 	var ec *ExitCodeError
 	if errors.As(err, &ec) {
 		code = ec.Code
-	} else if isCobraUsageError(err) {
+	} else if isCobraUsageError(err) || errors.Is(err, render.ErrInput) {
 		code = ExitUsage
 	}
 	if ec == nil || ec.Err != nil {

@@ -16,6 +16,8 @@ type Config struct {
 	Labels Labels `json:"labels" yaml:"labels"`
 	// Apps is the directory holding app directories, relative to the file.
 	Apps string `json:"apps" yaml:"apps"`
+	// Kustomize says what kustomize may load when rendering apps.
+	Kustomize Kustomize `json:"kustomize" yaml:"kustomize"`
 
 	// Path is the file this configuration was loaded from ("" for defaults).
 	Path string `json:"-" yaml:"-"`
@@ -50,6 +52,13 @@ type Labels struct {
 	Recommended map[string]string `json:"recommended,omitempty" yaml:"recommended"`
 }
 
+// Kustomize says what kustomize may load.
+type Kustomize struct {
+	// RemoteResources lets kustomizations name resources, bases and
+	// components that kustomize fetches over the network (URLs, git).
+	RemoteResources bool `json:"remoteResources" yaml:"remoteResources"`
+}
+
 // Default returns the configuration used when no project file exists.
 func Default() *Config {
 	return &Config{
@@ -59,6 +68,7 @@ func Default() *Config {
 			Optional: []string{"language"},
 			Name:     "{app}-{role}",
 		},
-		Apps: "apps",
+		Apps:      "apps",
+		Kustomize: Kustomize{RemoteResources: true},
 	}
 }

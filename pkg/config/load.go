@@ -221,6 +221,7 @@ var sections = map[string]struct {
 	"Environment": {"in an environment", reflect.TypeOf(Environment{})},
 	"Secret":      {"in secret", reflect.TypeOf(Secret{})},
 	"Labels":      {"in labels", reflect.TypeOf(Labels{})},
+	"Kustomize":   {"in kustomize", reflect.TypeOf(Kustomize{})},
 }
 
 func friendly(m string) string {

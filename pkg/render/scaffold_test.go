@@ -73,7 +73,7 @@ func TestScaffoldRendersPerEnvironment(t *testing.T) {
 			}
 
 			// The same files rendered by kustomize alone already select by name.
-			plain, err := Kustomization(fsys, "/work/apps/web/overlays/prod")
+			plain, err := Kustomization(fsys, "/work/apps/web/overlays/prod", Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
