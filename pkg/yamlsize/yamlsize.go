@@ -62,7 +62,7 @@ func Check(data []byte) error {
 		if err := dec.Decode(&n); err != nil {
 			return nil
 		}
-		c := counter{memo: map[*yaml.Node]sized{}}
+		c := counter{memo: map[*yaml.Node]sized{}, open: map[*yaml.Node]bool{}}
 		var own int64
 		total := c.size(&n, &own)
 		if c.err == nil && total.height > MaxDepth {
@@ -91,6 +91,9 @@ type sized struct {
 // anchor is used.
 type counter struct {
 	memo map[*yaml.Node]sized
+	// open holds the nodes being sized: an alias to one of them refers
+	// to its own anchor, and would expand forever.
+	open map[*yaml.Node]bool
 	err  error
 }
 
@@ -101,7 +104,7 @@ const limit = 1 << 50
 // counts one) to own. The parser has already bounded the nesting of the
 // text, so the recursion is bounded too.
 func (c *counter) size(n *yaml.Node, own *int64) sized {
-	if n == nil {
+	if n == nil || c.err != nil {
 		return sized{}
 	}
 	if n.Kind == yaml.AliasNode {
@@ -109,12 +112,16 @@ func (c *counter) size(n *yaml.Node, own *int64) sized {
 		if n.Alias == nil {
 			return sized{1, 1}
 		}
+		if c.open[n.Alias] {
+			c.err = fmt.Errorf("%w: an alias to %q inside its own anchor expands without end", ErrTooLarge, n.Value)
+			return sized{}
+		}
 		if s, ok := c.memo[n.Alias]; ok {
 			return s
 		}
-		// The parser refuses forward and self references, so an anchor is
-		// always sized before its aliases; should it not be, size it
-		// without counting its text twice.
+		// The parser refuses forward references, so an anchor is always
+		// sized before its aliases; should it not be, size it without
+		// counting its text twice.
 		var ignore int64
 		return c.size(n.Alias, &ignore)
 	}
@@ -123,6 +130,8 @@ func (c *counter) size(n *yaml.Node, own *int64) sized {
 	}
 	*own++
 	s := sized{1, 1}
+	c.open[n] = true
+	defer delete(c.open, n)
 	for _, ch := range n.Content {
 		cs := c.size(ch, own)
 		s.nodes = min(s.nodes+cs.nodes, limit)

@@ -27,6 +27,8 @@ func TestCheck(t *testing.T) {
 		{"billion laughs is refused", string(bomb), true},
 		{"a bomb in a later document is refused", "kind: A\n---\n" + string(bomb), true},
 		{"an alias chain deeper than the parser allows is refused", chain.String(), true},
+		{"an alias inside its own anchor is refused", "a: &a [*a]\n", true},
+		{"an alias inside its own anchor further down is refused", "a: &a {b: {c: [1, *a]}}\n", true},
 		{"anchors reused a few times pass", "base: &b {image: x, ports: [1, 2, 3]}\none: *b\ntwo: *b\nthree: {<<: *b, image: y}\n", false},
 		{"a document without aliases passes", "kind: ConfigMap\ndata: {a: b}\n", false},
 		{"a syntax error is left to the next parser", "a: [\n*", false},
