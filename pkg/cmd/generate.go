@@ -151,13 +151,24 @@ func (o *GenerateOptions) Run() error {
 
 // writeDir writes one file per app; everything is rendered before the
 // first file is written, so a failing app leaves the directory untouched.
+// Files are written inside the directory only, never through a symbolic
+// link: a link planted there cannot redirect the output elsewhere.
 func (o *GenerateOptions) writeDir(rendered []render.AppObjects) error {
 	if err := os.MkdirAll(o.OutputDir, 0o755); err != nil {
 		return fmt.Errorf("cannot create --output-dir: %w", err)
 	}
+	root, err := os.OpenRoot(o.OutputDir)
+	if err != nil {
+		return fmt.Errorf("cannot open --output-dir: %w", err)
+	}
+	defer root.Close()
 	for _, r := range rendered {
-		path := filepath.Join(o.OutputDir, r.App+"."+o.Output)
-		f, err := os.Create(path)
+		name := r.App + "." + o.Output
+		path := filepath.Join(o.OutputDir, name)
+		if fi, err := root.Lstat(name); err == nil && !fi.Mode().IsRegular() {
+			return usageError("%s is not a regular file (%s): generate writes only regular files in --output-dir; remove it", path, fileKind(fi.Mode()))
+		}
+		f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 		if err != nil {
 			return fmt.Errorf("cannot write %s: %w", path, err)
 		}
@@ -171,6 +182,21 @@ func (o *GenerateOptions) writeDir(rendered []render.AppObjects) error {
 		fmt.Fprintf(o.Out, "wrote %s\n", path)
 	}
 	return nil
+}
+
+// fileKind names what a non-regular file is.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m&os.ModeSymlink != 0:
+		return "a symbolic link"
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	}
+	return "not a regular file"
 }
 
 // printRendered writes objects as one YAML stream, or as one JSON List that

@@ -63,6 +63,9 @@ func Parse(data []byte, name string) (*Config, error) {
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, decodeError(name, err)
 	}
+	if err := booleansOnly(&root, name); err != nil {
+		return nil, err
+	}
 	cfg.fillDefaults()
 	if err := cfg.validate(); err != nil {
 		var fe *fieldError
@@ -72,6 +75,42 @@ func Parse(data []byte, name string) (*Config, error) {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return cfg, nil
+}
+
+// booleansOnly refuses a string where the file takes true or false: the
+// YAML decoder would read "yes", "on" or "y" as true, but "true" in quotes
+// is an error, and one rule for every spelling is easier to trust.
+func booleansOnly(root *yaml.Node, name string) error {
+	doc := root
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 {
+		doc = doc.Content[0]
+	}
+	envs := mappingValue(doc, "environments")
+	if envs == nil || envs.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 1; i < len(envs.Content); i += 2 {
+		for _, key := range []string{"confirm"} {
+			v := mappingValue(envs.Content[i], key)
+			if v != nil && v.Kind == yaml.ScalarNode && v.ShortTag() != "!!bool" && v.ShortTag() != "!!null" {
+				return fmt.Errorf("%s:%d: wrong type: expected true or false, found %s %q", name, v.Line, map[bool]string{true: "a string", false: "a number"}[v.ShortTag() == "!!str"], v.Value)
+			}
+		}
+	}
+	return nil
+}
+
+// mappingValue returns the value of key in a mapping node, or nil.
+func mappingValue(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
 }
 
 // Find walks up from startDir to the first directory holding FileName and

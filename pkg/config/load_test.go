@@ -36,6 +36,26 @@ func TestParseErrors(t *testing.T) {
 			want: `f.yaml:2: wrong type: expected true or false, found a string "always"`,
 		},
 		{
+			name: "confirm given as a quoted yes is a string, not a boolean",
+			yaml: "environments:\n  prod: {context: p, confirm: \"yes\"}\n",
+			want: `f.yaml:2: wrong type: expected true or false, found a string "yes"`,
+		},
+		{
+			name: "confirm given as a plain yes is a string, not a boolean",
+			yaml: "environments:\n  prod:\n    context: p\n    confirm: on\n",
+			want: `f.yaml:4: wrong type: expected true or false, found a string "on"`,
+		},
+		{
+			name: "apps leading out of the project is refused",
+			yaml: "apps: ../elsewhere\n",
+			want: `f.yaml:1: apps "../elsewhere" leads out of the project directory: keep apps inside it, or give an absolute path`,
+		},
+		{
+			name: "apps leading out of the project after cleaning is refused",
+			yaml: "apps: apps/../../x\n",
+			want: `f.yaml:1: apps "apps/../../x" leads out of the project directory: keep apps inside it, or give an absolute path`,
+		},
+		{
 			name: "required labels must be a list",
 			yaml: "labels:\n  required: name\n",
 			want: `f.yaml:2: wrong type: expected a list of strings, found a string "name"`,
