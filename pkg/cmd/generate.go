@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -79,7 +80,7 @@ func NewCmdGenerate(g *Globals, runF func(*GenerateOptions) error) *cobra.Comman
 	}
 	cmd.Flags().BoolVar(&o.All, "all", false, "Render every app in the apps directory")
 	cmd.Flags().StringVar(&o.Env, "env", "", "Environment whose overlay to render (required)")
-	cmd.Flags().StringVar(&o.Image, "image", "", "Image for the app's container, e.g. registry.example.com/web:1.4.2")
+	cmd.Flags().StringVar(&o.Image, "image", "", "Image for the app's container, e.g. registry.example.com/web:1.4.2; with --all, APP=IMAGE sets it on that app only")
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "yaml", "Output format: yaml or json")
 	cmd.Flags().StringVar(&o.OutputDir, "output-dir", "", "Write one file per app into this directory instead of standard output")
 	addRemoteResourcesFlag(cmd.Flags(), &o.Remote)
@@ -116,15 +117,32 @@ func (o *GenerateOptions) Validate() error {
 	if o.Output != "yaml" && o.Output != "json" {
 		return usageError("unknown output format %q for --output: use yaml or json", o.Output)
 	}
-	if err := (render.Options{Image: o.Image}).Validate(); err != nil {
+	app, image := splitImageFlag(o.Image)
+	switch {
+	case o.All && o.Image != "" && app == "":
+		return usageError("--image %s would set one image on every app: with --all, name the app it is for, as --image APP=%s", o.Image, o.Image)
+	case !o.All && app != "" && app != o.App:
+		return usageError("--image %s is for app %q, but the app rendered is %q", o.Image, app, o.App)
+	}
+	if err := (render.Options{Image: image}).Validate(); err != nil {
 		return usageError("--image: %w", err)
 	}
 	return nil
 }
 
+// splitImageFlag splits --image APP=IMG; an image reference never holds '='.
+func splitImageFlag(v string) (app, image string) {
+	if a, img, ok := strings.Cut(v, "="); ok {
+		return a, img
+	}
+	return "", v
+}
+
 // Run renders and prints.
 func (o *GenerateOptions) Run() error {
-	opts := o.Remote.renderOptions(o.cfg, o.Image)
+	app, image := splitImageFlag(o.Image)
+	opts := o.Remote.renderOptions(o.cfg, image)
+	opts.ImageApp = app
 	var rendered []render.AppObjects
 	if o.All {
 		all, err := render.All(o.fsys, o.cfg, o.Env, opts)

@@ -91,3 +91,12 @@ func TestKustomizeLogLinesDoNotReachStderr(t *testing.T) {
 		t.Errorf("kustomize's log reached the user: log %q, stderr %q", logged.String(), stderr)
 	}
 }
+
+func TestRBACRefusesAnInvalidNamespace(t *testing.T) {
+	t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "none"))
+	out, stderr, code := run(t, "rbac", "-n", "Bad NS")
+	want := `error: invalid namespace "Bad NS": a namespace name is at most 63 lowercase letters`
+	if code != ExitUsage || out != "" || strings.Count(stderr, "\n") != 1 || !strings.HasPrefix(stderr, want) {
+		t.Errorf("exit %d, stdout %q, stderr %q; want exit 2, nothing printed and one line starting %q", code, out, stderr, want)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -38,6 +39,8 @@ const DefaultTimeout = time.Minute
 type Options struct {
 	// Image, when set, replaces the image of the app's container.
 	Image string
+	// ImageApp, when set, limits Image to the app of that name.
+	ImageApp string
 	// NoRemote refuses resources, bases and components that kustomize
 	// would load over the network.
 	NoRemote bool
@@ -94,6 +97,9 @@ func All(fsys filesys.FileSystem, cfg *config.Config, env string, opts Options) 
 	}
 	if len(apps) == 0 {
 		return nil, fmt.Errorf("no apps in %s: create one with \"kubectl envops new APP --tier T --role R --image IMG\"", cfg.AppsDir())
+	}
+	if opts.ImageApp != "" && !slices.Contains(apps, opts.ImageApp) {
+		return nil, fmt.Errorf("the image is for app %q, which is not in %s; apps: %s", opts.ImageApp, cfg.AppsDir(), strings.Join(apps, ", "))
 	}
 	out := make([]AppObjects, len(apps))
 	errs := make([]error, len(apps))
@@ -183,7 +189,7 @@ func filters(cfg *config.Config, app string, opts Options) []kio.Filter {
 			Recommended: cfg.Labels.Recommended,
 		},
 	}
-	if opts.Image != "" {
+	if opts.Image != "" && (opts.ImageApp == "" || opts.ImageApp == app) {
 		fs = append(fs, transform.Image{Image: opts.Image, App: app})
 	}
 	return fs

@@ -78,8 +78,10 @@ func Scaffold(fsys filesys.FileSystem, cfg *config.Config, app NewApp) ([]string
 
 // Validate checks a NewApp against the label convention and .envops.yaml.
 func (a NewApp) Validate(cfg *config.Config) error {
-	if errs := validation.IsDNS1123Label(a.Name); len(errs) > 0 {
-		return fmt.Errorf("invalid app name %q: use at most 63 lowercase letters, digits and '-', starting with a letter", a.Name)
+	// The name starts label values, DNS names and file names: a letter
+	// first keeps it valid everywhere (a DNS-1035 label).
+	if errs := validation.IsDNS1035Label(a.Name); len(errs) > 0 {
+		return fmt.Errorf("invalid app name %q: use at most 63 lowercase letters, digits and '-', starting with a letter and ending with a letter or digit", a.Name)
 	}
 	for _, l := range []struct{ key, flag, value string }{
 		{"tier", "--tier", a.Tier}, {"role", "--role", a.Role}, {"language", "--language", a.Language},
@@ -112,6 +114,13 @@ func (a NewApp) Validate(cfg *config.Config) error {
 	for _, env := range a.Environments {
 		if err := config.ValidateEnvironmentName(env); err != nil {
 			return err
+		}
+		// With environments in .envops.yaml, an overlay for any other
+		// could never be rendered or deployed.
+		if len(cfg.Environments) > 0 {
+			if _, err := cfg.Environment(env); err != nil {
+				return err
+			}
 		}
 	}
 	for env, n := range a.Replicas {
