@@ -9,7 +9,7 @@ const FileName = ".envops.yaml"
 // Config is the effective project configuration.
 type Config struct {
 	// Environments maps an environment name to the cluster that serves it.
-	Environments map[string]Environment `json:"environments,omitempty" yaml:"environments"`
+	Environments Environments `json:"environments,omitempty" yaml:"environments"`
 	// Secret names the environment Secret and where pods mount it.
 	Secret Secret `json:"secret" yaml:"secret"`
 	// Labels is the label convention every pod follows.
@@ -25,6 +25,9 @@ type Config struct {
 	// dir is the directory Find started from, used by Dir when no file was found.
 	dir string
 }
+
+// Environments maps environment names to their clusters.
+type Environments map[string]Environment
 
 // Environment is one environment's cluster.
 type Environment struct {

@@ -77,6 +77,74 @@ func Parse(data []byte, name string) (*Config, error) {
 	return cfg, nil
 }
 
+// UnmarshalYAML decodes the environments mapping in time linear in its
+// size: the YAML decoder checks a map's keys for duplicates pair by pair,
+// which grows with the square of the number of environments. It reports
+// what the decoder would: duplicate keys, unknown keys and wrong types.
+func (e *Environments) UnmarshalYAML(n *yaml.Node) error {
+	m := n
+	if m.Kind == yaml.AliasNode && m.Alias != nil {
+		m = m.Alias
+	}
+	if m.Kind != yaml.MappingNode {
+		var plain map[string]Environment
+		if err := n.Decode(&plain); err != nil {
+			return err
+		}
+		*e = plain
+		return nil
+	}
+	known := map[string]bool{}
+	for _, k := range yamlKeys(reflect.TypeOf(Environment{})) {
+		known[k] = true
+	}
+	out := make(Environments, len(m.Content)/2)
+	seen := make(map[string]int, len(m.Content)/2)
+	var errs []string
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		var name string
+		if err := k.Decode(&name); err != nil {
+			var te *yaml.TypeError
+			if !errors.As(err, &te) {
+				return err
+			}
+			errs = append(errs, te.Errors...)
+			continue
+		}
+		if line, dup := seen[name]; dup {
+			errs = append(errs, fmt.Sprintf("line %d: mapping key %q already defined at line %d", k.Line, name, line))
+			continue
+		}
+		seen[name] = k.Line
+		body := v
+		if body.Kind == yaml.AliasNode && body.Alias != nil {
+			body = body.Alias
+		}
+		if body.Kind == yaml.MappingNode {
+			for j := 0; j+1 < len(body.Content); j += 2 {
+				if f := body.Content[j]; !known[f.Value] {
+					errs = append(errs, fmt.Sprintf("line %d: field %s not found in type config.Environment", f.Line, f.Value))
+				}
+			}
+		}
+		var env Environment
+		if err := v.Decode(&env); err != nil {
+			var te *yaml.TypeError
+			if !errors.As(err, &te) {
+				return err
+			}
+			errs = append(errs, te.Errors...)
+		}
+		out[name] = env
+	}
+	*e = out
+	if len(errs) > 0 {
+		return &yaml.TypeError{Errors: errs}
+	}
+	return nil
+}
+
 // booleansOnly refuses a string where the file takes true or false: the
 // YAML decoder would read "yes", "on" or "y" as true, but "true" in quotes
 // is an error, and one rule for every spelling is easier to trust.

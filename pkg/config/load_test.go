@@ -36,6 +36,16 @@ func TestParseErrors(t *testing.T) {
 			want: `f.yaml:2: wrong type: expected true or false, found a string "always"`,
 		},
 		{
+			name: "an environment defined twice names both lines",
+			yaml: "environments:\n  dev: {context: a}\n  prod: {context: p}\n  dev: {context: b}\n",
+			want: `f.yaml:4: mapping key "dev" already defined at line 2`,
+		},
+		{
+			name: "environments must be a mapping",
+			yaml: "environments: [dev, prod]\n",
+			want: `f.yaml:1: wrong type: expected a mapping, found a list`,
+		},
+		{
 			name: "confirm given as a quoted yes is a string, not a boolean",
 			yaml: "environments:\n  prod: {context: p, confirm: \"yes\"}\n",
 			want: `f.yaml:2: wrong type: expected true or false, found a string "yes"`,
