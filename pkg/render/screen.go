@@ -16,10 +16,16 @@ import (
 	"github.com/envops/kubectl-envops/pkg/yamlsize"
 )
 
-// ErrInput is wrapped by the errors for input that is refused before
-// kustomize reads it: a file too large, a YAML alias bomb, a remote
+// ErrInput matches (errors.Is) the errors for input that is refused
+// before kustomize reads it: a file too large, a YAML alias bomb, a remote
 // resource while remote loads are off. It is the user's to fix.
 var ErrInput = errors.New("refused input")
+
+// inputError is an error that matches ErrInput without saying so.
+type inputError struct{ error }
+
+func (e inputError) Is(target error) bool { return target == ErrInput }
+func (e inputError) Unwrap() error        { return e.error }
 
 // screenedFS is the filesystem kustomize reads through. Every file is read
 // with a size bound and its YAML documents are sized with aliases expanded
@@ -50,13 +56,13 @@ func (s *screenedFS) ReadFile(path string) ([]byte, error) {
 	data, err := yamlsize.ReadAll(f, yamlsize.MaxFileBytes)
 	_ = f.Close()
 	if errors.Is(err, yamlsize.ErrTooLarge) {
-		return nil, s.refuse(fmt.Errorf("%w: %s is %w: split it into smaller files", ErrInput, path, err))
+		return nil, s.refuse(inputError{fmt.Errorf("%s is %w: split it into smaller files", path, err)})
 	}
 	if err != nil {
 		return nil, err
 	}
 	if err := yamlsize.Check(data); err != nil {
-		return nil, s.refuse(fmt.Errorf("%w: %s: %w; write the values out instead of nesting aliases", ErrInput, path, err))
+		return nil, s.refuse(inputError{fmt.Errorf("%s: %w; write the values out instead of nesting aliases", path, err)})
 	}
 	if slices.Contains(konfig.RecognizedKustomizationFileNames(), filepath.Base(path)) {
 		if ref := remoteReference(data); ref != "" {
@@ -66,7 +72,7 @@ func (s *screenedFS) ReadFile(path string) ([]byte, error) {
 			}
 			s.mu.Unlock()
 			if s.noRemote {
-				return nil, s.refuse(fmt.Errorf("%w: %s refers to the remote resource %q, and remote resources are turned off: vendor it into the repository, or allow remote resources", ErrInput, path, ref))
+				return nil, s.refuse(inputError{fmt.Errorf("%s refers to the remote resource %q, and remote resources are turned off: vendor it into the repository, or allow them with --remote-resources or kustomize.remoteResources in .envops.yaml", path, ref)})
 			}
 		}
 	}
