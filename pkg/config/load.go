@@ -287,7 +287,7 @@ func (c *Config) fillDefaults() {
 }
 
 // yamlLine matches the "line N: message" entries the YAML decoder reports.
-var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+var yamlLine = regexp.MustCompile(`(?s)^(?:yaml: )?line (\d+): (.*)$`)
 
 // decodeError turns the YAML decoder's messages into "name:line: message"
 // with field and type names a user recognises.
@@ -307,7 +307,8 @@ func decodeError(name string, err error) error {
 		}
 		out = append(out, fmt.Sprintf("%s: %s", name, strings.TrimPrefix(m, "yaml: ")))
 	}
-	msg := out[0]
+	// The message is one line whatever the values quoted in it hold.
+	msg := strings.Join(strings.Fields(out[0]), " ")
 	if len(out) > 1 {
 		msg += fmt.Sprintf(" (and %d more problem(s))", len(out)-1)
 	}
@@ -316,7 +317,8 @@ func decodeError(name string, err error) error {
 
 var (
 	unknownField = regexp.MustCompile(`^field (\S+) not found in type config\.(\w+)$`)
-	wrongType    = regexp.MustCompile("^cannot unmarshal !!(\\w+)(?: `(.*)`)? into (.+)$")
+	// A quoted value may span lines.
+	wrongType = regexp.MustCompile("(?s)^cannot unmarshal !!(\\w+)(?: `(.*)`)? into (.+)$")
 )
 
 // sections names each configuration type by where it appears in the file.

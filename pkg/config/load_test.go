@@ -36,6 +36,11 @@ func TestParseErrors(t *testing.T) {
 			want: `f.yaml:2: wrong type: expected true or false, found a string "always"`,
 		},
 		{
+			name: "a document that is a string spanning lines is reported on one line",
+			yaml: "00\n\n0",
+			want: `f.yaml:1: wrong type: expected a mapping, found a string "00\n0"`,
+		},
+		{
 			name: "an environment defined twice names both lines",
 			yaml: "environments:\n  dev: {context: a}\n  prod: {context: p}\n  dev: {context: b}\n",
 			want: `f.yaml:4: mapping key "dev" already defined at line 2`,
