@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/envops/kubectl-envops/pkg/yamlsize"
 )
 
 func TestHostileInputIsRefusedBeforeKustomize(t *testing.T) {
@@ -46,6 +48,14 @@ func TestHostileInputIsRefusedBeforeKustomize(t *testing.T) {
 				"/project/apps/web/comp/lol.yaml":           string(bomb),
 			},
 			want: "/project/apps/web/comp/lol.yaml: document 1 at line 1: too large",
+		},
+		{
+			name: "a resource file larger than kustomize is given",
+			edit: map[string]string{
+				base + "kustomization.yaml": kust + "resources:\n- replicationcontroller.yaml\n- big.yaml\n",
+				base + "big.yaml":           "kind: ConfigMap\ndata: {a: " + strings.Repeat("x", yamlsize.MaxFileBytes) + "}\n",
+			},
+			want: base + "big.yaml is too large: more than 16 MiB: split it into smaller files",
 		},
 		{
 			name: "alias bomb in the kustomization file itself",

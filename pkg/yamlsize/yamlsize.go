@@ -19,7 +19,7 @@ const MaxDocumentBytes = 32 << 20
 
 // MaxFileBytes bounds a file handed to kustomize: a resource file may hold
 // many documents, but kustomize keeps all of them in memory several times.
-const MaxFileBytes = 64 << 20
+const MaxFileBytes = 16 << 20
 
 // MaxExtraNodes bounds how many nodes aliases may add to a document once
 // expanded, beyond the document's own size. Anchors in real manifests
