@@ -38,6 +38,12 @@ func TestNewDoesNotWriteThroughSymlinks(t *testing.T) {
 			if len(entries) > 0 {
 				t.Errorf("new wrote outside the project: %v", entries)
 			}
+			_ = filepath.WalkDir(filepath.Join(dir, "apps"), func(p string, d os.DirEntry, err error) error {
+				if err == nil && d.Type().IsRegular() {
+					t.Errorf("new left %s behind after failing", p)
+				}
+				return nil
+			})
 		})
 	}
 }

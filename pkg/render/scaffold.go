@@ -65,12 +65,19 @@ func Scaffold(fsys filesys.FileSystem, cfg *config.Config, app NewApp) ([]string
 			return nil, fmt.Errorf("%s already exists: scaffolding never overwrites files; remove it or choose another app name", p)
 		}
 	}
-	for _, p := range paths {
-		if err := fsys.MkdirAll(filepath.Dir(p)); err != nil {
-			return nil, fmt.Errorf("creating %s: %w", filepath.Dir(p), err)
+	for i, p := range paths {
+		err := fsys.MkdirAll(filepath.Dir(p))
+		if err != nil {
+			err = fmt.Errorf("creating %s: %w", filepath.Dir(p), err)
+		} else if err = fsys.WriteFile(p, files[p]); err != nil {
+			err = fmt.Errorf("writing %s: %w", p, err)
 		}
-		if err := fsys.WriteFile(p, files[p]); err != nil {
-			return nil, fmt.Errorf("writing %s: %w", p, err)
+		if err != nil {
+			// Half an app is worse than none: take back what was written.
+			for _, done := range paths[:i] {
+				_ = fsys.RemoveAll(done)
+			}
+			return nil, err
 		}
 	}
 	return paths, nil
