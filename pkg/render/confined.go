@@ -36,6 +36,23 @@ func (c *confinedFS) rel(path string) (string, error) {
 	return r, nil
 }
 
+// noLinks refuses a path under dir that passes through, or ends at, a
+// symbolic link, naming the link; the root guards against races after.
+func (c *confinedFS) noLinks(rel string) error {
+	p := c.dir
+	for _, part := range strings.Split(rel, string(filepath.Separator)) {
+		p = filepath.Join(p, part)
+		fi, err := os.Lstat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err == nil && fi.Mode()&os.ModeSymlink != 0 {
+			return fmt.Errorf("%s is a symbolic link: files are never written through links; remove it", p)
+		}
+	}
+	return nil
+}
+
 func (c *confinedFS) root() (*os.Root, error) {
 	if err := os.MkdirAll(c.dir, 0o755); err != nil {
 		return nil, err
@@ -55,6 +72,9 @@ func (c *confinedFS) MkdirAll(path string) error {
 	if err != nil {
 		return err
 	}
+	if err := c.noLinks(r); err != nil {
+		return err
+	}
 	root, err := c.root()
 	if err != nil {
 		return err
@@ -67,6 +87,9 @@ func (c *confinedFS) MkdirAll(path string) error {
 func (c *confinedFS) WriteFile(path string, data []byte) error {
 	r, err := c.rel(path)
 	if err != nil {
+		return err
+	}
+	if err := c.noLinks(r); err != nil {
 		return err
 	}
 	root, err := c.root()

@@ -67,10 +67,8 @@ func Scaffold(fsys filesys.FileSystem, cfg *config.Config, app NewApp) ([]string
 	}
 	for i, p := range paths {
 		err := fsys.MkdirAll(filepath.Dir(p))
-		if err != nil {
-			err = fmt.Errorf("creating %s: %w", filepath.Dir(p), err)
-		} else if err = fsys.WriteFile(p, files[p]); err != nil {
-			err = fmt.Errorf("writing %s: %w", p, err)
+		if err == nil {
+			err = fsys.WriteFile(p, files[p])
 		}
 		if err != nil {
 			// Half an app is worse than none: take back what was written.
