@@ -191,6 +191,7 @@ func TestCompleteFromTheProject(t *testing.T) {
 		{"apps", "", []string{"generate", ""}, []string{"api", "web"}},
 		{"apps from a subdirectory", "ci", []string{"generate", ""}, []string{"api", "web"}},
 		{"environments of --env", "", []string{"generate", "web", "--env", ""}, []string{"dev", "prod", "staging"}},
+		{"environments of history --env", "", []string{"history", "web", "--env", ""}, []string{"dev", "prod", "staging"}},
 		{"environments as init-env's argument", "", []string{"init-env", ""}, []string{"dev", "prod", "staging"}},
 		{"nothing after the app", "", []string{"generate", "web", ""}, nil},
 	}

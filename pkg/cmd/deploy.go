@@ -69,6 +69,7 @@ type DeployOptions struct {
 	Notify          string
 	Output          string
 	ChangeCause     string
+	Remote          remoteResourcesFlag
 
 	// Resolved by Validate and Complete.
 	dryRun         rollout.DryRun
@@ -194,6 +195,7 @@ func NewCmdDeploy(g *Globals, runF func(*DeployOptions) error) *cobra.Command {
 	f.StringVar(&o.Notify, "notify", "", "Post a short message per phase (started, progress, done, failed, rolled back) to this Slack-compatible incoming webhook")
 	f.StringVarP(&o.Output, "output", "o", "text", "Output format: text, or jsonl for one JSON event per line")
 	f.StringVar(&o.ChangeCause, "change-cause", "", "Why the app is deployed, recorded on its controllers and shown by history (default: this command line, credentials redacted)")
+	addRemoteResourcesFlag(f, &o.Remote)
 	_ = cmd.RegisterFlagCompletionFunc("kind", cobra.FixedCompletions([]string{kindReplicationController, kindDeployment}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("dry-run", cobra.FixedCompletions([]string{"none", "client", "server"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "jsonl"}, cobra.ShellCompDirectiveNoFileComp))
@@ -330,7 +332,7 @@ func (o *DeployOptions) Run(ctx context.Context) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	objs, err := render.App(o.fsys, o.cfg, o.App, o.Env, render.Options{Image: o.Image})
+	objs, err := render.App(o.fsys, o.cfg, o.App, o.Env, o.Remote.renderOptions(o.cfg, o.Image))
 	if err != nil {
 		return inputError(err)
 	}

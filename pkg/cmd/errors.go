@@ -11,6 +11,7 @@ import (
 
 	"github.com/envops/kubectl-envops/pkg/config"
 	"github.com/envops/kubectl-envops/pkg/rbac"
+	"github.com/envops/kubectl-envops/pkg/render"
 	"github.com/envops/kubectl-envops/pkg/rollout"
 )
 
@@ -78,6 +79,7 @@ var exitCodes = []struct {
 	{"input that cannot be used", isA[*InputError], ExitUsage},
 	{"an environment the project file does not define", is(config.ErrUnknownEnvironment), ExitUsage},
 	{"a file the command would overwrite", is(fs.ErrExist), ExitUsage},
+	{"input kustomize must not read (too large, an alias bomb, a remote resource when turned off)", is(render.ErrInput), ExitUsage},
 	{"lint findings at or above --fail-on", isA[*FindingsError], ExitError},
 }
 

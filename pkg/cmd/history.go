@@ -78,6 +78,7 @@ func NewCmdHistory(g *Globals, runF func(*HistoryOptions) error) *cobra.Command 
 	cmd.Flags().StringVar(&o.Env, "env", "", "The environment whose cluster to read, as mapped in .envops.yaml (default: the current context)")
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: json or yaml (default: a table)")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("env", environmentNameCompletion(g))
 	return cmd
 }
 

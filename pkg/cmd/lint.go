@@ -43,6 +43,7 @@ type LintOptions struct {
 	Output        string
 	FailOn        string
 	Disable       []string
+	Remote        remoteResourcesFlag
 
 	// Resolved by Complete.
 	Config *config.Config
@@ -133,6 +134,7 @@ func NewCmdLint(g *Globals, runF func(*LintOptions) error) *cobra.Command {
 	f.StringVarP(&o.Output, "output", "o", lint.FormatText, "Output format: one of "+strings.Join(lint.Formats(), "|"))
 	f.StringVar(&o.FailOn, "fail-on", o.FailOn, "Exit 1 when a finding has at least this severity: error, warning, info or none")
 	f.StringSliceVar(&o.Disable, "disable", nil, "Rules to turn off, comma-separated")
+	addRemoteResourcesFlag(f, &o.Remote)
 	_ = cmd.MarkFlagDirname("kustomize")
 	_ = cmd.MarkFlagFilename("filename", "yaml", "yml", "json")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(lint.Formats(), cobra.ShellCompDirectiveNoFileComp))
@@ -372,7 +374,7 @@ func (o *LintOptions) lintKustomization(ctx context.Context, linter *lint.Linter
 
 // lintRendered lints what kustomize builds from dir.
 func (o *LintOptions) lintRendered(linter *lint.Linter, rep *lint.Report, dir string) error {
-	objs, err := render.Kustomization(filesys.MakeFsOnDisk(), dir)
+	objs, err := render.Kustomization(filesys.MakeFsOnDisk(), dir, o.Remote.renderOptions(o.Config, ""))
 	if err != nil {
 		return err
 	}
@@ -417,7 +419,7 @@ func (o *LintOptions) lintOverlay(linter *lint.Linter, rep *lint.Report, app, en
 	if err != nil {
 		return err
 	}
-	objs, err := render.App(fsys, o.Config, app, env, render.Options{})
+	objs, err := render.App(fsys, o.Config, app, env, o.Remote.renderOptions(o.Config, ""))
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,8 @@ package cmd
 
 import (
 	"fmt"
+	"io"
+	"log"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -11,6 +13,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
+
 )
 
 // Globals is what every command shares: kubectl's global flags, the client
@@ -124,6 +127,9 @@ func argsAreUsage(c *cobra.Command) {
 // Execute runs the command line and returns the process exit code; errors
 // are printed as one line on the error stream.
 func Execute(args []string, streams genericiooptions.IOStreams) int {
+	// kustomize writes warnings through the standard logger, timestamped,
+	// straight to stderr; what matters reaches the user as an error.
+	log.SetOutput(io.Discard)
 	root := NewRootCmd(streams)
 	root.SetArgs(args)
 	c, err := root.ExecuteC()
