@@ -166,7 +166,7 @@ func TestControllerThatCannotCreatePodsFailsAfterTheGrace(t *testing.T) {
 	c.mu.Lock()
 	c.podQuota = 3
 	c.mu.Unlock()
-	_, err := c.deploy(testCtx(t), "web:2", 3, fast(Options{MaxSurge: count(1), MaxUnavailable: count(0), FailureGrace: 200 * time.Millisecond}))
+	_, err := c.deploy(testCtx(t), "web:2", 3, fast(Options{MaxSurge: count(1), MaxUnavailable: count(0), FailureGrace: time.Second}))
 	var fe *FailedError
 	if !errors.As(err, &fe) || !fe.RolledBack || !errors.Is(err, ErrCannotCreatePods) {
 		t.Fatalf("err = %v, want a rolled-back update that cannot create pods", err)
@@ -179,16 +179,22 @@ func TestControllerThatCannotCreatePodsFailsAfterTheGrace(t *testing.T) {
 
 func TestNoProgressNamesAPodThatIsNotReady(t *testing.T) {
 	c := started(t, 55, "web:1", 3)
-	_, err := c.deploy(testCtx(t), "web:stuck", 3, fast(Options{MaxSurge: count(1), MaxUnavailable: count(0), Timeout: 300 * time.Millisecond}))
+	// Left in place: the short timeout would also bound a rollback.
+	_, err := c.deploy(testCtx(t), "web:stuck", 3, fast(Options{MaxSurge: count(1), MaxUnavailable: count(0), Timeout: 500 * time.Millisecond, NoRollback: true}))
 	var fe *FailedError
-	if !errors.As(err, &fe) || !fe.RolledBack || !errors.Is(err, ErrNoProgress) {
-		t.Fatalf("err = %v, want a rolled-back update without progress", err)
+	if !errors.As(err, &fe) || fe.RolledBack || !errors.Is(err, ErrNoProgress) {
+		t.Fatalf("err = %v, want an update without progress, left in place", err)
 	}
 	msg := err.Error()
 	if !strings.Contains(msg, "0 of 3 pods on the new template available") || !strings.Contains(msg, "is not Ready (not scheduled)") || !strings.Contains(msg, "pod web-") {
 		t.Fatalf("message %q does not name the pod and why", msg)
 	}
-	checkSteady(t, c, "web:1", 3)
+	if !strings.Contains(msg, "deploy --rollback to undo it") {
+		t.Fatalf("message %q does not say how to undo", msg)
+	}
+	if got := c.images("web"); got["web:1"] != 3 {
+		t.Fatalf("pods %v, want the 3 old ones still running", got)
+	}
 }
 
 func TestRefusedWatchStopsTheUpdateForAResume(t *testing.T) {
