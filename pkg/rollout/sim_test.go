@@ -47,6 +47,14 @@ type cluster struct {
 	requests map[string]int
 	stop     chan struct{}
 	done     chan struct{}
+	// freshReady, when set, dates a pod's Ready condition from the moment
+	// it becomes Ready (by default an hour earlier, so minReadySeconds never
+	// holds a pod back).
+	freshReady bool
+	// podQuota, when above zero, is how many active pods the namespace's
+	// quota admits; the replication manager creates no more and reports a
+	// ReplicaFailure condition, as the real one does.
+	podQuota int
 }
 
 var rcResource = corev1.SchemeGroupVersion.WithResource("replicationcontrollers")
@@ -232,7 +240,12 @@ func (c *cluster) reconcile() {
 			}
 		}
 		want := ptr.Deref(rc.Spec.Replicas, 1)
+		var quotaFailure []corev1.ReplicationControllerCondition
 		for i := int32(len(own)); i < want; i++ {
+			if c.podQuota > 0 && c.activePods() >= c.podQuota {
+				quotaFailure = []corev1.ReplicationControllerCondition{{Type: corev1.ReplicationControllerReplicaFailure, Status: corev1.ConditionTrue, Reason: "FailedCreate", Message: "pods \"web\" is forbidden: exceeded quota: pods"}}
+				break
+			}
 			c.seq++
 			p := &corev1.Pod{
 				ObjectMeta: metav1.ObjectMeta{
@@ -282,7 +295,7 @@ func (c *cluster) reconcile() {
 			continue
 		}
 		st := cur.(*corev1.ReplicationController).DeepCopy()
-		st.Status = corev1.ReplicationControllerStatus{Replicas: int32(len(own)), ReadyReplicas: ready, AvailableReplicas: ready, FullyLabeledReplicas: int32(len(own)), ObservedGeneration: st.Generation}
+		st.Status = corev1.ReplicationControllerStatus{Replicas: int32(len(own)), ReadyReplicas: ready, AvailableReplicas: ready, FullyLabeledReplicas: int32(len(own)), ObservedGeneration: st.Generation, Conditions: quotaFailure}
 		if !equality.Semantic.DeepEqual(st.Status, cur.(*corev1.ReplicationController).Status) {
 			_ = tracker.Update(rcResource, st, c.ns)
 		}
@@ -304,7 +317,8 @@ func (c *cluster) kubelet(p *corev1.Pod) {
 		waiting = &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff", Message: "back-off restarting failed container"}
 	case strings.Contains(image, "flaky") && c.tick < c.readyAt[p.UID]+40:
 		waiting = &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff", Message: "back-off restarting failed container"}
-	case c.tick < c.readyAt[p.UID]:
+	case strings.Contains(image, "stuck"), c.tick < c.readyAt[p.UID]:
+		// "stuck" pods are never scheduled.
 		return
 	}
 	p = p.DeepCopy()
@@ -317,9 +331,24 @@ func (c *cluster) kubelet(p *corev1.Pod) {
 	} else {
 		p.Status.Phase = corev1.PodRunning
 		p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: p.Spec.Containers[0].Name, Ready: true, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}
-		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.NewTime(time.Now().Add(-time.Hour))}}
+		readySince := time.Now().Add(-time.Hour)
+		if c.freshReady {
+			readySince = time.Now()
+		}
+		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.NewTime(readySince)}}
 	}
 	_ = c.cs.Tracker().Update(podResource, p, c.ns)
+}
+
+// activePods counts the namespace's active pods, as a pod quota does.
+func (c *cluster) activePods() int {
+	n := 0
+	for _, p := range c.pods() {
+		if active(p) {
+			n++
+		}
+	}
+	return n
 }
 
 // rc is the controller named name as the fake holds it.
