@@ -102,10 +102,25 @@ func (a *Applier) Apply(ctx context.Context, obj *unstructured.Unstructured, dry
 	switch {
 	case live == nil:
 		return ActionCreated, nil
+	case dryRun == DryRunServer:
+		// A dry run keeps the live resourceVersion whatever it would change,
+		// so the content tells.
+		if equality.Semantic.DeepEqual(contentOf(out), contentOf(live)) {
+			return ActionUnchanged, nil
+		}
 	case out.GetResourceVersion() == live.GetResourceVersion():
 		return ActionUnchanged, nil
 	}
 	return ActionUpdated, nil
+}
+
+// contentOf is obj without what the server changes on every write.
+func contentOf(obj *unstructured.Unstructured) map[string]any {
+	c := withoutStatus(obj)
+	for _, f := range []string{"managedFields", "resourceVersion", "generation"} {
+		unstructured.RemoveNestedField(c.Object, "metadata", f)
+	}
+	return c.Object
 }
 
 // Preview returns obj as it is now (nil when missing) and as applying it

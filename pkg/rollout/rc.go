@@ -585,7 +585,9 @@ func (r *rcRun) follow(ctx context.Context, written *corev1.ReplicationControlle
 			continue
 		}
 		if s.kind == stepScale || s.kind == stepDelete {
-			lastWrite = now
+			// A step taken is progress: the last ones, scaling back down and
+			// waiting for the status, make no pod newer or fewer.
+			lastWrite, progressAt = now, now
 		}
 		switch s.kind {
 		case stepScale:
