@@ -61,11 +61,14 @@ type Summary struct {
 	Errors   int `json:"errors"`
 	Warnings int `json:"warnings"`
 	Info     int `json:"info"`
+	// Skipped counts inputs that were not checked (kustomize Components,
+	// FIFOs and devices in a directory).
+	Skipped int `json:"skipped,omitempty"`
 }
 
 // Summarize counts a report's findings.
 func (r *Report) Summarize() Summary {
-	s := Summary{Objects: r.Objects, Sources: len(r.Sources)}
+	s := Summary{Objects: r.Objects, Sources: len(r.Sources), Skipped: len(r.Skipped)}
 	for _, f := range r.Findings {
 		switch f.Severity {
 		case SeverityError:
@@ -82,8 +85,9 @@ func (r *Report) Summarize() Summary {
 func writeJSON(w io.Writer, rep *Report) error {
 	out := struct {
 		Findings []Finding `json:"findings"`
+		Skipped  []Skipped `json:"skipped,omitempty"`
 		Summary  Summary   `json:"summary"`
-	}{Findings: rep.Findings, Summary: rep.Summarize()}
+	}{Findings: rep.Findings, Skipped: rep.Skipped, Summary: rep.Summarize()}
 	if out.Findings == nil {
 		out.Findings = []Finding{}
 	}
@@ -140,7 +144,8 @@ func writeText(w io.Writer, rep *Report, opts WriteOptions) error {
 	sevStyle := map[Severity]string{SeverityError: styleRed, SeverityWarning: styleYell, SeverityInfo: styleCyan}
 	var b strings.Builder
 	for _, g := range groups(rep.Findings) {
-		b.WriteString(paint(styleBold, g[0].Location.Label()) + "\n")
+		// Everything that comes from input is escaped before it is painted.
+		b.WriteString(paint(styleBold, EscapeText(g[0].Location.Label())) + "\n")
 		width := 0
 		for _, f := range g {
 			width = max(width, len(position(f.Location)))
@@ -148,15 +153,22 @@ func writeText(w io.Writer, rep *Report, opts WriteOptions) error {
 		indent := strings.Repeat(" ", 2+width+2+7+1)
 		for _, f := range g {
 			fmt.Fprintf(&b, "  %-*s  %s %s: %s  %s\n", width, position(f.Location),
-				paint(sevStyle[f.Severity], fmt.Sprintf("%-7s", f.Severity)), f.Object, f.Message, paint(styleFaint, "["+f.Rule+"]"))
+				paint(sevStyle[f.Severity], fmt.Sprintf("%-7s", f.Severity)), EscapeText(f.Object.String()), EscapeText(f.Message), paint(styleFaint, "["+f.Rule+"]"))
 			if f.Hint != "" {
-				b.WriteString(indent + paint(styleFaint, "fix: "+f.Hint) + "\n")
+				b.WriteString(indent + paint(styleFaint, "fix: "+EscapeText(f.Hint)) + "\n")
 			}
 		}
 		b.WriteString("\n")
 	}
+	for _, sk := range rep.Skipped {
+		fmt.Fprintf(&b, "skipped %s: %s\n", EscapeText(sk.Source.Label()), EscapeText(sk.Reason))
+	}
 	s := rep.Summarize()
-	fmt.Fprintf(&b, "%s checked in %s: ", plural(s.Objects, "object"), sourcesNoun(rep.Sources))
+	fmt.Fprintf(&b, "%s checked in %s", plural(s.Objects, "object"), sourcesNoun(rep.Sources))
+	if s.Skipped > 0 {
+		fmt.Fprintf(&b, " (%d skipped)", s.Skipped)
+	}
+	b.WriteString(": ")
 	if len(rep.Findings) == 0 {
 		b.WriteString("no findings\n")
 	} else {
