@@ -162,3 +162,17 @@ func TestExpandPathsSpellingsOfOneDirectory(t *testing.T) {
 		}
 	}
 }
+
+// TestRemappedSecretVolumeIsFlagged: a Secret volume whose items leave out
+// the key mounts, yet /etc/secrets/environment does not exist in the pod.
+func TestRemappedSecretVolumeIsFlagged(t *testing.T) {
+	data, err := os.ReadFile("testdata/hostile/remapped-secret.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := lintString(t, config.Default(), string(data))
+	want := `24 env-secret-mounted: volume "environment" projects only other as other of the environment Secret, so /etc/secrets/environment does not exist in the pod`
+	if strings.Join(got, "\n") != want {
+		t.Errorf("findings:\n%s\nwant:\n%s", strings.Join(got, "\n"), want)
+	}
+}

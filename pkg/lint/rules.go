@@ -668,12 +668,14 @@ func checkEnvSecret(c *checker) {
 			name, _ := scalar(second(lookup(v, "name")))
 			if s, _ := scalar(second(lookup(v, "secret", "secretName"))); s == secret {
 				volumes[name] = true
+				c.checkSecretItems(v, field+".volumes", name, "secret", "items")
 			}
 			_, sources := lookup(v, "projected", "sources")
 			if sources != nil && sources.Kind == yaml.SequenceNode {
 				for _, src := range sources.Content {
 					if s, _ := scalar(second(lookup(src, "secret", "name"))); s == secret {
 						volumes[name] = true
+						c.checkSecretItems(src, field+".volumes", name, "secret", "items")
 					}
 				}
 			}
@@ -712,6 +714,29 @@ func checkEnvSecret(c *checker) {
 		c.report(RuleEnvSecret, ctr, field+".containers",
 			msg, fmt.Sprintf("add the volume mount {name: %s, mountPath: %s, readOnly: true} to container %q", vol, mountPath, name))
 	}
+}
+
+// checkSecretItems reports a volume of the environment Secret whose items
+// leave out the key: with items, only the keys listed become files, so
+// MOUNTPATH/KEY would not exist and "cat /etc/secrets/environment" fails.
+func (c *checker) checkSecretItems(src *yaml.Node, field, volume string, itemsPath ...string) {
+	key, mountPath := c.l.cfg.Secret.Key, path.Clean(c.l.cfg.Secret.MountPath)
+	itemsKey, items := lookup(src, itemsPath...)
+	if items == nil || items.Kind != yaml.SequenceNode || len(items.Content) == 0 {
+		return // no items: every key is a file named after it
+	}
+	var files []string
+	for _, it := range items.Content {
+		k, _ := scalar(second(lookup(it, "key")))
+		p, _ := scalar(second(lookup(it, "path")))
+		if k == key && path.Clean(p) == key {
+			return
+		}
+		files = append(files, k+" as "+p)
+	}
+	c.report(RuleEnvSecret, itemsKey, field,
+		fmt.Sprintf("volume %q projects only %s of the environment Secret, so %s/%s does not exist in the pod", volume, strings.Join(files, ", "), mountPath, key),
+		fmt.Sprintf("add {key: %s, path: %s} to the volume's items, or remove items to project every key", key, key))
 }
 
 func checkRecommended(c *checker) {

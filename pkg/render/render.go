@@ -162,7 +162,7 @@ func OverlayDir(fsys filesys.FileSystem, cfg *config.Config, app, env string) (s
 // filters are the project's transforms, in the order they are applied.
 func filters(cfg *config.Config, app string, opts Options) []kio.Filter {
 	fs := []kio.Filter{
-		transform.EnvSecret{SecretName: cfg.Secret.Name, MountPath: cfg.Secret.MountPath},
+		transform.EnvSecret{SecretName: cfg.Secret.Name, MountPath: cfg.Secret.MountPath, Key: cfg.Secret.Key},
 		transform.LabelConvention{
 			App:         app,
 			Labels:      append(append([]string{}, cfg.Labels.Required...), cfg.Labels.Optional...),
