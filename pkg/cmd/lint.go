@@ -306,6 +306,8 @@ func (o *LintOptions) Run(ctx context.Context) error {
 		}
 	}
 
+	// Rules across objects (overlapping selectors) see every input.
+	linter.Finish(rep)
 	if err := lint.Write(o.Out, rep, lint.WriteOptions{Format: o.Output, Color: o.Color, FailOn: o.failOn, ToolVersion: version.Get().Version}); err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/xml"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -174,5 +175,43 @@ func TestRemappedSecretVolumeIsFlagged(t *testing.T) {
 	want := `24 env-secret-mounted: volume "environment" projects only other as other of the environment Secret, so /etc/secrets/environment does not exist in the pod`
 	if strings.Join(got, "\n") != want {
 		t.Errorf("findings:\n%s\nwant:\n%s", strings.Join(got, "\n"), want)
+	}
+}
+
+// TestOverlappingSelectorsAreFlagged: controllers in one namespace whose
+// selectors select each other's pods are flagged once, on the later one;
+// another namespace, and another copy of the same object, are not.
+func TestOverlappingSelectorsAreFlagged(t *testing.T) {
+	l, err := New(config.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep Report
+	if err := l.LintFiles(context.Background(), []string{"testdata/hostile/twin-selectors.yaml"}, nil, &rep); err != nil {
+		t.Fatal(err)
+	}
+	l.Finish(&rep)
+	var got []string
+	for _, f := range rep.Findings {
+		got = append(got, fmt.Sprintf("%d %s %s: %s", f.Location.Line, f.Rule, f.Object, f.Message))
+	}
+	want := []string{
+		"18 selector-overlap ReplicationController/twin-canary: the pods of this controller are also selected by ReplicationController/twin (testdata/hostile/twin-selectors.yaml:4), whose selector is name=twin-server: both controllers would manage the same pods",
+		"32 selector-overlap Deployment/twin-all: the selector (app in (twin)) also selects the pods of ReplicationController/twin (testdata/hostile/twin-selectors.yaml:4): both controllers would manage the same pods",
+		"62 selector-overlap ReplicationController/twin: the pods of this controller are also selected by ReplicationController/twin-canary (testdata/hostile/twin-selectors.yaml:18), whose selector is name=twin-server: both controllers would manage the same pods",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("findings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	// Disabled, or opted out of, the rule reports nothing.
+	off, _ := New(config.Default(), RuleSelectorOverlap)
+	var quiet Report
+	if err := off.LintFiles(context.Background(), []string{"testdata/hostile/twin-selectors.yaml"}, nil, &quiet); err != nil {
+		t.Fatal(err)
+	}
+	off.Finish(&quiet)
+	if len(quiet.Findings) != 0 {
+		t.Errorf("disabled rule reported %v", quiet.Findings)
 	}
 }

@@ -32,6 +32,8 @@ type Report struct {
 	sources map[Source]bool
 	// perSource counts the objects and unreadable documents of each source.
 	perSource map[Source]int
+	// controllers are kept for the rules that compare objects (Finish).
+	controllers []controller
 }
 
 // Read returns how many objects, and documents that could not be read, came
@@ -92,11 +94,12 @@ func (l *Linter) RecordObjects(on bool) { l.record = on }
 
 // docResult is what a worker makes of one document.
 type docResult struct {
-	src      Source
-	seq      int
-	objects  int
-	checked  []CheckedObject
-	findings []Finding
+	src         Source
+	seq         int
+	objects     int
+	checked     []CheckedObject
+	findings    []Finding
+	controllers []controller
 }
 
 func (l *Linter) lintDocument(d document) docResult {
@@ -116,9 +119,13 @@ func (l *Linter) lintDocument(d document) docResult {
 func (res *docResult) add(l *Linter, o *Object) {
 	item := res.objects
 	res.objects++
-	found := l.Check(o)
+	found, ctrl := l.check(o)
 	for i := range found {
 		found[i].seq, found[i].item = res.seq, item
+	}
+	if ctrl != nil {
+		ctrl.seq, ctrl.item = res.seq, item
+		res.controllers = append(res.controllers, *ctrl)
 	}
 	res.findings = append(res.findings, found...)
 	if l.record {
@@ -133,6 +140,7 @@ func (r *Report) add(res docResult) {
 	r.perSource[res.src] += res.objects + len(res.findings)
 	r.Objects += res.objects
 	r.Findings = append(r.Findings, res.findings...)
+	r.controllers = append(r.controllers, res.controllers...)
 	r.Checked = append(r.Checked, res.checked...)
 }
 
@@ -409,6 +417,10 @@ func (r *Report) Append(other *Report) {
 	for _, c := range other.Checked {
 		c.seq += r.nextSeq
 		r.Checked = append(r.Checked, c)
+	}
+	for _, c := range other.controllers {
+		c.seq += r.nextSeq
+		r.controllers = append(r.controllers, c)
 	}
 	r.Objects += other.Objects
 	for s, n := range other.perSource {

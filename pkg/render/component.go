@@ -3,9 +3,9 @@ package render
 import (
 	"path/filepath"
 
+	yaml "go.yaml.in/yaml/v3"
 	"sigs.k8s.io/kustomize/api/konfig"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
-	yaml "go.yaml.in/yaml/v3"
 )
 
 // IsComponent reports whether dir holds a kustomize Component rather than a

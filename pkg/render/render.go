@@ -67,7 +67,14 @@ func App(fsys filesys.FileSystem, cfg *config.Config, app, env string, opts Opti
 			return nil, fmt.Errorf("app %q, environment %q: %w", app, env, err)
 		}
 	}
-	return toUnstructured(nodes)
+	objs, err := toUnstructured(nodes)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkSelectors(app, cfg.Labels.Name, objs); err != nil {
+		return nil, err
+	}
+	return objs, nil
 }
 
 // All renders every app for env, concurrently, in the order of Apps.
