@@ -1,6 +1,7 @@
 package lint
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -33,7 +35,7 @@ type Report struct {
 	// perSource counts the objects and unreadable documents of each source.
 	perSource map[Source]int
 	// controllers are kept for the rules that compare objects (Finish).
-	controllers []controller
+	controllers controllerStore
 }
 
 // Read returns how many objects, and documents that could not be read, came
@@ -94,16 +96,19 @@ func (l *Linter) RecordObjects(on bool) { l.record = on }
 
 // docResult is what a worker makes of one document.
 type docResult struct {
-	src         Source
-	seq         int
-	objects     int
-	checked     []CheckedObject
-	findings    []Finding
-	controllers []controller
+	src        Source
+	seq        int
+	objects    int
+	checked    []CheckedObject
+	findings   []Finding
+	controller *controller
+	// list and listEnd come from the document (see listState).
+	list    *listState
+	listEnd bool
 }
 
 func (l *Linter) lintDocument(d document) docResult {
-	res := docResult{src: d.src, seq: d.seq}
+	res := docResult{src: d.src, seq: d.seq, list: d.list, listEnd: d.listEnd}
 	objs, bad := parseDocument(d)
 	for _, o := range objs {
 		res.add(l, o)
@@ -124,13 +129,50 @@ func (res *docResult) add(l *Linter, o *Object) {
 		found[i].seq, found[i].item = res.seq, item
 	}
 	if ctrl != nil {
-		ctrl.seq, ctrl.item = res.seq, item
-		res.controllers = append(res.controllers, *ctrl)
+		ctrl.seq, ctrl.item = int32(res.seq), int32(item)
+		res.controller = ctrl
 	}
 	res.findings = append(res.findings, found...)
 	if l.record {
 		res.checked = append(res.checked, CheckedObject{Object: o.Ref(), Location: Location{Source: o.Source, Line: o.Line()}, seq: res.seq, item: item})
 	}
+}
+
+// collect adds a worker's result to the Report. The items of a streamed
+// List join it as they come; should the document turn out not to be a List
+// after all (its kind is read last), they are taken out again and the
+// object itself is checked instead.
+func collect(r *Report, res docResult) {
+	ls := res.list
+	switch {
+	case ls == nil:
+		r.add(res)
+	case res.listEnd:
+		ls.ended = true
+		if !ls.isList {
+			r.retract(res.seq, res.seq+ls.count)
+			r.add(res)
+			r.Objects -= ls.objects
+			r.perSource[res.src] -= ls.objects
+		}
+	case !ls.ended || ls.isList:
+		ls.objects += res.objects
+		r.add(res)
+	}
+}
+
+// retract removes what documents first < seq <= last added.
+func (r *Report) retract(first, last int) {
+	in := func(seq int) bool { return seq > first && seq <= last }
+	r.Findings = slices.DeleteFunc(r.Findings, func(f Finding) bool {
+		if in(f.seq) {
+			r.perSource[f.Location.Source]--
+			return true
+		}
+		return false
+	})
+	r.Checked = slices.DeleteFunc(r.Checked, func(c CheckedObject) bool { return in(c.seq) })
+	r.controllers.deleteFunc(func(c *controller) bool { return in(int(c.seq)) })
 }
 
 func (r *Report) add(res docResult) {
@@ -140,7 +182,9 @@ func (r *Report) add(res docResult) {
 	r.perSource[res.src] += res.objects + len(res.findings)
 	r.Objects += res.objects
 	r.Findings = append(r.Findings, res.findings...)
-	r.controllers = append(r.controllers, res.controllers...)
+	if res.controller != nil {
+		r.controllers.add(*res.controller)
+	}
 	r.Checked = append(r.Checked, res.checked...)
 }
 
@@ -322,7 +366,7 @@ func (l *Linter) LintFiles(ctx context.Context, files []string, stdin io.Reader,
 	}
 	go func() { wg.Wait(); close(results) }()
 	for res := range results {
-		rep.add(res)
+		collect(rep, res)
 	}
 	for _, src := range sources {
 		rep.AddSource(src)
@@ -350,16 +394,29 @@ func readFile(ctx context.Context, name string, stdin io.Reader, seq *int, docs 
 	}
 	src := Source{File: name}
 	kust := isKustomizationFile(name)
-	err := splitDocuments(r, func(first int, data []byte, tooLarge bool) error {
-		d := document{src: src, firstLine: first, data: data, tooLarge: tooLarge, kustomization: kust, seq: *seq}
-		*seq++
+	send := func(d document) error {
+		d.src, d.kustomization = src, kust
 		select {
 		case docs <- d:
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-	})
+	}
+	br := bufio.NewReaderSize(r, 64<<10)
+	var err error
+	if startsWithJSON(br) {
+		// kubectl's -o json: one value may be a List of any size, read
+		// item by item.
+		next := func() int { n := *seq; *seq++; return n }
+		err = readJSONStream(br, next, send)
+	} else {
+		err = splitDocuments(br, func(first int, data []byte, tooLarge bool) error {
+			d := document{firstLine: first, data: data, tooLarge: tooLarge, seq: *seq}
+			*seq++
+			return send(d)
+		})
+	}
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("cannot read %s: %w", displayName(name), err)
 	}
@@ -418,9 +475,9 @@ func (r *Report) Append(other *Report) {
 		c.seq += r.nextSeq
 		r.Checked = append(r.Checked, c)
 	}
-	for _, c := range other.controllers {
-		c.seq += r.nextSeq
-		r.controllers = append(r.controllers, c)
+	for _, c := range other.controllers.all() {
+		c.seq += int32(r.nextSeq)
+		r.controllers.add(*c)
 	}
 	r.Objects += other.Objects
 	for s, n := range other.perSource {
