@@ -390,7 +390,7 @@ func (o *LintOptions) lintPaths(ctx context.Context, linter *lint.Linter, rep *l
 			}
 		}
 		if err != nil {
-			rep.AddInputError(src, "cannot build the kustomization: "+err.Error(),
+			rep.AddInputError(src, "cannot build the kustomization: "+strings.TrimPrefix(err.Error(), src.File+": "),
 				"fix the kustomization, or check it alone with \"kubectl envops lint -k "+dir+"\"")
 		}
 	}
