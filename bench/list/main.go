@@ -51,6 +51,10 @@ func run(items int, unlabelled float64, envops, path string) error {
 			return fmt.Errorf("building the plugin (run from the repository root): %w", err)
 		}
 	}
+	// The plugin runs in an empty directory, away from any .envops.yaml.
+	if envops, err = filepath.Abs(envops); err != nil {
+		return err
+	}
 	if path == "" {
 		path = filepath.Join(tmp, "list.json")
 	}
