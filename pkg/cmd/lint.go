@@ -29,6 +29,10 @@ import (
 	"github.com/envops/kubectl-envops/pkg/version"
 )
 
+// lintMemoryLimit is the soft limit on the Go memory of a lint run: with
+// the program itself (about 70 MB resident), a run stays under 200 MB.
+const lintMemoryLimit = 100 << 20
+
 // LintOptions holds the flags and resolved state of "kubectl envops lint".
 type LintOptions struct {
 	// Paths are files and directories to read ("-" is standard input),
@@ -44,6 +48,8 @@ type LintOptions struct {
 	FailOn        string
 	Disable       []string
 	Remote        remoteResourcesFlag
+	// AllowEmpty accepts explicit inputs that hold no objects.
+	AllowEmpty bool
 
 	// Resolved by Complete.
 	Config *config.Config
@@ -135,6 +141,7 @@ func NewCmdLint(g *Globals, runF func(*LintOptions) error) *cobra.Command {
 	f.StringVar(&o.FailOn, "fail-on", o.FailOn, "Exit 1 when a finding has at least this severity: error, warning, info or none")
 	f.StringSliceVar(&o.Disable, "disable", nil, "Rules to turn off, comma-separated")
 	addRemoteResourcesFlag(f, &o.Remote)
+	f.BoolVar(&o.AllowEmpty, "allow-empty", false, "Accept a file or standard input that holds no objects (by default an error: an empty pipe usually means the command before it failed)")
 	_ = cmd.MarkFlagDirname("kustomize")
 	_ = cmd.MarkFlagFilename("filename", "yaml", "yml", "json")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(lint.Formats(), cobra.ShellCompDirectiveNoFileComp))
@@ -271,11 +278,14 @@ func (o *LintOptions) Run(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	// Documents stream through, so the live heap stays small while the
-	// YAML parser allocates heavily: a higher GC target costs about 20 MB
-	// and saves about a quarter of the CPU time. GOGC, when set, wins.
-	if os.Getenv("GOGC") == "" {
-		defer debug.SetGCPercent(debug.SetGCPercent(400))
+	// Documents and List items stream through one at a time; what stays is
+	// a few hundred bytes per object (findings, selectors). A soft limit
+	// on the Go heap makes the collector run sooner, and return memory to
+	// the system sooner, before the process grows past it, rather than
+	// let garbage double the heap; below it nothing changes. GOMEMLIMIT,
+	// when set, wins.
+	if os.Getenv("GOMEMLIMIT") == "" {
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(lintMemoryLimit))
 	}
 	linter, err := lint.New(o.Config, o.Disable...)
 	if err != nil {
@@ -306,6 +316,8 @@ func (o *LintOptions) Run(ctx context.Context) error {
 		}
 	}
 
+	// Rules across objects (overlapping selectors) see every input.
+	linter.Finish(rep)
 	if err := lint.Write(o.Out, rep, lint.WriteOptions{Format: o.Output, Color: o.Color, FailOn: o.failOn, ToolVersion: version.Get().Version}); err != nil {
 		return err
 	}
@@ -314,7 +326,11 @@ func (o *LintOptions) Run(ctx context.Context) error {
 	}
 	if bad := rep.InvalidDocuments(); len(bad) > 0 {
 		f := bad[0]
-		msg := fmt.Sprintf("%s:%d: %s", f.Location.Label(), f.Location.Line, f.Message)
+		msg := f.Location.Label() + ": " + f.Message
+		if f.Location.Line > 0 {
+			msg = fmt.Sprintf("%s:%d: %s", f.Location.Label(), f.Location.Line, f.Message)
+		}
+		msg = lint.EscapeText(msg)
 		if len(bad) > 1 {
 			msg += fmt.Sprintf(" (and %d more documents that cannot be read)", len(bad)-1)
 		}
@@ -335,35 +351,62 @@ func (o *LintOptions) lintPaths(ctx context.Context, linter *lint.Linter, rep *l
 	if err != nil {
 		return err
 	}
+	for _, s := range in.Skipped {
+		rep.Skip(s)
+	}
 	if err := linter.LintFiles(ctx, in.Files, o.In, rep); err != nil {
 		return err
 	}
+	if !o.AllowEmpty {
+		for _, f := range in.Explicit {
+			if rep.Read(lint.Source{File: f}) == 0 {
+				return fmt.Errorf("%s holds no objects: check the command that produced it, or pass --allow-empty", displayInput(f))
+			}
+		}
+	}
 	appsDir := o.Config.AppsDir()
 	for _, dir := range in.Kustomizations {
-		abs, err := filepath.Abs(dir)
-		if err != nil {
-			return fmt.Errorf("cannot resolve %s: %w", dir, err)
-		}
-		rel, err := filepath.Rel(appsDir, abs)
-		if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-			if err := o.lintRendered(linter, rep, dir); err != nil {
-				return err
-			}
+		file := lint.KustomizationFile(dir)
+		src := lint.Source{File: firstNonEmpty(file, dir)}
+		if render.IsComponent(filesys.MakeFsOnDisk(), dir) {
+			rep.Skip(lint.Skipped{Source: src, Reason: "a kustomize Component is built only by the kustomizations that use it"})
 			continue
 		}
-		parts := strings.Split(filepath.ToSlash(rel), "/")
-		if len(parts) == 3 && parts[1] == "overlays" {
-			if err := o.lintOverlay(linter, rep, parts[0], parts[2], lint.KustomizationFile(dir)); err != nil {
-				return err
+		// One kustomization that does not build is reported with the
+		// findings of every other input, not instead of them.
+		var err error
+		abs, aerr := filepath.Abs(dir)
+		rel, rerr := filepath.Rel(appsDir, abs)
+		switch {
+		case aerr != nil || rerr != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)):
+			err = o.lintRendered(linter, rep, dir)
+		default:
+			if parts := strings.Split(filepath.ToSlash(rel), "/"); len(parts) == 3 && parts[1] == "overlays" {
+				err = o.lintOverlay(linter, rep, parts[0], parts[2], file)
 			}
+		}
+		if err != nil {
+			rep.AddInputError(src, "cannot build the kustomization: "+strings.TrimPrefix(err.Error(), src.File+": "),
+				"fix the kustomization, or check it alone with \"kubectl envops lint -k "+dir+"\"")
 		}
 	}
 	return nil
 }
 
+// displayInput names a file argument in messages.
+func displayInput(f string) string {
+	if f == "-" {
+		return "standard input"
+	}
+	return f
+}
+
 // lintKustomization lints what a kustomization renders, and the
 // kustomization file itself.
 func (o *LintOptions) lintKustomization(ctx context.Context, linter *lint.Linter, rep *lint.Report) error {
+	if render.IsComponent(filesys.MakeFsOnDisk(), o.Kustomization) {
+		return fmt.Errorf("%s is a kustomize Component, which is built only as part of a kustomization: lint a kustomization that lists it under components", o.Kustomization)
+	}
 	if file := lint.KustomizationFile(o.Kustomization); file != "" {
 		if err := linter.LintFiles(ctx, []string{file}, nil, rep); err != nil {
 			return err

@@ -17,6 +17,27 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 )
 
+// MaxFileBytes bounds the project file: --config /dev/zero, or a FIFO
+// that never stops, is refused rather than read forever.
+const MaxFileBytes = 1 << 20
+
+// readBounded reads at most MaxFileBytes of a file.
+func readBounded(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxFileBytes {
+		return nil, fmt.Errorf("%s is larger than %d MiB: a project file is a few lines of YAML; check the --config path", path, MaxFileBytes>>20)
+	}
+	return data, nil
+}
+
 // ErrUnknownEnvironment is wrapped by Environment when the name is not defined.
 var ErrUnknownEnvironment = errors.New("unknown environment")
 
@@ -24,7 +45,7 @@ var ErrUnknownEnvironment = errors.New("unknown environment")
 // and invalid names are errors of the form "path:line: message". Keys the
 // file leaves out keep their defaults.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := readBounded(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("project file %s does not exist: create it or fix the --config path", path)

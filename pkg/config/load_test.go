@@ -375,3 +375,15 @@ func TestEnvironment(t *testing.T) {
 		})
 	}
 }
+
+// TestLoadIsBounded: --config /dev/zero is refused after MaxFileBytes, not
+// read until memory runs out.
+func TestLoadIsBounded(t *testing.T) {
+	if _, err := os.Stat("/dev/zero"); err != nil {
+		t.Skip("no /dev/zero here")
+	}
+	_, err := Load("/dev/zero")
+	if err == nil || !strings.Contains(err.Error(), "/dev/zero is larger than 1 MiB") {
+		t.Fatalf("err = %v, want the file refused as too large", err)
+	}
+}

@@ -1,6 +1,8 @@
 package lint
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -61,11 +63,14 @@ type Summary struct {
 	Errors   int `json:"errors"`
 	Warnings int `json:"warnings"`
 	Info     int `json:"info"`
+	// Skipped counts inputs that were not checked (kustomize Components,
+	// FIFOs and devices in a directory).
+	Skipped int `json:"skipped,omitempty"`
 }
 
 // Summarize counts a report's findings.
 func (r *Report) Summarize() Summary {
-	s := Summary{Objects: r.Objects, Sources: len(r.Sources)}
+	s := Summary{Objects: r.Objects, Sources: len(r.Sources), Skipped: len(r.Skipped)}
 	for _, f := range r.Findings {
 		switch f.Severity {
 		case SeverityError:
@@ -79,18 +84,48 @@ func (r *Report) Summarize() Summary {
 	return s
 }
 
+// writeJSON writes the report as one indented JSON object, a finding at a
+// time, so that a report of many findings is never encoded whole in memory.
 func writeJSON(w io.Writer, rep *Report) error {
-	out := struct {
-		Findings []Finding `json:"findings"`
-		Summary  Summary   `json:"summary"`
-	}{Findings: rep.Findings, Summary: rep.Summarize()}
-	if out.Findings == nil {
-		out.Findings = []Finding{}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	indented := func(v any, prefix string) error {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetIndent(prefix, "  ")
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(v); err != nil {
+			return err
+		}
+		_, err := bw.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+		return err
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(out)
+	bw.WriteString("{\n  \"findings\": [")
+	for i := range rep.Findings {
+		if i > 0 {
+			bw.WriteString(",")
+		}
+		bw.WriteString("\n    ")
+		if err := indented(&rep.Findings[i], "    "); err != nil {
+			return err
+		}
+	}
+	if len(rep.Findings) > 0 {
+		bw.WriteString("\n  ")
+	}
+	bw.WriteString("],\n")
+	if len(rep.Skipped) > 0 {
+		bw.WriteString("  \"skipped\": ")
+		if err := indented(rep.Skipped, "  "); err != nil {
+			return err
+		}
+		bw.WriteString(",\n")
+	}
+	bw.WriteString("  \"summary\": ")
+	if err := indented(rep.Summarize(), "  "); err != nil {
+		return err
+	}
+	bw.WriteString("\n}\n")
+	return bw.Flush()
 }
 
 // groups splits findings by source, keeping input order.
@@ -138,25 +173,34 @@ func writeText(w io.Writer, rep *Report, opts WriteOptions) error {
 		return style + s + styleReset
 	}
 	sevStyle := map[Severity]string{SeverityError: styleRed, SeverityWarning: styleYell, SeverityInfo: styleCyan}
-	var b strings.Builder
+	// Written as it goes: a report of many findings is not held twice.
+	b := bufio.NewWriterSize(w, 64<<10)
 	for _, g := range groups(rep.Findings) {
-		b.WriteString(paint(styleBold, g[0].Location.Label()) + "\n")
+		// Everything that comes from input is escaped before it is painted.
+		b.WriteString(paint(styleBold, EscapeText(g[0].Location.Label())) + "\n")
 		width := 0
 		for _, f := range g {
 			width = max(width, len(position(f.Location)))
 		}
 		indent := strings.Repeat(" ", 2+width+2+7+1)
 		for _, f := range g {
-			fmt.Fprintf(&b, "  %-*s  %s %s: %s  %s\n", width, position(f.Location),
-				paint(sevStyle[f.Severity], fmt.Sprintf("%-7s", f.Severity)), f.Object, f.Message, paint(styleFaint, "["+f.Rule+"]"))
+			fmt.Fprintf(b, "  %-*s  %s %s: %s  %s\n", width, position(f.Location),
+				paint(sevStyle[f.Severity], fmt.Sprintf("%-7s", f.Severity)), EscapeText(f.Object.String()), EscapeText(f.Message), paint(styleFaint, "["+f.Rule+"]"))
 			if f.Hint != "" {
-				b.WriteString(indent + paint(styleFaint, "fix: "+f.Hint) + "\n")
+				b.WriteString(indent + paint(styleFaint, "fix: "+EscapeText(f.Hint)) + "\n")
 			}
 		}
 		b.WriteString("\n")
 	}
+	for _, sk := range rep.Skipped {
+		fmt.Fprintf(b, "skipped %s: %s\n", EscapeText(sk.Source.Label()), EscapeText(sk.Reason))
+	}
 	s := rep.Summarize()
-	fmt.Fprintf(&b, "%s checked in %s: ", plural(s.Objects, "object"), sourcesNoun(rep.Sources))
+	fmt.Fprintf(b, "%s checked in %s", plural(s.Objects, "object"), sourcesNoun(rep.Sources))
+	if s.Skipped > 0 {
+		fmt.Fprintf(b, " (%d skipped)", s.Skipped)
+	}
+	b.WriteString(": ")
 	if len(rep.Findings) == 0 {
 		b.WriteString("no findings\n")
 	} else {
@@ -166,8 +210,7 @@ func writeText(w io.Writer, rep *Report, opts WriteOptions) error {
 		}
 		b.WriteString(strings.Join(parts, ", ") + "\n")
 	}
-	_, err := io.WriteString(w, b.String())
-	return err
+	return b.Flush()
 }
 
 // sourcesNoun says "3 files", "2 namespaces", "2 contexts" or "4 sources".

@@ -17,7 +17,7 @@ func writeGitHub(w io.Writer, rep *Report) error {
 		}
 		var props []string
 		if f.Location.File != "" && f.Location.File != "-" {
-			props = append(props, "file="+escapeProperty(f.Location.File))
+			props = append(props, "file="+escapeProperty(EscapeText(f.Location.File)))
 			if f.Location.Line > 0 {
 				props = append(props, fmt.Sprintf("line=%d", f.Location.Line))
 			}
@@ -36,6 +36,9 @@ func writeGitHub(w io.Writer, rep *Report) error {
 		if f.Hint != "" {
 			msg += "\nfix: " + f.Hint
 		}
+		// Line breaks become %0A below; other control characters (ESC)
+		// would reach the log raw.
+		msg = escapeText(msg, true)
 		fmt.Fprintf(&b, "::%s %s::%s\n", cmd, strings.Join(props, ","), escapeData(msg))
 	}
 	_, err := io.WriteString(w, b.String())

@@ -66,7 +66,7 @@ func writeJUnit(w io.Writer, rep *Report, opts WriteOptions) error {
 	for _, c := range rep.Checked {
 		k := objectKey{c.seq, c.item}
 		listed[k] = true
-		entries = append(entries, entry{key: k, name: c.Object.String(), src: c.Location.Source})
+		entries = append(entries, entry{key: k, name: EscapeText(c.Object.String()), src: c.Location.Source})
 	}
 	for _, f := range rep.Findings {
 		k := objectKey{f.seq, f.item}
@@ -74,9 +74,11 @@ func writeJUnit(w io.Writer, rep *Report, opts WriteOptions) error {
 			continue
 		}
 		listed[k] = true
-		name := f.Object.String()
-		if f.item < 0 {
+		name := EscapeText(f.Object.String())
+		if f.item < 0 && f.Location.Line > 0 {
 			name = fmt.Sprintf("document at line %d", f.Location.Line)
+		} else if f.item < 0 {
+			name = EscapeText(f.Location.Label())
 		}
 		entries = append(entries, entry{key: k, name: name, src: f.Location.Source})
 	}
@@ -85,7 +87,7 @@ func writeJUnit(w io.Writer, rep *Report, opts WriteOptions) error {
 	for _, s := range rep.Sources {
 		if _, ok := suiteIndex[s]; !ok {
 			suiteIndex[s] = len(out.Suites)
-			out.Suites = append(out.Suites, junitSuite{Name: s.Label()})
+			out.Suites = append(out.Suites, junitSuite{Name: EscapeText(s.Label())})
 		}
 	}
 	sort.SliceStable(entries, func(i, j int) bool {
@@ -97,16 +99,17 @@ func writeJUnit(w io.Writer, rep *Report, opts WriteOptions) error {
 		if !ok {
 			i = len(out.Suites)
 			suiteIndex[e.src] = i
-			out.Suites = append(out.Suites, junitSuite{Name: e.src.Label()})
+			out.Suites = append(out.Suites, junitSuite{Name: EscapeText(e.src.Label())})
 		}
 		suite := &out.Suites[i]
 		tc := junitCase{Name: e.name, ClassName: suite.Name}
 		var failing, other []string
 		var first Finding
 		for _, f := range byObject[e.key] {
-			line := fmt.Sprintf("%s: %s [%s]", position(f.Location), f.Message, f.Rule)
+			// Control characters are not allowed in XML, even as CDATA.
+			line := fmt.Sprintf("%s: %s [%s]", position(f.Location), EscapeText(f.Message), f.Rule)
 			if f.Hint != "" {
-				line += "\n  fix: " + f.Hint
+				line += "\n  fix: " + EscapeText(f.Hint)
 			}
 			if f.Severity >= opts.FailOn || f.Rule == RuleInvalidDocument {
 				if len(failing) == 0 {
@@ -118,7 +121,7 @@ func writeJUnit(w io.Writer, rep *Report, opts WriteOptions) error {
 			}
 		}
 		if len(failing) > 0 {
-			p := &junitProblem{Message: first.Message, Type: first.Rule, Text: strings.Join(failing, "\n")}
+			p := &junitProblem{Message: EscapeText(first.Message), Type: first.Rule, Text: strings.Join(failing, "\n")}
 			if first.Rule == RuleInvalidDocument {
 				tc.Error = p
 				suite.Errors++

@@ -34,6 +34,13 @@ type document struct {
 	// kustomization marks a document read from a kustomization file.
 	kustomization bool
 	seq           int
+	// errMsg, when set, is why the document cannot be read, with errHint.
+	errMsg, errHint string
+	// list ties the items of a streamed List to its end marker (listEnd),
+	// which carries the object itself when it turned out not to be a List.
+	list     *listState
+	listItem bool
+	listEnd  bool
 }
 
 // splitDocuments reads a YAML stream line by line and calls emit with each
@@ -151,6 +158,12 @@ func parseDocument(d document) (objs []*Object, bad *Finding) {
 				"check the document's syntax")
 		}
 	}()
+	if d.errMsg != "" {
+		return nil, invalidDocument(d.src, d.firstLine, d.errMsg, d.errHint)
+	}
+	if d.listEnd && d.data == nil {
+		return nil, nil
+	}
 	if d.tooLarge {
 		return nil, invalidDocument(d.src, d.firstLine, fmt.Sprintf("document is larger than %d MiB", MaxDocumentBytes>>20),
 			"split it into smaller documents separated by ---")
@@ -267,7 +280,8 @@ func rootObjects(d document, doc *yaml.Node, firstLine int) ([]*Object, *Finding
 	obj := &Object{Node: root, Source: d.src, FirstLine: firstLine, kustomization: d.kustomization}
 	kind, _ := scalar(second(lookup(root, "kind")))
 	_, items := lookup(root, "items")
-	if !strings.HasSuffix(kind, "List") || items == nil || items.Kind != yaml.SequenceNode {
+	// The items of a List are objects, not Lists to expand again.
+	if d.listItem || !strings.HasSuffix(kind, "List") || items == nil || items.Kind != yaml.SequenceNode {
 		return []*Object{obj}, nil
 	}
 	objs := make([]*Object, 0, len(items.Content))

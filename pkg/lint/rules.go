@@ -30,6 +30,7 @@ const (
 	RuleEnvSecret            = "env-secret-mounted"
 	RuleRecommendedLabels    = "recommended-labels"
 	RuleKustomizeCommonLabel = "kustomize-common-labels"
+	RuleSelectorOverlap      = "selector-overlap"
 )
 
 // Rule is one check of the label convention.
@@ -105,6 +106,12 @@ var rules = []*Rule{
 		Summary: "kustomizations set labels without touching selectors",
 		Hint:    "replace commonLabels with labels: [{pairs: {...}, includeTemplates: true, includeSelectors: false}]",
 		check:   checkCommonLabels,
+	},
+	{
+		// Checked across objects, by Finish.
+		ID: RuleSelectorOverlap, Severity: SeverityError,
+		Summary: "no two controllers in a namespace select each other's pods",
+		Hint:    "give each controller a selector of its own, e.g. a distinct name label in the selector and the pod template",
 	},
 }
 
@@ -188,16 +195,23 @@ func New(cfg *config.Config, disable ...string) (*Linter, error) {
 
 // Check runs the enabled rules over one object and returns its findings.
 func (l *Linter) Check(o *Object) []Finding {
+	found, _ := l.check(o)
+	return found
+}
+
+// check runs the rules over one object, and returns what the cross-object
+// rules need of it.
+func (l *Linter) check(o *Object) ([]Finding, *controller) {
 	c := &checker{l: l, obj: o, ref: o.Ref()}
 	if c.ref.Kind == "" && !o.kustomization {
 		c.report(RuleInvalidDocument, o.Node, "", "document has no kind: it is not a Kubernetes object",
 			"add apiVersion and kind, or remove the document from the manifests")
-		return c.findings
+		return c.findings, nil
 	}
 	if c.ref.APIVersion == "" && !o.kustomization && !isKustomization("", c.ref.Kind) {
 		c.report(RuleInvalidDocument, o.Node, "", "document has no apiVersion",
 			"add the apiVersion of "+c.ref.Kind+", e.g. \"apiVersion: v1\" or \"apiVersion: apps/v1\"")
-		return c.findings
+		return c.findings, nil
 	}
 	c.ignore = ignored(o.Node)
 	c.wk, c.workload = workloadOf(c.ref.APIVersion, c.ref.Kind)
@@ -209,7 +223,8 @@ func (l *Linter) Check(o *Object) []Finding {
 			r.check(c)
 		}
 	}
-	return c.findings
+	c.recordController()
+	return c.findings, c.controller
 }
 
 // ignored reads the rules an object opts out of.
@@ -236,6 +251,8 @@ type checker struct {
 	workload bool
 	sites    []labelSite
 	findings []Finding
+	// controller is kept for the selector-overlap rule.
+	controller *controller
 }
 
 func (c *checker) report(rule string, at *yaml.Node, field, msg, hint string) {
@@ -467,14 +484,7 @@ func checkSelector(c *checker) {
 		set := labels.Set(ls.Map())
 		selector, written = labels.SelectorFromValidatedSet(set), ls.String()
 	} else {
-		ml := readLabels(c.obj.Node, "spec", "selector", "matchLabels")
-		ls := &metav1.LabelSelector{MatchLabels: ml.Map()}
-		_, exprs := lookup(c.obj.Node, "spec", "selector", "matchExpressions")
-		if exprs != nil && exprs.Kind == yaml.SequenceNode {
-			for _, e := range exprs.Content {
-				ls.MatchExpressions = append(ls.MatchExpressions, readRequirement(e))
-			}
-		}
+		ls := readLabelSelector(c.obj.Node)
 		if len(ls.MatchLabels) == 0 && len(ls.MatchExpressions) == 0 {
 			c.report(RuleSelector, anchor, "spec.selector", "the selector is empty, so it would select every pod in the namespace",
 				fmt.Sprintf("set spec.selector.matchLabels, e.g. %s", hintSelector(tmpl.labels, c.l.cfg.Labels.Required)))
@@ -503,6 +513,30 @@ func selectorExample(c *checker, tmpl labelSite) string {
 		return "spec.selector: " + hint
 	}
 	return "spec.selector.matchLabels: " + hint
+}
+
+// readLabelSelector reads spec.selector as matchLabels and matchExpressions.
+func readLabelSelector(obj *yaml.Node) *metav1.LabelSelector {
+	ml := readLabels(obj, "spec", "selector", "matchLabels")
+	ls := &metav1.LabelSelector{MatchLabels: ml.Map()}
+	_, exprs := lookup(obj, "spec", "selector", "matchExpressions")
+	if exprs != nil && exprs.Kind == yaml.SequenceNode {
+		for _, e := range exprs.Content {
+			ls.MatchExpressions = append(ls.MatchExpressions, readRequirement(e))
+		}
+	}
+	return ls
+}
+
+// labelSelectorOf returns an object's spec.selector as a selector; ok is
+// false when it is empty or invalid.
+func labelSelectorOf(obj *yaml.Node) (labels.Selector, bool) {
+	ls := readLabelSelector(obj)
+	if len(ls.MatchLabels) == 0 && len(ls.MatchExpressions) == 0 {
+		return nil, false
+	}
+	sel, err := metav1.LabelSelectorAsSelector(ls)
+	return sel, err == nil
 }
 
 // readRequirement reads one matchExpressions entry.
@@ -683,12 +717,14 @@ func checkEnvSecret(c *checker) {
 			name, _ := scalar(second(lookup(v, "name")))
 			if s, _ := scalar(second(lookup(v, "secret", "secretName"))); s == secret {
 				volumes[name] = true
+				c.checkSecretItems(v, field+".volumes", name, "secret", "items")
 			}
 			_, sources := lookup(v, "projected", "sources")
 			if sources != nil && sources.Kind == yaml.SequenceNode {
 				for _, src := range sources.Content {
 					if s, _ := scalar(second(lookup(src, "secret", "name"))); s == secret {
 						volumes[name] = true
+						c.checkSecretItems(src, field+".volumes", name, "secret", "items")
 					}
 				}
 			}
@@ -727,6 +763,29 @@ func checkEnvSecret(c *checker) {
 		c.report(RuleEnvSecret, ctr, field+".containers",
 			msg, fmt.Sprintf("add the volume mount {name: %s, mountPath: %s, readOnly: true} to container %q", vol, mountPath, name))
 	}
+}
+
+// checkSecretItems reports a volume of the environment Secret whose items
+// leave out the key: with items, only the keys listed become files, so
+// MOUNTPATH/KEY would not exist and "cat /etc/secrets/environment" fails.
+func (c *checker) checkSecretItems(src *yaml.Node, field, volume string, itemsPath ...string) {
+	key, mountPath := c.l.cfg.Secret.Key, path.Clean(c.l.cfg.Secret.MountPath)
+	itemsKey, items := lookup(src, itemsPath...)
+	if items == nil || items.Kind != yaml.SequenceNode || len(items.Content) == 0 {
+		return // no items: every key is a file named after it
+	}
+	var files []string
+	for _, it := range items.Content {
+		k, _ := scalar(second(lookup(it, "key")))
+		p, _ := scalar(second(lookup(it, "path")))
+		if k == key && path.Clean(p) == key {
+			return
+		}
+		files = append(files, k+" as "+p)
+	}
+	c.report(RuleEnvSecret, itemsKey, field,
+		fmt.Sprintf("volume %q projects only %s of the environment Secret, so %s/%s does not exist in the pod", volume, strings.Join(files, ", "), mountPath, key),
+		fmt.Sprintf("add {key: %s, path: %s} to the volume's items, or remove items to project every key", key, key))
 }
 
 func checkRecommended(c *checker) {

@@ -256,6 +256,27 @@ metadata:
 			},
 		},
 		{
+			name: "an environment Secret volume whose items leave out the key",
+			src: workload("v1", "ReplicationController", goodLabels, "{name: web-frontend}",
+				goodLabels, "[{name: web, image: web:1, volumeMounts: [{name: environment, mountPath: /etc/secrets}]}]",
+				"[{name: environment, secret: {secretName: environment, items: [{key: other, path: other}]}}]"),
+			want: []string{`13 env-secret-mounted: volume "environment" projects only other as other of the environment Secret, so /etc/secrets/environment does not exist in the pod`},
+		},
+		{
+			name: "an environment Secret key projected under another file name, in a projected volume",
+			src: workload("v1", "ReplicationController", goodLabels, "{name: web-frontend}",
+				goodLabels, "[{name: web, image: web:1, volumeMounts: [{name: env, mountPath: /etc/secrets}]}]",
+				"[{name: env, projected: {sources: [{secret: {name: environment, items: [{key: environment, path: env.txt}]}}]}}]"),
+			want: []string{`13 env-secret-mounted: volume "env" projects only environment as env.txt of the environment Secret, so /etc/secrets/environment does not exist in the pod`},
+		},
+		{
+			name: "items that project the key to its own file name pass",
+			src: workload("v1", "ReplicationController", goodLabels, "{name: web-frontend}",
+				goodLabels, "[{name: web, image: web:1, volumeMounts: [{name: environment, mountPath: /etc/secrets}]}]",
+				"[{name: environment, secret: {secretName: environment, items: [{key: other, path: other}, {key: environment, path: environment}]}}]"),
+			want: []string{},
+		},
+		{
 			name: "a CronJob's pod template is checked",
 			src: `apiVersion: batch/v1
 kind: CronJob

@@ -1,6 +1,7 @@
 package lint
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -25,10 +27,23 @@ type Report struct {
 	// Checked lists every object checked, when the Linter records them
 	// (a JUnit report has a test case per object).
 	Checked []CheckedObject `json:"-"`
+	// Skipped lists inputs that were not checked, and why.
+	Skipped []Skipped `json:"skipped,omitempty"`
 
 	nextSeq int
 	sources map[Source]bool
+	// perSource counts the objects and unreadable documents of each source.
+	perSource map[Source]int
+	// controllers are kept for the rules that compare objects (Finish).
+	controllers controllerStore
 }
+
+// Read returns how many objects, and documents that could not be read, came
+// from a source: 0 means the source held nothing at all.
+func (r *Report) Read(s Source) int { return r.perSource[s] }
+
+// Skip records an input that was not checked.
+func (r *Report) Skip(s Skipped) { r.Skipped = append(r.Skipped, s) }
 
 // CheckedObject is one object that was checked.
 type CheckedObject struct {
@@ -81,14 +96,19 @@ func (l *Linter) RecordObjects(on bool) { l.record = on }
 
 // docResult is what a worker makes of one document.
 type docResult struct {
-	seq      int
-	objects  int
-	checked  []CheckedObject
-	findings []Finding
+	src        Source
+	seq        int
+	objects    int
+	checked    []CheckedObject
+	findings   []Finding
+	controller *controller
+	// list and listEnd come from the document (see listState).
+	list    *listState
+	listEnd bool
 }
 
 func (l *Linter) lintDocument(d document) docResult {
-	res := docResult{seq: d.seq}
+	res := docResult{src: d.src, seq: d.seq, list: d.list, listEnd: d.listEnd}
 	objs, bad := parseDocument(d)
 	for _, o := range objs {
 		res.add(l, o)
@@ -104,9 +124,13 @@ func (l *Linter) lintDocument(d document) docResult {
 func (res *docResult) add(l *Linter, o *Object) {
 	item := res.objects
 	res.objects++
-	found := l.Check(o)
+	found, ctrl := l.check(o)
 	for i := range found {
 		found[i].seq, found[i].item = res.seq, item
+	}
+	if ctrl != nil {
+		ctrl.seq, ctrl.item = int32(res.seq), int32(item)
+		res.controller = ctrl
 	}
 	res.findings = append(res.findings, found...)
 	if l.record {
@@ -114,9 +138,53 @@ func (res *docResult) add(l *Linter, o *Object) {
 	}
 }
 
+// collect adds a worker's result to the Report. The items of a streamed
+// List join it as they come; should the document turn out not to be a List
+// after all (its kind is read last), they are taken out again and the
+// object itself is checked instead.
+func collect(r *Report, res docResult) {
+	ls := res.list
+	switch {
+	case ls == nil:
+		r.add(res)
+	case res.listEnd:
+		ls.ended = true
+		if !ls.isList {
+			r.retract(res.seq, res.seq+ls.count)
+			r.add(res)
+			r.Objects -= ls.objects
+			r.perSource[res.src] -= ls.objects
+		}
+	case !ls.ended || ls.isList:
+		ls.objects += res.objects
+		r.add(res)
+	}
+}
+
+// retract removes what documents first < seq <= last added.
+func (r *Report) retract(first, last int) {
+	in := func(seq int) bool { return seq > first && seq <= last }
+	r.Findings = slices.DeleteFunc(r.Findings, func(f Finding) bool {
+		if in(f.seq) {
+			r.perSource[f.Location.Source]--
+			return true
+		}
+		return false
+	})
+	r.Checked = slices.DeleteFunc(r.Checked, func(c CheckedObject) bool { return in(c.seq) })
+	r.controllers.deleteFunc(func(c *controller) bool { return in(int(c.seq)) })
+}
+
 func (r *Report) add(res docResult) {
+	if r.perSource == nil {
+		r.perSource = map[Source]int{}
+	}
+	r.perSource[res.src] += res.objects + len(res.findings)
 	r.Objects += res.objects
 	r.Findings = append(r.Findings, res.findings...)
+	if res.controller != nil {
+		r.controllers.add(*res.controller)
+	}
 	r.Checked = append(r.Checked, res.checked...)
 }
 
@@ -129,17 +197,31 @@ type Inputs struct {
 	// hold a kustomization file. The other files below them are resources
 	// and patches, which only make sense rendered, so they are not in Files.
 	Kustomizations []string
+	// Explicit are the files named on the command line (and "-"), which
+	// must hold at least one object.
+	Explicit []string
+	// Skipped are entries of a directory that are not read: FIFOs, devices
+	// and sockets, which could block or never end.
+	Skipped []Skipped
+}
+
+// Skipped is an input that was not checked, and why.
+type Skipped struct {
+	Source Source `json:"source"`
+	Reason string `json:"reason"`
 }
 
 // ExpandPaths finds the inputs in the paths a user gave: a file as is, a
-// directory's .yaml, .yml and .json files recursively (skipping hidden
-// entries and the insides of kustomizations), and "-" for standard input.
-// A path that does not exist is an error, reported before anything is read.
+// directory's regular .yaml, .yml and .json files recursively (skipping
+// hidden entries and the insides of kustomizations), and "-" for standard
+// input. A path that does not exist is an error, reported before anything
+// is read.
 func ExpandPaths(paths []string) (Inputs, error) {
 	var in Inputs
 	for _, p := range paths {
 		if p == "-" {
 			in.Files = append(in.Files, p)
+			in.Explicit = append(in.Explicit, p)
 			continue
 		}
 		info, err := os.Stat(p)
@@ -150,9 +232,15 @@ func ExpandPaths(paths []string) (Inputs, error) {
 			return Inputs{}, fmt.Errorf("cannot read %s: %w", p, err)
 		}
 		if !info.IsDir() {
+			// A file named on the command line is read whatever it is:
+			// "lint <(generate ...)" passes a pipe.
 			in.Files = append(in.Files, p)
+			in.Explicit = append(in.Explicit, p)
 			continue
 		}
+		// "dir/", "./dir" and "dir" are one directory: walked paths are
+		// compared with the kustomizations found above them.
+		p = filepath.Clean(p)
 		files, kusts := len(in.Files), len(in.Kustomizations)
 		var inside []string // kustomization directories above the current path
 		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
@@ -169,18 +257,23 @@ func ExpandPaths(paths []string) (Inputs, error) {
 				if k := KustomizationFile(path); k != "" {
 					in.Kustomizations = append(in.Kustomizations, path)
 					in.Files = append(in.Files, k)
-					inside = append(inside, path+string(filepath.Separator))
+					inside = append(inside, path)
 				}
 				return nil
 			}
 			for _, k := range inside {
-				if strings.HasPrefix(path, k) {
+				if within(path, k) {
 					return nil
 				}
 			}
-			if manifestExt(path) {
-				in.Files = append(in.Files, path)
+			if !manifestExt(path) {
+				return nil
 			}
+			if !regularFile(path, d) {
+				in.Skipped = append(in.Skipped, Skipped{Source: Source{File: path}, Reason: "not a regular file (a FIFO, device or socket)"})
+				return nil
+			}
+			in.Files = append(in.Files, path)
 			return nil
 		})
 		if err != nil {
@@ -193,11 +286,35 @@ func ExpandPaths(paths []string) (Inputs, error) {
 	return in, nil
 }
 
+// within reports whether path lies below dir; both are clean paths as
+// filepath.WalkDir builds them.
+func within(path, dir string) bool {
+	if dir == "." {
+		return !filepath.IsAbs(path) && path != ".." && !strings.HasPrefix(path, ".."+string(filepath.Separator))
+	}
+	return strings.HasPrefix(path, dir+string(filepath.Separator))
+}
+
+// regularFile reports whether a walked entry is a regular file, following
+// a symbolic link. Reading a FIFO blocks until a writer comes, and a device
+// may never end, so only regular files are read from a directory.
+func regularFile(path string, d fs.DirEntry) bool {
+	if d.Type().IsRegular() {
+		return true
+	}
+	if d.Type()&fs.ModeSymlink == 0 {
+		return false
+	}
+	info, err := os.Stat(path)
+	return err == nil && info.Mode().IsRegular()
+}
+
 // KustomizationFile returns the kustomization file of a directory, or "".
 func KustomizationFile(dir string) string {
 	for _, name := range kustomizationNames {
 		p := filepath.Join(dir, name)
-		if info, err := os.Stat(p); err == nil && !info.IsDir() {
+		// Only a regular file: a FIFO by that name would block the reader.
+		if info, err := os.Stat(p); err == nil && info.Mode().IsRegular() {
 			return p
 		}
 	}
@@ -249,7 +366,7 @@ func (l *Linter) LintFiles(ctx context.Context, files []string, stdin io.Reader,
 	}
 	go func() { wg.Wait(); close(results) }()
 	for res := range results {
-		rep.add(res)
+		collect(rep, res)
 	}
 	for _, src := range sources {
 		rep.AddSource(src)
@@ -277,16 +394,29 @@ func readFile(ctx context.Context, name string, stdin io.Reader, seq *int, docs 
 	}
 	src := Source{File: name}
 	kust := isKustomizationFile(name)
-	err := splitDocuments(r, func(first int, data []byte, tooLarge bool) error {
-		d := document{src: src, firstLine: first, data: data, tooLarge: tooLarge, kustomization: kust, seq: *seq}
-		*seq++
+	send := func(d document) error {
+		d.src, d.kustomization = src, kust
 		select {
 		case docs <- d:
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-	})
+	}
+	br := bufio.NewReaderSize(r, 64<<10)
+	var err error
+	if startsWithJSON(br) {
+		// kubectl's -o json: one value may be a List of any size, read
+		// item by item.
+		next := func() int { n := *seq; *seq++; return n }
+		err = readJSONStream(br, next, send)
+	} else {
+		err = splitDocuments(br, func(first int, data []byte, tooLarge bool) error {
+			d := document{firstLine: first, data: data, tooLarge: tooLarge, seq: *seq}
+			*seq++
+			return send(d)
+		})
+	}
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("cannot read %s: %w", displayName(name), err)
 	}
@@ -304,11 +434,22 @@ func displayName(file string) string {
 // they join the Report after anything already in it.
 func (l *Linter) LintObjects(objs []*Object, rep *Report) {
 	for _, o := range objs {
-		res := docResult{seq: rep.nextSeq}
+		res := docResult{src: o.Source, seq: rep.nextSeq}
 		rep.nextSeq++
 		res.add(l, o)
 		rep.add(res)
 	}
+}
+
+// AddInputError reports an input that could not be checked at all (a
+// kustomization that does not build) as an invalid-document finding, after
+// everything already in the Report, so the other inputs are still reported.
+func (r *Report) AddInputError(src Source, msg, hint string) {
+	r.AddSource(src)
+	f := invalidDocument(src, 0, msg, hint)
+	f.seq, f.item = r.nextSeq, -1
+	r.nextSeq++
+	r.add(docResult{src: src, seq: f.seq, findings: []Finding{*f}})
 }
 
 // AddSource records a source (a kustomization, a namespace) that objects
@@ -334,7 +475,18 @@ func (r *Report) Append(other *Report) {
 		c.seq += r.nextSeq
 		r.Checked = append(r.Checked, c)
 	}
+	for _, c := range other.controllers.all() {
+		c.seq += int32(r.nextSeq)
+		r.controllers.add(*c)
+	}
 	r.Objects += other.Objects
+	for s, n := range other.perSource {
+		if r.perSource == nil {
+			r.perSource = map[Source]int{}
+		}
+		r.perSource[s] += n
+	}
+	r.Skipped = append(r.Skipped, other.Skipped...)
 	for _, s := range other.Sources {
 		r.AddSource(s)
 	}

@@ -242,7 +242,7 @@ func (s Spec) convention(in, out runtime.Object) error {
 		}
 	}
 	filters := []kio.Filter{
-		transform.EnvSecret{SecretName: s.Secret.Name, MountPath: s.Secret.MountPath},
+		transform.EnvSecret{SecretName: s.Secret.Name, MountPath: s.Secret.MountPath, Key: s.Secret.Key},
 		transform.LabelConvention{
 			App:         s.Name,
 			Labels:      append(slices.Clone(s.Labels.Required), s.Labels.Optional...),

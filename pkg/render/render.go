@@ -83,7 +83,14 @@ func App(fsys filesys.FileSystem, cfg *config.Config, app, env string, opts Opti
 			return nil, fmt.Errorf("app %q, environment %q: %w", app, env, err)
 		}
 	}
-	return toUnstructured(nodes)
+	objs, err := toUnstructured(nodes)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkSelectors(app, cfg.Labels.Name, objs); err != nil {
+		return nil, err
+	}
+	return objs, nil
 }
 
 // All renders every app for env, concurrently, in the order of Apps.
@@ -181,7 +188,7 @@ func OverlayDir(fsys filesys.FileSystem, cfg *config.Config, app, env string) (s
 // filters are the project's transforms, in the order they are applied.
 func filters(cfg *config.Config, app string, opts Options) []kio.Filter {
 	fs := []kio.Filter{
-		transform.EnvSecret{SecretName: cfg.Secret.Name, MountPath: cfg.Secret.MountPath},
+		transform.EnvSecret{SecretName: cfg.Secret.Name, MountPath: cfg.Secret.MountPath, Key: cfg.Secret.Key},
 		transform.LabelConvention{
 			App:         app,
 			Labels:      append(append([]string{}, cfg.Labels.Required...), cfg.Labels.Optional...),

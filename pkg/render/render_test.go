@@ -280,3 +280,42 @@ func TestApps(t *testing.T) {
 		t.Error("a missing apps directory should be an error")
 	}
 }
+
+// TestAppRefusesOverlappingSelectors: two controllers of one app with one
+// role get one name label, and so one selector; they would fight over the
+// same pods, so the app is refused with the fix.
+func TestAppRefusesOverlappingSelectors(t *testing.T) {
+	fsys, cfg := project(t)
+	err := filepath.WalkDir("testdata/twin", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel("testdata", path)
+		return fsys.WriteFile(filepath.Join("/project/apps", rel), data)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = App(fsys, cfg, "twin", "dev", Options{})
+	want := `app "twin" renders ReplicationController/twin and ReplicationController/twin-canary with overlapping selectors (name=twin-server and name=twin-server): both would manage the same pods; give each controller its own role label, so each gets its own name label ({app}-{role})`
+	if err == nil || err.Error() != want {
+		t.Fatalf("err = %v\nwant %s", err, want)
+	}
+	// With a role of its own, the canary renders.
+	for path, data := range map[string]string{
+		"/project/apps/twin/base/kustomization.yaml": "resources: [twin.yaml, twin-canary.yaml]\nlabels:\n- pairs: {app: twin, tier: backend}\n  includeTemplates: true\n",
+		"/project/apps/twin/base/twin.yaml":          "apiVersion: v1\nkind: ReplicationController\nmetadata: {name: twin, labels: {role: server}}\nspec:\n  template:\n    metadata: {labels: {role: server}}\n    spec: {containers: [{name: twin, image: twin:1}]}\n",
+		"/project/apps/twin/base/twin-canary.yaml":   "apiVersion: v1\nkind: ReplicationController\nmetadata: {name: twin-canary, labels: {role: canary}}\nspec:\n  template:\n    metadata: {labels: {role: canary}}\n    spec: {containers: [{name: twin, image: twin:2}]}\n",
+	} {
+		if err := fsys.WriteFile(path, []byte(data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := App(fsys, cfg, "twin", "dev", Options{}); err != nil {
+		t.Errorf("with its own role: %v", err)
+	}
+}

@@ -2,6 +2,7 @@ package transform
 
 import (
 	"fmt"
+	"path"
 	"strings"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
@@ -15,6 +16,19 @@ type EnvSecret struct {
 	SecretName string `json:"secretName" yaml:"secretName"`
 	// MountPath is where containers see the Secret's keys as files.
 	MountPath string `json:"mountPath" yaml:"mountPath"`
+	// Key is the Secret's key that pods read as MountPath/Key; empty means
+	// "environment".
+	Key string `json:"key,omitempty" yaml:"key,omitempty"`
+}
+
+// defaultKey is the environment Secret's key when none is configured.
+const defaultKey = "environment"
+
+func (f EnvSecret) key() string {
+	if f.Key == "" {
+		return defaultKey
+	}
+	return f.Key
 }
 
 // Filter implements kio.Filter.
@@ -79,6 +93,35 @@ func (f EnvSecret) inject(obj, tmpl *yaml.RNode) error {
 	return nil
 }
 
+// ensureItem makes a Secret volume that lists items project the key to
+// its own file name: with items, only the keys listed become files, and
+// pods read MountPath/Key.
+func (f EnvSecret) ensureItem(obj, volume *yaml.RNode) error {
+	key := f.key()
+	items, err := elements(volume, "secret", "items")
+	if err != nil {
+		return fmt.Errorf("%s: reading the items of volume %q: %w", describe(obj), stringField(volume, "name"), err)
+	}
+	if len(items) == 0 {
+		return nil // every key is a file named after it
+	}
+	for _, it := range items {
+		k, p := stringField(it, "key"), path.Clean(stringField(it, "path"))
+		if k == key && p == key {
+			return nil
+		}
+		if p == key {
+			return fmt.Errorf("%s: volume %q of the environment Secret maps key %q to the file %s, where pods read the key %q: remove that item from the volume's items",
+				describe(obj), stringField(volume, "name"), k, key, key)
+		}
+	}
+	item := stringMap("key", key, "path", key)
+	if err := volume.PipeE(yaml.Lookup("secret", "items"), yaml.Append(item.YNode())); err != nil {
+		return fmt.Errorf("%s: adding the key %q to the items of volume %q: %w", describe(obj), key, stringField(volume, "name"), err)
+	}
+	return nil
+}
+
 // ensureVolume returns the name of the template's volume for the Secret,
 // adding one when none refers to it.
 func (f EnvSecret) ensureVolume(obj, spec *yaml.RNode) (string, error) {
@@ -94,6 +137,9 @@ func (f EnvSecret) ensureVolume(obj, spec *yaml.RNode) (string, error) {
 			return "", fmt.Errorf("%s: reading volume %q: %w", describe(obj), stringField(v, "name"), err)
 		}
 		if secret != nil && yaml.GetValue(secret) == f.SecretName {
+			if err := f.ensureItem(obj, v); err != nil {
+				return "", err
+			}
 			return stringField(v, "name"), nil
 		}
 	}

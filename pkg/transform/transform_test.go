@@ -257,6 +257,66 @@ spec:
 			wantErr: `ReplicationController/web: container "web" already mounts volume "certs" at /etc/secrets`,
 		},
 		{
+			name:   "a Secret volume whose items leave out the key gets the key projected to its file",
+			filter: envSecret,
+			in: `apiVersion: v1
+kind: ReplicationController
+metadata: {name: web}
+spec:
+  template:
+    spec:
+      containers:
+      - name: web
+        volumeMounts:
+        - {name: environment, mountPath: /etc/secrets}
+      volumes:
+      - name: environment
+        secret:
+          secretName: environment
+          items:
+          - {key: other, path: other}
+`,
+			want: `apiVersion: v1
+kind: ReplicationController
+metadata: {name: web}
+spec:
+  template:
+    spec:
+      containers:
+      - name: web
+        volumeMounts:
+        - {name: environment, mountPath: /etc/secrets}
+      volumes:
+      - name: environment
+        secret:
+          secretName: environment
+          items:
+          - {key: other, path: other}
+          - key: environment
+            path: environment
+`,
+		},
+		{
+			name:   "a Secret volume that puts another key at the key's file is an error",
+			filter: envSecret,
+			in: `apiVersion: v1
+kind: ReplicationController
+metadata: {name: web}
+spec:
+  template:
+    spec:
+      containers:
+      - name: web
+      volumes:
+      - name: environment
+        secret:
+          secretName: environment
+          items:
+          - {key: other, path: environment}
+`,
+			wantErr: `ReplicationController/web: volume "environment" of the environment Secret maps key "other" to the file environment, where pods read the key "environment": remove that item`,
+		},
+		{
 			name:   "a volume named like the secret but holding something else is an error",
 			filter: envSecret,
 			in: `apiVersion: v1

@@ -249,3 +249,36 @@ spec:
 		t.Errorf("want annotations, then exit 2 naming <stdin>:16:\n%s", r)
 	}
 }
+
+// TestLintLiveOverlappingSelectors: two controllers of one app created
+// with one selector would fight over the same pods; lint --live flags the
+// pair once, naming both, and a controller with a selector of its own is clean.
+func TestLintLiveOverlappingSelectors(t *testing.T) {
+	ns := newNamespace(t, devContext)
+	cs := clientset(t, devContext)
+	labels := map[string]string{"name": "twin-server", "app": "twin", "tier": "backend", "role": "server"}
+	twin := lintRC("twin", labels, true)
+	canary := lintRC("twin-canary", labels, true)
+	other := lintRC("solo", map[string]string{"name": "solo-server", "app": "solo", "tier": "backend", "role": "server"}, true)
+	for _, rc := range []*corev1.ReplicationController{twin, canary, other} {
+		rc.Spec.Replicas = ptr.To[int32](0)
+		if _, err := cs.CoreV1().ReplicationControllers(ns).Create(t.Context(), rc, metav1.CreateOptions{}); err != nil {
+			t.Fatalf("create RC %s: %v", rc.Name, err)
+		}
+	}
+	r := runKubectl(t, "", "", "envops", "lint", "--live", "--context", devContext, "-n", ns, "-o", "json")
+	if r.ExitCode != 1 {
+		t.Fatalf("want exit 1 for the overlap:\n%s", r)
+	}
+	var overlaps []string
+	for _, f := range parseLint(t, r).Findings {
+		if f.Rule == "selector-overlap" {
+			overlaps = append(overlaps, f.Object.Name+": "+f.Message)
+		}
+	}
+	// The list comes back in name order: twin before twin-canary.
+	want := "twin-canary: the pods of this controller are also selected by ReplicationController/twin (namespace " + ns + "), whose selector is app=twin,name=twin-server,role=server,tier=backend: both controllers would manage the same pods"
+	if len(overlaps) != 1 || overlaps[0] != want {
+		t.Errorf("overlap findings:\n%s\nwant:\n%s", strings.Join(overlaps, "\n"), want)
+	}
+}
