@@ -433,7 +433,7 @@ patches:
 			counter.start()
 			r := deploy(t, dir, "--image", tc.image, "--max-surge", "1", "--max-unavailable", "1", "--failure-grace", tc.grace, "--timeout", never)
 			line := r.Stderr
-			if r.ExitCode != 1 || !strings.Contains(line, tc.reason) || !podNamed.MatchString(line) || !strings.Contains(line, "rolled back") {
+			if r.ExitCode != 1 || !strings.Contains(line, tc.reason) || !podNamed.MatchString(line) || !strings.Contains(r.Stdout+r.Stderr, "rolled back") {
 				t.Fatalf("want exit 1, an error naming a web pod and %s, and the update rolled back:\n%s", tc.reason, r)
 			}
 			if tc.overlay != "" {
