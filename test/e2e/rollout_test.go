@@ -103,8 +103,9 @@ func deploy(t *testing.T, dir string, args ...string) result {
 func assertReadyAtExit(t *testing.T, cs kubernetes.Interface, ns string, desired int) {
 	t.Helper()
 	r := runKubectl(t, "", "", "get", "rc", "web", "--context", devContext, "-n", ns, "-o",
-		`jsonpath={.spec.replicas} {.status.readyReplicas} {.status.observedGeneration} {.metadata.generation}`)
-	f := strings.Fields(r.Stdout)
+		`jsonpath={.spec.replicas}/{.status.readyReplicas}/{.status.observedGeneration}/{.metadata.generation}`)
+	// A field the status does not carry yet prints empty and reads as 0.
+	f := strings.Split(strings.TrimSpace(r.Stdout), "/")
 	if r.ExitCode != 0 || len(f) != 4 {
 		t.Fatalf("kubectl get rc web right after deploy:\n%s", r)
 	}
