@@ -328,7 +328,8 @@ func TestRCPauseAfterThenContinueOrRollback(t *testing.T) {
 	}
 	paused("nginx:1.28")
 
-	r = deploy(t, dir, "--continue")
+	// The flags are given again: the recorded update holds no surge.
+	r = deploy(t, dir, "--continue", "--max-surge", "1", "--max-unavailable", "0")
 	if r.ExitCode != 0 {
 		t.Fatalf("--continue should finish the update:\n%s", r)
 	}
@@ -341,7 +342,7 @@ func TestRCPauseAfterThenContinueOrRollback(t *testing.T) {
 		t.Fatalf("second paused update:\n%s", r)
 	}
 	paused("nginx:1.29")
-	r = deploy(t, dir, "--rollback")
+	r = deploy(t, dir, "--rollback", "--max-surge", "1", "--max-unavailable", "0")
 	if r.ExitCode != 0 {
 		t.Fatalf("--rollback of a paused update:\n%s", r)
 	}
