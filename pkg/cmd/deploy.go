@@ -61,6 +61,9 @@ type DeployOptions struct {
 	DryRun          string
 	Diff            bool
 	Rollback        bool
+	Continue        bool
+	PauseAfter      int32
+	FailureGrace    time.Duration
 	NoRollback      bool
 	BreakLock       bool
 	Notify          string
@@ -87,19 +90,30 @@ var deployLong = templates.LongDesc(`
 	then create or update the app's objects and roll its pods to the new pod
 	template without taking Ready pods below desired - max unavailable.
 
-	A ReplicationController is rolled by a second controller whose selector adds
-	a "deployment" hash label; at the end the old one is deleted and the new one
-	takes the original name without restarting its pods. Every step is recorded
-	in annotations, so running the same deploy again after an interruption
-	(Ctrl-C, a lost connection, kill -9) continues where it stopped. When pods
-	cannot start (image pull errors, crash loops, unschedulable pods) or nothing
-	improves for --timeout, the update is rolled back unless --no-rollback.
+	A ReplicationController keeps its name and selector for life. An update
+	writes the new pod template into it (its pods carry an envops.io/template-hash
+	label that is not part of the selector), raises its replicas by --max-surge
+	and deletes old pods in batches, unavailable ones first, never taking
+	available pods below desired - --max-unavailable; the replication manager
+	replaces each with a pod of the new template. Deploy returns when the
+	controller's status shows every replica ready on the new template. The
+	previous templates are recorded on the controller, so --rollback rolls
+	forward to the last one, after a failure or after a success alike.
+	Running the same deploy again after an interruption (Ctrl-C, a lost
+	connection, kill -9) continues where it stopped. --pause-after N stops once
+	N new pods are available (a canary); --continue finishes, --rollback undoes.
 
-	One deploy of an app runs at a time: a deploy locks the ReplicationController
-	(annotation envops.io/lock) and renews the lock while it runs, and a second
-	deploy refuses, naming the holder. A lock not renewed for 30s expires; a lock
-	left by your own killed deploy on this host is taken over at once; --break-lock
-	takes any lock.
+	New pods that cannot start fail the update: at once when waiting cannot
+	help (the image does not exist, an invalid image name, no node matches),
+	after --failure-grace without progress for back-offs that may be
+	transient (image pull errors, crash loops); the update is then rolled back
+	unless --no-rollback. Nothing improving for --timeout fails it too.
+
+	One deploy of an app runs at a time: a deploy holds the Lease
+	envops-deploy-APP (coordination.k8s.io) and renews it while it runs, and a
+	second deploy refuses, naming the holder. A lease not renewed for 30s
+	expires; one left by your own killed deploy on this host is taken over at
+	once; --break-lock takes any.
 
 	A Deployment is applied with server-side apply (field manager
 	kubectl-envops) and rolled by its controller; a failure returns it to its
@@ -118,7 +132,12 @@ var deployExample = templates.Examples(`
 	# Show what would change, without changing anything
 	kubectl envops deploy web --env prod --image registry.example.com/web:1.4.2 --diff
 
-	# Undo an update that failed with --no-rollback or was interrupted
+	# A canary: stop once 2 pods run the new image, then finish or undo
+	kubectl envops deploy web --env prod --image registry.example.com/web:1.4.2 --pause-after 2
+	kubectl envops deploy web --env prod --continue
+	kubectl envops deploy web --env prod --rollback
+
+	# Undo the last update, whether it failed, was interrupted or succeeded
 	kubectl envops deploy web --env prod --rollback
 
 	# One JSON event per line for CI, and a message per phase to chat
@@ -166,7 +185,10 @@ func NewCmdDeploy(g *Globals, runF func(*DeployOptions) error) *cobra.Command {
 	f.StringVar(&o.DryRun, "dry-run", "none", `Must be "none", "client" or "server": client only reports what would happen, server also has the API server validate the changes; nothing is changed`)
 	f.Lookup("dry-run").NoOptDefVal = "client"
 	f.BoolVar(&o.Diff, "diff", false, "Show the change against the live objects, as kubectl diff does, and change nothing")
-	f.BoolVar(&o.Rollback, "rollback", false, "Undo the app's update that failed or was interrupted: restore the previous pods and remove the new controller")
+	f.BoolVar(&o.Rollback, "rollback", false, "Roll the app back to its previous pod template: undoes the last update, whether it failed, was interrupted, paused or succeeded")
+	f.BoolVar(&o.Continue, "continue", false, "Finish the app's paused (--pause-after) or interrupted update")
+	f.Int32Var(&o.PauseAfter, "pause-after", 0, "Pause a ReplicationController update once this many pods of the new template are available (a canary); finish with --continue")
+	f.DurationVar(&o.FailureGrace, "failure-grace", rollout.DefaultFailureGrace, "How long new pods may sit in a back-off that may be transient (image pull errors, crash loops) without progress before the update fails")
 	f.BoolVar(&o.NoRollback, "no-rollback", false, "When the update fails, leave it in place (exit 3) instead of rolling back")
 	f.BoolVar(&o.BreakLock, "break-lock", false, "Take the app's deploy lock from another deploy that holds it (use only when that deploy is gone)")
 	f.StringVar(&o.Notify, "notify", "", "Post a short message per phase (started, progress, done, failed, rolled back) to this Slack-compatible incoming webhook")
@@ -233,6 +255,18 @@ func (o *DeployOptions) Validate(cmd *cobra.Command) error {
 		return usageError("invalid --update-period %s: use a duration of 0 or more", o.UpdatePeriod)
 	case o.MinReadySeconds < 0:
 		return usageError("invalid --min-ready-seconds %d: use 0 or more", o.MinReadySeconds)
+	case o.PauseAfter < 0:
+		return usageError("invalid --pause-after %d: use a count of new pods of 1 or more", o.PauseAfter)
+	case o.FailureGrace <= 0:
+		return usageError("invalid --failure-grace %s: use a positive duration such as 30s", o.FailureGrace)
+	case o.Continue && o.Rollback:
+		return usageError("--continue and --rollback contradict each other: drop one")
+	case o.Continue && o.PauseAfter > 0:
+		return usageError("--continue finishes a paused update and cannot pause it again: drop --pause-after")
+	case o.Continue && o.Image != "":
+		return usageError("--continue finishes the update in progress and takes no --image: drop --image, or deploy the new image without --continue")
+	case o.Rollback && o.PauseAfter > 0:
+		return usageError("--rollback cannot be combined with --pause-after: drop one")
 	case o.Rollback && o.NoRollback:
 		return usageError("--rollback and --no-rollback contradict each other: drop one")
 	case o.Rollback && o.Image != "":
@@ -354,6 +388,13 @@ func (o *DeployOptions) Run(ctx context.Context) error {
 			s(e)
 		}
 	}
+	if o.dryRun == rollout.DryRunNone {
+		var release func()
+		if ctx, release, err = o.lock(ctx, plan); err != nil {
+			return err
+		}
+		defer release()
+	}
 	err = o.deploy(ctx, plan, applier, events, out)
 	out.Close()
 	if err == nil && o.dryRun == rollout.DryRunNone && !o.Rollback {
@@ -365,6 +406,38 @@ func (o *DeployOptions) Run(ctx context.Context) error {
 		}
 	}
 	return exitCodeOf(err)
+}
+
+// lock takes the app's deploy lock (a Lease) in every namespace its
+// controllers go to, so that one deploy of the app runs at a time; the
+// returned context ends when another deploy takes a lock over.
+func (o *DeployOptions) lock(ctx context.Context, plan *deployPlan) (context.Context, func(), error) {
+	seen := map[string]bool{}
+	var held []*rollout.DeployLock
+	release := func() {
+		for _, l := range held {
+			if err := l.Release(context.WithoutCancel(ctx)); err != nil {
+				fmt.Fprintf(o.ErrOut, "warning: %v\n", err)
+			}
+		}
+	}
+	for _, obj := range plan.controllers {
+		ns := o.namespaceOf(obj)
+		if seen[ns] {
+			continue
+		}
+		seen[ns] = true
+		l, lctx, err := rollout.AcquireDeployLock(ctx, o.target.Client, ns, o.App, o.holder(), o.BreakLock)
+		if err != nil {
+			release()
+			return ctx, nil, err
+		}
+		held, ctx = append(held, l), lctx
+		if by, why := l.TakenOver(); by != nil {
+			fmt.Fprintf(o.ErrOut, "warning: took over the deploy lock of %s in namespace %q held by %s (%s)\n", o.App, ns, by.Holder, why)
+		}
+	}
+	return ctx, release, nil
 }
 
 func (o *DeployOptions) deploy(ctx context.Context, plan *deployPlan, applier *rollout.Applier, events rollout.EventFunc, out *deployPrinter) error {
@@ -395,6 +468,10 @@ func (o *DeployOptions) deploy(ctx context.Context, plan *deployPlan, applier *r
 				res, err = u.Rollback(ctx, obj.GetName(), opts)
 				break
 			}
+			if o.Continue {
+				res, err = u.Continue(ctx, obj.GetName(), opts)
+				break
+			}
 			rc := &corev1.ReplicationController{}
 			if err = runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, rc); err != nil {
 				return fmt.Errorf("ReplicationController %q of app %q is malformed: %w", obj.GetName(), o.App, err)
@@ -418,6 +495,10 @@ func (o *DeployOptions) deploy(ctx context.Context, plan *deployPlan, applier *r
 			return err
 		}
 		out.Result(res, ns, o.dryRun)
+		if res.Paused {
+			fmt.Fprintf(o.Out, "%s/%s is paused with %d new pods available: run \"kubectl envops deploy %s --env %s --continue\" to finish, or \"kubectl envops deploy %s --env %s --rollback\" to undo\n",
+				res.Kind, res.Name, o.PauseAfter, o.App, o.Env, o.App, o.Env)
+		}
 	}
 	return nil
 }
@@ -450,6 +531,9 @@ func (o *DeployOptions) rolloutOptions() rollout.Options {
 		MinReadySeconds: o.MinReadySeconds,
 		UpdatePeriod:    o.UpdatePeriod,
 		Timeout:         o.Timeout,
+		FailureGrace:    o.FailureGrace,
+		PauseAfter:      o.PauseAfter,
+		Continue:        o.Continue,
 		NoRollback:      o.NoRollback,
 		DryRun:          o.dryRun,
 		Holder:          o.holder(),
@@ -626,7 +710,7 @@ func (o *DeployOptions) diff(ctx context.Context, plan *deployPlan, applier *rol
 				return fmt.Errorf("ReplicationController %q of app %q is malformed: %w", obj.GetName(), o.App, err)
 			}
 			u := &rollout.ReplicationControllers{Client: o.target.Client, Namespace: o.namespaceOf(obj)}
-			live, merged, err = u.Preview(ctx, rc)
+			live, merged, err = u.Preview(ctx, rc, opts)
 		} else {
 			d := &rollout.Deployments{Client: o.target.Client, Namespace: o.namespaceOf(obj)}
 			live, merged, err = d.Preview(ctx, obj, opts)
@@ -723,7 +807,11 @@ func (p *deployPrinter) Result(r rollout.Result, namespace string, dryRun rollou
 		return
 	}
 	p.endLine()
-	line := fmt.Sprintf("%s/%s %s", r.Kind, r.Name, r.Action)
+	action := string(r.Action)
+	if r.Paused {
+		action = "paused"
+	}
+	line := fmt.Sprintf("%s/%s %s", r.Kind, r.Name, action)
 	if r.Kind == kindReplicationController || r.Kind == kindDeployment {
 		line += fmt.Sprintf(" (%d replicas)", r.Replicas)
 	}

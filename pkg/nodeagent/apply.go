@@ -331,7 +331,7 @@ func (ap *Applier) applyReplicationController(ctx context.Context, spec Spec, op
 		DryRun:         opts.DryRun,
 	}
 	if opts.DryRun != rollout.DryRunNone {
-		plan, err := updater.Plan(ctx, rc)
+		plan, err := updater.Plan(ctx, rc, ro)
 		if err != nil {
 			return nil, err
 		}

@@ -67,14 +67,16 @@ func agentOfRC(rc *corev1.ReplicationController) (*agent, error) {
 	a := &agent{
 		Kind: KindReplicationController, Name: rc.Name, Namespace: rc.Namespace, UID: rc.UID,
 		Replicas: 1, Template: rc.Spec.Template, Selector: labels.SelectorFromSet(sel),
-		Updating:   rc.Annotations[rollout.AnnotationNextController],
 		Generation: rc.Generation, ObservedGeneration: rc.Status.ObservedGeneration,
 		Annotations: rc.Annotations,
 	}
 	if rc.Spec.Replicas != nil {
 		a.Replicas = *rc.Spec.Replicas
 	}
-	if name := rc.Annotations[rollout.AnnotationOriginalName]; name != "" {
+	if rollout.UpdateInProgress(rc) {
+		a.Updating = rc.Name
+	}
+	if name := rollout.RenamingTo(rc); name != "" {
 		// The update already removed the old controller; this one takes
 		// the name when it is done.
 		a.Name, a.Updating = name, rc.Name
@@ -133,7 +135,7 @@ func findRC(ctx context.Context, client kubernetes.Interface, namespace, name st
 		return nil, fmt.Errorf("cannot list ReplicationControllers in namespace %q: %w", namespace, err)
 	}
 	for i := range list.Items {
-		if list.Items[i].Annotations[rollout.AnnotationOriginalName] == name {
+		if rollout.RenamingTo(&list.Items[i]) == name {
 			return agentOfRC(&list.Items[i])
 		}
 	}

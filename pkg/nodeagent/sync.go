@@ -477,7 +477,7 @@ func (v *view) agent(name string) (*agent, error) {
 		return nil, err
 	}
 	for _, rc := range all {
-		if rc.Annotations[rollout.AnnotationOriginalName] == name {
+		if rollout.RenamingTo(rc) == name {
 			return agentOfRC(rc)
 		}
 	}

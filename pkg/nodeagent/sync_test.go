@@ -24,12 +24,12 @@ const ns = "monitoring"
 
 // agentRC is the agent's controller as the updater leaves it.
 func agentRC(replicas int32) *corev1.ReplicationController {
-	labels := map[string]string{"name": "datadog-agent", "app": "datadog", rollout.DeploymentLabel: "abc"}
+	labels := map[string]string{"name": "datadog-agent", "app": "datadog", rollout.TemplateHashLabel: "abc"}
 	return &corev1.ReplicationController{
 		ObjectMeta: metav1.ObjectMeta{Name: "datadog", Namespace: ns, UID: "rc-uid"},
 		Spec: corev1.ReplicationControllerSpec{
 			Replicas: ptr.To(replicas),
-			Selector: map[string]string{"name": "datadog-agent", rollout.DeploymentLabel: "abc"},
+			Selector: map[string]string{"name": "datadog-agent"},
 			Template: &corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
 				Spec: corev1.PodSpec{Containers: []corev1.Container{{
@@ -45,7 +45,7 @@ func agentRC(replicas int32) *corev1.ReplicationController {
 // for want of the host port).
 func agentPod(name, node string) *corev1.Pod {
 	p := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{"name": "datadog-agent", "app": "datadog", rollout.DeploymentLabel: "abc"}},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{"name": "datadog-agent", "app": "datadog", rollout.TemplateHashLabel: "abc"}},
 		Spec:       corev1.PodSpec{NodeName: node},
 		Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{
 			{Type: corev1.PodReady, Status: corev1.ConditionTrue},
@@ -163,7 +163,7 @@ func TestSync(t *testing.T) {
 func TestSyncRefuses(t *testing.T) {
 	ds := &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "datadog", Namespace: ns}}
 	updating := agentRC(3)
-	updating.Annotations = map[string]string{rollout.AnnotationNextController: "datadog-def"}
+	updating.Annotations = map[string]string{rollout.AnnotationUpdate: `{"desired":3}`}
 	for _, tc := range []struct {
 		name    string
 		objects []runtime.Object
@@ -188,7 +188,7 @@ func TestSyncRefuses(t *testing.T) {
 			t.Fatal(err)
 		}
 		live, _ := client.CoreV1().ReplicationControllers(ns).Get(t.Context(), "datadog", metav1.GetOptions{})
-		if res.Updating != "datadog-def" || res.Scaled() || *live.Spec.Replicas != 3 {
+		if res.Updating != "datadog" || res.Scaled() || *live.Spec.Replicas != 3 {
 			t.Errorf("updating %q, %d -> %d, live %d; want the update left alone", res.Updating, res.From, res.To, *live.Spec.Replicas)
 		}
 	})

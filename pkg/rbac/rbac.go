@@ -84,6 +84,9 @@ func (r Rule) GroupResource() string {
 var (
 	rcVerbs  = []string{"get", "list", "watch", "create", "update", "patch", "delete"}
 	podVerbs = []string{"get", "list", "watch", "patch"}
+	// A rolling update deletes the old pods itself, in batches; the
+	// replication manager then creates their replacements.
+	deployPodVerbs = []string{"get", "list", "watch", "patch", "delete"}
 )
 
 // table is what each use calls. A unit test runs the commands against
@@ -97,12 +100,13 @@ var table = map[Use][]Rule{
 	Deploy: {
 		{Resource: "secrets", Verbs: []string{"get"}, Why: "read the environment Secret before changing anything"},
 		{Resource: "replicationcontrollers", Verbs: rcVerbs, Why: "create, roll, rename and remove ReplicationControllers"},
-		{Resource: "pods", Verbs: podVerbs, Why: "wait for new pods to be Ready and label the pods an update adopts"},
+		{Resource: "pods", Verbs: deployPodVerbs, Why: "wait for new pods to be Ready, label the pods an update adopts and delete the old ones"},
 		{Group: "apps", Resource: "deployments", Verbs: []string{"get", "list", "watch", "create", "patch"}, Why: "apply Deployments and wait for their rollout"},
 		{Group: "apps", Resource: "replicasets", Verbs: []string{"list", "watch"}, Why: "follow a Deployment's rollout and its history"},
 		{Resource: "services", Verbs: []string{"get", "create", "patch"}, Why: "apply the Services an app renders"},
 		{Resource: "configmaps", Verbs: []string{"get", "create", "patch"}, Why: "apply the ConfigMaps an app renders"},
 		{Resource: "events", Verbs: []string{"create"}, Why: "record who deployed what in the audit trail"},
+		{Group: "coordination.k8s.io", Resource: "leases", Verbs: []string{"get", "create", "update"}, Why: "hold the app's deploy lock, a Lease, so two deploys of an app never interleave"},
 	},
 	Lint: {
 		{Resource: "replicationcontrollers", Verbs: []string{"list"}, Why: "lint --live reads workloads"},

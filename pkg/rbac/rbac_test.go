@@ -2,6 +2,7 @@ package rbac
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -25,6 +26,9 @@ func TestManifests(t *testing.T) {
 		{name: "init-env cluster-wide adds namespaces",
 			opts: Options{Use: InitEnv, Namespace: "ci", ClusterWide: true, ServiceAccount: "bot"},
 			want: []string{"ServiceAccount/bot", "ClusterRole/envops-init-env secrets,namespaces", "ClusterRoleBinding/envops-init-env:ci:bot"}},
+		{name: "deploy in a namespace: one Role, the deploy lock's Lease included",
+			opts: Options{Use: Deploy, Namespace: "web", ServiceAccount: "ci"},
+			want: []string{"ServiceAccount/ci", "Role/envops-deploy secrets,replicationcontrollers,pods,deployments,replicasets,services,configmaps,events,leases", "RoleBinding/envops-deploy:ci"}},
 		{name: "node-agent needs a ClusterRole for nodes",
 			opts: Options{Use: NodeAgent, Namespace: "mon", ServiceAccount: "ci"},
 			want: []string{"ServiceAccount/ci", "Role/envops-node-agent secrets,daemonsets,replicationcontrollers,pods", "RoleBinding/envops-node-agent:ci",
@@ -65,6 +69,40 @@ func resources(rules []rbacv1.PolicyRule) string {
 	return strings.Join(out, ",")
 }
 
+func TestRoleVerbs(t *testing.T) {
+	tests := []struct {
+		name  string
+		use   Use
+		group string
+		res   string
+		verbs string // the verbs the role grants on the resource
+	}{
+		{name: "deploy holds its lock on a Lease", use: Deploy, group: "coordination.k8s.io", res: "leases", verbs: "get,create,update"},
+		{name: "deploy deletes old pods during an update", use: Deploy, res: "pods", verbs: "get,list,watch,patch,delete"},
+		{name: "node-agent deletes no pod", use: NodeAgent, res: "pods", verbs: "get,list,watch,patch"},
+		{name: "node-agent takes no deploy lock", use: NodeAgent, group: "coordination.k8s.io", res: "leases", verbs: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			for _, obj := range Manifests(Options{Use: tt.use, Namespace: "web", ServiceAccount: "ci"}) {
+				role, ok := obj.(*rbacv1.Role)
+				if !ok {
+					continue
+				}
+				for _, r := range role.Rules {
+					if slices.Contains(r.APIGroups, tt.group) && slices.Contains(r.Resources, tt.res) {
+						got = append(got, r.Verbs...)
+					}
+				}
+			}
+			if strings.Join(got, ",") != tt.verbs {
+				t.Errorf("role %s grants %q on %s, want %q", RoleName(tt.use), strings.Join(got, ","), tt.res, tt.verbs)
+			}
+		})
+	}
+}
+
 func TestRequiredLeavesOutOptionalRules(t *testing.T) {
 	for _, r := range Required(All, true) {
 		for _, all := range Rules(All) {
@@ -88,6 +126,10 @@ func TestCheckNamesTheFirstMissingVerb(t *testing.T) {
 			want: `forbidden: cannot create resource "replicationcontrollers" in namespace "web" as "ci"; ask an admin to run "kubectl envops rbac --for deploy -n web --apply"`},
 		{name: "no patch on deployments.apps", denied: "patch deployments", ns: "web",
 			want: `forbidden: cannot patch resource "deployments.apps" in namespace "web" as "ci"`},
+		{name: "no update on the deploy lock's Lease", denied: "update leases", ns: "web",
+			want: `forbidden: cannot update resource "leases.coordination.k8s.io" in namespace "web" as "ci"; ask an admin to run "kubectl envops rbac --for deploy -n web --apply"`},
+		{name: "no delete on pods", denied: "delete pods", ns: "web",
+			want: `forbidden: cannot delete resource "pods" in namespace "web" as "ci"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -142,27 +142,17 @@ func withoutStatus(obj *unstructured.Unstructured) *unstructured.Unstructured {
 }
 
 // Preview returns the ReplicationController as it is now (nil when
-// missing) and as the deploy would leave it, defaulted by the server
-// through a dry-run request.
-func (u *ReplicationControllers) Preview(ctx context.Context, want *corev1.ReplicationController) (live, merged runtime.Object, err error) {
-	p, err := u.Plan(ctx, want)
+// missing) and as the deploy would write it, defaulted by the server
+// through a dry-run request: the write Plan decides, annotations included.
+func (u *ReplicationControllers) Preview(ctx context.Context, want *corev1.ReplicationController, o Options) (live, merged runtime.Object, err error) {
+	p, err := u.Plan(ctx, want, o)
 	if err != nil {
 		return nil, nil, err
 	}
-	rcs := u.Client.CoreV1().ReplicationControllers(u.Namespace)
-	var out *corev1.ReplicationController
-	switch {
-	case p.Live != nil && equality.Semantic.DeepEqual(p.Desired, p.Live):
-		out = p.Live
-	case p.Live == nil:
-		out, err = rcs.Create(ctx, p.Desired, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}, FieldManager: FieldManager})
-	default:
-		d := p.Desired.DeepCopy()
-		d.ResourceVersion = p.Live.ResourceVersion
-		out, err = rcs.Update(ctx, d, metav1.UpdateOptions{DryRun: []string{metav1.DryRunAll}, FieldManager: FieldManager})
-	}
+	r := u.newRun(want.Name, o)
+	out, err := r.serverDryRun(ctx, p)
 	if err != nil {
-		return nil, nil, fmt.Errorf("the server rejected ReplicationController %q: %w", want.Name, err)
+		return nil, nil, err
 	}
 	if p.Live != nil {
 		live = typed(p.Live, "v1", kindRC)

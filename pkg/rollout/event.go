@@ -17,6 +17,8 @@ const (
 	EventStep EventType = "step"
 	// EventProgress: pod counts changed.
 	EventProgress EventType = "progress"
+	// EventPaused: the update stopped at its canary, as asked.
+	EventPaused EventType = "paused"
 	// EventDone: the controller reached its desired state.
 	EventDone EventType = "done"
 	// EventFailed: the update failed; a rollback may follow.

@@ -6,13 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	coreinformers "k8s.io/client-go/informers/core/v1"
@@ -25,10 +27,9 @@ import (
 
 const kindRC = "ReplicationController"
 
-// ReplicationControllers deploys ReplicationControllers of one namespace:
-// it creates a missing one, updates one whose pod template is unchanged in
-// place, and otherwise rolls its pods to the new template through a second
-// controller that takes the original name at the end.
+// ReplicationControllers deploys ReplicationControllers of one namespace.
+// Each keeps its name and selector for life: an update writes the new pod
+// template into it and replaces its old pods in batches; see plan.
 type ReplicationControllers struct {
 	Client    kubernetes.Interface
 	Namespace string
@@ -36,34 +37,53 @@ type ReplicationControllers struct {
 	Events EventFunc
 }
 
-// Plan is what Deploy would do to one ReplicationController.
+// mode is what a call asks of a controller.
+type mode int
+
+const (
+	modeDeploy mode = iota
+	// modeRollback rolls forward to the newest recorded previous template.
+	modeRollback
+	// modeContinue finishes the update in progress with its own template.
+	modeContinue
+)
+
+// Plan is what a deploy would write to one ReplicationController before it
+// waits for pods: the same decision deploy acts on, for --dry-run and --diff.
 type Plan struct {
 	Action Action
-	// Resume is set when an interrupted update would be continued.
+	// Resume is set when an update in progress would be continued.
 	Resume bool
 	// Live is the controller as it is now; nil when missing.
 	Live *corev1.ReplicationController
-	// Desired is the controller as the deploy will leave it.
+	// Desired is the controller as deploy writes it (Live when it writes
+	// nothing).
 	Desired *corev1.ReplicationController
+	// Takeover is set when the controller was written by an earlier release
+	// and is first taken over (its selector simplified, its pods relabelled).
+	Takeover bool
+
+	write  bool
+	target target
 }
 
-// rcRun is one Deploy or Rollback call.
+// rcRun is one call on one controller.
 type rcRun struct {
 	*ReplicationControllers
 	o    Options
 	name string
 
-	w    *watcher
-	rcs  corelisters.ReplicationControllerNamespaceLister
-	pods corelisters.PodNamespaceLister
-
-	lk *rcLock
-	// lost stops the run when another deploy takes its lock.
-	lost context.CancelCauseFunc
+	w       *watcher
+	rcs     corelisters.ReplicationControllerNamespaceLister
+	pods    corelisters.PodNamespaceLister
+	podSel  labels.Selector
+	deleted map[types.UID]bool
+	// now is the clock; tests replace it.
+	now func() time.Time
 }
 
 func (u *ReplicationControllers) newRun(name string, o Options) *rcRun {
-	return &rcRun{ReplicationControllers: u, o: o, name: name}
+	return &rcRun{ReplicationControllers: u, o: o, name: name, deleted: map[types.UID]bool{}, now: time.Now}
 }
 
 func (r *rcRun) close() {
@@ -76,7 +96,7 @@ func (r *rcRun) emit(e Event) {
 	if r.Events == nil {
 		return
 	}
-	e.Time = time.Now()
+	e.Time = r.now()
 	e.Kind = kindRC
 	e.Namespace = r.Namespace
 	e.Name = r.name
@@ -86,212 +106,325 @@ func (r *rcRun) emit(e Event) {
 	r.Events(e)
 }
 
-func (r *rcRun) step(controller, format string, a ...any) {
-	r.emit(Event{Type: EventStep, Controller: controller, Message: fmt.Sprintf(format, a...)})
+func (r *rcRun) step(format string, a ...any) {
+	r.emit(Event{Type: EventStep, Message: fmt.Sprintf(format, a...)})
 }
 
 // Deploy makes the live ReplicationController match want: it creates it,
-// updates it in place, rolls its pods to a new template, or resumes an
-// update that was interrupted. A failed update is rolled back unless
-// o.NoRollback; the error is then a *FailedError.
+// updates it in place, or rolls its pods to a new template, resuming an
+// update in progress. A failed update is rolled back to the previous
+// template unless o.NoRollback; the error is then a *FailedError.
 func (u *ReplicationControllers) Deploy(ctx context.Context, want *corev1.ReplicationController, o Options) (Result, error) {
 	want, err := u.normalize(want)
 	if err != nil {
 		return Result{}, err
 	}
-	r := u.newRun(want.Name, o)
-	defer r.close()
-
-	if o.DryRun != DryRunNone {
-		return r.dryRun(ctx, want)
+	mo := modeDeploy
+	if o.Continue {
+		mo = modeContinue
 	}
-	return r.locked(ctx, func(ctx context.Context) (Result, error) { return r.deploy(ctx, want) })
+	return u.run(ctx, want.Name, want, mo, o)
 }
 
-func (r *rcRun) deploy(ctx context.Context, want *corev1.ReplicationController) (Result, error) {
-	live, err := r.get(ctx, want.Name)
-	if err != nil {
-		return Result{}, err
-	}
-	renamed := false
-	if live == nil {
-		next, err := r.findRenaming(ctx, want.Name)
-		if err != nil {
-			return Result{}, err
-		}
-		if next != nil {
-			if next, err = r.lock(ctx, next); err != nil {
-				return Result{}, err
-			}
-			r.emit(Event{Type: EventResumed, Controller: next.Name, Message: fmt.Sprintf("the old controller is gone; %s takes the name %s", next.Name, want.Name)})
-			if live, err = r.rename(ctx, next, want); err != nil {
-				return Result{}, &FailedError{Kind: kindRC, Name: want.Name, Err: err}
-			}
-			renamed = true
-		}
-	}
-	if live == nil {
-		return r.create(ctx, want)
-	}
-	if !r.lk.held() {
-		if live, err = r.lock(ctx, live); err != nil {
-			return Result{}, err
-		}
-	}
-	if nextName := live.Annotations[AnnotationNextController]; nextName != "" {
-		next, err := r.nextOf(ctx, live)
-		if err != nil {
-			return Result{}, err
-		}
-		unchanged := sameTemplate(want.Spec.Template, live) && sameSelector(want.Spec.Selector, live.Spec.Selector)
-		switch {
-		case next == nil && !unchanged, next != nil && next.Annotations[AnnotationTemplateHash] == TemplateHash(want.Spec.Template):
-			return r.rollout(ctx, live, next, want)
-		case next == nil:
-			r.emit(Event{Type: EventNotice, Message: fmt.Sprintf("an unfinished update of %s is cleared: the pod template is the live one", live.Name)})
-		default:
-			r.emit(Event{Type: EventNotice, Controller: next.Name, Message: fmt.Sprintf("an unfinished update to another pod template (%s) is rolled back first", next.Name)})
-		}
-		if live, err = r.rollback(ctx, live, next); err != nil {
-			return Result{}, &FailedError{Kind: kindRC, Name: want.Name, Err: err}
-		}
-	}
-	if sameTemplate(want.Spec.Template, live) && sameSelector(want.Spec.Selector, live.Spec.Selector) {
-		res, err := r.updateInPlace(ctx, live, want)
-		if renamed && err == nil && res.Action == ActionUnchanged {
-			res.Action = ActionRolledOut
-		}
-		return res, err
-	}
-	return r.rollout(ctx, live, nil, want)
-}
-
-// Rollback undoes an update of the named controller that is in progress or
-// was left by a failure: the old controller is scaled back, keeping
-// desired-maxUnavailable pods available, and the new one is deleted.
+// Rollback rolls the named controller forward to the newest template it
+// recorded before the current one: it undoes an update that failed, was
+// interrupted or paused, and also one that succeeded.
 func (u *ReplicationControllers) Rollback(ctx context.Context, name string, o Options) (Result, error) {
-	r := u.newRun(name, o)
-	defer r.close()
-	return r.locked(ctx, func(ctx context.Context) (Result, error) { return r.rollbackByName(ctx, name) })
+	return u.run(ctx, name, nil, modeRollback, o)
 }
 
-func (r *rcRun) rollbackByName(ctx context.Context, name string) (Result, error) {
-	o := r.o
-	live, err := r.get(ctx, name)
-	if err != nil {
-		return Result{}, err
-	}
-	if live == nil {
-		next, err := r.findRenaming(ctx, name)
-		if err != nil {
-			return Result{}, err
-		}
-		if next != nil {
-			return Result{}, fmt.Errorf("the update of ReplicationController %q already removed the old controller, so it cannot be rolled back: run deploy again to finish it, then deploy the previous image", name)
-		}
-		return Result{}, fmt.Errorf("ReplicationController %q not found in namespace %q", name, r.Namespace)
-	}
-	if live.Annotations[AnnotationNextController] == "" {
-		return Result{}, fmt.Errorf("no update of ReplicationController %q is in progress, so there is nothing to roll back: deploy the previous image instead", name)
-	}
-	next, err := r.nextOf(ctx, live)
-	if err != nil {
-		return Result{}, err
-	}
-	if o.DryRun != DryRunNone {
-		return Result{Kind: kindRC, Name: name, Action: ActionRolledBack, DryRun: true}, nil
-	}
-	if live, err = r.lock(ctx, live); err != nil {
-		return Result{}, err
-	}
-	if next != nil {
-		// The lock was taken on the state read before; read next again.
-		if next, err = r.nextOf(ctx, live); err != nil {
-			return Result{}, err
-		}
-	}
-	live, err = r.rollback(ctx, live, next)
-	if err != nil {
-		return Result{}, &FailedError{Kind: kindRC, Name: name, Err: err}
-	}
-	return Result{Kind: kindRC, Name: name, Action: ActionRolledBack, Replicas: replicasOf(live)}, nil
+// Continue finishes the paused or interrupted update of the named controller.
+func (u *ReplicationControllers) Continue(ctx context.Context, name string, o Options) (Result, error) {
+	return u.run(ctx, name, nil, modeContinue, o)
 }
 
-// Plan tells what Deploy would do, without changing anything.
-func (u *ReplicationControllers) Plan(ctx context.Context, want *corev1.ReplicationController) (*Plan, error) {
+// Plan tells what Deploy would write, without changing anything. A
+// controller left by an earlier release is planned as if taken over.
+func (u *ReplicationControllers) Plan(ctx context.Context, want *corev1.ReplicationController, o Options) (*Plan, error) {
 	want, err := u.normalize(want)
 	if err != nil {
 		return nil, err
 	}
-	r := u.newRun(want.Name, Options{})
-	return r.plan(ctx, want)
-}
-
-func (r *rcRun) plan(ctx context.Context, want *corev1.ReplicationController) (*Plan, error) {
+	r := u.newRun(want.Name, o)
 	live, err := r.get(ctx, want.Name)
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{Live: live}
-	if live == nil {
-		next, err := r.findRenaming(ctx, want.Name)
-		if err != nil {
-			return nil, err
-		}
-		if next != nil {
-			p.Resume = true
-			p.Action = ActionRolledOut
-			p.Desired = r.finalController(want, next)
-			return p, nil
-		}
-		p.Action = ActionCreated
-		p.Desired = r.newController(want, want.Name, TemplateHash(want.Spec.Template), desiredReplicas(want, nil))
-		return p, nil
+	mo := modeDeploy
+	if o.Continue {
+		mo = modeContinue
 	}
-	if live.Annotations[AnnotationNextController] != "" {
-		next, err := r.nextOf(ctx, live)
-		if err != nil {
-			return nil, err
-		}
-		p.Resume = next != nil && next.Annotations[AnnotationTemplateHash] == TemplateHash(want.Spec.Template)
+	taken := false
+	if live != nil && isLegacy(live) {
+		live, taken = simplified(live), true
 	}
-	if !p.Resume && sameTemplate(want.Spec.Template, live) && sameSelector(want.Spec.Selector, live.Spec.Selector) {
-		p.Desired = inPlace(live, want)
-		p.Action = inPlaceAction(p.Desired, live)
-		return p, nil
+	p, err := r.decide(live, want, mo)
+	if err != nil {
+		return nil, err
 	}
-	p.Action = ActionRolledOut
-	p.Desired = r.newController(want, want.Name, TemplateHash(want.Spec.Template), desiredReplicas(want, live))
+	p.Takeover = taken
 	return p, nil
 }
 
-// dryRun reports the plan; with DryRunServer it also sends the first change
-// with dryRun=All so the server validates the new controller.
-func (r *rcRun) dryRun(ctx context.Context, want *corev1.ReplicationController) (Result, error) {
-	p, err := r.plan(ctx, want)
+func (u *ReplicationControllers) run(ctx context.Context, name string, want *corev1.ReplicationController, mo mode, o Options) (Result, error) {
+	r := u.newRun(name, o)
+	defer r.close()
+	live, err := r.get(ctx, name)
 	if err != nil {
 		return Result{}, err
 	}
-	res := Result{Kind: kindRC, Name: want.Name, Action: p.Action, Replicas: replicasOf(p.Desired), DryRun: true}
-	if r.o.DryRun != DryRunServer {
-		return res, nil
+	if o.DryRun != DryRunNone {
+		return r.dryRun(ctx, live, want, mo)
 	}
-	server := metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}
-	rcs := r.Client.CoreV1().ReplicationControllers(r.Namespace)
-	switch {
-	case p.Action == ActionCreated:
-		_, err = rcs.Create(ctx, p.Desired, server)
-	case p.Action == ActionUpdated:
-		_, err = rcs.Update(ctx, p.Desired, metav1.UpdateOptions{DryRun: []string{metav1.DryRunAll}})
-	case p.Action == ActionRolledOut && !p.Resume:
-		next := p.Desired.DeepCopy()
-		next.Name = want.Name + "-" + TemplateHash(want.Spec.Template)
-		_, err = rcs.Create(ctx, next, server)
+	if live, err = r.takeOver(ctx, name, live, want); err != nil {
+		return Result{}, r.interrupted(ctx, err)
 	}
+	var p *Plan
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var err error
+		if p, err = r.decide(live, want, mo); err != nil {
+			return err
+		}
+		live, err = r.write(ctx, p)
+		if apierrors.IsConflict(err) {
+			if fresh, gerr := r.get(ctx, name); gerr == nil {
+				live = fresh
+			}
+		}
+		return err
+	})
 	if err != nil {
-		return Result{}, fmt.Errorf("the server rejected ReplicationController %q: %w", want.Name, err)
+		return Result{}, err
+	}
+	res := Result{Kind: kindRC, Name: name, Action: p.Action, Replicas: p.target.desired}
+	if err := r.follow(ctx, live, p); err != nil {
+		if errors.Is(err, errPaused) {
+			res.Paused = true
+			return res, nil
+		}
+		return Result{}, r.failed(ctx, err, live, mo)
 	}
 	return res, nil
+}
+
+// errPaused ends a run that stopped at its canary.
+var errPaused = errors.New("paused")
+
+// decide is the one decision of what to write, shared by deploy, resume,
+// rollback, continue, --dry-run and --diff. It reads nothing.
+func (r *rcRun) decide(live, want *corev1.ReplicationController, mo mode) (*Plan, error) {
+	p := &Plan{Live: live}
+	if live == nil {
+		if want == nil {
+			return nil, fmt.Errorf("ReplicationController %q not found in namespace %q", r.name, r.Namespace)
+		}
+		desired := ptr.Deref(want.Spec.Replicas, 1)
+		rc := want.DeepCopy()
+		hash := TemplateHash(want.Spec.Template)
+		rc.Spec.Template = hashedTemplate(want.Spec.Template, hash)
+		rc.Spec.Replicas = ptr.To(desired)
+		rc.Spec.MinReadySeconds = r.minReadySeconds(want)
+		rc.Annotations = with(rc.Annotations, AnnotationTemplateHash, hash)
+		rc.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: kindRC}
+		p.Action, p.Desired, p.write = ActionCreated, rc, true
+		p.target = target{hash: hash, desired: desired, minReady: rc.Spec.MinReadySeconds}
+		return p, r.withFenceposts(p, rc.Spec.Template)
+	}
+	state := updateStateOf(live)
+	desired := ptr.Deref(live.Spec.Replicas, 1)
+	if state != nil && state.Desired >= 0 {
+		desired = state.Desired
+	}
+	up := live.DeepCopy()
+	up.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: kindRC}
+	var newTemplate *corev1.PodTemplateSpec
+	hash := templateHashOf(live)
+	switch mo {
+	case modeRollback:
+		revs := revisionsOf(live)
+		if len(revs) == 0 {
+			return nil, fmt.Errorf("ReplicationController %q records no previous pod template, so there is nothing to roll back to: deploy the previous image instead", r.name)
+		}
+		rev := revs[0]
+		hash = rev.Hash
+		newTemplate = &rev.Template
+	case modeContinue:
+		if want != nil && !sameTemplate(want.Spec.Template, live) {
+			return nil, fmt.Errorf("--continue finishes the update in progress, but the rendered pod template of %q differs from it: drop --continue to deploy the new template", r.name)
+		}
+	default:
+		if err := r.checkSelector(live, want); err != nil {
+			return nil, err
+		}
+		if want.Spec.Replicas != nil {
+			desired = *want.Spec.Replicas
+		}
+		if !sameTemplate(want.Spec.Template, live) {
+			hash = TemplateHash(want.Spec.Template)
+			newTemplate = want.Spec.Template
+		}
+	}
+	if want != nil {
+		up.Labels = merged(live.Labels, want.Labels)
+		up.Annotations = merged(live.Annotations, want.Annotations)
+		up.Spec.Selector = maps.Clone(want.Spec.Selector)
+		if want.Spec.MinReadySeconds != 0 || r.o.MinReadySeconds != 0 {
+			up.Spec.MinReadySeconds = r.minReadySeconds(want)
+		}
+	}
+	if r.o.MinReadySeconds > 0 {
+		up.Spec.MinReadySeconds = r.o.MinReadySeconds
+	}
+	p.target = target{hash: hash, desired: desired, minReady: up.Spec.MinReadySeconds}
+	if err := r.withFenceposts(p, newTemplate, live.Spec.Template); err != nil {
+		return nil, err
+	}
+	pauseAfter := r.o.PauseAfter
+	switch {
+	case newTemplate != nil:
+		up.Annotations = with(up.Annotations, AnnotationRevisions, pushRevision(live, desired, hash))
+		up.Spec.Template = hashedTemplate(newTemplate, hash)
+		up.Annotations[AnnotationTemplateHash] = hash
+		up.Annotations[AnnotationUpdate] = UpdateState{Desired: desired, PauseAfter: pauseAfter}.encode()
+		up.Spec.Replicas = ptr.To(desired + p.target.f.surge)
+		p.Action = ActionRolledOut
+		if mo == modeRollback {
+			p.Action = ActionRolledBack
+		}
+	case state != nil:
+		// An update in progress: resumed, or continued after its pause.
+		if mo == modeContinue || pauseAfter == 0 {
+			pauseAfter = 0
+		}
+		up.Annotations = with(up.Annotations, AnnotationUpdate, UpdateState{Desired: desired, PauseAfter: pauseAfter}.encode())
+		p.Action, p.Resume = ActionRolledOut, true
+	case mo == modeContinue:
+		return nil, fmt.Errorf("no update of ReplicationController %q is paused or in progress, so there is nothing to continue", r.name)
+	default:
+		up.Spec.Replicas = ptr.To(desired)
+		p.Action = ActionUnchanged
+		if !maps.Equal(up.Labels, live.Labels) || !equality.Semantic.DeepEqual(up.Spec, live.Spec) {
+			p.Action = ActionUpdated
+		}
+	}
+	p.target.pauseAfter = pauseAfter
+	p.Desired = up
+	p.write = !equality.Semantic.DeepEqual(up.ObjectMeta, live.ObjectMeta) || !equality.Semantic.DeepEqual(up.Spec, live.Spec)
+
+	return p, nil
+}
+
+// withFenceposts resolves the surge and unavailability of p's target; any
+// of the templates involved declaring a hostPort rules out a surge.
+func (r *rcRun) withFenceposts(p *Plan, templates ...*corev1.PodTemplateSpec) error {
+	hostPort := int32(0)
+	for _, t := range templates {
+		if hostPort == 0 {
+			hostPort = templateHostPort(t)
+		}
+	}
+	f, err := resolveFenceposts(ptr.Deref(r.o.MaxSurge, DefaultMaxSurge), ptr.Deref(r.o.MaxUnavailable, DefaultMaxUnavailable), p.target.desired, hostPort)
+	p.target.f = f
+	return err
+}
+
+// checkSelector refuses a rendered selector that the pods the controller
+// runs now would not match: they would be orphaned, still running.
+func (r *rcRun) checkSelector(live, want *corev1.ReplicationController) error {
+	if maps.Equal(live.Spec.Selector, want.Spec.Selector) || live.Spec.Template == nil {
+		return nil
+	}
+	if labels.SelectorFromSet(want.Spec.Selector).Matches(labels.Set(live.Spec.Template.Labels)) {
+		return nil
+	}
+	return fmt.Errorf("the selector of ReplicationController %q would change from %s to %s, which its running pods do not match, so they would be orphaned: keep the selector, or delete the controller first", r.name, labels.FormatLabels(live.Spec.Selector), labels.FormatLabels(want.Spec.Selector))
+}
+
+func merged(base, add map[string]string) map[string]string {
+	if len(add) == 0 {
+		return base
+	}
+	out := make(map[string]string, len(base)+len(add))
+	maps.Copy(out, base)
+	maps.Copy(out, add)
+	return out
+}
+
+// write sends the plan's change and returns the controller as written.
+func (r *rcRun) write(ctx context.Context, p *Plan) (*corev1.ReplicationController, error) {
+	rcs := r.Client.CoreV1().ReplicationControllers(r.Namespace)
+	switch {
+	case p.Live == nil:
+		r.emit(Event{Type: EventStarted, Desired: p.target.desired, Message: fmt.Sprintf("creating ReplicationController %s with %d replicas", r.name, p.target.desired)})
+		out, err := rcs.Create(ctx, p.Desired, metav1.CreateOptions{FieldManager: FieldManager})
+		if err != nil {
+			return nil, fmt.Errorf("cannot create ReplicationController %q: %w", r.name, err)
+		}
+		return out, nil
+	case !p.write:
+		return p.Live, nil
+	}
+	switch {
+	case p.Resume:
+		r.emit(Event{Type: EventResumed, Desired: p.target.desired, Message: fmt.Sprintf("continuing the update of %s to %s", r.name, strings.Join(imageList(p.Desired.Spec.Template), ", "))})
+	case p.Action == ActionRolledOut || p.Action == ActionRolledBack:
+		what := "rolling update"
+		if p.Action == ActionRolledBack {
+			what = "rolling back"
+		}
+		r.emit(Event{Type: EventStarted, Desired: p.target.desired, Message: fmt.Sprintf("%s of %s to %s: max surge %d, max unavailable %d", what, r.name, strings.Join(imageList(p.Desired.Spec.Template), ", "), p.target.f.surge, p.target.f.unavailable)})
+		if p.target.f.notice != "" {
+			r.emit(Event{Type: EventNotice, Message: p.target.f.notice})
+		}
+	}
+	out, err := rcs.Update(ctx, p.Desired, metav1.UpdateOptions{FieldManager: FieldManager})
+	if err != nil {
+		if apierrors.IsConflict(err) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("cannot update ReplicationController %q: %w", r.name, err)
+	}
+	return out, nil
+}
+
+// dryRun reports the plan; with DryRunServer the server also validates the
+// write with dryRun=All.
+func (r *rcRun) dryRun(ctx context.Context, live, want *corev1.ReplicationController, mo mode) (Result, error) {
+	if live != nil && isLegacy(live) {
+		live = simplified(live)
+	}
+	p, err := r.decide(live, want, mo)
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{Kind: kindRC, Name: r.name, Action: p.Action, Replicas: p.target.desired, DryRun: true}
+	if r.o.DryRun == DryRunServer {
+		if _, err := r.serverDryRun(ctx, p); err != nil {
+			return Result{}, err
+		}
+	}
+	return res, nil
+}
+
+// serverDryRun has the server default and validate the plan's write.
+func (r *rcRun) serverDryRun(ctx context.Context, p *Plan) (*corev1.ReplicationController, error) {
+	rcs := r.Client.CoreV1().ReplicationControllers(r.Namespace)
+	var out *corev1.ReplicationController
+	var err error
+	switch {
+	case p.Live == nil:
+		out, err = rcs.Create(ctx, p.Desired, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}, FieldManager: FieldManager})
+	case !p.write:
+		return p.Live, nil
+	default:
+		d := p.Desired.DeepCopy()
+		d.ResourceVersion = p.Live.ResourceVersion
+		out, err = rcs.Update(ctx, d, metav1.UpdateOptions{DryRun: []string{metav1.DryRunAll}, FieldManager: FieldManager})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("the server rejected ReplicationController %q: %w", r.name, err)
+	}
+	return out, nil
 }
 
 // normalize checks the rendered controller and fills in what the API server
@@ -306,16 +439,15 @@ func (u *ReplicationControllers) normalize(want *corev1.ReplicationController) (
 	want = want.DeepCopy()
 	want.Namespace = u.Namespace
 	if len(want.Spec.Selector) == 0 {
-		want.Spec.Selector = maps.Clone(want.Spec.Template.Labels)
+		want.Spec.Selector = without(want.Spec.Template.Labels, TemplateHashLabel)
 	}
 	if len(want.Spec.Selector) == 0 {
 		return nil, fmt.Errorf("ReplicationController %q has neither a selector nor pod template labels: add labels to spec.template.metadata.labels", want.Name)
 	}
-	if _, ok := want.Spec.Selector[DeploymentLabel]; ok {
-		return nil, fmt.Errorf("ReplicationController %q uses the label %q, which the rolling update reserves: remove it from the selector", want.Name, DeploymentLabel)
-	}
-	if _, ok := want.Spec.Template.Labels[DeploymentLabel]; ok {
-		return nil, fmt.Errorf("ReplicationController %q uses the label %q, which the rolling update reserves: remove it from the pod template labels", want.Name, DeploymentLabel)
+	for _, k := range []string{TemplateHashLabel, DeploymentLabel} {
+		if _, ok := want.Spec.Selector[k]; ok {
+			return nil, fmt.Errorf("ReplicationController %q selects pods by the label %q, which the rolling update manages: remove it from the selector", want.Name, k)
+		}
 	}
 	if !labels.SelectorFromSet(want.Spec.Selector).Matches(labels.Set(want.Spec.Template.Labels)) {
 		return nil, fmt.Errorf("the selector of ReplicationController %q does not match its pod template labels: every selector label must be on the template", want.Name)
@@ -323,79 +455,11 @@ func (u *ReplicationControllers) normalize(want *corev1.ReplicationController) (
 	return want, nil
 }
 
-// desiredReplicas is the rendered replica count, else the live one, else 1.
-func desiredReplicas(want, live *corev1.ReplicationController) int32 {
-	if want.Spec.Replicas != nil {
-		return *want.Spec.Replicas
-	}
-	if live != nil && live.Spec.Replicas != nil {
-		return *live.Spec.Replicas
-	}
-	return 1
-}
-
-func replicasOf(rc *corev1.ReplicationController) int32 {
-	if rc == nil {
-		return 0
-	}
-	return ptr.Deref(rc.Spec.Replicas, 1)
-}
-
 func (r *rcRun) minReadySeconds(want *corev1.ReplicationController) int32 {
 	if r.o.MinReadySeconds > 0 {
 		return r.o.MinReadySeconds
 	}
 	return want.Spec.MinReadySeconds
-}
-
-// newController is want with the deployment label hash on its selector and
-// template, under the given name and size.
-func (r *rcRun) newController(want *corev1.ReplicationController, name, hash string, replicas int32) *corev1.ReplicationController {
-	rc := &corev1.ReplicationController{
-		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: kindRC},
-		ObjectMeta: metav1.ObjectMeta{
-			Name:        name,
-			Namespace:   r.Namespace,
-			Labels:      maps.Clone(want.Labels),
-			Annotations: withLabel(want.Annotations, AnnotationTemplateHash, TemplateHash(want.Spec.Template)),
-		},
-		Spec: corev1.ReplicationControllerSpec{
-			Replicas:        ptr.To(replicas),
-			MinReadySeconds: r.minReadySeconds(want),
-			Selector:        withLabel(want.Spec.Selector, DeploymentLabel, hash),
-			Template:        want.Spec.Template.DeepCopy(),
-		},
-	}
-	rc.Spec.Template.Labels = withLabel(want.Spec.Template.Labels, DeploymentLabel, hash)
-	return rc
-}
-
-// inPlace is live with want's metadata and replica count; the pod template
-// stays as it is.
-func inPlace(live, want *corev1.ReplicationController) *corev1.ReplicationController {
-	up := live.DeepCopy()
-	if len(want.Labels) > 0 {
-		up.Labels = make(map[string]string, len(live.Labels)+len(want.Labels))
-		maps.Copy(up.Labels, live.Labels)
-		maps.Copy(up.Labels, want.Labels)
-	}
-	up.Annotations = withLabel(live.Annotations, AnnotationTemplateHash, TemplateHash(want.Spec.Template))
-	maps.Copy(up.Annotations, want.Annotations)
-	up.Spec.Replicas = ptr.To(desiredReplicas(want, live))
-	if want.Spec.MinReadySeconds != 0 {
-		up.Spec.MinReadySeconds = want.Spec.MinReadySeconds
-	}
-	return up
-}
-
-// inPlaceAction tells whether an in-place update changes what the
-// controller is (its labels, size or spec) or only records something in
-// its annotations, which every deploy does.
-func inPlaceAction(up, live *corev1.ReplicationController) Action {
-	if maps.Equal(up.Labels, live.Labels) && equality.Semantic.DeepEqual(up.Spec, live.Spec) {
-		return ActionUnchanged
-	}
-	return ActionUpdated
 }
 
 func (r *rcRun) get(ctx context.Context, name string) (*corev1.ReplicationController, error) {
@@ -409,50 +473,19 @@ func (r *rcRun) get(ctx context.Context, name string) (*corev1.ReplicationContro
 	return rc, nil
 }
 
-// nextOf returns the controller live is being replaced by, or nil when the
-// update had not created it yet.
-func (r *rcRun) nextOf(ctx context.Context, live *corev1.ReplicationController) (*corev1.ReplicationController, error) {
-	name := live.Annotations[AnnotationNextController]
-	next, err := r.get(ctx, name)
-	if err != nil || next == nil {
-		return nil, err
-	}
-	if next.Annotations[AnnotationUpdateSource] != sourceID(live) {
-		return nil, fmt.Errorf("ReplicationController %q names %q as its next controller, but %q is not its update: remove the annotation %s from %q and run deploy again", live.Name, name, name, AnnotationNextController, live.Name)
-	}
-	return next, nil
-}
-
-func sourceID(rc *corev1.ReplicationController) string {
-	return rc.Name + ":" + string(rc.UID)
-}
-
-// findRenaming finds the controller of an interrupted update that had
-// already deleted the old controller named name.
-func (r *rcRun) findRenaming(ctx context.Context, name string) (*corev1.ReplicationController, error) {
-	list, err := r.Client.CoreV1().ReplicationControllers(r.Namespace).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("cannot list ReplicationControllers in namespace %q: %w", r.Namespace, err)
-	}
-	for i := range list.Items {
-		if list.Items[i].Annotations[AnnotationOriginalName] == name {
-			return &list.Items[i], nil
-		}
-	}
-	return nil, nil
-}
-
-// ensureWatcher starts informers on the namespace's ReplicationControllers
-// and on the pods that every given selector could select.
-func (r *rcRun) ensureWatcher(ctx context.Context, selectors ...map[string]string) error {
+// ensureWatcher starts informers on this controller and on the pods its
+// selector selects, so waiting costs two watches and no polling.
+func (r *rcRun) ensureWatcher(ctx context.Context, selector map[string]string) error {
 	if r.w != nil {
 		return nil
 	}
-	common := commonLabels(selectors...)
 	w := newWatcher()
-	rcInf := coreinformers.NewReplicationControllerInformer(r.Client, r.Namespace, 0, namespaceIndex)
+	rcInf := coreinformers.NewFilteredReplicationControllerInformer(r.Client, r.Namespace, 0, namespaceIndex, func(lo *metav1.ListOptions) {
+		lo.FieldSelector = fields.OneTermEqualSelector("metadata.name", r.name).String()
+	})
+	sel := labels.SelectorFromSet(without(selector, DeploymentLabel))
 	podInf := coreinformers.NewFilteredPodInformer(r.Client, r.Namespace, 0, namespaceIndex, func(lo *metav1.ListOptions) {
-		lo.LabelSelector = labels.SelectorFromSet(common).String()
+		lo.LabelSelector = sel.String()
 	})
 	for _, inf := range []cache.SharedIndexInformer{rcInf, podInf} {
 		if err := w.add(inf); err != nil {
@@ -463,210 +496,281 @@ func (r *rcRun) ensureWatcher(ctx context.Context, selectors ...map[string]strin
 		w.stop()
 		return fmt.Errorf("cannot watch ReplicationControllers and pods in namespace %q: %w", r.Namespace, err)
 	}
-	r.w = w
+	r.w, r.podSel = w, sel
 	r.rcs = corelisters.NewReplicationControllerLister(rcInf.GetIndexer()).ReplicationControllers(r.Namespace)
 	r.pods = corelisters.NewPodLister(podInf.GetIndexer()).Pods(r.Namespace)
 	return nil
 }
 
-// commonLabels returns the label pairs all selectors share, without the
-// deployment label: the pods of the old and the new controller all carry them.
-func commonLabels(selectors ...map[string]string) map[string]string {
-	var out map[string]string
-	for _, s := range selectors {
-		if s == nil {
-			continue
-		}
-		if out == nil {
-			out = withoutLabel(s, DeploymentLabel)
-			continue
-		}
-		for k, v := range out {
-			if s[k] != v {
-				delete(out, k)
-			}
+// podsOf returns the cached pods rc controls.
+func (r *rcRun) podsOf(rc *corev1.ReplicationController) []*corev1.Pod {
+	all, err := r.pods.List(labels.Everything())
+	if err != nil {
+		return nil
+	}
+	var out []*corev1.Pod
+	for _, p := range all {
+		if ref := metav1.GetControllerOf(p); ref != nil && ref.UID == rc.UID {
+			out = append(out, p)
 		}
 	}
 	return out
 }
 
-// create creates a missing controller and waits for its pods.
-func (r *rcRun) create(ctx context.Context, want *corev1.ReplicationController) (Result, error) {
-	desired := desiredReplicas(want, nil)
-	rc := r.newController(want, want.Name, TemplateHash(want.Spec.Template), desired)
-	r.emit(Event{Type: EventStarted, Desired: desired, Message: fmt.Sprintf("creating ReplicationController %s with %d replicas", want.Name, desired)})
-	if err := r.ensureWatcher(ctx, rc.Spec.Selector); err != nil {
-		return Result{}, err
+// follow drives the update of the written controller to its end: it
+// observes, asks plan for the next step, acts, and waits for the next
+// change. It returns errPaused at a canary pause.
+func (r *rcRun) follow(ctx context.Context, written *corev1.ReplicationController, p *Plan) error {
+	if err := r.ensureWatcher(ctx, written.Spec.Selector); err != nil {
+		return err
 	}
-	// Creating the controller with the lock on it takes the lock: of two
-	// deploys that create it at once, the second gets AlreadyExists.
-	if err := r.ensureLock(ctx); err != nil {
-		return Result{}, err
-	}
-	r.lk.stamp(rc)
-	created, err := r.Client.CoreV1().ReplicationControllers(r.Namespace).Create(ctx, rc, metav1.CreateOptions{FieldManager: FieldManager})
-	if apierrors.IsAlreadyExists(err) {
-		if other, gerr := r.get(ctx, want.Name); gerr == nil && other != nil {
-			if l := ParseLock(other.Annotations); l != nil {
-				return Result{}, &LockedError{Kind: kindRC, Namespace: r.Namespace, Name: want.Name, Lock: *l}
+	t := p.target
+	timeout, grace := r.o.timeout(), r.o.failureGrace()
+	progressAt := r.now()
+	generation := written.Generation
+	best := counts{newAvailable: -1, oldActive: 1 << 30}
+	var lastWrite time.Time
+	var shown Event
+	for {
+		if err := r.w.failed(); err != nil {
+			return fmt.Errorf("lost the watch on namespace %q: %w", r.Namespace, err)
+		}
+		now := r.now()
+		rc, err := r.rcs.Get(r.name)
+		if apierrors.IsNotFound(err) || (err == nil && rc.UID != written.UID) || (err == nil && rc.Generation < generation) {
+			// Not yet in the cache, or the cache lags behind this run's write.
+			if live, gerr := r.get(ctx, r.name); gerr != nil {
+				return gerr
+			} else if live == nil || live.UID != written.UID {
+				return fmt.Errorf("ReplicationController %q was deleted or replaced by someone else during the update; run deploy again", r.name)
 			}
+			if err := r.w.wait(ctx, now.Add(time.Second)); err != nil {
+				return err
+			}
+			continue
+		} else if err != nil {
+			return err
 		}
-		return Result{}, fmt.Errorf("ReplicationController %q was created by someone else while this deploy created it: run deploy again to update it", want.Name)
+		obs := &observed{rc: rc, pods: r.podsOf(rc), deleted: r.deleted, now: now}
+		r.forgetDeleted(obs.pods)
+		c := obs.count(t)
+
+		ev := Event{Type: EventProgress, Desired: t.desired, Updated: c.newActive, Ready: c.newAvailable, Old: c.oldActive}
+		if ev.Updated != shown.Updated || ev.Ready != shown.Ready || ev.Old != shown.Old || shown.Type == "" {
+			ev.Message = fmt.Sprintf("%d/%d ready, %d updated, %d old", ev.Ready, ev.Desired, ev.Updated, ev.Old)
+			r.emit(ev)
+			shown = ev
+		}
+		if c.newAvailable > best.newAvailable || c.oldActive < best.oldActive {
+			best.newAvailable, best.oldActive = max(best.newAvailable, c.newAvailable), min(best.oldActive, c.oldActive)
+			progressAt = now
+		}
+		failure := obs.failure(t.hash)
+		if failure != nil && (failure.Definite || !now.Before(progressAt.Add(grace))) {
+			return failure
+		}
+		if err := replicaFailure(rc); err != nil && !now.Before(progressAt.Add(grace)) {
+			return err
+		}
+		if !now.Before(progressAt.Add(timeout)) {
+			return fmt.Errorf("%w for %s: %d of %d pods on the new template available%s", ErrNoProgress, timeout, c.newAvailable, t.desired, notReadyDetail(obs, t.hash))
+		}
+
+		s := plan(obs, t)
+		if (s.kind == stepScale || s.kind == stepDelete) && r.o.UpdatePeriod > 0 && now.Before(lastWrite.Add(r.o.UpdatePeriod)) {
+			// --update-period spaces the steps out.
+			if err := r.w.wait(ctx, lastWrite.Add(r.o.UpdatePeriod)); err != nil {
+				return err
+			}
+			continue
+		}
+		if s.kind == stepScale || s.kind == stepDelete {
+			lastWrite = now
+		}
+		switch s.kind {
+		case stepScale:
+			if generation, err = r.scale(ctx, rc, s.replicas); err != nil {
+				return err
+			}
+			continue
+		case stepDelete:
+			if err := r.deletePods(ctx, s.pods); err != nil {
+				return err
+			}
+			continue
+		case stepPause:
+			state := UpdateState{Desired: t.desired, PauseAfter: t.pauseAfter, Paused: true}
+			if err := r.annotate(ctx, rc, AnnotationUpdate, ptr.To(state.encode())); err != nil {
+				return err
+			}
+			r.emit(Event{Type: EventPaused, Desired: t.desired, Updated: c.newActive, Ready: c.newAvailable, Old: c.oldActive,
+				Message: fmt.Sprintf("paused with %d of %d pods on the new template", c.newAvailable, t.desired)})
+			return errPaused
+		case stepDone:
+			if _, ok := rc.Annotations[AnnotationUpdate]; ok {
+				if err := r.annotate(ctx, rc, AnnotationUpdate, nil); err != nil {
+					return err
+				}
+			}
+			r.emit(Event{Type: EventDone, Desired: t.desired, Updated: t.desired, Ready: t.desired, Message: fmt.Sprintf("%s runs %d ready pods of %s", r.name, t.desired, strings.Join(imageList(rc.Spec.Template), ", "))})
+			return nil
+		}
+		wake := progressAt.Add(timeout)
+		if failure != nil || replicaFailure(rc) != nil {
+			wake = earliest(wake, progressAt.Add(grace))
+		}
+		if at := nextAvailable(obs, t.minReady); !at.IsZero() {
+			wake = earliest(wake, at)
+		}
+		if err := r.w.wait(ctx, wake); err != nil {
+			return err
+		}
 	}
-	if err != nil {
-		return Result{}, fmt.Errorf("cannot create ReplicationController %q: %w", want.Name, err)
-	}
-	r.holdOn(ctx, created.Name)
-	r.step(created.Name, "created %s with %d replicas", created.Name, desired)
-	if err := r.roll(ctx, rollSpec{target: created, desired: desired, f: fenceposts{}, minReady: created.Spec.MinReadySeconds}); err != nil {
-		return Result{}, r.interrupted(ctx, err, false)
-	}
-	r.emit(Event{Type: EventDone, Desired: desired, Updated: desired, Ready: desired, Message: fmt.Sprintf("created %s: %d pods available", want.Name, desired)})
-	return Result{Kind: kindRC, Name: want.Name, Action: ActionCreated, Replicas: desired}, nil
 }
 
-// updateInPlace updates the metadata and size of a controller whose pod
-// template is unchanged; no pod is replaced.
-func (r *rcRun) updateInPlace(ctx context.Context, live, want *corev1.ReplicationController) (Result, error) {
-	desired := desiredReplicas(want, live)
-	up := inPlace(live, want)
-	action := inPlaceAction(up, live)
-	if !equality.Semantic.DeepEqual(up, live) {
-		var err error
-		live, err = r.updateRC(ctx, live, func(rc *corev1.ReplicationController) {
-			fresh := inPlace(rc, want)
-			rc.Labels, rc.Annotations, rc.Spec = fresh.Labels, fresh.Annotations, fresh.Spec
-		})
-		if err != nil {
-			return Result{}, err
-		}
-		r.step(live.Name, "updated the labels, annotations and replicas of %s; its pods are unchanged", live.Name)
+// forgetDeleted drops pods from the deleted set once the cache shows them
+// terminating or gone.
+func (r *rcRun) forgetDeleted(pods []*corev1.Pod) {
+	if len(r.deleted) == 0 {
+		return
 	}
-	ready := live.Status.ObservedGeneration >= live.Generation && live.Status.AvailableReplicas >= desired && live.Status.Replicas == desired
-	if !ready {
-		if err := r.ensureWatcher(ctx, live.Spec.Selector); err != nil {
-			return Result{}, err
-		}
-		if err := r.roll(ctx, rollSpec{target: live, desired: desired, minReady: live.Spec.MinReadySeconds}); err != nil {
-			return Result{}, r.interrupted(ctx, err, false)
+	seen := make(map[types.UID]bool, len(pods))
+	for _, p := range pods {
+		if p.DeletionTimestamp == nil {
+			seen[p.UID] = true
 		}
 	}
-	r.emit(Event{Type: EventDone, Desired: desired, Updated: desired, Ready: desired, Message: fmt.Sprintf("%s %s: the pod template is unchanged", want.Name, action)})
-	return Result{Kind: kindRC, Name: want.Name, Action: action, Replicas: desired}, nil
+	for uid := range r.deleted {
+		if !seen[uid] {
+			delete(r.deleted, uid)
+		}
+	}
 }
 
-// rollout rolls live's pods to want's template through next (created when
-// nil), then gives next the original name.
-func (r *rcRun) rollout(ctx context.Context, live, next, want *corev1.ReplicationController) (Result, error) {
-	desired := desiredReplicas(want, live)
-	minReady := r.minReadySeconds(want)
-	f, err := r.fenceposts(desired, templateHostPort(want.Spec.Template))
+// scale sets rc's replicas and returns the generation the change has.
+func (r *rcRun) scale(ctx context.Context, rc *corev1.ReplicationController, replicas int32) (int64, error) {
+	// The uid makes the patch fail rather than touch a re-created namesake.
+	patch := fmt.Appendf(nil, `{"metadata":{"uid":%q},"spec":{"replicas":%d}}`, rc.UID, replicas)
+	out, err := r.Client.CoreV1().ReplicationControllers(r.Namespace).Patch(ctx, rc.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: FieldManager})
 	if err != nil {
-		return Result{}, err
+		return 0, fmt.Errorf("cannot scale ReplicationController %q to %d: %w", rc.Name, replicas, err)
 	}
-	resumed := live.Annotations[AnnotationNextController] != ""
-	selectors := []map[string]string{want.Spec.Selector, live.Spec.Selector}
-	if next != nil {
-		selectors = append(selectors, next.Spec.Selector)
+	dir := "up"
+	if replicas < ptr.Deref(rc.Spec.Replicas, 1) {
+		dir = "down"
 	}
-	if err := r.ensureWatcher(ctx, selectors...); err != nil {
-		return Result{}, err
-	}
-	if resumed {
-		r.emit(Event{Type: EventResumed, Desired: desired, Message: fmt.Sprintf("resuming the interrupted update of %s to %s", live.Name, live.Annotations[AnnotationNextController])})
-	} else {
-		r.emit(Event{Type: EventStarted, Desired: desired, Old: replicasOf(live),
-			Message: fmt.Sprintf("rolling update of %s to a new pod template (%s): max surge %d, max unavailable %d", live.Name, imagesOf(want.Spec.Template), f.surge, f.unavailable)})
-	}
-	if f.notice != "" {
-		r.emit(Event{Type: EventNotice, Message: f.notice})
-	}
-
-	// From here on every step changes the cluster; a failure leaves a state
-	// that running deploy again resumes.
-	live, oldHash, err := r.labelOld(ctx, live)
-	if err != nil {
-		return Result{}, r.interrupted(ctx, err, false)
-	}
-	var newHash string
-	if next != nil {
-		newHash = next.Spec.Selector[DeploymentLabel]
-	} else {
-		newHash = TemplateHash(want.Spec.Template)
-		for salt := 1; newHash == oldHash; salt++ {
-			newHash = hashWithSalt(want.Spec.Template, salt)
-		}
-	}
-	nextName := want.Name + "-" + newHash
-	if next != nil {
-		nextName = next.Name
-	}
-	if live, err = r.annotateOld(ctx, live, nextName); err != nil {
-		return Result{}, r.interrupted(ctx, err, false)
-	}
-	if next == nil {
-		if next, err = r.createNext(ctx, want, live, nextName, newHash, desired); err != nil {
-			return Result{}, r.interrupted(ctx, err, false)
-		}
-	}
-
-	err = r.roll(ctx, rollSpec{target: next, source: live, desired: desired, f: f, minReady: minReady})
-	if err != nil {
-		return Result{}, r.failed(ctx, err, live, next)
-	}
-	// The old controller goes now, so the lock moves to the one that will
-	// carry the name, and a deploy started meanwhile finds it there.
-	if next, err = r.moveLock(ctx, next); err != nil {
-		return Result{}, r.interrupted(ctx, err, false)
-	}
-	if err := r.deleteController(ctx, live, metav1.DeletePropagationBackground); err != nil {
-		return Result{}, r.interrupted(ctx, err, false)
-	}
-	r.step(live.Name, "deleted the old controller %s", live.Name)
-	final, err := r.rename(ctx, next, want)
-	if err != nil {
-		return Result{}, r.interrupted(ctx, err, false)
-	}
-	r.emit(Event{Type: EventDone, Desired: desired, Updated: desired, Ready: desired, Message: fmt.Sprintf("rolled out %s: %d pods on the new template", final.Name, desired)})
-	return Result{Kind: kindRC, Name: want.Name, Action: ActionRolledOut, Replicas: desired}, nil
+	r.step("scaled %s %s to %d", rc.Name, dir, replicas)
+	return out.Generation, nil
 }
 
-func imagesOf(t *corev1.PodTemplateSpec) string {
-	s := ""
-	for i, c := range t.Spec.Containers {
-		if i > 0 {
-			s += ", "
-		}
-		s += c.Image
+// deleteParallelism bounds the deletes of one batch in flight at once:
+// sent one after another, a batch of 30 costs 30 round trips.
+const deleteParallelism = 16
+
+// deletePods deletes a batch of old pods concurrently; a pod already gone
+// counts as deleted.
+func (r *rcRun) deletePods(ctx context.Context, pods []*corev1.Pod) error {
+	var mu sync.Mutex
+	var firstErr error
+	sem := make(chan struct{}, deleteParallelism)
+	var wg sync.WaitGroup
+	for _, p := range pods {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			err := r.Client.CoreV1().Pods(r.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{Preconditions: metav1.NewUIDPreconditions(string(p.UID))})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil, apierrors.IsNotFound(err), apierrors.IsConflict(err):
+				r.deleted[p.UID] = true
+			case firstErr == nil:
+				firstErr = fmt.Errorf("cannot delete pod %q: %w", p.Name, err)
+			}
+		}()
 	}
-	return s
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	names := make([]string, 0, len(pods))
+	for _, p := range pods {
+		names = append(names, p.Name)
+	}
+	r.step("deleted %d old pods: %s", len(pods), strings.Join(names, ", "))
+	return nil
 }
 
-func (r *rcRun) fenceposts(desired int32, hostPort int32) (fenceposts, error) {
-	surge := ptr.Deref(r.o.MaxSurge, DefaultMaxSurge)
-	unavailable := ptr.Deref(r.o.MaxUnavailable, DefaultMaxUnavailable)
-	return resolveFenceposts(surge, unavailable, desired, hostPort)
+// annotate sets (value non-nil) or removes one annotation of rc.
+func (r *rcRun) annotate(ctx context.Context, rc *corev1.ReplicationController, key string, value *string) error {
+	var v any
+	if value != nil {
+		v = *value
+	}
+	patch := map[string]any{"metadata": map[string]any{"uid": rc.UID, "annotations": map[string]any{key: v}}}
+	return r.patch(ctx, rc.Name, patch)
+}
+
+func (r *rcRun) patch(ctx context.Context, name string, patch map[string]any) error {
+	body, err := json.Marshal(patch)
+	if err != nil {
+		return err
+	}
+	_, err = r.Client.CoreV1().ReplicationControllers(r.Namespace).Patch(ctx, name, types.MergePatchType, body, metav1.PatchOptions{FieldManager: FieldManager})
+	if err != nil {
+		return fmt.Errorf("cannot update ReplicationController %q: %w", name, err)
+	}
+	return nil
 }
 
 // failed handles an update that stopped: interrupted, it is left as it is
 // for a resume; failed, it is rolled back unless NoRollback.
-func (r *rcRun) failed(ctx context.Context, cause error, live, next *corev1.ReplicationController) error {
+func (r *rcRun) failed(ctx context.Context, cause error, live *corev1.ReplicationController, mo mode) error {
 	if ctx.Err() != nil || !rollbackWorthy(cause) {
-		return r.interrupted(ctx, cause, false)
+		return r.interrupted(ctx, cause)
 	}
-	r.emit(Event{Type: EventFailed, Controller: next.Name, Message: cause.Error()})
-	if r.o.NoRollback {
+	r.emit(Event{Type: EventFailed, Message: cause.Error()})
+	if r.o.NoRollback || mo == modeRollback {
 		return &FailedError{Kind: kindRC, Name: r.name, Err: fmt.Errorf("%w; it was left in place: run deploy again to resume it or deploy --rollback to undo it", cause)}
 	}
-	// The rollback gets its own deadline: the update's may have passed.
-	if _, err := r.rollback(ctx, live, next); err != nil {
+	fresh, err := r.get(ctx, r.name)
+	if err == nil && fresh == nil {
+		err = fmt.Errorf("ReplicationController %q is gone", r.name)
+	}
+	if err == nil && len(revisionsOf(fresh)) == 0 {
+		return &FailedError{Kind: kindRC, Name: r.name, Err: fmt.Errorf("%w; there is no previous template to roll back to", cause)}
+	}
+	if err == nil {
+		r.emit(Event{Type: EventRollingBack, Message: fmt.Sprintf("rolling %s back to its previous template", r.name)})
+		err = r.rollBack(ctx, fresh)
+	}
+	if err != nil {
 		return &FailedError{Kind: kindRC, Name: r.name, Err: fmt.Errorf("%w; rolling back failed too: %w", cause, err)}
 	}
 	return &FailedError{Kind: kindRC, Name: r.name, RolledBack: true, Err: cause}
 }
 
+// rollBack writes the previous template back and follows it to the end.
+func (r *rcRun) rollBack(ctx context.Context, live *corev1.ReplicationController) error {
+	r.o.PauseAfter = 0
+	p, err := r.decide(live, nil, modeRollback)
+	if err != nil {
+		return err
+	}
+	written, err := r.write(ctx, p)
+	if err != nil {
+		return err
+	}
+	if err := r.follow(ctx, written, p); err != nil {
+		return err
+	}
+	r.emit(Event{Type: EventRolledBack, Desired: p.target.desired, Updated: p.target.desired, Ready: p.target.desired, Message: fmt.Sprintf("rolled back: %s runs %d pods of the previous template", r.name, p.target.desired)})
+	return nil
+}
+
 // interrupted wraps an error that stopped an update which can be resumed.
-func (r *rcRun) interrupted(ctx context.Context, err error, rolledBack bool) error {
+func (r *rcRun) interrupted(ctx context.Context, err error) error {
 	var fe *FailedError
 	if errors.As(err, &fe) {
 		return err
@@ -677,269 +781,105 @@ func (r *rcRun) interrupted(ctx context.Context, err error, rolledBack bool) err
 	case !rollbackWorthy(err):
 		err = fmt.Errorf("%w; the update was left in place: run deploy again to resume it", err)
 	}
-	return &FailedError{Kind: kindRC, Name: r.name, RolledBack: rolledBack, Err: err}
+	return &FailedError{Kind: kindRC, Name: r.name, Err: err}
 }
 
-// rollback scales live back to its original size and deletes next,
-// keeping the availability promise all the way.
-func (r *rcRun) rollback(ctx context.Context, live, next *corev1.ReplicationController) (*corev1.ReplicationController, error) {
-	original := replicasOf(live)
-	if v, err := strconv.ParseInt(live.Annotations[AnnotationOriginalReplicas], 10, 32); err == nil {
-		original = int32(v)
+// nextAvailable is the earliest time a Ready pod becomes available, or zero.
+func nextAvailable(o *observed, minReady int32) time.Time {
+	var at time.Time
+	if minReady == 0 {
+		return at
 	}
-	f, err := r.fenceposts(original, templateHostPort(live.Spec.Template))
-	if err != nil {
-		return nil, err
-	}
-	selectors := []map[string]string{live.Spec.Selector}
-	if next != nil {
-		selectors = append(selectors, next.Spec.Selector)
-	}
-	if err := r.ensureWatcher(ctx, selectors...); err != nil {
-		return nil, err
-	}
-	r.emit(Event{Type: EventRollingBack, Desired: original, Message: fmt.Sprintf("rolling back to %s with %d replicas", live.Name, original)})
-	spec := rollSpec{target: live, source: next, desired: original, f: f, minReady: live.Spec.MinReadySeconds}
-	if err := r.roll(ctx, spec); err != nil {
-		return nil, err
-	}
-	if next != nil {
-		if err := r.deleteController(ctx, next, metav1.DeletePropagationBackground); err != nil {
-			return nil, err
-		}
-		r.step(next.Name, "deleted the new controller %s", next.Name)
-	}
-	live, err = r.updateRC(ctx, live, func(rc *corev1.ReplicationController) {
-		rc.Annotations = withoutLabel(rc.Annotations, AnnotationNextController)
-		delete(rc.Annotations, AnnotationOriginalReplicas)
-	})
-	if err != nil {
-		return nil, err
-	}
-	r.emit(Event{Type: EventRolledBack, Desired: original, Updated: original, Ready: original, Message: fmt.Sprintf("rolled back: %s runs %d pods of the previous template", live.Name, original)})
-	return live, nil
-}
-
-// labelOld puts the deployment label on the old controller's template, its
-// pods and then its selector, so its selector cannot select the new pods.
-// The order matters: a pod that lost a label the selector requires would be
-// released by the controller and replaced.
-func (r *rcRun) labelOld(ctx context.Context, rc *corev1.ReplicationController) (*corev1.ReplicationController, string, error) {
-	if v := rc.Spec.Selector[DeploymentLabel]; v != "" {
-		return rc, v, nil
-	}
-	hash := rc.Spec.Template.Labels[DeploymentLabel]
-	if hash == "" {
-		hash = rc.Annotations[AnnotationTemplateHash]
-	}
-	if hash == "" {
-		hash = TemplateHash(rc.Spec.Template)
-	}
-	var err error
-	if rc.Spec.Template.Labels[DeploymentLabel] != hash {
-		rc, err = r.updateRC(ctx, rc, func(c *corev1.ReplicationController) {
-			c.Spec.Template.Labels = withLabel(c.Spec.Template.Labels, DeploymentLabel, hash)
-		})
-		if err != nil {
-			return nil, "", err
-		}
-	}
-	// Pods the replication manager creates from the template it had before
-	// must exist, and so be labelled below, before the selector changes.
-	if err := r.waitObserved(ctx, rc); err != nil {
-		return nil, "", err
-	}
-	pods, err := r.Client.CoreV1().Pods(r.Namespace).List(ctx, metav1.ListOptions{LabelSelector: labels.SelectorFromSet(rc.Spec.Selector).String()})
-	if err != nil {
-		return nil, "", fmt.Errorf("cannot list the pods of %q: %w", rc.Name, err)
-	}
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"labels": map[string]string{DeploymentLabel: hash}}})
-	if err != nil {
-		return nil, "", err
-	}
-	n := 0
-	for i := range pods.Items {
-		p := &pods.Items[i]
-		if ref := metav1.GetControllerOf(p); ref == nil || ref.UID != rc.UID || p.Labels[DeploymentLabel] == hash {
+	for _, p := range o.pods {
+		if !o.alive(p) || o.available(p, minReady) {
 			continue
 		}
-		if _, err := r.Client.CoreV1().Pods(r.Namespace).Patch(ctx, p.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: FieldManager}); err != nil && !apierrors.IsNotFound(err) {
-			return nil, "", fmt.Errorf("cannot label pod %q: %w", p.Name, err)
-		}
-		n++
-	}
-	rc, err = r.updateRC(ctx, rc, func(c *corev1.ReplicationController) {
-		c.Spec.Selector = withLabel(c.Spec.Selector, DeploymentLabel, hash)
-	})
-	if err != nil {
-		return nil, "", err
-	}
-	r.step(rc.Name, "labelled %s, its template and its %d pods with %s=%s", rc.Name, n, DeploymentLabel, hash)
-	return rc, hash, nil
-}
-
-// waitObserved waits until the replication manager has seen rc's current generation.
-func (r *rcRun) waitObserved(ctx context.Context, rc *corev1.ReplicationController) error {
-	deadline := time.Now().Add(r.o.timeout())
-	for {
-		cached, err := r.rcs.Get(rc.Name)
-		if err == nil && cached.UID == rc.UID && cached.Generation >= rc.Generation && cached.Status.ObservedGeneration >= rc.Generation {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%w for %s: the replication manager has not seen the change to %s; is kube-controller-manager running?", ErrNoProgress, r.o.timeout(), rc.Name)
-		}
-		if err := r.w.wait(ctx, deadline); err != nil {
-			return err
-		}
-	}
-}
-
-// annotateOld records, on the old controller, which controller replaces it
-// and its size before the update.
-func (r *rcRun) annotateOld(ctx context.Context, rc *corev1.ReplicationController, next string) (*corev1.ReplicationController, error) {
-	if rc.Annotations[AnnotationNextController] == next && rc.Annotations[AnnotationOriginalReplicas] != "" {
-		return rc, nil
-	}
-	return r.updateRC(ctx, rc, func(c *corev1.ReplicationController) {
-		c.Annotations = withLabel(c.Annotations, AnnotationNextController, next)
-		if c.Annotations[AnnotationOriginalReplicas] == "" {
-			c.Annotations[AnnotationOriginalReplicas] = strconv.Itoa(int(replicasOf(c)))
-		}
-	})
-}
-
-// createNext creates the new controller with no replicas yet.
-func (r *rcRun) createNext(ctx context.Context, want, old *corev1.ReplicationController, name, hash string, desired int32) (*corev1.ReplicationController, error) {
-	rc := r.newController(want, name, hash, 0)
-	rc.Annotations[AnnotationUpdateSource] = sourceID(old)
-	rc.Annotations[AnnotationDesiredReplicas] = strconv.Itoa(int(desired))
-	rc.Annotations[AnnotationOriginalName] = want.Name
-	created, err := r.Client.CoreV1().ReplicationControllers(r.Namespace).Create(ctx, rc, metav1.CreateOptions{FieldManager: FieldManager})
-	if apierrors.IsAlreadyExists(err) {
-		existing, gerr := r.get(ctx, name)
-		if gerr == nil && existing != nil && existing.Annotations[AnnotationUpdateSource] == sourceID(old) {
-			return existing, nil
-		}
-		return nil, fmt.Errorf("cannot create ReplicationController %q for the update of %q: a controller of that name exists and is not this update's; delete it or rename it", name, old.Name)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("cannot create ReplicationController %q: %w", name, err)
-	}
-	r.step(created.Name, "created %s for the new pod template", created.Name)
-	return created, nil
-}
-
-// finalController is next as it will be under the original name.
-func (r *rcRun) finalController(want, next *corev1.ReplicationController) *corev1.ReplicationController {
-	rc := &corev1.ReplicationController{
-		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: kindRC},
-		ObjectMeta: metav1.ObjectMeta{
-			Name:        next.Annotations[AnnotationOriginalName],
-			Namespace:   r.Namespace,
-			Labels:      maps.Clone(next.Labels),
-			Annotations: maps.Clone(next.Annotations),
-		},
-		Spec: *next.Spec.DeepCopy(),
-	}
-	if want != nil && len(want.Labels) > 0 {
-		rc.Labels = maps.Clone(want.Labels)
-	}
-	for _, a := range updateAnnotations {
-		delete(rc.Annotations, a)
-	}
-	return rc
-}
-
-// rename gives next the original name: it is deleted with its pods
-// orphaned, and re-created under the original name with the same selector,
-// so that it adopts the running pods instead of starting new ones.
-func (r *rcRun) rename(ctx context.Context, next, want *corev1.ReplicationController) (*corev1.ReplicationController, error) {
-	// The copy must have next's current size: with fewer replicas it would
-	// adopt the pods only to delete some.
-	fresh, err := r.get(ctx, next.Name)
-	if err != nil {
-		return nil, err
-	}
-	if fresh != nil && fresh.UID == next.UID {
-		next = fresh
-	}
-	final := r.finalController(want, next)
-	if err := r.ensureWatcher(ctx, want.Spec.Selector, next.Spec.Selector); err != nil {
-		return nil, err
-	}
-	if err := r.deleteController(ctx, next, metav1.DeletePropagationOrphan); err != nil {
-		return nil, err
-	}
-	created, err := r.Client.CoreV1().ReplicationControllers(r.Namespace).Create(ctx, final, metav1.CreateOptions{FieldManager: FieldManager})
-	if err != nil {
-		return nil, fmt.Errorf("cannot re-create ReplicationController %q from %q: %w", final.Name, next.Name, err)
-	}
-	// The copy carries next's annotations, the lock among them.
-	if r.lk.held() {
-		r.lk.setCarrier(created.Name)
-	}
-	r.step(created.Name, "renamed %s to %s; its pods were kept", next.Name, created.Name)
-	desired := replicasOf(created)
-	// The pods only change owner here, so their counts would tell nothing.
-	if err := r.roll(ctx, rollSpec{target: created, desired: desired, minReady: created.Spec.MinReadySeconds, quiet: true}); err != nil {
-		return nil, err
-	}
-	return created, nil
-}
-
-// deleteController deletes rc (only that very object) and waits until it is
-// gone; with orphan propagation that includes releasing its pods.
-func (r *rcRun) deleteController(ctx context.Context, rc *corev1.ReplicationController, propagation metav1.DeletionPropagation) error {
-	if rc.DeletionTimestamp == nil {
-		err := r.Client.CoreV1().ReplicationControllers(r.Namespace).Delete(ctx, rc.Name, metav1.DeleteOptions{
-			Preconditions:     metav1.NewUIDPreconditions(string(rc.UID)),
-			PropagationPolicy: &propagation,
-		})
-		if err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("cannot delete ReplicationController %q: %w", rc.Name, err)
-		}
-	}
-	deadline := time.Now().Add(r.o.timeout())
-	for {
-		cached, err := r.rcs.Get(rc.Name)
-		if apierrors.IsNotFound(err) || (err == nil && cached.UID != rc.UID) {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%w for %s: ReplicationController %q is still being deleted; is the garbage collector in kube-controller-manager running?", ErrNoProgress, r.o.timeout(), rc.Name)
-		}
-		if err := r.w.wait(ctx, deadline); err != nil {
-			return err
-		}
-	}
-}
-
-// updateRC applies mutate to the current version of rc and writes it,
-// retrying on conflicts; it refuses to touch another object of the same name.
-func (r *rcRun) updateRC(ctx context.Context, rc *corev1.ReplicationController, mutate func(*corev1.ReplicationController)) (*corev1.ReplicationController, error) {
-	rcs := r.Client.CoreV1().ReplicationControllers(r.Namespace)
-	var out *corev1.ReplicationController
-	first := true
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		cur := rc.DeepCopy()
-		if !first {
-			var err error
-			if cur, err = rcs.Get(ctx, rc.Name, metav1.GetOptions{}); err != nil {
-				return err
-			}
-			if cur.UID != rc.UID {
-				return fmt.Errorf("ReplicationController %q was replaced by another object during the update", rc.Name)
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+				at = earliest(at, c.LastTransitionTime.Add(time.Duration(minReady)*time.Second+10*time.Millisecond))
 			}
 		}
-		first = false
-		mutate(cur)
-		var err error
-		out, err = rcs.Update(ctx, cur, metav1.UpdateOptions{FieldManager: FieldManager})
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("cannot update ReplicationController %q: %w", rc.Name, err)
 	}
-	return out, nil
+	return at
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
+}
+
+// active tells whether the replication manager counts a pod as one of its replicas.
+func active(p *corev1.Pod) bool {
+	return p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed
+}
+
+// replicaFailure reports a controller that cannot create its pods (quota,
+// admission).
+func replicaFailure(rc *corev1.ReplicationController) error {
+	for _, c := range rc.Status.Conditions {
+		if c.Type == corev1.ReplicationControllerReplicaFailure && c.Status == corev1.ConditionTrue {
+			return fmt.Errorf("ReplicationController %s %w: %s: %s", rc.Name, ErrCannotCreatePods, c.Reason, c.Message)
+		}
+	}
+	return nil
+}
+
+// failure returns the first reason a new pod will not become Ready alone.
+func (o *observed) failure(hash string) *PodFailure {
+	leaving := false
+	for _, p := range o.pods {
+		if p.DeletionTimestamp != nil || o.deleted[p.UID] {
+			leaving = true
+		}
+	}
+	for _, p := range o.pods {
+		if o.alive(p) && isNew(p, hash) {
+			if f := podFailure(p, leaving); f != nil {
+				return f
+			}
+		}
+	}
+	return nil
+}
+
+// notReadyDetail names one new pod that is not Ready and why, for the timeout message.
+func notReadyDetail(o *observed, hash string) string {
+	for _, p := range o.pods {
+		if !o.alive(p) || !isNew(p, hash) || isReady(p) {
+			continue
+		}
+		why := string(p.Status.Phase)
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodReady && c.Reason != "" {
+				why = c.Reason
+			}
+		}
+		if p.Spec.NodeName == "" {
+			why = "not scheduled"
+		}
+		return fmt.Sprintf("; pod %s is not Ready (%s)", p.Name, why)
+	}
+	return ""
+}
+
+func isReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func imagesOf(t *corev1.PodTemplateSpec) string { return strings.Join(imageList(t), ", ") }
+
+func anyLeaving(pods []*corev1.Pod) bool {
+	for _, p := range pods {
+		if p.DeletionTimestamp != nil {
+			return true
+		}
+	}
+	return false
 }

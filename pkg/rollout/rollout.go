@@ -47,6 +47,17 @@ type Options struct {
 	// Timeout is how long the update may go without progress before it fails;
 	// zero means DefaultTimeout.
 	Timeout time.Duration
+	// FailureGrace is how long new pods may sit in a back-off that may be
+	// transient (an image pull error, a crash loop) without progress before
+	// the update fails; zero means DefaultFailureGrace. Definite failures (an
+	// image that does not exist, an invalid image name) fail at once.
+	FailureGrace time.Duration
+	// PauseAfter, when above zero, stops a ReplicationController update once
+	// that many pods of the new template are available.
+	PauseAfter int32
+	// Continue finishes a paused or interrupted update with the template the
+	// controller already has.
+	Continue bool
 	// NoRollback leaves a failed update in place, for a later resume or an
 	// explicit rollback, instead of rolling back at once.
 	NoRollback bool
@@ -72,6 +83,17 @@ const (
 	// validates it, and stops there.
 	DryRunServer
 )
+
+// DefaultFailureGrace is how long a possibly transient pod failure may last
+// without progress.
+const DefaultFailureGrace = 30 * time.Second
+
+func (o Options) failureGrace() time.Duration {
+	if o.FailureGrace <= 0 {
+		return DefaultFailureGrace
+	}
+	return o.FailureGrace
+}
 
 func (o Options) timeout() time.Duration {
 	if o.Timeout <= 0 {
@@ -106,6 +128,8 @@ type Result struct {
 	Replicas int32
 	// DryRun is set when nothing was changed on purpose.
 	DryRun bool
+	// Paused is set when the update stopped at its canary (PauseAfter).
+	Paused bool
 }
 
 // FailedError is returned when an update fails: pods that cannot start, no
@@ -133,6 +157,9 @@ func (e *FailedError) Unwrap() error { return e.Err }
 type PodFailure struct {
 	Pod    string
 	Reason string
+	// Definite is set when waiting cannot help: the image does not exist,
+	// its name is invalid, or no node can ever run the pod.
+	Definite bool
 	// Message is the kubelet's or scheduler's own words, when there are any.
 	Message string
 }
