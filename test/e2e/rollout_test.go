@@ -270,7 +270,7 @@ func TestRCUpdateKeepsOneControllerAndIsReadyWhenDeployExits(t *testing.T) {
 	}
 	revs := revisionsOf(t, web)
 	if len(revs) == 0 || revs[0].Image != "nginx:1.27" || revs[0].Hash != created.Spec.Template.Labels[hashLabel] {
-		t.Errorf("%s should record the previous template (nginx:1.27, hash %s) first: %+v", annRevisions, created.Spec.Template.Labels[hashLabel], revs)
+		t.Errorf("%s should record the previous template first, with \"hash\": %q and \"image\": \"nginx:1.27\": %s", annRevisions, created.Spec.Template.Labels[hashLabel], web.Annotations[annRevisions])
 	}
 
 	// An update with surge only: no pod may ever be missing.
@@ -377,7 +377,7 @@ func TestRCUndoAfterASuccessfulUpdate(t *testing.T) {
 		t.Errorf("the undo replaced the controller")
 	}
 	if revs := revisionsOf(t, undone); len(revs) == 0 || revs[0].Image != "nginx:1.28" {
-		t.Errorf("after the undo, the newest recorded template should be nginx:1.28: %+v", revs)
+		t.Errorf("after the undo, the newest recorded template should have \"image\": \"nginx:1.28\": %s", undone.Annotations[annRevisions])
 	}
 	// Twice: back to the newer template.
 	r = deploy(t, dir, "--rollback", "--max-surge", "1", "--max-unavailable", "1")
@@ -602,7 +602,7 @@ func TestRCKillNineAtTenRandomPointsThenResume(t *testing.T) {
 	}
 	revs := revisionsOf(t, web)
 	if len(revs) != 1 || revs[0].Image != "nginx:1.27" || revs[0].Hash != before.Spec.Template.Labels[hashLabel] {
-		t.Errorf("after one update, interrupted or not, %s should hold exactly the nginx:1.27 template: %+v", annRevisions, revs)
+		t.Errorf("after one update, interrupted or not, %s should hold exactly the nginx:1.27 template (\"hash\": %q, \"image\": \"nginx:1.27\"): %s", annRevisions, before.Spec.Template.Labels[hashLabel], web.Annotations[annRevisions])
 	}
 	if leaseHeld(t, cs, ns) {
 		t.Errorf("the finished deploy did not release its Lease")
