@@ -161,6 +161,9 @@ func BenchmarkRollingUpdate(b *testing.B) {
 func bench(b *testing.B, cfg *rest.Config, replicas int32, surge string) {
 	var requests atomic.Int64
 	cfg = rest.CopyConfig(cfg)
+	// The plugin's own clients allow kubectl's request rate; client-go's
+	// default (5 per second) would measure the throttle, not the updater.
+	cfg.QPS, cfg.Burst = 50, 300
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return countingTransport{base: rt, n: &requests} })
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
