@@ -11,10 +11,13 @@ GO         ?= go
 CLUSTER_STATE ?= $(abspath .cache/clusters)
 CLUSTER    := cd test/cluster && $(GO) run ./cmd/envops-cluster
 E2E_TIMEOUT ?= 45m
+# The fuzz targets, as package:function; "make fuzz" runs each for FUZZTIME.
+FUZZ_TARGETS ?= ./pkg/lint:FuzzLint ./pkg/render:FuzzApp ./pkg/config:FuzzParse
+FUZZTIME   ?= 10s
 # The krew install test builds the release for these platforms; empty means all five.
 KREW_PLATFORMS ?= $(shell $(GO) env GOOS 2>/dev/null)/$(shell $(GO) env GOARCH 2>/dev/null)
 
-.PHONY: help build test unit e2e cluster-test krew-test vet bench bench-rollout demo cluster-up cluster-down cluster-status cluster-build check-go
+.PHONY: help build test unit fuzz e2e cluster-test krew-test vet bench bench-rollout demo cluster-up cluster-down cluster-status cluster-build check-go
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -34,6 +37,12 @@ vet: check-go ## gofmt and go vet on every module
 unit: check-go ## unit tests (no cluster)
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v -e /test/e2e -e /bench/rollout)
 
+fuzz: check-go ## a short run of every fuzz target (FUZZTIME each, default 10s); new failing inputs land in testdata/fuzz
+	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "$(GO) test -run='^$$' -fuzz='^$$fn$$' -fuzztime=$(FUZZTIME) $$pkg"; \
+		$(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) $$pkg; \
+	done
+
 e2e: check-go ## end-to-end tests through kubectl against two local clusters (builds the control plane once, ~10 min)
 	$(GO) test -count=1 -v -timeout $(E2E_TIMEOUT) ./test/e2e/
 
@@ -43,7 +52,7 @@ cluster-test: check-go ## tests of the local control plane harness itself
 krew-test: check-go ## build the release (KREW_PLATFORMS, default this machine's) and install it with krew v0.4.3, offline
 	cd test/krew && ENVOPS_DIST_PLATFORMS="$(KREW_PLATFORMS)" $(GO) test -count=1 -v -timeout 40m ./...
 
-test: vet unit cluster-build cluster-test e2e krew-test ## everything CI runs: vet, unit tests, harness, end-to-end and krew install tests
+test: vet unit fuzz cluster-build cluster-test e2e krew-test ## everything CI runs: vet, unit tests, short fuzzing, harness, end-to-end and krew install tests
 
 bench: check-go ## benchmarks against their peers (kustomize CLI, conftest), built from Go modules; prints figures
 	$(GO) run ./bench/generate -apps 200

@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	utilversion "k8s.io/apimachinery/pkg/util/version"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
@@ -144,6 +145,9 @@ func run(o options, build builder, out io.Writer) error {
 	if err := validateVersion(o.Version); err != nil {
 		return err
 	}
+	if err := checkShortDescription(manifest, o.Template); err != nil {
+		return err
+	}
 	if o.BaseURL == "" {
 		o.BaseURL = releasesURL + o.Version
 	}
@@ -261,6 +265,21 @@ func selectPlatforms(manifest *yaml.RNode, all []platform, list, template string
 }
 
 // validateVersion applies krew's rule: a semantic version with a leading v.
+// maxShortDescription is the longest spec.shortDescription the krew index accepts.
+const maxShortDescription = 50
+
+// checkShortDescription refuses a short description the krew index would.
+func checkShortDescription(manifest *yaml.RNode, name string) error {
+	d, err := manifest.GetString("spec.shortDescription")
+	if err != nil {
+		return nil
+	}
+	if n := utf8.RuneCountInString(d); n > maxShortDescription {
+		return fmt.Errorf("spec.shortDescription of %s is %d characters; the krew index takes at most %d: shorten it", name, n, maxShortDescription)
+	}
+	return nil
+}
+
 func validateVersion(v string) error {
 	if !strings.HasPrefix(v, "v") {
 		return fmt.Errorf("version %q does not start with \"v\": krew needs a semantic version such as v0.1.0", v)

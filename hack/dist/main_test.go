@@ -297,6 +297,13 @@ spec:
 			wantErr:  `names "README.md", which the archive does not hold`,
 		},
 		{
+			name:    "short description longer than krew takes",
+			version: "v1.2.3",
+			template: strings.Replace(linuxOnly("    bin: kubectl-envops\n"), "shortDescription: test",
+				"shortDescription: Environment-aware deploys, label hygiene, node agents", 1),
+			wantErr: "spec.shortDescription of",
+		},
+		{
 			name:     "failing build",
 			version:  "v1.2.3",
 			template: linuxOnly("    bin: kubectl-envops\n"),
@@ -324,6 +331,16 @@ spec:
 				t.Errorf("a manifest was written although the run failed")
 			}
 		})
+	}
+}
+
+func TestTemplateShortDescriptionFitsKrew(t *testing.T) {
+	manifest, err := yaml.ReadFile(filepath.Join("..", "..", manifestName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkShortDescription(manifest, manifestName); err != nil {
+		t.Error(err)
 	}
 }
 

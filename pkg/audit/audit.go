@@ -6,6 +6,7 @@ package audit
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -99,9 +100,20 @@ func WhoAmI(ctx context.Context, client kubernetes.Interface) (string, error) {
 // secretFlags are flags whose values never go into a change cause.
 var secretFlags = []string{"token", "password", "username", "client-key", "client-certificate", "notify"}
 
+// urlUserInfo matches the user information of a URL ("scheme://user:pw@"),
+// up to the last "@" before the host, as URL parsers read it.
+var urlUserInfo = regexp.MustCompile(`(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s]*@`)
+
+// RedactURLs replaces the user information of every URL in s, which may be
+// a password or a token, by "REDACTED".
+func RedactURLs(s string) string {
+	return urlUserInfo.ReplaceAllString(s, "${1}REDACTED@")
+}
+
 // CommandLine renders args as the change cause: the command line with the
 // values of credential flags (and webhook URLs, which embed a secret)
-// replaced by "REDACTED".
+// replaced by "REDACTED", and the user information of any other URL too
+// (--server, --proxy-url, ...).
 func CommandLine(args []string) string {
 	out := make([]string, 0, len(args)+1)
 	out = append(out, "kubectl envops")
@@ -122,7 +134,7 @@ func CommandLine(args []string) string {
 			}
 			continue
 		}
-		out = append(out, a)
+		out = append(out, RedactURLs(a))
 	}
 	return strings.Join(out, " ")
 }

@@ -23,6 +23,18 @@ func TestCommandLineRedactsCredentials(t *testing.T) {
 		{name: "password as the next argument", args: []string{"init-env", "dev", "--password", "hunter2", "-n", "web"}, want: "kubectl envops init-env dev --password REDACTED -n web"},
 		{name: "webhook URL", args: []string{"deploy", "web", "--notify=https://hooks.example.com/T0/B0/xyz"}, want: "kubectl envops deploy web --notify=REDACTED"},
 		{name: "a flag that merely starts like one is kept", args: []string{"deploy", "--tokenizer=x"}, want: "kubectl envops deploy --tokenizer=x"},
+		{name: "proxy URL with a password", args: []string{"deploy", "web", "--proxy-url=http://alice:s3cret@proxy.example.com:3128"},
+			want: "kubectl envops deploy web --proxy-url=http://REDACTED@proxy.example.com:3128"},
+		{name: "server URL with a password as the next argument", args: []string{"history", "web", "--server", "https://alice:hunter2@api.example.com:6443"},
+			want: "kubectl envops history web --server https://REDACTED@api.example.com:6443"},
+		{name: "a token as the user of a URL", args: []string{"deploy", "web", "-s", "https://xyz@api.example.com"},
+			want: "kubectl envops deploy web -s https://REDACTED@api.example.com"},
+		{name: "a password that holds an @", args: []string{"deploy", "--server=https://alice:s3cret@xyz@api.example.com/path?q=a@b"},
+			want: "kubectl envops deploy --server=https://REDACTED@api.example.com/path?q=a@b"},
+		{name: "a URL inside a flag's value", args: []string{"new", "web", "--image=x", "--some-flag=mirror=HTTPS://alice:s3cret@m.example.com"},
+			want: "kubectl envops new web --image=x --some-flag=mirror=HTTPS://REDACTED@m.example.com"},
+		{name: "URLs without user information are kept", args: []string{"deploy", "--server=https://api.example.com:6443", "--image=registry.example.com:5000/web@sha256:abc"},
+			want: "kubectl envops deploy --server=https://api.example.com:6443 --image=registry.example.com:5000/web@sha256:abc"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

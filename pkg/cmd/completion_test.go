@@ -191,6 +191,7 @@ func TestCompleteFromTheProject(t *testing.T) {
 		{"apps", "", []string{"generate", ""}, []string{"api", "web"}},
 		{"apps from a subdirectory", "ci", []string{"generate", ""}, []string{"api", "web"}},
 		{"environments of --env", "", []string{"generate", "web", "--env", ""}, []string{"dev", "prod", "staging"}},
+		{"environments of history --env", "", []string{"history", "web", "--env", ""}, []string{"dev", "prod", "staging"}},
 		{"environments as init-env's argument", "", []string{"init-env", ""}, []string{"dev", "prod", "staging"}},
 		{"nothing after the app", "", []string{"generate", "web", ""}, nil},
 	}
@@ -497,7 +498,7 @@ func TestCompletionInstallRefuses(t *testing.T) {
 				t.Fatalf("error %v, want one containing %q", err, tt.wantErr)
 			}
 			if tt.wantCode != 0 {
-				if ec, ok := err.(*ExitCodeError); !ok || ec.Code != tt.wantCode {
+				if ExitCode(err) != tt.wantCode {
 					t.Errorf("error %#v, want exit code %d", err, tt.wantCode)
 				}
 			}

@@ -14,11 +14,16 @@ import (
 
 // LoadConfig loads the project file given by --config, or the nearest
 // .envops.yaml at or above the working directory, or the defaults.
+// Its errors are InputErrors.
 func (g *Globals) LoadConfig() (*config.Config, error) {
+	var cfg *config.Config
+	var err error
 	if g.ConfigPath != "" {
-		return config.Load(g.ConfigPath)
+		cfg, err = config.Load(g.ConfigPath)
+	} else {
+		cfg, err = config.Find("")
 	}
-	return config.Find("")
+	return cfg, inputError(err)
 }
 
 // NewCmdConfig builds "kubectl envops config", the parent of "config view".

@@ -69,6 +69,7 @@ type DeployOptions struct {
 	Notify          string
 	Output          string
 	ChangeCause     string
+	Remote          remoteResourcesFlag
 
 	// Resolved by Validate and Complete.
 	dryRun         rollout.DryRun
@@ -194,6 +195,7 @@ func NewCmdDeploy(g *Globals, runF func(*DeployOptions) error) *cobra.Command {
 	f.StringVar(&o.Notify, "notify", "", "Post a short message per phase (started, progress, done, failed, rolled back) to this Slack-compatible incoming webhook")
 	f.StringVarP(&o.Output, "output", "o", "text", "Output format: text, or jsonl for one JSON event per line")
 	f.StringVar(&o.ChangeCause, "change-cause", "", "Why the app is deployed, recorded on its controllers and shown by history (default: this command line, credentials redacted)")
+	addRemoteResourcesFlag(f, &o.Remote)
 	_ = cmd.RegisterFlagCompletionFunc("kind", cobra.FixedCompletions([]string{kindReplicationController, kindDeployment}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("dry-run", cobra.FixedCompletions([]string{"none", "client", "server"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "jsonl"}, cobra.ShellCompDirectiveNoFileComp))
@@ -330,31 +332,38 @@ func (o *DeployOptions) Run(ctx context.Context) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	objs, err := render.App(o.fsys, o.cfg, o.App, o.Env, render.Options{Image: o.Image})
+	objs, err := render.App(o.fsys, o.cfg, o.App, o.Env, o.Remote.renderOptions(o.cfg, o.Image))
 	if err != nil {
-		return err
+		return inputError(err)
 	}
 	plan, err := splitObjects(objs, o.Kind)
 	if err != nil {
-		return err
+		return inputError(err)
 	}
 	if len(plan.controllers) == 0 && (o.Rollback || o.Kind != "") {
-		return fmt.Errorf("app %q renders no ReplicationController or Deployment for environment %q, so there is nothing to roll", o.App, o.Env)
+		return usageError("app %q renders no ReplicationController or Deployment for environment %q, so there is nothing to roll", o.App, o.Env)
 	}
-	// The guard runs before anything else touches the cluster.
+	// The guard runs before anything else touches the cluster. It and the
+	// access check are bounded by --timeout too, so a server that never
+	// answers cannot hold the deploy.
+	checkCtx, cancelCheck := withTimeoutCause(ctx, o.Timeout, "--timeout")
+	defer cancelCheck()
 	namespaces := o.namespaces(plan)
 	for _, ns := range namespaces {
-		if err := o.target.VerifyNamespace(ctx, ns); err != nil {
+		if err := o.target.VerifyNamespace(checkCtx, ns); err != nil {
 			return err
 		}
 	}
 	if o.Diff {
-		// Nothing changes, so there is no access to check and nothing to record.
-		o.trail = nil
-	}
-	if err := o.trail.check(ctx, namespaces, o.dryRun, plan.controllers); err != nil {
+		// Nothing changes, so there is no access to check; the audit record
+		// is stamped all the same, since the diff shows what deploy writes.
+		if err := o.trail.preview(checkCtx, plan.controllers); err != nil {
+			return err
+		}
+	} else if err := o.trail.check(checkCtx, namespaces, o.dryRun, plan.controllers); err != nil {
 		return err
 	}
+	cancelCheck()
 	var applier *rollout.Applier
 	if len(plan.others) > 0 && !o.Rollback {
 		if applier, err = o.applier(); err != nil {
@@ -405,7 +414,7 @@ func (o *DeployOptions) Run(ctx context.Context) error {
 			fmt.Fprintf(o.ErrOut, "warning: %v\n", nerr)
 		}
 	}
-	return exitCodeOf(err)
+	return err
 }
 
 // lock takes the app's deploy lock (a Lease) in every namespace its
@@ -478,6 +487,9 @@ func (o *DeployOptions) deploy(ctx context.Context, plan *deployPlan, applier *r
 			}
 			res, err = u.Deploy(ctx, rc, opts)
 		case kindDeployment:
+			if o.PauseAfter > 0 || o.Continue {
+				return usageError("--pause-after and --continue apply to ReplicationControllers; Deployment %q pauses with \"kubectl rollout pause\"", obj.GetName())
+			}
 			d := &rollout.Deployments{Client: o.target.Client, Namespace: ns, Events: events}
 			if o.Rollback {
 				res, err = d.Rollback(ctx, obj.GetName(), opts)
@@ -547,19 +559,6 @@ func (o *DeployOptions) holder() string {
 		return ""
 	}
 	return o.trail.record.User
-}
-
-// exitCodeOf maps a deploy error to deploy's exit codes: an update left in
-// place exits 3, one rolled back exits 1.
-func exitCodeOf(err error) error {
-	var fe *rollout.FailedError
-	if err == nil || !errors.As(err, &fe) {
-		return err
-	}
-	if fe.RolledBack {
-		return &ExitCodeError{Code: ExitError, Err: err}
-	}
-	return &ExitCodeError{Code: ExitResumable, Err: err}
 }
 
 // namespaceOf is where obj goes: its own namespace, else the target's.

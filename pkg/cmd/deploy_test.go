@@ -100,6 +100,24 @@ func TestDeployFlags(t *testing.T) {
 			}
 			return ""
 		}},
+		{name: "a canary, then continue", args: []string{"web", "--env", "dev", "--image", "nginx:1.28", "--pause-after", "2", "--failure-grace", "10s"}, check: func(o *DeployOptions) string {
+			if ro := o.rolloutOptions(); ro.PauseAfter != 2 || ro.FailureGrace != 10*time.Second || ro.Continue {
+				return fmt.Sprintf("rollout options %+v", ro)
+			}
+			return ""
+		}},
+		{name: "continue", args: []string{"web", "--env", "dev", "--continue"}, check: func(o *DeployOptions) string {
+			if ro := o.rolloutOptions(); !ro.Continue || ro.FailureGrace != rollout.DefaultFailureGrace {
+				return fmt.Sprintf("rollout options %+v", ro)
+			}
+			return ""
+		}},
+		{name: "negative pause-after", args: []string{"web", "--env", "dev", "--pause-after", "-1"}, wantErr: "invalid --pause-after"},
+		{name: "zero failure grace", args: []string{"web", "--env", "dev", "--failure-grace", "0s"}, wantErr: "invalid --failure-grace"},
+		{name: "continue and rollback", args: []string{"web", "--env", "dev", "--continue", "--rollback"}, wantErr: "contradict"},
+		{name: "continue and pause", args: []string{"web", "--env", "dev", "--continue", "--pause-after", "1"}, wantErr: "drop --pause-after"},
+		{name: "continue with an image", args: []string{"web", "--env", "dev", "--continue", "--image", "nginx:1"}, wantErr: "takes no --image"},
+		{name: "rollback and pause", args: []string{"web", "--env", "dev", "--rollback", "--pause-after", "1"}, wantErr: "--pause-after"},
 		{name: "no environment", args: []string{"web"}, wantErr: "--env is required"},
 		{name: "no app", args: []string{"--env", "dev"}, wantErr: "exactly one app name"},
 		{name: "two apps", args: []string{"web", "api", "--env", "dev"}, wantErr: "exactly one app name"},
@@ -128,8 +146,7 @@ func TestDeployFlags(t *testing.T) {
 			cmd.SetErr(&bytes.Buffer{})
 			err := cmd.Execute()
 			if tt.wantErr != "" {
-				var ec *ExitCodeError
-				if !errors.As(err, &ec) || ec.Code != ExitUsage || !strings.Contains(err.Error(), tt.wantErr) {
+				if ExitCode(err) != ExitUsage || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want a usage error containing %q", err, tt.wantErr)
 				}
 				if strings.Contains(err.Error(), "\n") {
@@ -277,36 +294,6 @@ func lookup(obj any, path string) any {
 	return obj
 }
 
-func TestExitCodeOf(t *testing.T) {
-	tests := []struct {
-		name string
-		err  error
-		want int
-	}{
-		{name: "rolled back", err: &rollout.FailedError{Kind: "ReplicationController", Name: "web", RolledBack: true, Err: rollout.ErrNoProgress}, want: ExitError},
-		{name: "left for a resume", err: &rollout.FailedError{Kind: "ReplicationController", Name: "web", Err: errors.New("interrupted")}, want: ExitResumable},
-		{name: "any other error", err: errors.New("forbidden"), want: -1},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := exitCodeOf(tt.err)
-			var ec *ExitCodeError
-			switch {
-			case tt.want == -1 && errors.As(err, &ec):
-				t.Fatalf("got exit code %d, want the error passed on as it is", ec.Code)
-			case tt.want != -1 && (!errors.As(err, &ec) || ec.Code != tt.want):
-				t.Fatalf("exitCodeOf = %v, want exit code %d", err, tt.want)
-			}
-			if !errors.Is(err, tt.err) && err != tt.err {
-				t.Errorf("the cause is lost: %v", err)
-			}
-		})
-	}
-	if exitCodeOf(nil) != nil {
-		t.Error("exitCodeOf(nil) is not nil")
-	}
-}
-
 func TestDeployPrinter(t *testing.T) {
 	at := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 	events := []rollout.Event{
@@ -368,4 +355,26 @@ func TestDeployPrinter(t *testing.T) {
 			t.Errorf("the result line decodes to %+v", last)
 		}
 	})
+}
+
+// --diff shows the change cause the same deploy without --diff records.
+func TestDiffRecordsTheDeploysChangeCause(t *testing.T) {
+	causes := map[bool]string{}
+	for _, diff := range []bool{false, true} {
+		g, _ := writeDeployProject(t)
+		cmd := NewCmdDeploy(g, func(o *DeployOptions) error { causes[diff] = o.trail.record.Cause; return nil })
+		args := []string{"web", "--env", "dev", "--image", "nginx:1.28"}
+		if diff {
+			args = append(args, "--diff")
+		}
+		cmd.SetArgs(args)
+		cmd.SetOut(&bytes.Buffer{})
+		cmd.SetErr(&bytes.Buffer{})
+		if err := cmd.Execute(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if causes[true] != causes[false] || strings.Contains(causes[true], "diff") {
+		t.Fatalf("change cause with --diff %q, without %q", causes[true], causes[false])
+	}
 }

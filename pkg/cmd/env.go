@@ -115,7 +115,7 @@ func (o *EnvOptions) Complete(g *Globals) error {
 	loader := g.ConfigFlags.ToRawKubeConfigLoader()
 	o.Raw, err = loader.RawConfig()
 	if err != nil {
-		return fmt.Errorf("cannot load kubeconfig: %w", err)
+		return inputError(fmt.Errorf("cannot load kubeconfig: %w", err))
 	}
 	o.Context = *g.ConfigFlags.Context
 	if o.Context == "" {
@@ -123,17 +123,17 @@ func (o *EnvOptions) Complete(g *Globals) error {
 	}
 	if o.AllContexts {
 		if len(o.Raw.Contexts) == 0 {
-			return errors.New("your kubeconfig has no contexts: add one, or point --kubeconfig at another file")
+			return inputError(errors.New("your kubeconfig has no contexts: add one, or point --kubeconfig at another file"))
 		}
 		o.NewClient = o.contextClient
 		return nil
 	}
 	if o.Context == "" {
-		return errors.New("no current context in your kubeconfig: pass --context, or set one with \"kubectl config use-context\"")
+		return inputError(errors.New("no current context in your kubeconfig: pass --context, or set one with \"kubectl config use-context\""))
 	}
 	o.Namespace, _, err = loader.Namespace()
 	if err != nil {
-		return fmt.Errorf("cannot determine the namespace: %w", err)
+		return inputError(fmt.Errorf("cannot determine the namespace: %w", err))
 	}
 	o.NewClient = func(string, time.Duration) (kubernetes.Interface, error) {
 		// The factory honours every global flag (--as, --token, --server, ...).

@@ -89,7 +89,7 @@ func (g *Globals) SelectEnv(cfg *config.Config, env string) (*Target, error) {
 	loader := g.ConfigFlags.ToRawKubeConfigLoader()
 	raw, err := loader.RawConfig()
 	if err != nil {
-		return nil, fmt.Errorf("cannot load kubeconfig: %w", err)
+		return nil, inputError(fmt.Errorf("cannot load kubeconfig: %w", err))
 	}
 	t.Context = *g.ConfigFlags.Context
 	if t.Context == "" {
@@ -97,16 +97,16 @@ func (g *Globals) SelectEnv(cfg *config.Config, env string) (*Target, error) {
 	}
 	if _, ok := raw.Contexts[t.Context]; !ok {
 		if t.Mapped && t.Context == t.Mapping.Context {
-			return nil, fmt.Errorf("environment %q maps to context %q in %s, but your kubeconfig has no such context: fix the mapping or add the context", env, t.Context, cfg.Path)
+			return nil, inputError(fmt.Errorf("environment %q maps to context %q in %s, but your kubeconfig has no such context: fix the mapping or add the context", env, t.Context, cfg.Path))
 		}
 		if t.Context == "" {
-			return nil, fmt.Errorf("no current context in your kubeconfig: pass --context, or map %q to a context in %s", env, config.FileName)
+			return nil, inputError(fmt.Errorf("no current context in your kubeconfig: pass --context, or map %q to a context in %s", env, config.FileName))
 		}
-		return nil, fmt.Errorf("context %q not found in your kubeconfig: check \"kubectl config get-contexts\"", t.Context)
+		return nil, inputError(fmt.Errorf("context %q not found in your kubeconfig: check \"kubectl config get-contexts\"", t.Context))
 	}
 	t.Namespace, _, err = loader.Namespace()
 	if err != nil {
-		return nil, fmt.Errorf("cannot determine the namespace: %w", err)
+		return nil, inputError(fmt.Errorf("cannot determine the namespace: %w", err))
 	}
 	t.Client, err = g.Factory.KubernetesClientSet()
 	if err != nil {
@@ -141,7 +141,7 @@ func (t *Target) Confirm(streams genericiooptions.IOStreams, yes bool, action st
 		return nil
 	}
 	if !printers.IsTerminal(streams.In) {
-		return fmt.Errorf("environment %q asks for confirmation (confirm: true in %s) and stdin is not a terminal: pass --yes to %s in context %q", t.Env, t.Config.Path, action, t.Context)
+		return usageError("environment %q asks for confirmation (confirm: true in %s) and stdin is not a terminal: pass --yes to %s in context %q", t.Env, t.Config.Path, action, t.Context)
 	}
 	return confirmTyped(streams.In, streams.ErrOut, t.Env, fmt.Sprintf("about to %s in environment %q (context %q, namespace %q)", action, t.Env, t.Context, t.Namespace))
 }

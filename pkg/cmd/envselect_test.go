@@ -92,9 +92,9 @@ func TestSelectEnv(t *testing.T) {
 			wantErr: `unknown environment "qa": the project file ` + mapped + ` defines dev, prod`},
 		{name: "invalid environment name", project: mapped, env: "Prod", wantUsage: true, wantErr: `invalid environment name "Prod"`},
 		{name: "missing --env", project: mapped, env: "", wantUsage: true, wantErr: "--env is required: name the environment to act on (one of dev, prod)"},
-		{name: "mapped context absent from the kubeconfig", project: badContext, env: "qa",
+		{name: "mapped context absent from the kubeconfig", project: badContext, env: "qa", wantUsage: true,
 			wantErr: `environment "qa" maps to context "nowhere" in ` + badContext + `, but your kubeconfig has no such context: fix the mapping or add the context`},
-		{name: "unknown --context", project: unmapped, env: "dev", flagContext: "typo",
+		{name: "unknown --context", project: unmapped, env: "dev", flagContext: "typo", wantUsage: true,
 			wantErr: `context "typo" not found in your kubeconfig: check "kubectl config get-contexts"`},
 	}
 	for _, tt := range tests {
@@ -109,8 +109,7 @@ func TestSelectEnv(t *testing.T) {
 				if err == nil || !strings.HasPrefix(err.Error(), tt.wantErr) {
 					t.Fatalf("error = %v, want it to start with %s", err, tt.wantErr)
 				}
-				var ec *ExitCodeError
-				if isUsage := errors.As(err, &ec) && ec.Code == ExitUsage; isUsage != tt.wantUsage {
+				if isUsage := ExitCode(err) == ExitUsage; isUsage != tt.wantUsage {
 					t.Errorf("usage error = %v, want %v", isUsage, tt.wantUsage)
 				}
 				return

@@ -2,13 +2,114 @@ package cmd
 
 import (
 	"errors"
+	"fmt"
+	"io/fs"
 	"regexp"
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
+	"github.com/envops/kubectl-envops/pkg/config"
 	"github.com/envops/kubectl-envops/pkg/rbac"
+	"github.com/envops/kubectl-envops/pkg/render"
+	"github.com/envops/kubectl-envops/pkg/rollout"
 )
+
+// Exit codes shared by every command.
+const (
+	ExitOK    = 0
+	ExitError = 1
+	ExitUsage = 2
+)
+
+// UsageError is a mistake in the command line: an argument, a flag's value,
+// or flags that do not go together.
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+// usageError builds a UsageError; %w keeps the cause.
+func usageError(format string, a ...any) error {
+	return &UsageError{Err: fmt.Errorf(format, a...)}
+}
+
+// InputError is input the command cannot use: the project file, the
+// kubeconfig, an app's files, manifests or kustomizations that are missing,
+// unreadable or malformed.
+type InputError struct{ Err error }
+
+func (e *InputError) Error() string { return e.Err.Error() }
+func (e *InputError) Unwrap() error { return e.Err }
+
+// inputError marks err, when there is one, as an InputError.
+func inputError(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &InputError{Err: err}
+}
+
+// FindingsError is lint's answer when it found something at or above
+// --fail-on: the report is printed, and the exit code says so.
+type FindingsError struct {
+	Count  int
+	FailOn string
+}
+
+func (e *FindingsError) Error() string {
+	noun := "findings"
+	if e.Count == 1 {
+		noun = "finding"
+	}
+	return fmt.Sprintf("lint found %d %s at or above severity %s (--fail-on)", e.Count, noun, e.FailOn)
+}
+
+// exitCodes decides the exit code of every command from the type of its
+// error; the first row that matches wins, and an error no row matches
+// exits ExitError.
+var exitCodes = []struct {
+	what  string
+	match func(error) bool
+	code  int
+}{
+	{"an update that failed or was interrupted and is left in place for a resume", leftForResume, ExitResumable},
+	{"an update that failed and was rolled back", isA[*rollout.FailedError], ExitError},
+	{"a mistake in the command line", isA[*UsageError], ExitUsage},
+	{"input that cannot be used", isA[*InputError], ExitUsage},
+	{"an environment the project file does not define", is(config.ErrUnknownEnvironment), ExitUsage},
+	{"a file the command would overwrite", is(fs.ErrExist), ExitUsage},
+	{"input kustomize must not read (too large, an alias bomb, a remote resource when turned off)", is(render.ErrInput), ExitUsage},
+	{"lint findings at or above --fail-on", isA[*FindingsError], ExitError},
+}
+
+// ExitCode is the process exit code for err.
+func ExitCode(err error) int {
+	if err == nil {
+		return ExitOK
+	}
+	for _, row := range exitCodes {
+		if row.match(err) {
+			return row.code
+		}
+	}
+	return ExitError
+}
+
+func isA[T error](err error) bool {
+	var target T
+	return errors.As(err, &target)
+}
+
+func is(sentinel error) func(error) bool {
+	return func(err error) bool { return errors.Is(err, sentinel) }
+}
+
+// leftForResume is a rolling update that stopped without rolling back.
+func leftForResume(err error) bool {
+	var fe *rollout.FailedError
+	return errors.As(err, &fe) && !fe.RolledBack
+}
 
 // forbiddenMessage matches the API server's RBAC refusal, for example
 // `User "system:serviceaccount:ci:envops" cannot get resource "secrets" in
@@ -27,7 +128,9 @@ func useOf(commandPath string) rbac.Use {
 
 // translateError turns an RBAC refusal from the API server into one line
 // that names the missing verb and resource, who was refused, and the
-// command that grants access. Other errors are returned unchanged.
+// command that grants access. Other errors are returned unchanged. Only the
+// message changes: the exit code is taken from the error as the command
+// returned it.
 func translateError(err error, commandPath string) error {
 	// Errors that already say what is denied and how to get it stay as
 	// the command wrote them.
@@ -53,14 +156,5 @@ func translateError(err error, commandPath string) error {
 		fix = rbac.FixCommand(u, ns)
 	}
 	clusterScoped := !strings.Contains(m[0], "in the namespace")
-	return &ExitCodeError{Code: exitCodeFor(err), Err: errors.New(rbac.Message(verb, gr, ns, clusterScoped, user, fix))}
-}
-
-// exitCodeFor keeps a specific exit code the command chose.
-func exitCodeFor(err error) int {
-	var ec *ExitCodeError
-	if errors.As(err, &ec) {
-		return ec.Code
-	}
-	return ExitError
+	return errors.New(rbac.Message(verb, gr, ns, clusterScoped, user, fix))
 }

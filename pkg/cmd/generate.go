@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -25,6 +26,7 @@ type GenerateOptions struct {
 	Image     string
 	Output    string
 	OutputDir string
+	Remote    remoteResourcesFlag
 
 	cfg  *config.Config
 	fsys filesys.FileSystem
@@ -78,9 +80,10 @@ func NewCmdGenerate(g *Globals, runF func(*GenerateOptions) error) *cobra.Comman
 	}
 	cmd.Flags().BoolVar(&o.All, "all", false, "Render every app in the apps directory")
 	cmd.Flags().StringVar(&o.Env, "env", "", "Environment whose overlay to render (required)")
-	cmd.Flags().StringVar(&o.Image, "image", "", "Image for the app's container, e.g. registry.example.com/web:1.4.2")
+	cmd.Flags().StringVar(&o.Image, "image", "", "Image for the app's container, e.g. registry.example.com/web:1.4.2; with --all, APP=IMAGE sets it on that app only")
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "yaml", "Output format: yaml or json")
 	cmd.Flags().StringVar(&o.OutputDir, "output-dir", "", "Write one file per app into this directory instead of standard output")
+	addRemoteResourcesFlag(cmd.Flags(), &o.Remote)
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"yaml", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("env", environmentNameCompletion(g))
 	_ = cmd.MarkFlagDirname("output-dir")
@@ -114,26 +117,43 @@ func (o *GenerateOptions) Validate() error {
 	if o.Output != "yaml" && o.Output != "json" {
 		return usageError("unknown output format %q for --output: use yaml or json", o.Output)
 	}
-	if err := (render.Options{Image: o.Image}).Validate(); err != nil {
+	app, image := splitImageFlag(o.Image)
+	switch {
+	case o.All && o.Image != "" && app == "":
+		return usageError("--image %s would set one image on every app: with --all, name the app it is for, as --image APP=%s", o.Image, o.Image)
+	case !o.All && app != "" && app != o.App:
+		return usageError("--image %s is for app %q, but the app rendered is %q", o.Image, app, o.App)
+	}
+	if err := (render.Options{Image: image}).Validate(); err != nil {
 		return usageError("--image: %w", err)
 	}
 	return nil
 }
 
+// splitImageFlag splits --image APP=IMG; an image reference never holds '='.
+func splitImageFlag(v string) (app, image string) {
+	if a, img, ok := strings.Cut(v, "="); ok {
+		return a, img
+	}
+	return "", v
+}
+
 // Run renders and prints.
 func (o *GenerateOptions) Run() error {
-	opts := render.Options{Image: o.Image}
+	app, image := splitImageFlag(o.Image)
+	opts := o.Remote.renderOptions(o.cfg, image)
+	opts.ImageApp = app
 	var rendered []render.AppObjects
 	if o.All {
 		all, err := render.All(o.fsys, o.cfg, o.Env, opts)
 		if err != nil {
-			return err
+			return inputError(err)
 		}
 		rendered = all
 	} else {
 		objs, err := render.App(o.fsys, o.cfg, o.App, o.Env, opts)
 		if err != nil {
-			return err
+			return inputError(err)
 		}
 		rendered = []render.AppObjects{{App: o.App, Objects: objs}}
 	}
@@ -149,13 +169,24 @@ func (o *GenerateOptions) Run() error {
 
 // writeDir writes one file per app; everything is rendered before the
 // first file is written, so a failing app leaves the directory untouched.
+// Files are written inside the directory only, never through a symbolic
+// link: a link planted there cannot redirect the output elsewhere.
 func (o *GenerateOptions) writeDir(rendered []render.AppObjects) error {
 	if err := os.MkdirAll(o.OutputDir, 0o755); err != nil {
 		return fmt.Errorf("cannot create --output-dir: %w", err)
 	}
+	root, err := os.OpenRoot(o.OutputDir)
+	if err != nil {
+		return fmt.Errorf("cannot open --output-dir: %w", err)
+	}
+	defer root.Close()
 	for _, r := range rendered {
-		path := filepath.Join(o.OutputDir, r.App+"."+o.Output)
-		f, err := os.Create(path)
+		name := r.App + "." + o.Output
+		path := filepath.Join(o.OutputDir, name)
+		if fi, err := root.Lstat(name); err == nil && !fi.Mode().IsRegular() {
+			return usageError("%s is not a regular file (%s): generate writes only regular files in --output-dir; remove it", path, fileKind(fi.Mode()))
+		}
+		f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 		if err != nil {
 			return fmt.Errorf("cannot write %s: %w", path, err)
 		}
@@ -169,6 +200,21 @@ func (o *GenerateOptions) writeDir(rendered []render.AppObjects) error {
 		fmt.Fprintf(o.Out, "wrote %s\n", path)
 	}
 	return nil
+}
+
+// fileKind names what a non-regular file is.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m&os.ModeSymlink != 0:
+		return "a symbolic link"
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	}
+	return "not a regular file"
 }
 
 // printRendered writes objects as one YAML stream, or as one JSON List that

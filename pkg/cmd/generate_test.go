@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,8 +45,11 @@ func TestGenerateFlags(t *testing.T) {
 		wantCode int // exit code of a refused command line
 	}{
 		{name: "app and env", args: []string{"web", "--env", "dev"}, want: GenerateOptions{App: "web", Env: "dev", Output: "yaml"}},
-		{name: "all apps as json into a directory", args: []string{"--all", "--env", "prod", "-o", "json", "--output-dir", "out", "--image", "nginx:1.28"},
-			want: GenerateOptions{All: true, Env: "prod", Output: "json", OutputDir: "out", Image: "nginx:1.28"}},
+		{name: "all apps as json into a directory", args: []string{"--all", "--env", "prod", "-o", "json", "--output-dir", "out", "--image", "web=nginx:1.28"},
+			want: GenerateOptions{All: true, Env: "prod", Output: "json", OutputDir: "out", Image: "web=nginx:1.28"}},
+		{name: "one image for every app is refused", args: []string{"--all", "--env", "prod", "--image", "nginx:1.28"}, wantCode: ExitUsage},
+		{name: "an image for another app is refused", args: []string{"web", "--env", "prod", "--image", "api=nginx:1.28"}, wantCode: ExitUsage},
+		{name: "an image for the app rendered", args: []string{"web", "--env", "prod", "--image", "web=nginx:1.28"}, want: GenerateOptions{App: "web", Env: "prod", Output: "yaml", Image: "web=nginx:1.28"}},
 		{name: "env is required", args: []string{"web"}, wantCode: ExitUsage},
 		{name: "app or all is required", args: []string{"--env", "dev"}, wantCode: ExitUsage},
 		{name: "app and all exclude each other", args: []string{"web", "--all", "--env", "dev"}, wantCode: ExitUsage},
@@ -66,8 +68,7 @@ func TestGenerateFlags(t *testing.T) {
 			cmd.SetErr(streams.ErrOut)
 			err := cmd.Execute()
 			if tc.wantCode != 0 {
-				var ec *ExitCodeError
-				if !errors.As(err, &ec) || ec.Code != tc.wantCode {
+				if ExitCode(err) != tc.wantCode {
 					t.Fatalf("error = %v, want exit code %d", err, tc.wantCode)
 				}
 				return
@@ -123,6 +124,11 @@ func TestGenerateRun(t *testing.T) {
 		t.Errorf("want a List of 1 item, got kind %q with %d items", list.Kind, len(list.Items))
 	}
 
+	out, stderr, code = runGenerate(t, "--all", "--env", "dev", "--image", "web=nginx:1.29", "--config", cfgPath)
+	if code != 0 || !strings.Contains(out, "image: nginx:1.29") {
+		t.Errorf("--all --image web=nginx:1.29: exit %d, stderr %q, output:\n%s", code, stderr, out)
+	}
+
 	dir := filepath.Join(t.TempDir(), "rendered")
 	out, stderr, code = runGenerate(t, "--all", "--env", "prod", "--output-dir", dir, "--config", cfgPath)
 	if code != 0 {
@@ -145,9 +151,11 @@ func TestGenerateErrors(t *testing.T) {
 		code int
 		want string
 	}{
-		{"missing overlay", []string{"web", "--env", "staging"}, ExitError, `unknown environment "staging"`},
-		{"unknown app", []string{"shop", "--env", "dev"}, ExitError, `unknown app "shop"`},
+		{"missing overlay", []string{"web", "--env", "staging"}, ExitUsage, `unknown environment "staging"`},
+		{"unknown app", []string{"shop", "--env", "dev"}, ExitUsage, `unknown app "shop"`},
 		{"invalid image", []string{"web", "--env", "dev", "--image", "nginx::1"}, ExitUsage, `invalid image reference "nginx::1"`},
+		{"one image for every app", []string{"--all", "--env", "dev", "--image", "nginx:1.29"}, ExitUsage, `with --all, name the app it is for, as --image APP=nginx:1.29`},
+		{"image for an app that does not exist", []string{"--all", "--env", "dev", "--image", "shop=nginx:1.29"}, ExitUsage, `the image is for app "shop", which is not in`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, stderr, code := runGenerate(t, append(tc.args, "--config", cfgPath)...)

@@ -78,6 +78,7 @@ func NewCmdHistory(g *Globals, runF func(*HistoryOptions) error) *cobra.Command 
 	cmd.Flags().StringVar(&o.Env, "env", "", "The environment whose cluster to read, as mapped in .envops.yaml (default: the current context)")
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: json or yaml (default: a table)")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("env", environmentNameCompletion(g))
 	return cmd
 }
 
@@ -106,7 +107,7 @@ func (o *HistoryOptions) Complete(g *Globals) error {
 	}
 	var err error
 	if o.Namespace, _, err = g.Factory.ToRawKubeConfigLoader().Namespace(); err != nil {
-		return fmt.Errorf("cannot determine the namespace: %w", err)
+		return inputError(fmt.Errorf("cannot determine the namespace: %w", err))
 	}
 	if o.Client, err = g.Factory.KubernetesClientSet(); err != nil {
 		return fmt.Errorf("cannot create a client: %w", err)
@@ -219,6 +220,21 @@ func (t *deployTrail) check(ctx context.Context, namespaces []string, dryRun rol
 	}
 	t.record.Time = time.Now()
 	t.records = stampDeploy(controllers, t.record)
+	return nil
+}
+
+// preview stamps the audit record a deploy would write, for --diff; it
+// asks who the user is but checks no access.
+func (t *deployTrail) preview(ctx context.Context, controllers []*unstructured.Unstructured) error {
+	if t == nil {
+		return nil
+	}
+	user, err := audit.WhoAmI(ctx, t.client)
+	if err != nil {
+		return err
+	}
+	t.record.User, t.record.Time = user, time.Now()
+	stampDeploy(controllers, t.record)
 	return nil
 }
 

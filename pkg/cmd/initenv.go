@@ -167,7 +167,7 @@ func (o *InitEnvOptions) Complete(g *Globals) error {
 	loader := g.ConfigFlags.ToRawKubeConfigLoader()
 	raw, err := loader.RawConfig()
 	if err != nil {
-		return fmt.Errorf("cannot load kubeconfig: %w", err)
+		return inputError(fmt.Errorf("cannot load kubeconfig: %w", err))
 	}
 	o.Context = *g.ConfigFlags.Context
 	if o.Context == "" {
@@ -175,7 +175,7 @@ func (o *InitEnvOptions) Complete(g *Globals) error {
 	}
 	o.Namespace, o.ExplicitNamespace, err = loader.Namespace()
 	if err != nil {
-		return fmt.Errorf("cannot determine the namespace: %w", err)
+		return inputError(fmt.Errorf("cannot determine the namespace: %w", err))
 	}
 	if o.WatchNamespaces && o.ExplicitNamespace {
 		return usageError("--watch-namespaces covers every namespace: drop -n/--namespace")

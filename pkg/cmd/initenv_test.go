@@ -85,7 +85,7 @@ func TestInitEnvFlags(t *testing.T) {
 		{name: "namespace and all namespaces", args: []string{"dev", "-n", "web", "-A"}, wantUsage: true, wantErr: "-n/--namespace and --all-namespaces exclude each other"},
 		{name: "watch with dry run", args: []string{"dev", "--watch-namespaces", "--dry-run=server"}, wantUsage: true, wantErr: "--watch-namespaces writes as namespaces appear"},
 		{name: "watch with a namespace", args: []string{"dev", "--watch-namespaces", "-n", "web"}, wantUsage: true, wantErr: "--watch-namespaces covers every namespace: drop -n/--namespace"},
-		{name: "malformed project file", args: []string{"dev", "--config", broken}, wantErr: broken + `:2: unknown key "confrim" in an environment`},
+		{name: "malformed project file", args: []string{"dev", "--config", broken}, wantUsage: true, wantErr: broken + `:2: unknown key "confrim" in an environment`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -98,8 +98,7 @@ func TestInitEnvFlags(t *testing.T) {
 				if err == nil || !strings.HasPrefix(err.Error(), tt.wantErr) {
 					t.Fatalf("error = %v, want it to start with %s", err, tt.wantErr)
 				}
-				var ec *ExitCodeError
-				if isUsage := errors.As(err, &ec) && ec.Code == ExitUsage; isUsage != tt.wantUsage {
+				if isUsage := ExitCode(err) == ExitUsage; isUsage != tt.wantUsage {
 					t.Errorf("usage error = %v, want %v", isUsage, tt.wantUsage)
 				}
 				if got != nil {

@@ -43,6 +43,7 @@ type LintOptions struct {
 	Output        string
 	FailOn        string
 	Disable       []string
+	Remote        remoteResourcesFlag
 
 	// Resolved by Complete.
 	Config *config.Config
@@ -133,6 +134,7 @@ func NewCmdLint(g *Globals, runF func(*LintOptions) error) *cobra.Command {
 	f.StringVarP(&o.Output, "output", "o", lint.FormatText, "Output format: one of "+strings.Join(lint.Formats(), "|"))
 	f.StringVar(&o.FailOn, "fail-on", o.FailOn, "Exit 1 when a finding has at least this severity: error, warning, info or none")
 	f.StringSliceVar(&o.Disable, "disable", nil, "Rules to turn off, comma-separated")
+	addRemoteResourcesFlag(f, &o.Remote)
 	_ = cmd.MarkFlagDirname("kustomize")
 	_ = cmd.MarkFlagFilename("filename", "yaml", "yml", "json")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(lint.Formats(), cobra.ShellCompDirectiveNoFileComp))
@@ -183,14 +185,14 @@ func (o *LintOptions) Validate() error {
 func (o *LintOptions) Complete() error {
 	cfg, err := o.loadConfig()
 	if err != nil {
-		return &ExitCodeError{Code: ExitUsage, Err: err}
+		return inputError(err)
 	}
 	o.Config = cfg
 	o.Color = o.Output == lint.FormatText && printers.AllowsColorOutput(o.Out)
 	if o.Live {
 		o.Targets, err = o.newTargets()
 		if err != nil {
-			return &ExitCodeError{Code: ExitUsage, Err: err}
+			return inputError(err)
 		}
 	}
 	return nil
@@ -201,7 +203,7 @@ func (o *LintOptions) liveTargets(g *Globals) ([]lint.LiveTarget, error) {
 	loader := g.ConfigFlags.ToRawKubeConfigLoader()
 	raw, err := loader.RawConfig()
 	if err != nil {
-		return nil, fmt.Errorf("cannot load kubeconfig: %w", err)
+		return nil, inputError(fmt.Errorf("cannot load kubeconfig: %w", err))
 	}
 	if !o.AllContexts {
 		name := *g.ConfigFlags.Context
@@ -209,11 +211,11 @@ func (o *LintOptions) liveTargets(g *Globals) ([]lint.LiveTarget, error) {
 			name = raw.CurrentContext
 		}
 		if name == "" {
-			return nil, errors.New("no current context in your kubeconfig: pass --context, or set one with \"kubectl config use-context\"")
+			return nil, inputError(errors.New("no current context in your kubeconfig: pass --context, or set one with \"kubectl config use-context\""))
 		}
 		ns, _, err := loader.Namespace()
 		if err != nil {
-			return nil, fmt.Errorf("cannot determine the namespace: %w", err)
+			return nil, inputError(fmt.Errorf("cannot determine the namespace: %w", err))
 		}
 		// The factory honours every global flag (--as, --token, --server, ...).
 		client, err := g.Factory.DynamicClient()
@@ -226,14 +228,15 @@ func (o *LintOptions) liveTargets(g *Globals) ([]lint.LiveTarget, error) {
 		return []lint.LiveTarget{{Context: name, Namespace: ns, Client: client}}, nil
 	}
 	if len(raw.Contexts) == 0 {
-		return nil, errors.New("your kubeconfig has no contexts: add one, or point --kubeconfig at another file")
+		return nil, inputError(errors.New("your kubeconfig has no contexts: add one, or point --kubeconfig at another file"))
 	}
 	names := make([]string, 0, len(raw.Contexts))
 	for name := range raw.Contexts {
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	overrides := &clientcmd.ConfigOverrides{}
+	// Every context gets the bound and the retries of the factory's clients.
+	overrides := &clientcmd.ConfigOverrides{Timeout: *g.ConfigFlags.Timeout}
 	if ns := *g.ConfigFlags.Namespace; ns != "" {
 		overrides.Context = clientcmdapi.Context{Namespace: ns}
 	}
@@ -249,9 +252,9 @@ func (o *LintOptions) liveTargets(g *Globals) ([]lint.LiveTarget, error) {
 		}
 		ns, _, err := cc.Namespace()
 		if err != nil {
-			return nil, fmt.Errorf("context %q: cannot determine the namespace: %w", name, err)
+			return nil, inputError(fmt.Errorf("context %q: cannot determine the namespace: %w", name, err))
 		}
-		client, err := dynamic.NewForConfig(rc)
+		client, err := dynamic.NewForConfig(withTransientRetries(rc))
 		if err != nil {
 			return nil, fmt.Errorf("context %q: %w", name, err)
 		}
@@ -284,22 +287,22 @@ func (o *LintOptions) Run(ctx context.Context) error {
 	switch {
 	case len(o.Paths) > 0:
 		if err := o.lintPaths(ctx, linter, rep); err != nil {
-			return &ExitCodeError{Code: ExitUsage, Err: err}
+			return inputError(err)
 		}
 	case o.Kustomization != "":
 		if err := o.lintKustomization(ctx, linter, rep); err != nil {
-			return &ExitCodeError{Code: ExitUsage, Err: err}
+			return inputError(err)
 		}
 	case o.App != "":
 		if err := o.lintApp(ctx, linter, rep); err != nil {
-			return &ExitCodeError{Code: ExitUsage, Err: err}
+			return inputError(err)
 		}
 	case o.Live:
 		var read int
 		read, inputErr = o.lintLive(ctx, linter, rep)
 		if read == 0 {
 			// Not one cluster could be read: an empty report would mislead.
-			return &ExitCodeError{Code: ExitUsage, Err: inputErr}
+			return inputError(inputErr)
 		}
 	}
 
@@ -307,7 +310,7 @@ func (o *LintOptions) Run(ctx context.Context) error {
 		return err
 	}
 	if inputErr != nil {
-		return &ExitCodeError{Code: ExitUsage, Err: inputErr}
+		return inputError(inputErr)
 	}
 	if bad := rep.InvalidDocuments(); len(bad) > 0 {
 		f := bad[0]
@@ -315,19 +318,12 @@ func (o *LintOptions) Run(ctx context.Context) error {
 		if len(bad) > 1 {
 			msg += fmt.Sprintf(" (and %d more documents that cannot be read)", len(bad)-1)
 		}
-		return &ExitCodeError{Code: ExitUsage, Err: errors.New(msg)}
+		return inputError(errors.New(msg))
 	}
 	if n := rep.Count(o.failOn); o.failOn > 0 && n > 0 {
-		return &ExitCodeError{Code: ExitError, Err: fmt.Errorf("lint found %d %s at or above severity %s (--fail-on)", n, findingsNoun(n), o.failOn)}
+		return &FindingsError{Count: n, FailOn: o.failOn.String()}
 	}
 	return nil
-}
-
-func findingsNoun(n int) string {
-	if n == 1 {
-		return "finding"
-	}
-	return "findings"
 }
 
 // lintPaths lints files and directories. A kustomization met in a
@@ -378,7 +374,7 @@ func (o *LintOptions) lintKustomization(ctx context.Context, linter *lint.Linter
 
 // lintRendered lints what kustomize builds from dir.
 func (o *LintOptions) lintRendered(linter *lint.Linter, rep *lint.Report, dir string) error {
-	objs, err := render.Kustomization(filesys.MakeFsOnDisk(), dir)
+	objs, err := render.Kustomization(filesys.MakeFsOnDisk(), dir, o.Remote.renderOptions(o.Config, ""))
 	if err != nil {
 		return err
 	}
@@ -423,7 +419,7 @@ func (o *LintOptions) lintOverlay(linter *lint.Linter, rep *lint.Report, app, en
 	if err != nil {
 		return err
 	}
-	objs, err := render.App(fsys, o.Config, app, env, render.Options{})
+	objs, err := render.App(fsys, o.Config, app, env, o.Remote.renderOptions(o.Config, ""))
 	if err != nil {
 		return err
 	}

@@ -155,8 +155,7 @@ func TestLintFlags(t *testing.T) {
 			cmd.SetErr(streams.ErrOut)
 			err := cmd.Execute()
 			if tt.wantCode != 0 {
-				var ec *ExitCodeError
-				if !errors.As(err, &ec) || ec.Code != tt.wantCode || !strings.Contains(err.Error(), tt.wantErr) {
+				if ExitCode(err) != tt.wantCode || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error = %v, want exit code %d and %q", err, tt.wantCode, tt.wantErr)
 				}
 				return
@@ -206,14 +205,7 @@ func runLint(t *testing.T, dir, stdin string, args ...string) (string, int, erro
 	cmd.SetOut(out)
 	cmd.SetErr(&bytes.Buffer{})
 	err = cmd.Execute()
-	code := ExitOK
-	var ec *ExitCodeError
-	switch {
-	case errors.As(err, &ec):
-		code = ec.Code
-	case err != nil:
-		code = ExitError
-	}
+	code := ExitCode(err)
 	return out.String(), code, err
 }
 
@@ -361,8 +353,7 @@ func TestLintLiveRun(t *testing.T) {
 				t.Fatal(err)
 			}
 			err := o.Run(context.Background())
-			var ec *ExitCodeError
-			if !errors.As(err, &ec) || ec.Code != tt.wantCode {
+			if ExitCode(err) != tt.wantCode {
 				t.Fatalf("err = %v, want exit %d", err, tt.wantCode)
 			}
 			if !strings.Contains(out.String(), tt.want) || (tt.want == "" && out.Len() > 0) {

@@ -88,7 +88,8 @@ func (o *NewOptions) Complete(g *Globals, args []string) error {
 		return err
 	}
 	o.cfg = cfg
-	o.fsys = filesys.MakeFsOnDisk()
+	// Writes stay in the apps directory and never follow a link.
+	o.fsys = render.ConfinedFS(cfg.AppsDir())
 	o.App.Environments = o.Environments
 	if len(o.App.Environments) == 0 {
 		o.App.Environments = cfg.EnvironmentNames()

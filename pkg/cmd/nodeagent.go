@@ -35,6 +35,8 @@ type NodeAgentOptions struct {
 	HostPort      int
 	Protocol      string
 	EnvFromSecret bool
+	Tier          string
+	Role          string
 	Mode          string
 	Output        string
 	DryRun        string
@@ -62,8 +64,8 @@ type NodeAgentOptions struct {
 var nodeAgentLong = templates.LongDesc(`
 	Run a monitoring agent exactly once on every node.
 
-	The agent is rendered with the label convention (tier "monitoring", role
-	"agent"), the environment Secret mounted read-only, and a container port
+	The agent is rendered with the label convention (tier "monitoring" and role
+	"agent", or --tier and --role), the environment Secret mounted read-only, and a container port
 	that claims --host-port on its node. It is applied as a DaemonSet where the
 	cluster serves apps/v1 daemonsets (--mode auto, the default), or else as a
 	ReplicationController whose replicas equal the number of schedulable nodes:
@@ -126,6 +128,8 @@ func NewCmdNodeAgent(g *Globals, runF func(*NodeAgentOptions) error) *cobra.Comm
 	f.StringVar(&o.Image, "image", "", "Image of the agent; creates or updates it (a new image rolls it one node at a time)")
 	f.IntVar(&o.HostPort, "host-port", 0, "Port the agent claims on every node (1-65535); required with --image")
 	f.StringVar(&o.Protocol, "protocol", "TCP", "Protocol of the host port: TCP or UDP")
+	f.StringVar(&o.Tier, "tier", nodeagent.Tier, "Tier label of the agent; must be allowed by labels.allowed.tier of .envops.yaml")
+	f.StringVar(&o.Role, "role", nodeagent.Role, "Role label of the agent; must be allowed by labels.allowed.role of .envops.yaml (it is part of the name label, so keep it once the agent runs)")
 	f.BoolVar(&o.EnvFromSecret, "env-from-secret", false, "Also expose the environment Secret's keys to the agent as environment variables")
 	f.StringVar(&o.Mode, "mode", string(nodeagent.ModeAuto), "Controller to run the agent: auto (a DaemonSet when the cluster serves apps/v1 daemonsets), daemonset or replicationcontroller")
 	f.StringVarP(&o.Output, "output", "o", "", "Print the applied controller as yaml|json instead of a summary")
@@ -216,7 +220,7 @@ func (o *NodeAgentOptions) Complete(g *Globals) error {
 	}
 	o.Config = cfg
 	if o.Namespace, _, err = g.Factory.ToRawKubeConfigLoader().Namespace(); err != nil {
-		return fmt.Errorf("cannot determine the namespace: %w", err)
+		return inputError(fmt.Errorf("cannot determine the namespace: %w", err))
 	}
 	if o.Client, err = g.Factory.KubernetesClientSet(); err != nil {
 		return fmt.Errorf("cannot create a client: %w", err)
@@ -278,6 +282,7 @@ func (o *NodeAgentOptions) apply(ctx context.Context, record *audit.Record) (*no
 	spec := nodeagent.Spec{
 		Name: o.Name, Namespace: o.Namespace, Image: o.Image,
 		HostPort: int32(o.HostPort), Protocol: o.protocol, EnvFromSecret: o.EnvFromSecret,
+		Tier: o.Tier, Role: o.Role,
 		Secret: o.Config.Secret, Labels: o.Config.Labels, Record: record,
 	}
 	if err := spec.Validate(); err != nil {
@@ -442,7 +447,7 @@ func (o *NodeAgentStatusOptions) Validate() error {
 func (o *NodeAgentStatusOptions) Complete(g *Globals) error {
 	var err error
 	if o.Namespace, _, err = g.Factory.ToRawKubeConfigLoader().Namespace(); err != nil {
-		return fmt.Errorf("cannot determine the namespace: %w", err)
+		return inputError(fmt.Errorf("cannot determine the namespace: %w", err))
 	}
 	if o.Client, err = g.Factory.KubernetesClientSet(); err != nil {
 		return fmt.Errorf("cannot create a client: %w", err)

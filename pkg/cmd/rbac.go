@@ -117,7 +117,10 @@ func (o *RBACOptions) Validate() error {
 func (o *RBACOptions) Complete(g *Globals) error {
 	var err error
 	if o.Namespace, _, err = g.Factory.ToRawKubeConfigLoader().Namespace(); err != nil {
-		return fmt.Errorf("cannot determine the namespace: %w", err)
+		return inputError(fmt.Errorf("cannot determine the namespace: %w", err))
+	}
+	if errs := validation.IsDNS1123Label(o.Namespace); len(errs) > 0 {
+		return usageError("invalid namespace %q: a namespace name is at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit; fix -n or the namespace of the context", o.Namespace)
 	}
 	o.NewClient = func() (kubernetes.Interface, error) { return g.Factory.KubernetesClientSet() }
 	return nil
@@ -194,10 +197,12 @@ func accessGuard(client kubernetes.Interface, use rbac.Use) func(ctx context.Con
 }
 
 // changeCause is the --change-cause given, or else the command line with
-// the values of credential flags redacted.
+// the values of credential flags, and the user information of URLs,
+// redacted.
 func changeCause(cmd *cobra.Command, args []string, given string) string {
 	if given != "" {
-		return given
+		// A URL quoted in the cause keeps its host, never its password.
+		return audit.RedactURLs(given)
 	}
 	line := strings.Fields(cmd.CommandPath())
 	// The path starts with the plugin's display name, "kubectl envops".
@@ -206,6 +211,11 @@ func changeCause(cmd *cobra.Command, args []string, given string) string {
 	}
 	line = append(line, args...)
 	cmd.Flags().Visit(func(f *pflag.Flag) {
+		// --diff previews the deploy that runs without it, so it records
+		// that deploy's command line.
+		if f.Name == "diff" {
+			return
+		}
 		line = append(line, "--"+f.Name+"="+f.Value.String())
 	})
 	return audit.CommandLine(line)

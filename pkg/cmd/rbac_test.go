@@ -235,8 +235,7 @@ func TestRBACFlags(t *testing.T) {
 			cmd.SetErr(streams.ErrOut)
 			err := cmd.Execute()
 			if tt.wantErr != "" {
-				var ec *ExitCodeError
-				if !errors.As(err, &ec) || ec.Code != ExitUsage || !strings.Contains(err.Error(), tt.wantErr) {
+				if ExitCode(err) != ExitUsage || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want usage error %q", err, tt.wantErr)
 				}
 				return
@@ -400,5 +399,34 @@ func TestRBACTableCoversDeployCalls(t *testing.T) {
 		if !found {
 			t.Errorf("no %q call was recorded; the test no longer drives that part", want)
 		}
+	}
+}
+
+// The command line recorded as the change cause keeps no password or token
+// written into a URL, whichever flag carries it.
+func TestChangeCauseRedactsURLUserInfo(t *testing.T) {
+	g, _, _ := envTestGlobals(t, envTestKubeconfig(t), envTestProject(t, ""), "", "")
+	var cause string
+	root := envTestRoot(g, NewCmdInitEnv(g, func(o *InitEnvOptions) error {
+		cause = o.Cause
+		return nil
+	}))
+	root.SetArgs([]string{"init-env", "dev", "--proxy-url=http://alice:s3cret@proxy.example.com:3128",
+		"--server", "https://bob:hunter2@127.0.0.1:1", "--insecure-skip-tls-verify"})
+	if err := root.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"s3cret", "hunter2", "alice", "bob"} {
+		if strings.Contains(cause, secret) {
+			t.Errorf("change cause %q records %q", cause, secret)
+		}
+	}
+	for _, kept := range []string{"--proxy-url=http://REDACTED@proxy.example.com:3128", "--server=https://REDACTED@127.0.0.1:1"} {
+		if !strings.Contains(cause, kept) {
+			t.Errorf("change cause %q lacks %q", cause, kept)
+		}
+	}
+	if got := changeCause(root, nil, "rolled by https://ci:t0ken@ci.example.com/job/7"); got != "rolled by https://REDACTED@ci.example.com/job/7" {
+		t.Errorf("a given cause is recorded as %q", got)
 	}
 }

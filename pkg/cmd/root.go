@@ -3,8 +3,9 @@
 package cmd
 
 import (
-	"errors"
 	"fmt"
+	"io"
+	"log"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -13,27 +14,6 @@ import (
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
 )
-
-// Exit codes shared by every command.
-const (
-	ExitOK    = 0
-	ExitError = 1
-	ExitUsage = 2
-)
-
-// ExitCodeError carries a specific exit code up to Execute.
-type ExitCodeError struct {
-	Code int
-	Err  error
-}
-
-func (e *ExitCodeError) Error() string { return e.Err.Error() }
-func (e *ExitCodeError) Unwrap() error { return e.Err }
-
-// usageError marks an error in the command line (exit code 2).
-func usageError(format string, a ...any) error {
-	return &ExitCodeError{Code: ExitUsage, Err: fmt.Errorf(format, a...)}
-}
 
 // Globals is what every command shares: kubectl's global flags, the client
 // factory built on them, and the process's streams.
@@ -53,11 +33,17 @@ var rootLong = templates.LongDesc(`
 	label convention that monitoring depends on.
 
 	It talks to clusters only through your kubeconfig and context. Put kubectl's
-	global flags after "envops", for example "kubectl envops --context prod version".`)
+	global flags after "envops", for example "kubectl envops --context prod version".
+	Each request to an API server gives up after --request-timeout (default 30s;
+	0 waits for ever), retries included; a watch only until the server answers.`)
 
 // NewRootCmd builds the "kubectl envops" command tree.
 func NewRootCmd(streams genericiooptions.IOStreams) *cobra.Command {
 	configFlags := genericclioptions.NewConfigFlags(true).WithDiscoveryBurst(300).WithWrapConfigFn(withTransientRetries)
+	// A bounded default, so that a server that never answers fails the
+	// command; the flag's help shows it.
+	requestTimeout := DefaultRequestTimeout.String()
+	configFlags.Timeout = &requestTimeout
 	g := &Globals{
 		ConfigFlags: configFlags,
 		Factory:     cmdutil.NewFactory(configFlags),
@@ -72,6 +58,10 @@ func NewRootCmd(streams genericiooptions.IOStreams) *cobra.Command {
 		Annotations: map[string]string{
 			cobra.CommandDisplayNameAnnotation: "kubectl envops",
 		},
+		// Runnable, so that cobra checks its arguments: a word that is no
+		// command is a usage error, not a request for help.
+		Args: unknownCommand,
+		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
 	root.SetIn(streams.In)
 	root.SetOut(streams.Out)
@@ -96,39 +86,56 @@ func NewRootCmd(streams genericiooptions.IOStreams) *cobra.Command {
 	root.AddCommand(NewCmdDeploy(g, nil))
 	root.AddCommand(NewCmdRBAC(g, nil))
 	root.AddCommand(NewCmdHistory(g, nil))
+	argsAreUsage(root)
 	return root
+}
+
+// unknownCommand refuses an argument of the root command, which takes none.
+func unknownCommand(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+	if cmd.SuggestionsMinimumDistance <= 0 {
+		// cobra's own default for its suggestions.
+		cmd.SuggestionsMinimumDistance = 2
+	}
+	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+		return usageError("%s: did you mean %q?", msg, s[0])
+	}
+	return usageError("%s; see '%s --help'", msg, cmd.CommandPath())
+}
+
+// argsAreUsage makes the argument checks of every command, cobra's own
+// included, return UsageErrors.
+func argsAreUsage(c *cobra.Command) {
+	if check := c.Args; check != nil {
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			err := check(cmd, args)
+			if err == nil || isA[*UsageError](err) {
+				return err
+			}
+			return &UsageError{Err: err}
+		}
+	}
+	for _, sub := range c.Commands() {
+		argsAreUsage(sub)
+	}
 }
 
 // Execute runs the command line and returns the process exit code; errors
 // are printed as one line on the error stream.
 func Execute(args []string, streams genericiooptions.IOStreams) int {
+	// kustomize writes warnings through the standard logger, timestamped,
+	// straight to stderr; what matters reaches the user as an error.
+	log.SetOutput(io.Discard)
 	root := NewRootCmd(streams)
 	root.SetArgs(args)
 	c, err := root.ExecuteC()
 	if err == nil {
 		return ExitOK
 	}
-	err = translateError(err, c.CommandPath())
-	code := ExitError
-	var ec *ExitCodeError
-	if errors.As(err, &ec) {
-		code = ec.Code
-	} else if isCobraUsageError(err) {
-		code = ExitUsage
-	}
-	if ec == nil || ec.Err != nil {
-		fmt.Fprintf(streams.ErrOut, "error: %s\n", strings.TrimSpace(err.Error()))
-	}
+	code := ExitCode(err)
+	fmt.Fprintf(streams.ErrOut, "error: %s\n", strings.TrimSpace(translateError(err, c.CommandPath()).Error()))
 	return code
-}
-
-// isCobraUsageError recognises the argument errors cobra itself raises.
-func isCobraUsageError(err error) bool {
-	msg := err.Error()
-	for _, p := range []string{"unknown command", "accepts ", "requires at least", "requires at most", "invalid argument", "unknown flag", "unknown shorthand flag"} {
-		if strings.Contains(msg, p) {
-			return true
-		}
-	}
-	return false
 }

@@ -1,7 +1,9 @@
 package cmd
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -13,19 +15,50 @@ import (
 	"k8s.io/client-go/rest"
 )
 
-// maxRetryTime bounds the retries of one request that carries no deadline
-// of its own (commands with --timeout give their requests that deadline);
-// --request-timeout bounds them further.
+// DefaultRequestTimeout is the default of --request-timeout. kubectl's
+// default of 0 waits forever for a server that accepts connections and never
+// answers; "--request-timeout 0" still asks for that.
+const DefaultRequestTimeout = 30 * time.Second
+
+// requestTimeoutFlag is the flag that sets the bound of each request.
+const requestTimeoutFlag = "--request-timeout"
+
+// maxRetryTime bounds the retries of one request when --request-timeout is
+// 0 and the request carries no deadline of its own.
 const maxRetryTime = time.Minute
 
-// withTransientRetries makes every client built from the config retry
-// requests that failed for a passing reason: the API server refusing
-// connections while it restarts, throttling (429), or being unavailable
-// (503); reads are also retried after timeouts, dropped connections and
-// other 5xx answers. Writes are retried only when the server cannot have
-// acted on them. Watches are left to the informers, which list again. A
-// server that never answered is not waited for: a wrong address fails at
-// once, as it does in kubectl.
+// TimeoutError is a request, or a step of a command, that ran out of the
+// time a flag allows before the API server answered. The URL of the
+// request, which client-go puts before it, names the server.
+type TimeoutError struct {
+	// After is the bound and Flag the flag that sets it.
+	After time.Duration
+	Flag  string
+}
+
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("no answer within %s: check that the API server is up and reachable, or raise %s", e.After, e.Flag)
+}
+
+// Timeout and Is make the error a timeout to code that asks, as the
+// errors of net/http's own timeouts are.
+func (e *TimeoutError) Timeout() bool        { return true }
+func (e *TimeoutError) Is(target error) bool { return target == context.DeadlineExceeded }
+
+// withTimeoutCause bounds ctx by d; requests cut short by it fail with a
+// TimeoutError that names flag.
+func withTimeoutCause(ctx context.Context, d time.Duration, flag string) (context.Context, context.CancelFunc) {
+	return context.WithTimeoutCause(ctx, d, &TimeoutError{After: d, Flag: flag})
+}
+
+// withTransientRetries makes every client built from the config bound each
+// request by --request-timeout and retry requests that failed for a
+// passing reason: the API server refusing connections while it restarts,
+// throttling (429), or being unavailable (503); reads are also retried
+// after timeouts, dropped connections and other 5xx answers. Writes are
+// retried only when the server cannot have acted on them. Watches are left
+// to the informers, which list again. A server that never answered is not
+// waited for: a wrong address fails at once, as it does in kubectl.
 func withTransientRetries(c *rest.Config) *rest.Config {
 	// client-go's default of 5 requests per second makes a command that
 	// checks a role's rules one by one wait seconds for nothing; kubectl
@@ -33,27 +66,98 @@ func withTransientRetries(c *rest.Config) *rest.Config {
 	if c.QPS == 0 && c.RateLimiter == nil {
 		c.QPS, c.Burst = 50, 300
 	}
-	budget := maxRetryTime
-	if c.Timeout > 0 {
-		budget = c.Timeout
-	}
-	c.Wrap(func(rt http.RoundTripper) http.RoundTripper { return &retryTransport{base: rt, budget: budget} })
+	// The bound moves from the HTTP client into the transport: the HTTP
+	// client's timeout would also end every watch after that long, where
+	// the transport bounds a watch only until the server answers.
+	bound := c.Timeout
+	c.Timeout = 0
+	c.Wrap(func(rt http.RoundTripper) http.RoundTripper { return &retryTransport{base: rt, bound: bound} })
 	return c
 }
 
 type retryTransport struct {
-	base   http.RoundTripper
-	budget time.Duration
+	base http.RoundTripper
+	// bound is the time a request may take, retries included (0: none).
+	bound time.Duration
 	// reached is set once the server has answered anything.
 	reached atomic.Bool
 }
 
+// WrappedRoundTripper exposes the wrapped transport, as client-go's own
+// wrappers do, so client-go can reach through this one.
+func (t *retryTransport) WrappedRoundTripper() http.RoundTripper { return t.base }
+
+// CancelRequest passes a cancellation on to the transport underneath, as
+// client-go's wrappers do; the request's context, which every attempt
+// shares, ends the retries.
+func (t *retryTransport) CancelRequest(req *http.Request) {
+	rt := t.base
+	for rt != nil {
+		switch r := rt.(type) {
+		case interface{ CancelRequest(*http.Request) }:
+			r.CancelRequest(req)
+			return
+		case interface{ WrappedRoundTripper() http.RoundTripper }:
+			rt = r.WrappedRoundTripper()
+		default:
+			return
+		}
+	}
+}
+
 func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL.Query().Get("watch") == "true" || (req.Body != nil && req.Body != http.NoBody && req.GetBody == nil) {
+	watch := req.URL.Query().Get("watch") == "true"
+	ctx, cancel := context.WithCancelCause(req.Context())
+	var timer *time.Timer
+	if t.bound > 0 {
+		timer = time.AfterFunc(t.bound, func() { cancel(&TimeoutError{After: t.bound, Flag: requestTimeoutFlag}) })
+	}
+	release := func() {
+		if timer != nil {
+			timer.Stop()
+		}
+		cancel(nil)
+	}
+	resp, err := t.roundTrip(req.WithContext(ctx), watch)
+	if err != nil {
+		release()
+		// Say which bound ended the request, when one did.
+		var te *TimeoutError
+		if ctx.Err() != nil && errors.As(context.Cause(ctx), &te) {
+			return nil, te
+		}
+		return nil, err
+	}
+	if watch && timer != nil {
+		// The server answered; the events stream for as long as the watch lasts.
+		timer.Stop()
+	}
+	resp.Body = &releasingBody{ReadCloser: resp.Body, release: release}
+	return resp, nil
+}
+
+// releasingBody ends the request's bound when the body is closed.
+type releasingBody struct {
+	io.ReadCloser
+	release func()
+}
+
+func (b *releasingBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.release()
+	return err
+}
+
+func (t *retryTransport) roundTrip(req *http.Request, watch bool) (*http.Response, error) {
+	if watch || (req.Body != nil && req.Body != http.NoBody && req.GetBody == nil) {
 		return t.base.RoundTrip(req)
 	}
 	ctx := req.Context()
-	deadline := time.Now().Add(t.budget)
+	budget := maxRetryTime
+	if t.bound > 0 {
+		budget = t.bound
+	}
+	deadline := time.Now().Add(budget)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}

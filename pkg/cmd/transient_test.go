@@ -1,6 +1,9 @@
 package cmd
 
 import (
+	"context"
+	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -137,5 +140,62 @@ func TestClientConfigAllowsKubectlsRate(t *testing.T) {
 	c = withTransientRetries(&rest.Config{Host: "https://127.0.0.1:1", QPS: 7, Burst: 9})
 	if c.QPS != 7 || c.Burst != 9 {
 		t.Errorf("a rate set by the caller was changed to QPS %v burst %d", c.QPS, c.Burst)
+	}
+}
+
+// The bound of a request covers a watch only until the server answers: the
+// events that follow stream for as long as the watch lasts.
+func TestRequestBoundLetsAWatchStream(t *testing.T) {
+	const bound = 200 * time.Millisecond
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		time.Sleep(3 * bound)
+		_, _ = w.Write([]byte(`{"type":"ADDED"}`))
+	}))
+	defer srv.Close()
+	rt := withTransientRetries(&rest.Config{Timeout: bound}).WrapTransport(http.DefaultTransport)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+"/api/v1/pods?watch=true", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := rt.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || string(b) != `{"type":"ADDED"}` {
+		t.Errorf("read %q, %v: the watch was cut by the request's bound", b, err)
+	}
+}
+
+// A request that is not a watch gives up at its bound, saying which flag sets it.
+func TestRequestBoundEndsARequest(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	c := withTransientRetries(&rest.Config{Timeout: 100 * time.Millisecond})
+	if c.Timeout != 0 {
+		t.Errorf("the HTTP client keeps a timeout of %s, which would also end watches", c.Timeout)
+	}
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+"/api/v1/pods", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.WrapTransport(http.DefaultTransport).RoundTrip(req)
+	if err == nil {
+		resp.Body.Close()
+		t.Fatal("a server that never answers answered")
+	}
+	var te *TimeoutError
+	if !errors.As(err, &te) || te.Flag != "--request-timeout" || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("error %v, want a timeout naming --request-timeout", err)
 	}
 }

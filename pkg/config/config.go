@@ -9,13 +9,15 @@ const FileName = ".envops.yaml"
 // Config is the effective project configuration.
 type Config struct {
 	// Environments maps an environment name to the cluster that serves it.
-	Environments map[string]Environment `json:"environments,omitempty" yaml:"environments"`
+	Environments Environments `json:"environments,omitempty" yaml:"environments"`
 	// Secret names the environment Secret and where pods mount it.
 	Secret Secret `json:"secret" yaml:"secret"`
 	// Labels is the label convention every pod follows.
 	Labels Labels `json:"labels" yaml:"labels"`
 	// Apps is the directory holding app directories, relative to the file.
 	Apps string `json:"apps" yaml:"apps"`
+	// Kustomize says what kustomize may load when rendering apps.
+	Kustomize Kustomize `json:"kustomize" yaml:"kustomize"`
 
 	// Path is the file this configuration was loaded from ("" for defaults).
 	Path string `json:"-" yaml:"-"`
@@ -23,6 +25,9 @@ type Config struct {
 	// dir is the directory Find started from, used by Dir when no file was found.
 	dir string
 }
+
+// Environments maps environment names to their clusters.
+type Environments map[string]Environment
 
 // Environment is one environment's cluster.
 type Environment struct {
@@ -50,6 +55,13 @@ type Labels struct {
 	Recommended map[string]string `json:"recommended,omitempty" yaml:"recommended"`
 }
 
+// Kustomize says what kustomize may load.
+type Kustomize struct {
+	// RemoteResources lets kustomizations name resources, bases and
+	// components that kustomize fetches over the network (URLs, git).
+	RemoteResources bool `json:"remoteResources" yaml:"remoteResources"`
+}
+
 // Default returns the configuration used when no project file exists.
 func Default() *Config {
 	return &Config{
@@ -59,6 +71,7 @@ func Default() *Config {
 			Optional: []string{"language"},
 			Name:     "{app}-{role}",
 		},
-		Apps: "apps",
+		Apps:      "apps",
+		Kustomize: Kustomize{RemoteResources: true},
 	}
 }

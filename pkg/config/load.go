@@ -63,6 +63,9 @@ func Parse(data []byte, name string) (*Config, error) {
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, decodeError(name, err)
 	}
+	if err := booleansOnly(&root, name); err != nil {
+		return nil, err
+	}
 	cfg.fillDefaults()
 	if err := cfg.validate(); err != nil {
 		var fe *fieldError
@@ -72,6 +75,110 @@ func Parse(data []byte, name string) (*Config, error) {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return cfg, nil
+}
+
+// UnmarshalYAML decodes the environments mapping in time linear in its
+// size: the YAML decoder checks a map's keys for duplicates pair by pair,
+// which grows with the square of the number of environments. It reports
+// what the decoder would: duplicate keys, unknown keys and wrong types.
+func (e *Environments) UnmarshalYAML(n *yaml.Node) error {
+	m := n
+	if m.Kind == yaml.AliasNode && m.Alias != nil {
+		m = m.Alias
+	}
+	if m.Kind != yaml.MappingNode {
+		var plain map[string]Environment
+		if err := n.Decode(&plain); err != nil {
+			return err
+		}
+		*e = plain
+		return nil
+	}
+	known := map[string]bool{}
+	for _, k := range yamlKeys(reflect.TypeOf(Environment{})) {
+		known[k] = true
+	}
+	out := make(Environments, len(m.Content)/2)
+	seen := make(map[string]int, len(m.Content)/2)
+	var errs []string
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		var name string
+		if err := k.Decode(&name); err != nil {
+			var te *yaml.TypeError
+			if !errors.As(err, &te) {
+				return err
+			}
+			errs = append(errs, te.Errors...)
+			continue
+		}
+		if line, dup := seen[name]; dup {
+			errs = append(errs, fmt.Sprintf("line %d: mapping key %q already defined at line %d", k.Line, name, line))
+			continue
+		}
+		seen[name] = k.Line
+		body := v
+		if body.Kind == yaml.AliasNode && body.Alias != nil {
+			body = body.Alias
+		}
+		if body.Kind == yaml.MappingNode {
+			for j := 0; j+1 < len(body.Content); j += 2 {
+				if f := body.Content[j]; !known[f.Value] {
+					errs = append(errs, fmt.Sprintf("line %d: field %s not found in type config.Environment", f.Line, f.Value))
+				}
+			}
+		}
+		var env Environment
+		if err := v.Decode(&env); err != nil {
+			var te *yaml.TypeError
+			if !errors.As(err, &te) {
+				return err
+			}
+			errs = append(errs, te.Errors...)
+		}
+		out[name] = env
+	}
+	*e = out
+	if len(errs) > 0 {
+		return &yaml.TypeError{Errors: errs}
+	}
+	return nil
+}
+
+// booleansOnly refuses a string where the file takes true or false: the
+// YAML decoder would read "yes", "on" or "y" as true, but "true" in quotes
+// is an error, and one rule for every spelling is easier to trust.
+func booleansOnly(root *yaml.Node, name string) error {
+	doc := root
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 {
+		doc = doc.Content[0]
+	}
+	envs := mappingValue(doc, "environments")
+	if envs == nil || envs.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 1; i < len(envs.Content); i += 2 {
+		for _, key := range []string{"confirm"} {
+			v := mappingValue(envs.Content[i], key)
+			if v != nil && v.Kind == yaml.ScalarNode && v.ShortTag() != "!!bool" && v.ShortTag() != "!!null" {
+				return fmt.Errorf("%s:%d: wrong type: expected true or false, found %s %q", name, v.Line, map[bool]string{true: "a string", false: "a number"}[v.ShortTag() == "!!str"], v.Value)
+			}
+		}
+	}
+	return nil
+}
+
+// mappingValue returns the value of key in a mapping node, or nil.
+func mappingValue(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
 }
 
 // Find walks up from startDir to the first directory holding FileName and
@@ -180,7 +287,7 @@ func (c *Config) fillDefaults() {
 }
 
 // yamlLine matches the "line N: message" entries the YAML decoder reports.
-var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+var yamlLine = regexp.MustCompile(`(?s)^(?:yaml: )?line (\d+): (.*)$`)
 
 // decodeError turns the YAML decoder's messages into "name:line: message"
 // with field and type names a user recognises.
@@ -200,7 +307,8 @@ func decodeError(name string, err error) error {
 		}
 		out = append(out, fmt.Sprintf("%s: %s", name, strings.TrimPrefix(m, "yaml: ")))
 	}
-	msg := out[0]
+	// The message is one line whatever the values quoted in it hold.
+	msg := strings.Join(strings.Fields(out[0]), " ")
 	if len(out) > 1 {
 		msg += fmt.Sprintf(" (and %d more problem(s))", len(out)-1)
 	}
@@ -209,7 +317,8 @@ func decodeError(name string, err error) error {
 
 var (
 	unknownField = regexp.MustCompile(`^field (\S+) not found in type config\.(\w+)$`)
-	wrongType    = regexp.MustCompile("^cannot unmarshal !!(\\w+)(?: `(.*)`)? into (.+)$")
+	// A quoted value may span lines.
+	wrongType = regexp.MustCompile("(?s)^cannot unmarshal !!(\\w+)(?: `(.*)`)? into (.+)$")
 )
 
 // sections names each configuration type by where it appears in the file.
@@ -221,6 +330,7 @@ var sections = map[string]struct {
 	"Environment": {"in an environment", reflect.TypeOf(Environment{})},
 	"Secret":      {"in secret", reflect.TypeOf(Secret{})},
 	"Labels":      {"in labels", reflect.TypeOf(Labels{})},
+	"Kustomize":   {"in kustomize", reflect.TypeOf(Kustomize{})},
 }
 
 func friendly(m string) string {

@@ -18,7 +18,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "unknown top-level key names the line and the valid keys",
 			yaml: "apps: apps\nenviroments:\n  dev: {context: a}\n",
-			want: `f.yaml:2: unknown key "enviroments" at the top level: use one of apps, environments, labels, secret`,
+			want: `f.yaml:2: unknown key "enviroments" at the top level: use one of apps, environments, kustomize, labels, secret`,
 		},
 		{
 			name: "unknown key inside an environment",
@@ -34,6 +34,41 @@ func TestParseErrors(t *testing.T) {
 			name: "confirm must be a boolean",
 			yaml: "environments:\n  prod: {context: p, confirm: always}\n",
 			want: `f.yaml:2: wrong type: expected true or false, found a string "always"`,
+		},
+		{
+			name: "a document that is a string spanning lines is reported on one line",
+			yaml: "00\n\n0",
+			want: `f.yaml:1: wrong type: expected a mapping, found a string "00\n0"`,
+		},
+		{
+			name: "an environment defined twice names both lines",
+			yaml: "environments:\n  dev: {context: a}\n  prod: {context: p}\n  dev: {context: b}\n",
+			want: `f.yaml:4: mapping key "dev" already defined at line 2`,
+		},
+		{
+			name: "environments must be a mapping",
+			yaml: "environments: [dev, prod]\n",
+			want: `f.yaml:1: wrong type: expected a mapping, found a list`,
+		},
+		{
+			name: "confirm given as a quoted yes is a string, not a boolean",
+			yaml: "environments:\n  prod: {context: p, confirm: \"yes\"}\n",
+			want: `f.yaml:2: wrong type: expected true or false, found a string "yes"`,
+		},
+		{
+			name: "confirm given as a plain yes is a string, not a boolean",
+			yaml: "environments:\n  prod:\n    context: p\n    confirm: on\n",
+			want: `f.yaml:4: wrong type: expected true or false, found a string "on"`,
+		},
+		{
+			name: "apps leading out of the project is refused",
+			yaml: "apps: ../elsewhere\n",
+			want: `f.yaml:1: apps "../elsewhere" leads out of the project directory: keep apps inside it, or give an absolute path`,
+		},
+		{
+			name: "apps leading out of the project after cleaning is refused",
+			yaml: "apps: apps/../../x\n",
+			want: `f.yaml:1: apps "apps/../../x" leads out of the project directory: keep apps inside it, or give an absolute path`,
 		},
 		{
 			name: "required labels must be a list",
@@ -118,7 +153,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "several problems are counted on the same line",
 			yaml: "foo: 1\nbar: 2\n",
-			want: `f.yaml:1: unknown key "foo" at the top level: use one of apps, environments, labels, secret (and 1 more problem(s))`,
+			want: `f.yaml:1: unknown key "foo" at the top level: use one of apps, environments, kustomize, labels, secret (and 1 more problem(s))`,
 		},
 	}
 	for _, tt := range tests {

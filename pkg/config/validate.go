@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"path"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -61,6 +62,12 @@ func (c *Config) validate() error {
 	}
 	if !path.IsAbs(c.Secret.MountPath) || strings.Contains(c.Secret.MountPath, ":") {
 		return fieldErr(fmt.Sprintf("invalid secret mountPath %q: use an absolute path without ':', such as /etc/secrets", c.Secret.MountPath), "secret", "mountPath")
+	}
+
+	if !filepath.IsAbs(c.Apps) {
+		if rel := filepath.Clean(c.Apps); rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return fieldErr(fmt.Sprintf("apps %q leads out of the project directory: keep apps inside it, or give an absolute path", c.Apps), "apps")
+		}
 	}
 
 	known := map[string]bool{}

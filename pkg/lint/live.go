@@ -84,7 +84,7 @@ func (l *Linter) LintLive(ctx context.Context, t LiveTarget, rep *Report) error 
 		case apierrors.IsNotFound(err):
 			// The cluster does not serve this resource; nothing to check.
 		case errors.As(err, &urlErr):
-			return fmt.Errorf("cannot reach the cluster of context %q: %v; check it with \"kubectl cluster-info --context %s\"", t.Context, urlErr.Err, t.Context)
+			return fmt.Errorf("cannot reach the cluster of context %q at %s: %w; check it with \"kubectl cluster-info --context %s\"", t.Context, serverOf(urlErr.URL), urlErr.Err, t.Context)
 		case apierrors.IsForbidden(err):
 			return fmt.Errorf("cannot list %s in %s: access denied; grant read access to workloads (kubectl envops rbac --for lint prints a role): %w",
 				gvr.GroupResource(), t.where(), err)
@@ -93,4 +93,14 @@ func (l *Linter) LintLive(ctx context.Context, t LiveTarget, rep *Report) error 
 		}
 	}
 	return nil
+}
+
+// serverOf is the scheme and host of a request's URL: the server, without
+// the path (or anything else) of the request.
+func serverOf(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" {
+		return "its API server"
+	}
+	return u.Scheme + "://" + u.Host
 }

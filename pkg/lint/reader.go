@@ -14,12 +14,14 @@ import (
 	"strings"
 
 	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/envops/kubectl-envops/pkg/yamlsize"
 )
 
 // MaxDocumentBytes bounds one YAML or JSON document. A larger one is
 // reported as invalid and skipped without being held in memory: no single
 // Kubernetes object comes near this size.
-const MaxDocumentBytes = 32 << 20
+const MaxDocumentBytes = yamlsize.MaxDocumentBytes
 
 // document is one YAML document of a stream, or a stream of JSON values.
 type document struct {

@@ -449,6 +449,12 @@ func checkSelector(c *checker) {
 		}
 		return // defaulted from the template's labels by the API server
 	}
+	if s := resolve(sel); s == nil || s.Kind != yaml.MappingNode {
+		// A string or a list is a wrong type, not an empty selector.
+		c.report(RuleSelector, anchor, "spec.selector", fmt.Sprintf("spec.selector is a %s, not a mapping", yamlType(sel)),
+			fmt.Sprintf("write the labels to select as a mapping, e.g. %s", selectorExample(c, tmpl)))
+		return
+	}
 	var selector labels.Selector
 	var written string
 	if c.wk.selector == selectorMap {
@@ -488,6 +494,15 @@ func checkSelector(c *checker) {
 			fmt.Sprintf("the selector (%s) does not select the pod template's labels (%s)", written, tmpl.labels.String()),
 			"make every selector label appear, with the same value, in "+tmpl.field)
 	}
+}
+
+// selectorExample is a selector of the right shape for the workload.
+func selectorExample(c *checker, tmpl labelSite) string {
+	hint := hintSelector(tmpl.labels, c.l.cfg.Labels.Required)
+	if c.wk.selector == selectorMap {
+		return "spec.selector: " + hint
+	}
+	return "spec.selector.matchLabels: " + hint
 }
 
 // readRequirement reads one matchExpressions entry.

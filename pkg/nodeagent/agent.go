@@ -23,7 +23,7 @@ import (
 	"github.com/envops/kubectl-envops/pkg/transform"
 )
 
-// Every agent carries these convention labels.
+// Every agent carries these convention labels unless its Spec names others.
 const (
 	Tier = "monitoring"
 	Role = "agent"
@@ -76,6 +76,9 @@ type Spec struct {
 	// EnvFromSecret also exposes the environment Secret's keys as
 	// environment variables, for agents that read their settings there.
 	EnvFromSecret bool
+	// Tier and Role are the agent's tier and role labels; empty means
+	// Tier and Role, the package's defaults.
+	Tier, Role string
 	// Secret and Labels are the project's conventions.
 	Secret config.Secret
 	Labels config.Labels
@@ -114,12 +117,29 @@ func (s Spec) Validate() error {
 	if _, err := ParseProtocol(string(s.Protocol)); err != nil {
 		return err
 	}
-	for key, value := range map[string]string{"tier": Tier, "role": Role} {
-		if allowed, ok := s.Labels.Allowed[key]; ok && !slices.Contains(allowed, value) {
-			return fmt.Errorf("node agents carry %s %q, which labels.allowed.%s in .envops.yaml does not allow (%s): add %q there", key, value, key, strings.Join(allowed, ", "), value)
+	for _, l := range []struct{ key, value string }{{"tier", s.tier()}, {"role", s.role()}} {
+		if errs := validation.IsValidLabelValue(l.value); len(errs) > 0 {
+			return fmt.Errorf("invalid --%s %q: a label value is at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit", l.key, l.value)
+		}
+		if allowed, ok := s.Labels.Allowed[l.key]; ok && !slices.Contains(allowed, l.value) {
+			return fmt.Errorf("the agent's %s %q is not in labels.allowed.%s of .envops.yaml (%s): pass --%s with one of them, or add %q there", l.key, l.value, l.key, strings.Join(allowed, ", "), l.key, l.value)
 		}
 	}
 	return nil
+}
+
+func (s Spec) tier() string {
+	if s.Tier == "" {
+		return Tier
+	}
+	return s.Tier
+}
+
+func (s Spec) role() string {
+	if s.Role == "" {
+		return Role
+	}
+	return s.Role
 }
 
 // RenderDaemonSet returns the agent as a DaemonSet.
@@ -168,7 +188,7 @@ func (s Spec) objectMeta() metav1.ObjectMeta {
 	m := metav1.ObjectMeta{
 		Name:      s.Name,
 		Namespace: s.Namespace,
-		Labels:    map[string]string{"tier": Tier, "role": Role},
+		Labels:    map[string]string{"tier": s.tier(), "role": s.role()},
 	}
 	if s.Record != nil {
 		m.Annotations = s.Record.Annotations()
@@ -197,7 +217,7 @@ func (s Spec) podTemplate() corev1.PodTemplateSpec {
 		}}
 	}
 	return corev1.PodTemplateSpec{
-		ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"tier": Tier, "role": Role}},
+		ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"tier": s.tier(), "role": s.role()}},
 		Spec:       corev1.PodSpec{Containers: []corev1.Container{c}},
 	}
 }

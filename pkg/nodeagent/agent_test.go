@@ -137,7 +137,12 @@ func TestSpecValidate(t *testing.T) {
 		{"invalid image", spec(func(s *Spec) { s.Image = "Agent:7" }), `invalid image reference "Agent:7"`},
 		{"unknown protocol", spec(func(s *Spec) { s.Protocol = "SCTP" }), `unknown protocol "SCTP"`},
 		{"tier not allowed by the project", spec(func(s *Spec) { s.Labels.Allowed = map[string][]string{"tier": {"frontend", "backend"}} }),
-			`node agents carry tier "monitoring", which labels.allowed.tier in .envops.yaml does not allow (frontend, backend)`},
+			`the agent's tier "monitoring" is not in labels.allowed.tier of .envops.yaml (frontend, backend): pass --tier with one of them, or add "monitoring" there`},
+		{"a tier the project allows", spec(func(s *Spec) {
+			s.Labels.Allowed = map[string][]string{"tier": {"frontend", "backend", "infra"}}
+			s.Tier = "infra"
+		}), ""},
+		{"an invalid role", spec(func(s *Spec) { s.Role = "node agent" }), `invalid --role "node agent"`},
 		{"tier allowed by the project", spec(func(s *Spec) { s.Labels.Allowed = map[string][]string{"tier": {"backend", "monitoring"}} }), ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -166,6 +171,22 @@ func TestRenderWithoutNameLabel(t *testing.T) {
 	_, err := RenderReplicationController(s, 1)
 	if err == nil || !strings.Contains(err.Error(), `no "name" label to select its pods by`) {
 		t.Fatalf("error = %v, want one about the missing name label", err)
+	}
+}
+
+func TestRenderWithTierAndRole(t *testing.T) {
+	s := spec(func(s *Spec) {
+		s.Labels.Allowed = map[string][]string{"tier": {"frontend", "backend", "infra"}}
+		s.Tier, s.Role = "infra", "collector"
+	})
+	ds, err := RenderDaemonSet(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for what, labels := range map[string]map[string]string{"controller": ds.Labels, "pod template": ds.Spec.Template.Labels} {
+		if labels["tier"] != "infra" || labels["role"] != "collector" {
+			t.Errorf("%s labels %v, want tier=infra and role=collector", what, labels)
+		}
 	}
 }
 

@@ -5,18 +5,22 @@
 package render
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/api/resmap"
 	"sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/kustomize/kyaml/kio"
@@ -26,10 +30,22 @@ import (
 	"github.com/envops/kubectl-envops/pkg/transform"
 )
 
+// DefaultTimeout bounds one kustomize build when Options.Timeout is zero.
+// A local build takes well under a second; the bound is for remote
+// resources, whose HTTP fetches kustomize does not bound itself.
+const DefaultTimeout = time.Minute
+
 // Options changes what App renders.
 type Options struct {
 	// Image, when set, replaces the image of the app's container.
 	Image string
+	// ImageApp, when set, limits Image to the app of that name.
+	ImageApp string
+	// NoRemote refuses resources, bases and components that kustomize
+	// would load over the network.
+	NoRemote bool
+	// Timeout bounds one kustomize build; zero means DefaultTimeout.
+	Timeout time.Duration
 }
 
 // Validate checks the options before anything is rendered.
@@ -58,7 +74,7 @@ func App(fsys filesys.FileSystem, cfg *config.Config, app, env string, opts Opti
 	if err != nil {
 		return nil, err
 	}
-	nodes, err := build(fsys, overlay)
+	nodes, err := build(fsys, overlay, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -81,6 +97,9 @@ func All(fsys filesys.FileSystem, cfg *config.Config, env string, opts Options) 
 	}
 	if len(apps) == 0 {
 		return nil, fmt.Errorf("no apps in %s: create one with \"kubectl envops new APP --tier T --role R --image IMG\"", cfg.AppsDir())
+	}
+	if opts.ImageApp != "" && !slices.Contains(apps, opts.ImageApp) {
+		return nil, fmt.Errorf("the image is for app %q, which is not in %s; apps: %s", opts.ImageApp, cfg.AppsDir(), strings.Join(apps, ", "))
 	}
 	out := make([]AppObjects, len(apps))
 	errs := make([]error, len(apps))
@@ -106,11 +125,11 @@ func All(fsys filesys.FileSystem, cfg *config.Config, env string, opts Options) 
 
 // Kustomization renders any kustomization directory as kustomize would,
 // without the project's transforms.
-func Kustomization(fsys filesys.FileSystem, dir string) ([]*unstructured.Unstructured, error) {
+func Kustomization(fsys filesys.FileSystem, dir string, opts Options) ([]*unstructured.Unstructured, error) {
 	if !fsys.IsDir(dir) {
 		return nil, fmt.Errorf("kustomization directory %s does not exist", dir)
 	}
-	nodes, err := build(fsys, dir)
+	nodes, err := build(fsys, dir, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -170,24 +189,71 @@ func filters(cfg *config.Config, app string, opts Options) []kio.Filter {
 			Recommended: cfg.Labels.Recommended,
 		},
 	}
-	if opts.Image != "" {
+	if opts.Image != "" && (opts.ImageApp == "" || opts.ImageApp == app) {
 		fs = append(fs, transform.Image{Image: opts.Image, App: app})
 	}
 	return fs
 }
 
 // build runs kustomize on dir, with plugins disabled as kustomize's CLI
-// does by default.
-func build(fsys filesys.FileSystem, dir string) ([]*yaml.RNode, error) {
-	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
-	m, err := k.Run(fsys, dir)
+// does by default. Kustomize reads through a screenedFS, and the build is
+// bounded in time: kustomize's HTTP fetches have no deadline of their own.
+func build(fsys filesys.FileSystem, dir string, opts Options) ([]*yaml.RNode, error) {
+	sfs := newScreenedFS(fsys, opts.NoRemote)
+	m, err := runBounded(sfs, dir, opts.Timeout, func() (resmap.ResMap, error) {
+		return krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(sfs, dir)
+	})
+	if refused, _ := sfs.firstRefusal(); refused != nil {
+		return nil, refused
+	}
 	if err != nil {
-		if d := diagnose(fsys, dir, oneLine(err), map[string]bool{}); d != nil {
+		if errors.Is(err, errTimeout) {
+			return nil, err
+		}
+		if d := diagnose(sfs, dir, oneLine(err), map[string]bool{}); d != nil {
 			return nil, d
 		}
 		return nil, fmt.Errorf("kustomize build %s: %s", dir, oneLine(err))
 	}
 	return m.ToRNodeSlice(), nil
+}
+
+// errTimeout is wrapped by the error of a build that ran out of time.
+var errTimeout = errors.New("timed out")
+
+// runBounded runs a kustomize build, returning when it is done or when
+// timeout has passed. A build that times out is left to finish in the
+// background: kustomize cannot be cancelled, and the process is about to
+// report the error and exit. A panic in kustomize becomes an error.
+func runBounded(sfs *screenedFS, dir string, timeout time.Duration, run func() (resmap.ResMap, error)) (resmap.ResMap, error) {
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	type result struct {
+		m   resmap.ResMap
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				done <- result{err: fmt.Errorf("kustomize failed: %v", r)}
+			}
+		}()
+		m, err := run()
+		done <- result{m, err}
+	}()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case r := <-done:
+		return r.m, r.err
+	case <-timer.C:
+		if _, remote := sfs.firstRefusal(); remote != "" {
+			return nil, fmt.Errorf("kustomize build %s %w after %s while loading remote resources (first: %q): check the network, or turn remote resources off and vendor them", dir, errTimeout, timeout, remote)
+		}
+		return nil, fmt.Errorf("kustomize build %s %w after %s", dir, errTimeout, timeout)
+	}
 }
 
 // BuildWithPlugins runs kustomize on dir with exec KRM function plugins
@@ -196,7 +262,13 @@ func BuildWithPlugins(fsys filesys.FileSystem, dir string) ([]*unstructured.Unst
 	opts := krusty.MakeDefaultOptions()
 	opts.PluginConfig = types.EnabledPluginConfig(types.BploUseStaticallyLinked)
 	opts.PluginConfig.FnpLoadingOptions.EnableExec = true
-	m, err := krusty.MakeKustomizer(opts).Run(fsys, dir)
+	sfs := newScreenedFS(fsys, false)
+	m, err := runBounded(sfs, dir, 0, func() (resmap.ResMap, error) {
+		return krusty.MakeKustomizer(opts).Run(sfs, dir)
+	})
+	if refused, _ := sfs.firstRefusal(); refused != nil {
+		return nil, refused
+	}
 	if err != nil {
 		return nil, fmt.Errorf("kustomize build %s: %s", dir, oneLine(err))
 	}

@@ -100,7 +100,7 @@ func TestAppGolden(t *testing.T) {
 
 func TestAppLeavesAConformingBaseUnchanged(t *testing.T) {
 	fsys, cfg := project(t)
-	plain, err := Kustomization(fsys, "/project/apps/mounted/overlays/dev")
+	plain, err := Kustomization(fsys, "/project/apps/mounted/overlays/dev", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

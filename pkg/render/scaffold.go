@@ -65,12 +65,17 @@ func Scaffold(fsys filesys.FileSystem, cfg *config.Config, app NewApp) ([]string
 			return nil, fmt.Errorf("%s already exists: scaffolding never overwrites files; remove it or choose another app name", p)
 		}
 	}
-	for _, p := range paths {
-		if err := fsys.MkdirAll(filepath.Dir(p)); err != nil {
-			return nil, fmt.Errorf("creating %s: %w", filepath.Dir(p), err)
+	for i, p := range paths {
+		err := fsys.MkdirAll(filepath.Dir(p))
+		if err == nil {
+			err = fsys.WriteFile(p, files[p])
 		}
-		if err := fsys.WriteFile(p, files[p]); err != nil {
-			return nil, fmt.Errorf("writing %s: %w", p, err)
+		if err != nil {
+			// Half an app is worse than none: take back what was written.
+			for _, done := range paths[:i] {
+				_ = fsys.RemoveAll(done)
+			}
+			return nil, err
 		}
 	}
 	return paths, nil
@@ -78,8 +83,10 @@ func Scaffold(fsys filesys.FileSystem, cfg *config.Config, app NewApp) ([]string
 
 // Validate checks a NewApp against the label convention and .envops.yaml.
 func (a NewApp) Validate(cfg *config.Config) error {
-	if errs := validation.IsDNS1123Label(a.Name); len(errs) > 0 {
-		return fmt.Errorf("invalid app name %q: use at most 63 lowercase letters, digits and '-', starting with a letter", a.Name)
+	// The name starts label values, DNS names and file names: a letter
+	// first keeps it valid everywhere (a DNS-1035 label).
+	if errs := validation.IsDNS1035Label(a.Name); len(errs) > 0 {
+		return fmt.Errorf("invalid app name %q: use at most 63 lowercase letters, digits and '-', starting with a letter and ending with a letter or digit", a.Name)
 	}
 	for _, l := range []struct{ key, flag, value string }{
 		{"tier", "--tier", a.Tier}, {"role", "--role", a.Role}, {"language", "--language", a.Language},
@@ -112,6 +119,13 @@ func (a NewApp) Validate(cfg *config.Config) error {
 	for _, env := range a.Environments {
 		if err := config.ValidateEnvironmentName(env); err != nil {
 			return err
+		}
+		// With environments in .envops.yaml, an overlay for any other
+		// could never be rendered or deployed.
+		if len(cfg.Environments) > 0 {
+			if _, err := cfg.Environment(env); err != nil {
+				return err
+			}
 		}
 	}
 	for env, n := range a.Replicas {

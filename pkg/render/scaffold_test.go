@@ -73,7 +73,7 @@ func TestScaffoldRendersPerEnvironment(t *testing.T) {
 			}
 
 			// The same files rendered by kustomize alone already select by name.
-			plain, err := Kustomization(fsys, "/work/apps/web/overlays/prod")
+			plain, err := Kustomization(fsys, "/work/apps/web/overlays/prod", Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -119,6 +119,8 @@ func TestScaffoldValidation(t *testing.T) {
 		{"port out of range", func(a *NewApp) { a.Port = 70000 }, `invalid port 70000`},
 		{"replicas for an unknown environment", func(a *NewApp) { a.Replicas = map[string]int32{"qa": 2} }, `replicas given for "qa"`},
 		{"no environments", func(a *NewApp) { a.Environments = nil }, `no environments to scaffold overlays for`},
+		{"app name must start with a letter", func(a *NewApp) { a.Name = "1abc2" }, `invalid app name "1abc2": use at most 63 lowercase letters, digits and '-', starting with a letter`},
+		{"environment not in .envops.yaml", func(a *NewApp) { a.Environments = []string{"dev", "staging"} }, `unknown environment "staging"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			app := valid

@@ -51,10 +51,6 @@ const (
 	stepDone
 )
 
-func (k stepKind) String() string {
-	return [...]string{"wait", "scale", "delete", "pause", "done"}[k]
-}
-
 // step is the planner's answer.
 type step struct {
 	kind     stepKind

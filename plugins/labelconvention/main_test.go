@@ -89,7 +89,7 @@ metadata:
 			if err != nil {
 				t.Fatal(err)
 			}
-			plain, err := render.Kustomization(fsys, filepath.Join(root, "app/plain"))
+			plain, err := render.Kustomization(fsys, filepath.Join(root, "app/plain"), render.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}

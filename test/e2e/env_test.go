@@ -262,7 +262,7 @@ func TestInitEnvUserErrorsChangeNothing(t *testing.T) {
 			want: []string{`invalid environment name "Prod_1"`}},
 		{name: "missing namespace", args: []string{"dev", "--context", devContext, "-n", "no-such-namespace"}, code: 1,
 			want: []string{`namespaces "no-such-namespace" not found`, "kubectl create namespace no-such-namespace"}},
-		{name: "malformed .envops.yaml found from a subdirectory", dir: sub, args: []string{"dev", "--context", devContext, "-n", ns}, code: 1,
+		{name: "malformed .envops.yaml found from a subdirectory", dir: sub, args: []string{"dev", "--context", devContext, "-n", ns}, code: 2,
 			want: []string{filepath.Join(project, ".envops.yaml") + `:4: wrong type: expected true or false, found a string "sometimes"`}},
 		{name: "RBAC denial for a user with only get on secrets", args: []string{"dev", "--kubeconfig", limited, "-n", ns}, code: 1,
 			want: []string{`context "limited"`, "forbidden", `cannot create resource "secrets"`}},

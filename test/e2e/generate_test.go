@@ -176,16 +176,16 @@ func TestGenerateRefusesBadInput(t *testing.T) {
 		code  int
 		want  string
 	}{
-		{name: "unknown environment", args: []string{"web", "--env", "staging"}, code: 1, want: `unknown environment "staging"`},
-		{name: "unknown app", args: []string{"shop", "--env", "dev"}, code: 1, want: `unknown app "shop"`},
+		{name: "unknown environment", args: []string{"web", "--env", "staging"}, code: 2, want: `unknown environment "staging"`},
+		{name: "unknown app", args: []string{"shop", "--env", "dev"}, code: 2, want: `unknown app "shop"`},
 		{name: "invalid image", args: []string{"web", "--env", "dev", "--image", "registry.example.com/Web:1"}, code: 2, want: `invalid image reference`},
-		{name: "broken kustomization", args: []string{"web", "--env", "prod"}, code: 1, want: broken + ": malformed kustomization",
+		{name: "broken kustomization", args: []string{"web", "--env", "prod"}, code: 2, want: broken + ": malformed kustomization",
 			setup: func(t *testing.T) {
 				if err := os.WriteFile(broken, []byte("resources: [../../base\n"), 0o644); err != nil {
 					t.Fatal(err)
 				}
 			}},
-		{name: "missing overlay lists the overlays that exist", args: []string{"web", "--env", "dev"}, code: 1,
+		{name: "missing overlay lists the overlays that exist", args: []string{"web", "--env", "dev"}, code: 2,
 			want: `app "web" has no overlay for environment "dev": ` + filepath.Join(dir, "apps", "web", "overlays", "dev") + ` does not exist; overlays: prod`,
 			setup: func(t *testing.T) {
 				if err := os.RemoveAll(filepath.Join(dir, "apps", "web", "overlays", "dev")); err != nil {

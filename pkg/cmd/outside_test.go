@@ -1,0 +1,67 @@
+package cmd
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestNewDoesNotWriteThroughSymlinks(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// link is created in the app's directory, pointing at target
+		// (relative to a directory outside the project).
+		link, target string
+	}{
+		{"dangling link to a file", "base/kustomization.yaml", "planted.yaml"},
+		{"link to a directory", "base", "."},
+		{"dangling link to a directory", "overlays", "gone"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			outside := t.TempDir()
+			cfgPath := filepath.Join(dir, ".envops.yaml")
+			writeFile(t, cfgPath, "environments:\n  dev: {context: d}\n", 0o644)
+			link := filepath.Join(dir, "apps/web", tc.link)
+			if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(filepath.Join(outside, tc.target), link); err != nil {
+				t.Fatal(err)
+			}
+			_, stderr, code := run(t, "new", "web", "--tier", "frontend", "--role", "server", "--image", "nginx", "--config", cfgPath)
+			if code == 0 || strings.Count(stderr, "\n") != 1 {
+				t.Errorf("exit %d, stderr %q; want a failure on one line", code, stderr)
+			}
+			entries, _ := os.ReadDir(outside)
+			if len(entries) > 0 {
+				t.Errorf("new wrote outside the project: %v", entries)
+			}
+			_ = filepath.WalkDir(filepath.Join(dir, "apps"), func(p string, d os.DirEntry, err error) error {
+				if err == nil && d.Type().IsRegular() {
+					t.Errorf("new left %s behind after failing", p)
+				}
+				return nil
+			})
+		})
+	}
+}
+
+func TestGenerateOutputDirDoesNotWriteThroughSymlinks(t *testing.T) {
+	cfgPath := writeGenerateProject(t)
+	out := t.TempDir()
+	outside := filepath.Join(t.TempDir(), "target.yaml")
+	writeFile(t, outside, "precious\n", 0o644)
+	if err := os.Symlink(outside, filepath.Join(out, "web.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := run(t, "generate", "--all", "--env", "dev", "--output-dir", out, "--config", cfgPath)
+	want := "web.yaml is not a regular file (a symbolic link)"
+	if code != ExitUsage || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, want) {
+		t.Errorf("exit %d, stderr %q; want exit 2 and one line containing %q", code, stderr, want)
+	}
+	if b, _ := os.ReadFile(outside); string(b) != "precious\n" {
+		t.Errorf("the link's target was overwritten: %q", b)
+	}
+}

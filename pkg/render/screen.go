@@ -1,0 +1,159 @@
+package render
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+
+	"sigs.k8s.io/kustomize/api/konfig"
+	"sigs.k8s.io/kustomize/api/types"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+
+	"github.com/envops/kubectl-envops/pkg/yamlsize"
+)
+
+// ErrInput matches (errors.Is) the errors for input that is refused
+// before kustomize reads it: a file too large, a YAML alias bomb, a remote
+// resource while remote loads are off. It is the user's to fix.
+var ErrInput = errors.New("refused input")
+
+// inputError is an error that matches ErrInput without saying so.
+type inputError struct{ error }
+
+func (e inputError) Is(target error) bool { return target == ErrInput }
+func (e inputError) Unwrap() error        { return e.error }
+
+// screenedFS is the filesystem kustomize reads through. Every file is read
+// with a size bound and its YAML documents are sized with aliases expanded
+// before kustomize, which expands every alias, sees them. Kustomization
+// files are checked for remote references when remote loads are off.
+type screenedFS struct {
+	filesys.FileSystem
+	noRemote bool
+
+	mu sync.Mutex
+	// refused is the first file refused: kustomize's own message for a
+	// failed read is nested and long, so build reports this instead.
+	refused error
+	// remote is the first remote reference seen, for the timeout message.
+	remote string
+}
+
+func newScreenedFS(fsys filesys.FileSystem, noRemote bool) *screenedFS {
+	return &screenedFS{FileSystem: fsys, noRemote: noRemote}
+}
+
+// ReadFile reads path for kustomize, refusing what it must not parse.
+func (s *screenedFS) ReadFile(path string) ([]byte, error) {
+	f, err := s.FileSystem.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	data, err := yamlsize.ReadAll(f, yamlsize.MaxFileBytes)
+	_ = f.Close()
+	if errors.Is(err, yamlsize.ErrTooLarge) {
+		return nil, s.refuse(inputError{fmt.Errorf("%s is %w: split it into smaller files", path, err)})
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := yamlsize.Check(data); err != nil {
+		return nil, s.refuse(inputError{fmt.Errorf("%s: %w; write the values out instead of nesting aliases", path, err)})
+	}
+	if slices.Contains(konfig.RecognizedKustomizationFileNames(), filepath.Base(path)) {
+		if ref := remoteReference(data); ref != "" {
+			s.mu.Lock()
+			if s.remote == "" {
+				s.remote = ref
+			}
+			s.mu.Unlock()
+			if s.noRemote {
+				return nil, s.refuse(inputError{fmt.Errorf("%s refers to the remote resource %q, and remote resources are turned off: vendor it into the repository, or allow them with --remote-resources or kustomize.remoteResources in .envops.yaml", path, ref)})
+			}
+		}
+	}
+	return data, nil
+}
+
+func (s *screenedFS) refuse(err error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.refused == nil {
+		s.refused = err
+	}
+	return err
+}
+
+func (s *screenedFS) firstRefusal() (refused error, remote string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refused, s.remote
+}
+
+// remoteReference returns the first entry of a kustomization that kustomize
+// would fetch over the network, or "" (also for a file it cannot parse,
+// which kustomize reports itself).
+func remoteReference(data []byte) string {
+	var k types.Kustomization
+	if err := k.Unmarshal(data); err != nil {
+		return ""
+	}
+	k.FixKustomization()
+	refs := append(append(append([]string{}, k.Resources...), k.Components...), k.Crds...)
+	refs = append(refs, k.Configurations...)
+	refs = append(refs, k.Generators...)
+	refs = append(refs, k.Transformers...)
+	refs = append(refs, k.Validators...)
+	refs = append(refs, k.OpenAPI["path"])
+	for _, p := range k.Patches {
+		refs = append(refs, p.Path)
+	}
+	for _, p := range k.PatchesStrategicMerge {
+		refs = append(refs, string(p))
+	}
+	for _, p := range k.PatchesJson6902 {
+		refs = append(refs, p.Path)
+	}
+	for _, r := range k.Replacements {
+		refs = append(refs, r.Path)
+	}
+	for _, g := range k.ConfigMapGenerator {
+		refs = append(refs, g.FileSources...)
+		refs = append(refs, g.EnvSources...)
+	}
+	for _, g := range k.SecretGenerator {
+		refs = append(refs, g.FileSources...)
+		refs = append(refs, g.EnvSources...)
+	}
+	for _, r := range refs {
+		if IsRemote(r) {
+			return r
+		}
+	}
+	return ""
+}
+
+// scpUser matches the "user@" that starts an scp-style git address.
+var scpUser = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9-]*@`)
+
+// IsRemote reports whether kustomize would load the entry over the
+// network: an http(s) URL, or an address its git cloner accepts.
+func IsRemote(entry string) bool {
+	s := strings.TrimSpace(entry)
+	if i := strings.IndexByte(s, '='); i > 0 && !strings.ContainsAny(s[:i], "/:?@") {
+		// A generator source may be "key=path"; a key has no '/'.
+		s = s[i+1:]
+	}
+	lower := strings.ToLower(s)
+	lower = strings.TrimPrefix(lower, "git::")
+	for _, scheme := range []string{"https://", "http://", "ssh://", "file://"} {
+		if strings.HasPrefix(lower, scheme) {
+			return true
+		}
+	}
+	return strings.HasPrefix(lower, "github.com/") || strings.HasPrefix(lower, "github.com:") || scpUser.MatchString(s)
+}
