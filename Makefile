@@ -35,7 +35,7 @@ vet: check-go ## gofmt and go vet on every module
 	cd test/krew && $(GO) vet ./...
 
 unit: check-go ## unit tests (no cluster)
-	$(GO) test -count=1 $$($(GO) list ./... | grep -v /test/e2e)
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v -e /test/e2e -e /bench/rollout)
 
 fuzz: check-go ## a short run of every fuzz target (FUZZTIME each, default 10s); new failing inputs land in testdata/fuzz
 	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
@@ -58,7 +58,7 @@ bench: check-go ## benchmarks against their peers (kustomize CLI, conftest), bui
 	$(GO) run ./bench/generate -apps 200
 	$(GO) run ./bench/lint
 
-bench-rollout: check-go ## the rolling update benchmark on a local cluster: the plugin's RC updater against the Deployment controller
+bench-rollout: check-go ## the rolling update benchmark on a local cluster: the plugin's RC updater against the Deployment controller at 30 and 300 replicas
 	bash bench/rollout/run.sh
 
 cluster-build: check-go ## build the local control plane binaries (cached)

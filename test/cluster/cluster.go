@@ -178,9 +178,13 @@ func Up(ctx context.Context, o Options) (c *Cluster, err error) {
 		return c, err
 	}
 	fmt.Fprintf(o.Log, "[%s] starting kwok\n", o.Name)
+	stages := filepath.Join(dir, kwokStagesFile)
+	if err := writeStages(o.BinDir, stages); err != nil {
+		return c, err
+	}
 	if err := c.start(Kwok, kwokPort, kc, "--manage-all-nodes=false",
 		"--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake", "--manage-nodes-with-label-selector=",
-		"--server-address=127.0.0.1:"+strconv.Itoa(kwokPort), "--config="+filepath.Join(o.BinDir, kwokStagesFile)); err != nil {
+		"--server-address=127.0.0.1:"+strconv.Itoa(kwokPort), "--config="+stages); err != nil {
 		return c, err
 	}
 

@@ -14,7 +14,6 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/envops/kubectl-envops/pkg/rollout"
 	"github.com/envops/kubectl-envops/test/cluster"
 )
 
@@ -63,11 +62,11 @@ func TestFaultAPIServerOutageDuringRollingUpdate(t *testing.T) {
 	cs := clientset(t, devContext)
 	ns := newNamespace(t, devContext)
 	declareDev(t, ns)
-	const replicas = 4 // --max-unavailable 1 below
+	const replicas = 12 // --max-unavailable 1 below: many steps, so the outage lands mid-update
 	project := faultProject(t, replicas)
 	deployArgs := func(image string) []string {
 		return []string{"web", "--env", "dev", "-n", ns, "--image", image, "--yes", "--max-surge", "1", "--max-unavailable", "1",
-			"--update-period", "2s", "--timeout", "2m", "--request-timeout", "20s"}
+			"--timeout", "2m", "--request-timeout", "20s"}
 	}
 	if r := runKubectl(t, project, "", append([]string{"envops", "deploy"}, deployArgs("registry.example.com/web:1.0")...)...); r.ExitCode != 0 {
 		t.Fatalf("first deploy:\n%s", r)
@@ -79,10 +78,19 @@ func TestFaultAPIServerOutageDuringRollingUpdate(t *testing.T) {
 	}
 
 	wait := startDeploy(t, project, deployArgs("registry.example.com/web:2.0")...)
-	// Stop the API server once the update has created its new controller.
+	// Stop the API server once the update has written the new template
+	// and a new pod exists.
 	waitFor(t, 60*time.Second, "the update to start", func() bool {
-		list, err := cs.CoreV1().ReplicationControllers(ns).List(t.Context(), metav1.ListOptions{})
-		return err == nil && len(list.Items) > 1
+		list, err := cs.CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{LabelSelector: "app=web"})
+		if err != nil {
+			return false
+		}
+		for _, p := range list.Items {
+			if p.Spec.Containers[0].Image == "registry.example.com/web:2.0" {
+				return true
+			}
+		}
+		return false
 	})
 	if err := cp.StopComponent(cluster.KubeAPIServer); err != nil {
 		t.Fatalf("stop the API server: %v", err)
@@ -121,10 +129,13 @@ func TestFaultAPIServerOutageDuringRollingUpdate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{rollout.AnnotationNextController, rollout.AnnotationOriginalName} {
+	for _, k := range append([]string{annUpdate}, previousAnnotations...) {
 		if v, ok := rc.Annotations[k]; ok {
 			t.Errorf("the finished controller still carries %s=%q", k, v)
 		}
+	}
+	if v, ok := rc.Spec.Selector[previousSelectorKey]; ok {
+		t.Errorf("the selector holds %s=%s", previousSelectorKey, v)
 	}
 	pods, err := cs.CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{LabelSelector: "app=web"})
 	if err != nil {

@@ -1,37 +1,28 @@
 package e2e
 
 import (
-	"encoding/json"
 	"maps"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-
-	"github.com/envops/kubectl-envops/pkg/rollout"
+	"k8s.io/utils/ptr"
 )
 
-// lockOf is the deploy lock on the app's controller, nil when there is none.
-func lockOf(t *testing.T, cs kubernetes.Interface, ns string) *rollout.Lock {
-	t.Helper()
-	rc, err := cs.CoreV1().ReplicationControllers(ns).Get(t.Context(), "web", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rollout.ParseLock(rc.Annotations)
-}
-
 // assertRefusedForLock checks the one clear line a deploy refused by the
-// lock prints.
+// app's Lease prints: who holds it, since when, and how to go on.
 func assertRefusedForLock(t *testing.T, r result, holder ...string) {
 	t.Helper()
 	line := strings.TrimSpace(r.Stderr)
-	if r.ExitCode != 1 || strings.Contains(line, "\n") {
-		t.Fatalf("want exit 1 and one line on stderr:\n%s", r)
+	if r.ExitCode == 0 || r.ExitCode == 2 || strings.Contains(line, "\n") {
+		t.Fatalf("want a refusal (exit 1 or 3, not a usage error) and one line on stderr:\n%s", r)
 	}
-	for _, s := range append([]string{`error: ReplicationController "web"`, "is being deployed by", "since", "wait for that deploy to finish", "--break-lock"}, holder...) {
+	for _, s := range append([]string{"web", "since", "--break-lock"}, holder...) {
 		if !strings.Contains(line, s) {
 			t.Errorf("the refusal does not say %q: %s", s, line)
 		}
@@ -39,10 +30,15 @@ func assertRefusedForLock(t *testing.T, r result, holder ...string) {
 }
 
 func TestLockTwoDeploysAtOnce(t *testing.T) {
+	host, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name string
-		// midway starts the second deploy only once the first has begun
-		// its rolling update; otherwise both start together.
+		// midway starts the second deploy only once the first holds the
+		// Lease and has begun its rolling update; otherwise both start
+		// together.
 		midway bool
 	}{
 		{name: "started together, one proceeds and the other refuses"},
@@ -52,23 +48,23 @@ func TestLockTwoDeploysAtOnce(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cs := clientset(t, devContext)
 			ns := newNamespace(t, devContext)
-			dir := deployProject(t, ns, "shop", 4)
-			if r := runKubectl(t, dir, "", "envops", "deploy", "web", "--env", "dev"); r.ExitCode != 0 {
+			dir := deployProject(t, ns, "shop", 8)
+			if r := deploy(t, dir); r.ExitCode != 0 {
 				t.Fatalf("first deploy:\n%s", r)
 			}
-			// Both are slowed so that each is still running when the other starts.
-			slow := []string{"--update-period", "2s", "--max-surge", "1", "--max-unavailable", "0"}
-			deploy := func(image string) func() result {
+			// One pod at a time, so each is still running when the other starts.
+			slow := []string{"--max-surge", "1", "--max-unavailable", "0"}
+			start := func(image string) func() result {
 				return startDeploy(t, dir, append([]string{"web", "--env", "dev", "--image", image}, slow...)...)
 			}
-			waitA := deploy("nginx:1.28")
+			waitA := start("nginx:1.28")
 			if tc.midway {
-				waitFor(t, 60*time.Second, "the first deploy to create the new controller", func() bool {
-					list, err := cs.CoreV1().ReplicationControllers(ns).List(t.Context(), metav1.ListOptions{})
-					return err == nil && len(list.Items) == 2
+				waitFor(t, 60*time.Second, "the first deploy to hold the Lease and write the new template", func() bool {
+					rc := getRC(t, cs, ns)
+					return leaseHeld(t, cs, ns) && rc.Spec.Template.Spec.Containers[0].Image == "nginx:1.28"
 				})
 			}
-			waitB := deploy("nginx:1.29")
+			waitB := start("nginx:1.29")
 			ra, rb := waitA(), waitB()
 
 			winnerImage, winnerRes, loserRes := "nginx:1.28", ra, rb
@@ -81,10 +77,10 @@ func TestLockTwoDeploysAtOnce(t *testing.T) {
 			if winnerRes.ExitCode != 0 || !strings.Contains(winnerRes.Stdout, "ReplicationController/web rolled out") {
 				t.Fatalf("exactly one deploy should proceed and finish:\nfirst: %s\nsecond: %s", ra, rb)
 			}
-			assertRefusedForLock(t, loserRes, "on host", "(pid ")
-			assertSettled(t, cs, ns, 4, winnerImage)
-			if l := lockOf(t, cs, ns); l != nil {
-				t.Errorf("the lock was not released at the end: %+v", *l)
+			assertRefusedForLock(t, loserRes, host)
+			assertSettled(t, cs, ns, 8, winnerImage)
+			if leaseHeld(t, cs, ns) {
+				t.Errorf("the Lease was not released at the end: %+v", leaseOf(t, cs, ns).Spec)
 			}
 		})
 	}
@@ -94,25 +90,35 @@ func TestLockOfAKilledDeployDoesNotBlock(t *testing.T) {
 	cs := clientset(t, devContext)
 	ns := newNamespace(t, devContext)
 	dir := deployProject(t, ns, "shop", 4)
-	if r := runKubectl(t, dir, "", "envops", "deploy", "web", "--env", "dev"); r.ExitCode != 0 {
+	if r := deploy(t, dir); r.ExitCode != 0 {
 		t.Fatalf("first deploy:\n%s", r)
 	}
-	args := []string{"web", "--env", "dev", "--image", "nginx:1.28", "--max-surge", "1", "--max-unavailable", "0", "--update-period", "1s"}
-	if !deployKilled(t, dir, func(e rollout.Event) bool {
-		return e.Type == rollout.EventProgress && e.Ready >= 1 && e.Old > 0
+	args := []string{"web", "--env", "dev", "--image", "nginx:1.28", "--max-surge", "1", "--max-unavailable", "0"}
+	// Killed once a new pod is Ready and old ones remain: mid-update.
+	if !deployKilledWhen(t, dir, cs, ns, func(_ *corev1.ReplicationController, pods []*corev1.Pod) bool {
+		fresh, old := 0, 0
+		for _, p := range pods {
+			switch {
+			case p.Spec.Containers[0].Image == "nginx:1.28" && podReady(p):
+				fresh++
+			case p.Spec.Containers[0].Image == "nginx:1.27" && p.DeletionTimestamp == nil:
+				old++
+			}
+		}
+		return fresh >= 1 && old > 0
 	}, args...) {
 		t.Fatal("the deploy was not killed mid-update")
 	}
-	if lockOf(t, cs, ns) == nil {
-		t.Fatal("the killed deploy held no lock on web")
+	if !leaseHeld(t, cs, ns) {
+		t.Fatal("the killed deploy held no Lease for web")
 	}
 	r := runKubectl(t, dir, "", append([]string{"envops", "deploy"}, args...)...)
-	if r.ExitCode != 0 || !strings.Contains(r.Stdout, "took over the deploy lock") || !strings.Contains(r.Stdout, "its process is gone") {
-		t.Fatalf("the next deploy should take over the dead deploy's lock and finish:\n%s", r)
+	if r.ExitCode != 0 || !strings.Contains(r.Stdout, "ReplicationController/web rolled out") {
+		t.Fatalf("the next deploy on this host should take over the dead deploy's Lease and finish:\n%s", r)
 	}
 	assertSettled(t, cs, ns, 4, "nginx:1.28")
-	if l := lockOf(t, cs, ns); l != nil {
-		t.Errorf("the lock was not released at the end: %+v", *l)
+	if leaseHeld(t, cs, ns) {
+		t.Errorf("the Lease was not released at the end: %+v", leaseOf(t, cs, ns).Spec)
 	}
 }
 
@@ -120,37 +126,72 @@ func TestLockHeldElsewhereRefusesUntilBroken(t *testing.T) {
 	cs := clientset(t, devContext)
 	ns := newNamespace(t, devContext)
 	dir := deployProject(t, ns, "shop", 3)
-	if r := runKubectl(t, dir, "", "envops", "deploy", "web", "--env", "dev"); r.ExitCode != 0 {
+	if r := deploy(t, dir); r.ExitCode != 0 {
 		t.Fatalf("first deploy:\n%s", r)
 	}
-	// A deploy on a CI runner holds the lock, renewed just now.
+	// A deploy on a CI runner holds the Lease, renewed just now.
 	now := time.Now().UTC().Truncate(time.Second)
-	held, err := json.Marshal(rollout.Lock{Holder: "system:serviceaccount:ci:deployer", Host: "ci-runner-7", PID: 4242, AcquiredAt: now.Add(-time.Minute), RenewedAt: now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc, err := cs.CoreV1().ReplicationControllers(ns).Get(t.Context(), "web", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc.Annotations[rollout.AnnotationLock] = string(held)
-	if _, err := cs.CoreV1().ReplicationControllers(ns).Update(t.Context(), rc, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	holdLease(t, cs, ns, "system:serviceaccount:ci:deployer on host ci-runner-7 (pid 4242)", now.Add(-time.Minute), now)
 	before := rcState(t, cs, ns)
 
-	r := runKubectl(t, dir, "", "envops", "deploy", "web", "--env", "dev", "--image", "nginx:1.28")
-	assertRefusedForLock(t, r, "system:serviceaccount:ci:deployer on host ci-runner-7 (pid 4242)", "since "+now.Add(-time.Minute).Format(time.RFC3339))
+	r := deploy(t, dir, "--image", "nginx:1.28")
+	assertRefusedForLock(t, r, "ci-runner-7", "since")
 	if after := rcState(t, cs, ns); !maps.Equal(before, after) {
 		t.Errorf("the refused deploy changed the controllers:\nbefore %v\nafter  %v", before, after)
 	}
 
-	r = runKubectl(t, dir, "", "envops", "deploy", "web", "--env", "dev", "--image", "nginx:1.28", "--break-lock")
-	if r.ExitCode != 0 || !strings.Contains(r.Stdout, "took over the deploy lock") {
-		t.Fatalf("--break-lock should take the lock and deploy:\n%s", r)
+	r = deploy(t, dir, "--image", "nginx:1.28", "--break-lock")
+	if r.ExitCode != 0 || !strings.Contains(r.Stdout, "ReplicationController/web rolled out") {
+		t.Fatalf("--break-lock should take the Lease and deploy:\n%s", r)
 	}
 	assertSettled(t, cs, ns, 3, "nginx:1.28")
-	if l := lockOf(t, cs, ns); l != nil {
-		t.Errorf("the lock was not released at the end: %+v", *l)
+	if leaseHeld(t, cs, ns) {
+		t.Errorf("the Lease was not released at the end: %+v", leaseOf(t, cs, ns).Spec)
+	}
+}
+
+// The Lease covers apps deployed as Deployments too.
+func TestLockHeldElsewhereRefusesADeployment(t *testing.T) {
+	cs := clientset(t, devContext)
+	ns := newNamespace(t, devContext)
+	dir := deployProject(t, ns, "shop", 2)
+	if r := deploy(t, dir, "--kind", "Deployment"); r.ExitCode != 0 {
+		t.Fatalf("first deploy:\n%s", r)
+	}
+	now := time.Now().UTC()
+	holdLease(t, cs, ns, "alice on host laptop-3 (pid 77)", now, now)
+	r := deploy(t, dir, "--kind", "Deployment", "--image", "nginx:1.28")
+	assertRefusedForLock(t, r, "laptop-3")
+	d, err := cs.AppsV1().Deployments(ns).Get(t.Context(), "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img := d.Spec.Template.Spec.Containers[0].Image; img != "nginx:1.27" {
+		t.Errorf("the refused deploy changed the Deployment's image to %s", img)
+	}
+}
+
+// holdLease writes the app's deploy Lease as another deploy holding it
+// would, over whatever Lease a finished deploy left.
+func holdLease(t *testing.T, cs kubernetes.Interface, ns, holder string, acquired, renewed time.Time) {
+	t.Helper()
+	lease := &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Name: leasePrefix + "web"},
+		Spec: coordinationv1.LeaseSpec{
+			HolderIdentity:       ptr.To(holder),
+			LeaseDurationSeconds: ptr.To(int32(30)),
+			AcquireTime:          &metav1.MicroTime{Time: acquired},
+			RenewTime:            &metav1.MicroTime{Time: renewed},
+		},
+	}
+	var err error
+	if l := leaseOf(t, cs, ns); l != nil {
+		lease.ResourceVersion = l.ResourceVersion
+		_, err = cs.CoordinationV1().Leases(ns).Update(t.Context(), lease, metav1.UpdateOptions{})
+	} else {
+		_, err = cs.CoordinationV1().Leases(ns).Create(t.Context(), lease, metav1.CreateOptions{})
+	}
+	if err != nil {
+		t.Fatal(err)
 	}
 }

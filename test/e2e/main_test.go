@@ -39,6 +39,8 @@ var (
 	homeDir string
 	// clusters is the running set, when this run started it (nil when reused).
 	clusters *cluster.Set
+	// workDir is the run's temporary directory, removed at the end.
+	workDir string
 )
 
 // TestMain starts the clusters once for the whole package, or reuses running
@@ -57,6 +59,7 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(work)
+	workDir = work
 
 	binDir, err := cluster.Build(ctx, cluster.BuildOptions{Log: os.Stderr})
 	if err != nil {
