@@ -82,10 +82,10 @@ func (r Rule) GroupResource() string {
 }
 
 var (
-	rcVerbs  = []string{"get", "list", "watch", "create", "update", "patch", "delete"}
-	podVerbs = []string{"get", "list", "watch", "patch"}
-	// A rolling update deletes the old pods itself, in batches; the
-	// replication manager then creates their replacements.
+	rcVerbs = []string{"get", "list", "watch", "create", "update", "patch", "delete"}
+	// A rolling update (deploy, and the node agent's ReplicationController)
+	// deletes the old pods itself, in batches; the replication manager then
+	// creates their replacements.
 	deployPodVerbs = []string{"get", "list", "watch", "patch", "delete"}
 )
 
@@ -122,7 +122,7 @@ var table = map[Use][]Rule{
 		{Resource: "secrets", Verbs: []string{"get"}, Why: "check that the namespace declares the environment the agent mounts"},
 		{Group: "apps", Resource: "daemonsets", Verbs: []string{"get", "list", "watch", "create", "patch"}, Why: "apply the agent as a DaemonSet and wait for it"},
 		{Resource: "replicationcontrollers", Verbs: rcVerbs, Why: "apply, roll and resize the agent's ReplicationController"},
-		{Resource: "pods", Verbs: podVerbs, Why: "wait for agent pods and report those a taken host port blocks"},
+		{Resource: "pods", Verbs: deployPodVerbs, Why: "wait for agent pods, report those a taken host port blocks, and replace old ones one node at a time"},
 		{Resource: "nodes", Verbs: []string{"list", "watch"}, Scope: Cluster, Why: "count the schedulable nodes"},
 		{Resource: "pods", Verbs: []string{"list"}, Scope: Cluster, Optional: true, Why: "name the pod of another namespace that holds the host port"},
 	},

@@ -79,7 +79,7 @@ func TestRoleVerbs(t *testing.T) {
 	}{
 		{name: "deploy holds its lock on a Lease", use: Deploy, group: "coordination.k8s.io", res: "leases", verbs: "get,create,update"},
 		{name: "deploy deletes old pods during an update", use: Deploy, res: "pods", verbs: "get,list,watch,patch,delete"},
-		{name: "node-agent deletes no pod", use: NodeAgent, res: "pods", verbs: "get,list,watch,patch"},
+		{name: "node-agent replaces its old pods, as deploy does", use: NodeAgent, res: "pods", verbs: "get,list,watch,patch,delete"},
 		{name: "node-agent takes no deploy lock", use: NodeAgent, group: "coordination.k8s.io", res: "leases", verbs: ""},
 	}
 	for _, tt := range tests {

@@ -179,20 +179,7 @@ func (u *ReplicationControllers) run(ctx context.Context, name string, want *cor
 	if live, err = r.takeOver(ctx, name, live, want); err != nil {
 		return Result{}, r.interrupted(ctx, err)
 	}
-	var p *Plan
-	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		var err error
-		if p, err = r.decide(live, want, mo); err != nil {
-			return err
-		}
-		live, err = r.write(ctx, p)
-		if apierrors.IsConflict(err) {
-			if fresh, gerr := r.get(ctx, name); gerr == nil {
-				live = fresh
-			}
-		}
-		return err
-	})
+	p, live, err := r.decideAndWrite(ctx, live, want, mo)
 	if err != nil {
 		return Result{}, err
 	}
@@ -205,6 +192,33 @@ func (u *ReplicationControllers) run(ctx context.Context, name string, want *cor
 		return Result{}, r.failed(ctx, err, live, mo)
 	}
 	return res, nil
+}
+
+// decideAndWrite decides what to write and writes it; when someone else
+// wrote the controller meanwhile (the replication manager's status, a
+// label), it reads it again and decides again.
+func (r *rcRun) decideAndWrite(ctx context.Context, live, want *corev1.ReplicationController, mo mode) (*Plan, *corev1.ReplicationController, error) {
+	var p *Plan
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var err error
+		if p, err = r.decide(live, want, mo); err != nil {
+			return err
+		}
+		written, err := r.write(ctx, p)
+		if apierrors.IsConflict(err) {
+			if fresh, gerr := r.get(ctx, r.name); gerr == nil && fresh != nil {
+				live = fresh
+			}
+		}
+		if err == nil {
+			live = written
+		}
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, live, nil
 }
 
 // errPaused ends a run that stopped at its canary.
@@ -756,11 +770,7 @@ func (r *rcRun) failed(ctx context.Context, cause error, live *corev1.Replicatio
 // rollBack writes the previous template back and follows it to the end.
 func (r *rcRun) rollBack(ctx context.Context, live *corev1.ReplicationController) error {
 	r.o.PauseAfter = 0
-	p, err := r.decide(live, nil, modeRollback)
-	if err != nil {
-		return err
-	}
-	written, err := r.write(ctx, p)
+	p, written, err := r.decideAndWrite(ctx, live, nil, modeRollback)
 	if err != nil {
 		return err
 	}

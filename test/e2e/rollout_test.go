@@ -64,8 +64,16 @@ type progressEvent struct {
 
 // revision is one entry of the envops.io/revisions annotation.
 type revision struct {
-	Hash  string `json:"hash"`
-	Image string `json:"image"`
+	Hash   string   `json:"hash"`
+	Images []string `json:"images"`
+}
+
+// image is the revision's first container image.
+func (r revision) image() string {
+	if len(r.Images) == 0 {
+		return ""
+	}
+	return r.Images[0]
 }
 
 func revisionsOf(t *testing.T, rc *corev1.ReplicationController) []revision {
@@ -269,8 +277,8 @@ func TestRCUpdateKeepsOneControllerAndIsReadyWhenDeployExits(t *testing.T) {
 		t.Errorf("the update changed the selector: %v -> %v", created.Spec.Selector, web.Spec.Selector)
 	}
 	revs := revisionsOf(t, web)
-	if len(revs) == 0 || revs[0].Image != "nginx:1.27" || revs[0].Hash != created.Spec.Template.Labels[hashLabel] {
-		t.Errorf("%s should record the previous template first, with \"hash\": %q and \"image\": \"nginx:1.27\": %s", annRevisions, created.Spec.Template.Labels[hashLabel], web.Annotations[annRevisions])
+	if len(revs) == 0 || revs[0].image() != "nginx:1.27" || revs[0].Hash != created.Spec.Template.Labels[hashLabel] {
+		t.Errorf("%s should record the previous template first, with \"hash\": %q and \"images\": [\"nginx:1.27\"]: %s", annRevisions, created.Spec.Template.Labels[hashLabel], web.Annotations[annRevisions])
 	}
 
 	// An update with surge only: no pod may ever be missing.
@@ -376,7 +384,7 @@ func TestRCUndoAfterASuccessfulUpdate(t *testing.T) {
 	if undone.UID != first.UID {
 		t.Errorf("the undo replaced the controller")
 	}
-	if revs := revisionsOf(t, undone); len(revs) == 0 || revs[0].Image != "nginx:1.28" {
+	if revs := revisionsOf(t, undone); len(revs) == 0 || revs[0].image() != "nginx:1.28" {
 		t.Errorf("after the undo, the newest recorded template should have \"image\": \"nginx:1.28\": %s", undone.Annotations[annRevisions])
 	}
 	// Twice: back to the newer template.
@@ -601,7 +609,7 @@ func TestRCKillNineAtTenRandomPointsThenResume(t *testing.T) {
 		t.Errorf("the controller was replaced")
 	}
 	revs := revisionsOf(t, web)
-	if len(revs) != 1 || revs[0].Image != "nginx:1.27" || revs[0].Hash != before.Spec.Template.Labels[hashLabel] {
+	if len(revs) != 1 || revs[0].image() != "nginx:1.27" || revs[0].Hash != before.Spec.Template.Labels[hashLabel] {
 		t.Errorf("after one update, interrupted or not, %s should hold exactly the nginx:1.27 template (\"hash\": %q, \"image\": \"nginx:1.27\"): %s", annRevisions, before.Spec.Template.Labels[hashLabel], web.Annotations[annRevisions])
 	}
 	if leaseHeld(t, cs, ns) {
