@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"slices"
 	"sort"
 	"strings"
@@ -29,9 +28,6 @@ import (
 	"github.com/envops/kubectl-envops/pkg/version"
 )
 
-// lintMemoryLimit is the soft limit on the Go memory of a lint run: with
-// the program itself (about 70 MB resident), a run stays under 200 MB.
-const lintMemoryLimit = 100 << 20
 
 // LintOptions holds the flags and resolved state of "kubectl envops lint".
 type LintOptions struct {
@@ -277,15 +273,6 @@ func (o *LintOptions) liveTargets(g *Globals) ([]lint.LiveTarget, error) {
 func (o *LintOptions) Run(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
-	}
-	// Documents and List items stream through one at a time; what stays is
-	// a few hundred bytes per object (findings, selectors). A soft limit
-	// on the Go heap makes the collector run sooner, and return memory to
-	// the system sooner, before the process grows past it, rather than
-	// let garbage double the heap; below it nothing changes. GOMEMLIMIT,
-	// when set, wins.
-	if os.Getenv("GOMEMLIMIT") == "" {
-		defer debug.SetMemoryLimit(debug.SetMemoryLimit(lintMemoryLimit))
 	}
 	linter, err := lint.New(o.Config, o.Disable...)
 	if err != nil {
