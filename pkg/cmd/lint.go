@@ -28,7 +28,6 @@ import (
 	"github.com/envops/kubectl-envops/pkg/version"
 )
 
-
 // LintOptions holds the flags and resolved state of "kubectl envops lint".
 type LintOptions struct {
 	// Paths are files and directories to read ("-" is standard input),
