@@ -12,7 +12,7 @@ CLUSTER_STATE ?= $(abspath .cache/clusters)
 CLUSTER    := cd test/cluster && $(GO) run ./cmd/envops-cluster
 E2E_TIMEOUT ?= 45m
 # The fuzz targets, as package:function; "make fuzz" runs each for FUZZTIME.
-FUZZ_TARGETS ?= ./pkg/lint:FuzzLint ./pkg/render:FuzzApp ./pkg/config:FuzzParse
+FUZZ_TARGETS ?= ./pkg/lint:FuzzLint ./pkg/lint:FuzzListStream ./pkg/render:FuzzApp ./pkg/config:FuzzParse
 FUZZTIME   ?= 10s
 # The krew install test builds the release for these platforms; empty means all five.
 KREW_PLATFORMS ?= $(shell $(GO) env GOOS 2>/dev/null)/$(shell $(GO) env GOARCH 2>/dev/null)
@@ -57,6 +57,7 @@ test: vet unit fuzz cluster-build cluster-test e2e krew-test ## everything CI ru
 bench: check-go ## benchmarks against their peers (kustomize CLI, conftest), built from Go modules; prints figures
 	$(GO) run ./bench/generate -apps 200
 	$(GO) run ./bench/lint
+	$(GO) run ./bench/list
 
 bench-rollout: check-go ## the rolling update benchmark on a local cluster: the plugin's RC updater against the Deployment controller at 30 and 300 replicas
 	bash bench/rollout/run.sh
