@@ -68,14 +68,7 @@ func (c *confinedFS) Exists(path string) bool {
 
 // MkdirAll creates path's directories without following links out of dir.
 func (c *confinedFS) MkdirAll(path string) error {
-	r, err := c.rel(path)
-	if err != nil {
-		return err
-	}
-	if err := c.noLinks(r); err != nil {
-		return err
-	}
-	root, err := c.root()
+	root, r, err := c.open(path)
 	if err != nil {
 		return err
 	}
@@ -83,16 +76,24 @@ func (c *confinedFS) MkdirAll(path string) error {
 	return root.MkdirAll(r, 0o755)
 }
 
+// open checks path (inside dir, through no link) and opens dir as a root
+// for it; r is path relative to the root.
+func (c *confinedFS) open(path string) (root *os.Root, r string, err error) {
+	if r, err = c.rel(path); err != nil {
+		return nil, "", err
+	}
+	if err = c.noLinks(r); err != nil {
+		return nil, "", err
+	}
+	if root, err = c.root(); err != nil {
+		return nil, "", err
+	}
+	return root, r, nil
+}
+
 // WriteFile creates path exclusively and writes data to it.
 func (c *confinedFS) WriteFile(path string, data []byte) error {
-	r, err := c.rel(path)
-	if err != nil {
-		return err
-	}
-	if err := c.noLinks(r); err != nil {
-		return err
-	}
-	root, err := c.root()
+	root, r, err := c.open(path)
 	if err != nil {
 		return err
 	}
