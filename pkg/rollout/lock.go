@@ -1,7 +1,6 @@
 package rollout
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -9,36 +8,17 @@ import (
 	"time"
 )
 
-// AnnotationLock, on the controller that carries an update's state, holds
-// the JSON Lock of the deploy that runs it, so that a second deploy of the
-// same app refuses instead of interleaving its steps.
-const AnnotationLock = annotationPrefix + "lock"
-
 // LockTTL is how long a lock stays valid without renewal; the holder renews
 // it three times as often, so only a crashed or cut-off holder lets it lapse.
 const LockTTL = 30 * time.Second
 
-// Lock says who runs a deploy of a controller.
+// Lock says who runs a deploy of an app; the app's Lease records it.
 type Lock struct {
 	Holder     string    `json:"holder"`
 	Host       string    `json:"host"`
 	PID        int       `json:"pid"`
 	AcquiredAt time.Time `json:"acquiredAt"`
 	RenewedAt  time.Time `json:"renewedAt"`
-}
-
-// ParseLock reads the lock from a controller's annotations; nil when there
-// is none or it cannot be read (a lock nobody can read protects nothing).
-func ParseLock(annotations map[string]string) *Lock {
-	s := annotations[AnnotationLock]
-	if s == "" {
-		return nil
-	}
-	var l Lock
-	if err := json.Unmarshal([]byte(s), &l); err != nil {
-		return nil
-	}
-	return &l
 }
 
 // sameRun tells whether two locks were taken by the same deploy run.

@@ -2,36 +2,11 @@ package rollout
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"os"
 	"strings"
 	"testing"
-	"time"
 )
-
-func TestParseLock(t *testing.T) {
-	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	want := Lock{Holder: "alice", Host: "build-1", PID: 4242, AcquiredAt: at, RenewedAt: at.Add(10 * time.Second)}
-	b, err := json.Marshal(want)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := ParseLock(map[string]string{AnnotationLock: string(b), "other": "x"})
-	if got == nil || got.Holder != want.Holder || got.Host != want.Host || got.PID != want.PID || !got.AcquiredAt.Equal(at) || !got.ExpiresAt().Equal(at.Add(10*time.Second+LockTTL)) {
-		t.Fatalf("ParseLock = %+v, want %+v", got, want)
-	}
-	for name, annotations := range map[string]map[string]string{
-		"no annotations": nil,
-		"no lock":        {"other": "x"},
-		"empty lock":     {AnnotationLock: ""},
-		"unreadable":     {AnnotationLock: "{not json"},
-	} {
-		if got := ParseLock(annotations); got != nil {
-			t.Errorf("%s: ParseLock = %+v, want nil", name, got)
-		}
-	}
-}
 
 func TestAcquireDeployLockOnTheHost(t *testing.T) {
 	cs := leaseFake()
