@@ -282,12 +282,12 @@ func (r *rcRun) decide(live, want *corev1.ReplicationController, mo mode) (*Plan
 		up.Labels = merged(live.Labels, want.Labels)
 		up.Annotations = merged(live.Annotations, want.Annotations)
 		up.Spec.Selector = maps.Clone(want.Spec.Selector)
-		if want.Spec.MinReadySeconds != 0 || r.o.MinReadySeconds != 0 {
-			up.Spec.MinReadySeconds = r.minReadySeconds(want)
-		}
 	}
-	if r.o.MinReadySeconds > 0 {
+	switch {
+	case r.o.MinReadySeconds > 0:
 		up.Spec.MinReadySeconds = r.o.MinReadySeconds
+	case want != nil && want.Spec.MinReadySeconds != 0:
+		up.Spec.MinReadySeconds = want.Spec.MinReadySeconds
 	}
 	p.target = target{hash: hash, desired: desired, minReady: up.Spec.MinReadySeconds}
 	if err := r.withFenceposts(p, newTemplate, live.Spec.Template); err != nil {
@@ -307,7 +307,7 @@ func (r *rcRun) decide(live, want *corev1.ReplicationController, mo mode) (*Plan
 		}
 	case state != nil:
 		// An update in progress: resumed, or continued after its pause.
-		if mo == modeContinue || pauseAfter == 0 {
+		if mo == modeContinue {
 			pauseAfter = 0
 		}
 		up.Annotations = with(up.Annotations, AnnotationUpdate, UpdateState{Desired: desired, PauseAfter: pauseAfter}.encode())
@@ -324,7 +324,6 @@ func (r *rcRun) decide(live, want *corev1.ReplicationController, mo mode) (*Plan
 	p.target.pauseAfter = pauseAfter
 	p.Desired = up
 	p.write = !equality.Semantic.DeepEqual(up.ObjectMeta, live.ObjectMeta) || !equality.Semantic.DeepEqual(up.Spec, live.Spec)
-
 	return p, nil
 }
 
