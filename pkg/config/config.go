@@ -16,12 +16,17 @@ type Config struct {
 	Labels Labels `json:"labels" yaml:"labels"`
 	// Apps is the directory holding app directories, relative to the file.
 	Apps string `json:"apps" yaml:"apps"`
+	// Promotion is the order promote ships an image through environments
+	// (default: the order of environments in the file).
+	Promotion []string `json:"promotion,omitempty" yaml:"promotion"`
 
 	// Path is the file this configuration was loaded from ("" for defaults).
 	Path string `json:"-" yaml:"-"`
 
 	// dir is the directory Find started from, used by Dir when no file was found.
 	dir string
+	// envOrder is the order of environments as written in the file.
+	envOrder []string
 }
 
 // Environment is one environment's cluster.
