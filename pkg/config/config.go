@@ -25,8 +25,6 @@ type Config struct {
 
 	// dir is the directory Find started from, used by Dir when no file was found.
 	dir string
-	// envOrder is the order of environments as written in the file.
-	envOrder []string
 }
 
 // Environment is one environment's cluster.

@@ -64,7 +64,6 @@ func Parse(data []byte, name string) (*Config, error) {
 		return nil, decodeError(name, err)
 	}
 	cfg.fillDefaults()
-	cfg.envOrder = mappingKeys(&root, "environments")
 	if err := cfg.validate(); err != nil {
 		var fe *fieldError
 		if errors.As(err, &fe) {

@@ -2,19 +2,29 @@ package config
 
 import (
 	"fmt"
+	"os"
 	"strings"
 
 	yaml "go.yaml.in/yaml/v3"
 )
 
 // PromotionOrder is the order promote ships an image in: the promotion
-// key, or else the environments in the order the file lists them.
+// key, or else the environments in the order the project file lists them
+// (the file is read again for that order, which the map of environments
+// does not keep; without a file, by name).
 func (c *Config) PromotionOrder() []string {
 	if len(c.Promotion) > 0 {
 		return append([]string(nil), c.Promotion...)
 	}
-	if len(c.envOrder) == len(c.Environments) {
-		return append([]string(nil), c.envOrder...)
+	if c.Path != "" {
+		if data, err := os.ReadFile(c.Path); err == nil {
+			var root yaml.Node
+			if yaml.Unmarshal(data, &root) == nil {
+				if order := mappingKeys(&root, "environments"); len(order) == len(c.Environments) {
+					return order
+				}
+			}
+		}
 	}
 	return c.EnvironmentNames()
 }

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -18,7 +20,11 @@ func TestPromotionOrder(t *testing.T) {
 		{name: "twice", file: "environments:\n  dev: {context: d}\npromotion: [dev, dev]\n", err: `promotion lists environment "dev" twice`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, err := Parse([]byte(tc.file), ".envops.yaml")
+			path := filepath.Join(t.TempDir(), ".envops.yaml")
+			if err := os.WriteFile(path, []byte(tc.file), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := Load(path)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("err = %v, want %q", err, tc.err)
