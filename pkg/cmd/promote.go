@@ -184,6 +184,15 @@ func (o *PromoteOptions) Complete(g *Globals) error {
 	if err != nil {
 		return err
 	}
+	// An environment that asks for confirmation cannot be asked without a
+	// terminal: refuse before the first step rather than halfway through.
+	if !o.Yes && !printers.IsTerminal(o.In) {
+		for _, env := range o.plan.Steps {
+			if cfg.Environments[env].Confirm {
+				return usageError("environment %q asks for confirmation (confirm: true in %s) and stdin is not a terminal: pass --yes to promote %s through it", env, cfg.Path, o.App)
+			}
+		}
+	}
 	if o.raw, err = g.ConfigFlags.ToRawKubeConfigLoader().RawConfig(); err != nil {
 		return fmt.Errorf("cannot load kubeconfig: %w", err)
 	}
@@ -253,7 +262,8 @@ func (o *PromoteOptions) Run(ctx context.Context) error {
 			case promote.PhaseStarting:
 				fmt.Fprintf(o.Out, "%s %s\n", o.App, e.Message)
 			case promote.PhaseSoaking, promote.PhaseBlocked:
-				fmt.Fprintf(o.Out, "%s: %s\n", e.Env, e.Message)
+				// The message names the environment.
+				fmt.Fprintln(o.Out, e.Message)
 			case promote.PhaseDone:
 				fmt.Fprintf(o.Out, "%s: promoted %s\n", e.Env, e.Image)
 			}
@@ -387,7 +397,11 @@ func (o *PromoteOptions) summary(results []promote.Result) {
 	w := printers.GetNewTabWriter(o.Out)
 	fmt.Fprintln(w, "ENVIRONMENT\tCONTEXT\tRESULT\tIMAGE")
 	if o.plan.Source != "" {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", o.plan.Source, o.cfg.Environments[o.plan.Source].Context, "source", "-")
+		image := "-"
+		if len(results) > 0 {
+			image = firstNonEmpty(results[0].Image, "-")
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", o.plan.Source, o.cfg.Environments[o.plan.Source].Context, "source", image)
 	}
 	for _, r := range results {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", r.Env, o.cfg.Environments[r.Env].Context, r.Phase, firstNonEmpty(r.Image, "-"))

@@ -184,7 +184,13 @@ func TestManyClusters(t *testing.T) {
 	}
 
 	t.Run("promote through dev, staging and prod", func(t *testing.T) {
-		r := runIn(t, kc, dir, "envops", "promote", "web", "--image", "nginx:1.27", "--yes")
+		// prod asks for confirmation: without --yes and a terminal nothing starts.
+		r := runIn(t, kc, dir, "envops", "promote", "web", "--image", "nginx:1.27")
+		oneErrorLine(t, r, 2, `environment "prod" asks for confirmation`, "--yes")
+		if got := image("dev"); got != "none" {
+			t.Fatalf("a refused promotion deployed dev: %s", got)
+		}
+		r = runIn(t, kc, dir, "envops", "promote", "web", "--image", "nginx:1.27", "--yes")
 		if r.ExitCode != 0 {
 			t.Fatalf("promote:\n%s", r)
 		}
