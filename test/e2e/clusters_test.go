@@ -29,21 +29,22 @@ const stagingContext = "envops-staging"
 // and started for this test otherwise.
 func threeClusters(t *testing.T) (string, *cluster.Cluster) {
 	t.Helper()
-	if clusters == nil {
-		if c, err := cluster.Load(filepath.Dir(kubeconfig), "staging"); err == nil {
-			return kubeconfig, c
-		}
-	}
 	dev, prod := controlPlane(t, devContext), controlPlane(t, prodContext)
-	binDir, err := cluster.Build(t.Context(), cluster.BuildOptions{Log: os.Stderr})
-	if err != nil {
-		t.Fatal(err)
+	var staging *cluster.Cluster
+	if clusters == nil {
+		staging, _ = cluster.Load(filepath.Dir(kubeconfig), "staging")
 	}
-	staging, err := cluster.Up(t.Context(), cluster.Options{Name: "staging", StateDir: t.TempDir(), BinDir: binDir, Log: os.Stderr})
-	if err != nil {
-		t.Fatalf("start the staging cluster: %v", err)
+	if staging == nil {
+		binDir, err := cluster.Build(t.Context(), cluster.BuildOptions{Log: os.Stderr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		staging, err = cluster.Up(t.Context(), cluster.Options{Name: "staging", StateDir: t.TempDir(), BinDir: binDir, Log: os.Stderr})
+		if err != nil {
+			t.Fatalf("start the staging cluster: %v", err)
+		}
+		t.Cleanup(func() { _ = staging.Down() })
 	}
-	t.Cleanup(func() { _ = staging.Down() })
 	path := filepath.Join(t.TempDir(), "kubeconfig")
 	if err := cluster.WriteKubeconfig(path, dev, staging, prod); err != nil {
 		t.Fatal(err)
