@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -236,12 +235,7 @@ func (o *InitEnvOptions) Run(ctx context.Context) error {
 	// cluster is refused by the guard. A cluster without kube-system (only
 	// fakes) is left unbound.
 	identity, err := environment.ClusterID(ctx, o.Client)
-	switch {
-	case apierrors.IsForbidden(err):
-		// A role from an earlier version may lack the read: the Secret is
-		// written unbound, as earlier versions did, and the note says so.
-		note = strings.TrimSpace(note + "\n" + fmt.Sprintf("note: the environment Secret was not bound to the cluster of context %q (not allowed to get the namespace kube-system); grant the role printed by \"kubectl envops rbac --for init-env\" and run init-env again", o.Context))
-	case err != nil && !apierrors.IsNotFound(err):
+	if err != nil && !apierrors.IsNotFound(err) {
 		return o.explain(err)
 	}
 	changes, err := environment.Plan(ctx, o.Client, namespaces, o.Env, o.Config.Secret, environment.PlanOptions{Force: o.Force, Declared: declared, Identity: identity})

@@ -92,10 +92,11 @@ var (
 )
 
 // The cluster identity the environment Secret is bound to: init-env reads
-// it to bind, the guard to compare. Only these two objects are readable.
+// it to bind, the guard to compare. Only these two objects are readable;
+// the ClusterProperty is optional since most clusters serve none.
 var (
 	identityNamespace = Rule{Resource: "namespaces", Verbs: []string{"get"}, Scope: Cluster, ResourceNames: []string{"kube-system"}, Why: "read the kube-system namespace's UID, the cluster identity the environment Secret is bound to"}
-	identityProperty  = Rule{Group: "about.k8s.io", Resource: "clusterproperties", Verbs: []string{"get"}, Scope: Cluster, ResourceNames: []string{"cluster.clusterset.k8s.io"}, Why: "read the ClusterProperty that identifies the cluster, when it serves one"}
+	identityProperty  = Rule{Group: "about.k8s.io", Resource: "clusterproperties", Verbs: []string{"get"}, Scope: Cluster, ResourceNames: []string{"cluster.clusterset.k8s.io"}, Optional: true, Why: "read the ClusterProperty that identifies the cluster, on clusters that serve one (without it the kube-system UID is used)"}
 )
 
 // table is what each use calls. A unit test runs the commands against
