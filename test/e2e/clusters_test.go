@@ -111,6 +111,17 @@ func namespaceIn(t *testing.T, cs kubernetes.Interface) string {
 	return ns.Name
 }
 
+// boundTo is the annotation init-env writes to bind an environment Secret
+// to the cluster of cs.
+func boundTo(t *testing.T, cs kubernetes.Interface) map[string]string {
+	t.Helper()
+	sys, err := cs.CoreV1().Namespaces().Get(t.Context(), "kube-system", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]string{"envops.io/cluster-id": "kube-system:" + string(sys.UID)}
+}
+
 // statusRows is what status -o json prints.
 type statusRows []struct {
 	Environment string   `json:"environment"`

@@ -463,12 +463,8 @@ func declareDev(t *testing.T, ns string) {
 	cs := clientset(t, devContext)
 	// Bound to the cluster as init-env binds it, so the guard reads the
 	// cluster's identity.
-	sys, err := cs.CoreV1().Namespaces().Get(t.Context(), "kube-system", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = cs.CoreV1().Secrets(ns).Create(t.Context(), &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: "environment", Annotations: map[string]string{"envops.io/cluster-id": "kube-system:" + string(sys.UID)}},
+	_, err := cs.CoreV1().Secrets(ns).Create(t.Context(), &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "environment", Annotations: boundTo(t, cs)},
 		Data:       map[string][]byte{"environment": []byte("dev")},
 	}, metav1.CreateOptions{})
 	if err != nil {
