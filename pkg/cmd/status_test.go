@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -105,5 +106,41 @@ func TestStatusValidate(t *testing.T) {
 		if err := o.Validate(); !errors.As(err, &ec) || ec.Code != ExitUsage {
 			t.Errorf("%+v: err = %v, want a usage error", o, err)
 		}
+	}
+}
+
+// --watch prints the table again only when it changes.
+func TestStatusWatchPrintsOnChange(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	calls := 0
+	cs := devCluster()
+	streams, _, out, _ := genericiooptions.NewTestIOStreams()
+	o := &StatusOptions{
+		Apps: []string{"web"}, Timeout: time.Second, Config: config.Default(), Watch: true, Interval: time.Millisecond,
+		Targets: []clusterTarget{{Env: "dev", Context: "dev", Namespace: "web"}},
+		NewClient: func(string, time.Duration) (kubernetes.Interface, error) {
+			calls++
+			switch calls {
+			case 3:
+				// The third round sees a new image.
+				rc, _ := cs.CoreV1().ReplicationControllers("web").Get(ctx, "web", metav1.GetOptions{})
+				rc.Spec.Template.Spec.Containers[0].Image = "web:3"
+				_, _ = cs.CoreV1().ReplicationControllers("web").Update(ctx, rc, metav1.UpdateOptions{})
+			case 4:
+				cancel()
+			}
+			return cs, nil
+		},
+		Now: func() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }, IOStreams: streams,
+	}
+	if err := o.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Count(out.String(), "ENVIRONMENT"); got != 2 {
+		t.Errorf("printed the table %d times, want twice (first round, and the change):\n%s", got, out)
+	}
+	if !strings.Contains(out.String(), "web:3") {
+		t.Errorf("the change is not shown:\n%s", out)
 	}
 }
