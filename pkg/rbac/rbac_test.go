@@ -163,3 +163,18 @@ func TestCheckNamesTheFirstMissingVerb(t *testing.T) {
 		})
 	}
 }
+
+// A role granted on the kube-system namespace by name passes the check: the
+// check asks about that object, not about every namespace.
+func TestCheckAsksAboutNamedObjects(t *testing.T) {
+	client := fake.NewClientset()
+	client.PrependReactor("create", "selfsubjectaccessreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		r := a.(k8stesting.CreateAction).GetObject().(*authorizationv1.SelfSubjectAccessReview).DeepCopy()
+		attrs := r.Spec.ResourceAttributes
+		r.Status.Allowed = attrs.Resource != "namespaces" || attrs.Name == "kube-system"
+		return true, r, nil
+	})
+	if err := Check(t.Context(), client, Deploy, "web", false, "ci"); err != nil {
+		t.Fatalf("a role with get on namespaces/kube-system was refused: %v", err)
+	}
+}
