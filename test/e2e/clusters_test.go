@@ -229,6 +229,25 @@ func TestManyClusters(t *testing.T) {
 		}
 	})
 
+	t.Run("status of every context", func(t *testing.T) {
+		// Each context's own namespace is default, where no app runs: the
+		// rows name the contexts and say the app is missing.
+		r := runIn(t, kc, dir, "envops", "status", "web", "--all-contexts", "-n", ns["staging"], "-o", "json")
+		rows := parseStatus(t, r)
+		if r.ExitCode != 1 || len(rows) != 3 {
+			t.Fatalf("status --all-contexts -n <staging's namespace> should list 3 contexts and exit 1:\n%s", r)
+		}
+		for _, row := range rows {
+			if row.Context == stagingContext {
+				if row.Environment != "staging" || row.Secret != "ok" || row.State != "steady" || !row.OK {
+					t.Errorf("the staging context's row: %+v", row)
+				}
+			} else if row.State != "missing" || row.Secret != "missing" {
+				t.Errorf("context %s has no such namespace, want the app and the Secret missing: %+v", row.Context, row)
+			}
+		}
+	})
+
 	t.Run("a failure in staging stops before prod", func(t *testing.T) {
 		prodBefore, err := cs["prod"].CoreV1().ReplicationControllers(ns["prod"]).Get(t.Context(), "web", metav1.GetOptions{})
 		if err != nil {
