@@ -165,14 +165,20 @@ const (
 	PhaseStarting Phase = "started"
 )
 
+// EventType is the type of every promotion event, beside the deploy
+// events of each step in one JSON lines stream.
+const EventType = "promotion"
+
 // Event is one step of a promotion.
 type Event struct {
-	Time    time.Time `json:"time"`
-	App     string    `json:"app"`
-	Env     string    `json:"environment,omitempty"`
-	Phase   Phase     `json:"phase"`
-	Image   string    `json:"image,omitempty"`
-	Message string    `json:"message,omitempty"`
+	Time time.Time `json:"time"`
+	// Type is always EventType.
+	Type    string `json:"type"`
+	App     string `json:"app"`
+	Env     string `json:"environment,omitempty"`
+	Phase   Phase  `json:"phase"`
+	Image   string `json:"image,omitempty"`
+	Message string `json:"message,omitempty"`
 }
 
 // Runner carries a promotion out.
@@ -303,7 +309,7 @@ func (r *Runner) emit(e Event) {
 	if r.Events == nil {
 		return
 	}
-	e.App = r.App
+	e.App, e.Type = r.App, EventType
 	if e.Time.IsZero() {
 		e.Time = r.Now()
 	}
