@@ -6,14 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/client-go/kubernetes"
@@ -25,6 +22,7 @@ import (
 
 	"github.com/envops/kubectl-envops/pkg/config"
 	"github.com/envops/kubectl-envops/pkg/environment"
+	"github.com/envops/kubectl-envops/pkg/fleet"
 )
 
 // EnvOptions holds the flags and resolved state of "kubectl envops env".
@@ -290,20 +288,23 @@ func (o *EnvOptions) runAll(ctx context.Context) error {
 		expected[o.Config.Environments[env].Context] = env
 	}
 
+	// The shared fan-out gives up on a context at the deadline even when a
+	// call does not honour it.
+	results := fleet.Each(ctx, names, o.Timeout, func(ctx context.Context, name string) (contextRow, error) {
+		return o.askContext(ctx, name), nil
+	})
 	rows := make([]contextRow, len(names))
-	var wg sync.WaitGroup
-	for i, name := range names {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rows[i] = o.askContext(ctx, name)
-			rows[i].Expected = expected[name]
-			if rows[i].Expected != "" && rows[i].Environment != "" && rows[i].Expected != rows[i].Environment {
-				rows[i].Status = fmt.Sprintf("mismatch: %s maps it to %q", config.FileName, rows[i].Expected)
-			}
-		}()
+	for i, r := range results {
+		rows[i] = r.Value
+		if r.Err != nil {
+			rows[i] = o.baseRow(names[i])
+			rows[i].Status = fleet.Reason(r.Err, o.Timeout)
+		}
+		rows[i].Expected = expected[names[i]]
+		if rows[i].Expected != "" && rows[i].Environment != "" && rows[i].Expected != rows[i].Environment {
+			rows[i].Status = fmt.Sprintf("mismatch: %s maps it to %q", config.FileName, rows[i].Expected)
+		}
 	}
-	wg.Wait()
 
 	if o.Output != "" {
 		return printData(o.Out, o.Output, rows)
@@ -326,12 +327,7 @@ func (o *EnvOptions) runAll(ctx context.Context) error {
 // askContext reads one context's environment within the timeout; every
 // failure becomes the row's status.
 func (o *EnvOptions) askContext(ctx context.Context, name string) contextRow {
-	row := contextRow{Current: name == o.Context, Context: name, Cluster: o.clusterOf(name), Namespace: "default"}
-	if ns := o.Raw.Contexts[name].Namespace; ns != "" {
-		row.Namespace = ns
-	}
-	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
-	defer cancel()
+	row := o.baseRow(name)
 	client, err := o.NewClient(name, o.Timeout)
 	if err != nil {
 		row.Status = "invalid: " + oneLine(err.Error())
@@ -356,6 +352,15 @@ func (o *EnvOptions) askContext(ctx context.Context, name string) contextRow {
 	return row
 }
 
+// baseRow is a context's row before its cluster is asked.
+func (o *EnvOptions) baseRow(name string) contextRow {
+	row := contextRow{Current: name == o.Context, Context: name, Cluster: o.clusterOf(name), Namespace: "default"}
+	if ns := o.Raw.Contexts[name].Namespace; ns != "" {
+		row.Namespace = ns
+	}
+	return row
+}
+
 func (o *EnvOptions) clusterOf(contextName string) string {
 	if c, ok := o.Raw.Contexts[contextName]; ok {
 		return c.Cluster
@@ -374,24 +379,7 @@ func (e *briefError) Unwrap() error { return e.err }
 
 // reason says briefly why a cluster could not be read.
 func reason(err error, timeout time.Duration) string {
-	switch {
-	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
-		return fmt.Sprintf("unreachable: no answer within %s", timeout)
-	case apierrors.IsForbidden(err):
-		return "forbidden: " + oneLine(err.Error())
-	case apierrors.IsUnauthorized(err):
-		return "unauthorized: your credentials for this cluster were rejected"
-	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return "unreachable: " + oneLine(ue.Err.Error())
-	}
-	return oneLine(err.Error())
-}
-
-func isTimeout(err error) bool {
-	var t interface{ Timeout() bool }
-	return errors.As(err, &t) && t.Timeout()
+	return fleet.Reason(err, timeout)
 }
 
 func oneLine(s string) string {

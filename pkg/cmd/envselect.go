@@ -53,6 +53,8 @@ type Target struct {
 	Mapped bool
 	Config *config.Config
 	Client kubernetes.Interface
+	// Warn receives the guard's warnings (nil: none are printed).
+	Warn io.Writer
 }
 
 // SelectEnv resolves env against the project file: when --context is not
@@ -66,7 +68,7 @@ func (g *Globals) SelectEnv(cfg *config.Config, env string) (*Target, error) {
 	if err := config.ValidateEnvironmentName(env); err != nil {
 		return nil, usageError("%v", err)
 	}
-	t := &Target{Env: env, Config: cfg}
+	t := &Target{Env: env, Config: cfg, Warn: g.Streams.ErrOut}
 	mapping, err := cfg.Environment(env)
 	switch {
 	case err == nil:
@@ -122,12 +124,17 @@ func (t *Target) Verify(ctx context.Context) error {
 
 // VerifyNamespace runs the guard on another namespace of the same cluster.
 func (t *Target) VerifyNamespace(ctx context.Context, namespace string) error {
-	err := environment.Verify(ctx, t.Client, namespace, t.Env, t.Config.Secret)
+	binding, err := environment.Check(ctx, t.Client, namespace, t.Env, t.Config.Secret)
 	if err == nil {
+		if binding.Unbound && t.Warn != nil {
+			fmt.Fprintf(t.Warn, "warning: the environment Secret %q in context %q namespace %q is not bound to its cluster (written by an earlier version); bind it with \"kubectl envops init-env %s --context %s -n %s\"\n",
+				t.Config.Secret.Name, t.Context, namespace, t.Env, t.Context, namespace)
+		}
 		return nil
 	}
 	var ge *environment.GuardError
-	if errors.As(err, &ge) {
+	var ie *environment.IdentityError
+	if errors.As(err, &ge) || errors.As(err, &ie) {
 		return environment.WithContext(err, t.Context)
 	}
 	return fmt.Errorf("context %q: %w", t.Context, err)

@@ -231,7 +231,14 @@ func (o *InitEnvOptions) Run(ctx context.Context) error {
 		declared = nil
 		note = fmt.Sprintf("note: other namespaces of context %q were not checked for a different environment (not allowed to list secrets cluster-wide)", o.Context)
 	}
-	changes, err := environment.Plan(ctx, o.Client, namespaces, o.Env, o.Config.Secret, environment.PlanOptions{Force: o.Force, Declared: declared})
+	// The Secrets are bound to this cluster, so that a copy on another
+	// cluster is refused by the guard. A cluster without kube-system (only
+	// fakes) is left unbound.
+	identity, err := environment.ClusterID(ctx, o.Client)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return o.explain(err)
+	}
+	changes, err := environment.Plan(ctx, o.Client, namespaces, o.Env, o.Config.Secret, environment.PlanOptions{Force: o.Force, Declared: declared, Identity: identity})
 	if err != nil {
 		return o.explain(err)
 	}
@@ -307,7 +314,8 @@ func (o *InitEnvOptions) write(ctx context.Context, changes []environment.Change
 // explain adds the context to errors so one line says where it happened.
 func (o *InitEnvOptions) explain(err error) error {
 	var ce *environment.ConflictError
-	if errors.As(err, &ce) {
+	var ie *environment.IdentityError
+	if errors.As(err, &ce) || errors.As(err, &ie) {
 		return environment.WithContext(err, o.Context)
 	}
 	var denied *rbac.DeniedError

@@ -10,7 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	"github.com/envops/kubectl-envops/pkg/config"
+	"github.com/envops/kubectl-envops/pkg/fleet"
 	"github.com/envops/kubectl-envops/pkg/lint"
 	"github.com/envops/kubectl-envops/pkg/render"
 	"github.com/envops/kubectl-envops/pkg/version"
@@ -39,10 +40,12 @@ type LintOptions struct {
 	Live          bool
 	AllNamespaces bool
 	AllContexts   bool
-	Output        string
-	FailOn        string
-	Disable       []string
-	Remote        remoteResourcesFlag
+	// LiveTimeout bounds the reading of each live cluster.
+	LiveTimeout time.Duration
+	Output      string
+	FailOn      string
+	Disable     []string
+	Remote      remoteResourcesFlag
 	// AllowEmpty accepts explicit inputs that hold no objects.
 	AllowEmpty bool
 
@@ -132,6 +135,7 @@ func NewCmdLint(g *Globals, runF func(*LintOptions) error) *cobra.Command {
 	f.BoolVar(&o.Live, "live", false, "Lint the workloads of the cluster instead of files")
 	f.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "With --live, read every namespace")
 	f.BoolVar(&o.AllContexts, "all-contexts", false, "With --live, read every context of the kubeconfig")
+	f.DurationVar(&o.LiveTimeout, "timeout", defaultLiveTimeout, "With --live, how long to wait for each cluster")
 	f.StringVarP(&o.Output, "output", "o", lint.FormatText, "Output format: one of "+strings.Join(lint.Formats(), "|"))
 	f.StringVar(&o.FailOn, "fail-on", o.FailOn, "Exit 1 when a finding has at least this severity: error, warning, info or none")
 	f.StringSliceVar(&o.Disable, "disable", nil, "Rules to turn off, comma-separated")
@@ -471,20 +475,40 @@ func lintObjects(linter *lint.Linter, rep *lint.Report, objs []*unstructured.Uns
 	return nil
 }
 
+// defaultLiveTimeout is how long lint --live waits for one cluster.
+const defaultLiveTimeout = time.Minute
+
 // lintLive reads every target, concurrently, and returns how many were
 // read; a context that fails is reported after the findings of the others.
 func (o *LintOptions) lintLive(ctx context.Context, linter *lint.Linter, rep *lint.Report) (int, error) {
+	// The shared fan-out bounds each context by the deadline, so one
+	// cluster that does not answer never holds up the report of the others.
+	names := make([]string, len(o.Targets))
+	byName := make(map[string]lint.LiveTarget, len(o.Targets))
+	for i, t := range o.Targets {
+		names[i] = t.Context
+		byName[t.Context] = t
+	}
+	timeout := o.LiveTimeout
+	if timeout <= 0 {
+		timeout = defaultLiveTimeout
+	}
+	results := fleet.Each(ctx, names, timeout, func(ctx context.Context, name string) (*lint.Report, error) {
+		var r lint.Report
+		err := linter.LintLive(ctx, byName[name], &r)
+		return &r, err
+	})
 	reports := make([]lint.Report, len(o.Targets))
 	errs := make([]error, len(o.Targets))
-	var wg sync.WaitGroup
-	for i, t := range o.Targets {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = linter.LintLive(ctx, t, &reports[i])
-		}()
+	for i, r := range results {
+		errs[i] = r.Err
+		if r.Err == nil && r.Value != nil {
+			reports[i] = *r.Value
+		}
+		if r.Err != nil && r.Value == nil {
+			errs[i] = fmt.Errorf("context %q: %s", names[i], fleet.Reason(r.Err, timeout))
+		}
 	}
-	wg.Wait()
 	var failed []error
 	for i := range reports {
 		if errs[i] != nil {

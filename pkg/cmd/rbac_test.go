@@ -269,12 +269,16 @@ func TestRBACRunPrintsRoleAndBinding(t *testing.T) {
 		}
 		kinds = append(kinds, u.GetKind()+"/"+u.GetName())
 	}
-	want := "ServiceAccount/ci Role/envops-init-env RoleBinding/envops-init-env:ci"
+	want := "ServiceAccount/ci Role/envops-init-env RoleBinding/envops-init-env:ci ClusterRole/envops-init-env-cluster ClusterRoleBinding/envops-init-env-cluster:web:ci"
 	if strings.Join(kinds, " ") != want {
 		t.Errorf("printed %v, want %s", kinds, want)
 	}
-	if !strings.Contains(out.String(), "- secrets") || strings.Contains(out.String(), "- namespaces") {
-		t.Errorf("a namespaced init-env role grants secrets only:\n%s", out)
+	role, _, _ := strings.Cut(docs[1], "---")
+	if !strings.Contains(role, "- secrets") || strings.Contains(role, "- namespaces") {
+		t.Errorf("a namespaced init-env Role grants secrets only:\n%s", out)
+	}
+	if !strings.Contains(out.String(), "resourceNames:\n  - kube-system") {
+		t.Errorf("the ClusterRole must grant the kube-system namespace only:\n%s", out)
 	}
 	if !strings.Contains(errOut.String(), "note: not granted: list secrets in all namespaces") {
 		t.Errorf("stderr does not name the optional rule:\n%s", errOut)

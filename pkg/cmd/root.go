@@ -86,6 +86,8 @@ func NewRootCmd(streams genericiooptions.IOStreams) *cobra.Command {
 	root.AddCommand(NewCmdDeploy(g, nil))
 	root.AddCommand(NewCmdRBAC(g, nil))
 	root.AddCommand(NewCmdHistory(g, nil))
+	root.AddCommand(NewCmdStatus(g, nil))
+	root.AddCommand(NewCmdPromote(g, nil))
 	argsAreUsage(root)
 	return root
 }

@@ -18,6 +18,9 @@ type Config struct {
 	Apps string `json:"apps" yaml:"apps"`
 	// Kustomize says what kustomize may load when rendering apps.
 	Kustomize Kustomize `json:"kustomize" yaml:"kustomize"`
+	// Promotion is the order promote ships an image through environments
+	// (default: the order of environments in the file).
+	Promotion []string `json:"promotion,omitempty" yaml:"promotion"`
 
 	// Path is the file this configuration was loaded from ("" for defaults).
 	Path string `json:"-" yaml:"-"`

@@ -18,7 +18,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "unknown top-level key names the line and the valid keys",
 			yaml: "apps: apps\nenviroments:\n  dev: {context: a}\n",
-			want: `f.yaml:2: unknown key "enviroments" at the top level: use one of apps, environments, kustomize, labels, secret`,
+			want: `f.yaml:2: unknown key "enviroments" at the top level: use one of apps, environments, kustomize, labels, promotion, secret`,
 		},
 		{
 			name: "unknown key inside an environment",
@@ -153,7 +153,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "several problems are counted on the same line",
 			yaml: "foo: 1\nbar: 2\n",
-			want: `f.yaml:1: unknown key "foo" at the top level: use one of apps, environments, kustomize, labels, secret (and 1 more problem(s))`,
+			want: `f.yaml:1: unknown key "foo" at the top level: use one of apps, environments, kustomize, labels, promotion, secret (and 1 more problem(s))`,
 		},
 	}
 	for _, tt := range tests {

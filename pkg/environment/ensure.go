@@ -192,6 +192,10 @@ type PlanOptions struct {
 	// Declared is the result of Declarations, when the caller could list
 	// them; nil means only the target namespaces are checked.
 	Declared map[string]string
+	// Identity is the cluster's identity (ClusterID) to bind the Secrets
+	// to; "" leaves bindings as they are. A Secret bound to another cluster
+	// is refused with an *IdentityError unless Force.
+	Identity string
 }
 
 // Plan reads the environment Secret in each namespace and returns the
@@ -211,7 +215,11 @@ func Plan(ctx context.Context, client kubernetes.Interface, namespaces []string,
 		existing, err := client.CoreV1().Secrets(ns).Get(ctx, s.Name, metav1.GetOptions{})
 		switch {
 		case apierrors.IsNotFound(err):
-			changes = append(changes, Change{Namespace: ns, Action: Create, Key: s.Key, Secret: Desired(ns, env, s)})
+			secret := Desired(ns, env, s)
+			if opts.Identity != "" {
+				secret.Annotations = map[string]string{IdentityAnnotation: opts.Identity}
+			}
+			changes = append(changes, Change{Namespace: ns, Action: Create, Key: s.Key, Secret: secret})
 			continue
 		case err != nil:
 			return nil, fmt.Errorf("cannot read Secret %q in namespace %q: %w", s.Name, ns, err)
@@ -221,8 +229,19 @@ func Plan(ctx context.Context, client kubernetes.Interface, namespaces []string,
 			conflicts[ns] = prev
 			target = true
 		}
+		bound := existing.Annotations[IdentityAnnotation]
+		if opts.Identity != "" && bound != "" && bound != opts.Identity && !opts.Force {
+			return nil, &IdentityError{Namespace: ns, Env: prev, Recorded: bound, Actual: opts.Identity}
+		}
+		rebind := opts.Identity != "" && bound != opts.Identity
 		c := Change{Namespace: ns, Previous: prev, Action: Unchanged, Key: s.Key, Secret: existing.DeepCopy()}
-		if prev != env || existing.Labels[ManagedByLabel] != ManagedByValue {
+		if prev != env || existing.Labels[ManagedByLabel] != ManagedByValue || rebind {
+			if rebind {
+				if c.Secret.Annotations == nil {
+					c.Secret.Annotations = map[string]string{}
+				}
+				c.Secret.Annotations[IdentityAnnotation] = opts.Identity
+			}
 			c.Action = Update
 			c.Secret.APIVersion, c.Secret.Kind = "v1", "Secret"
 			if c.Secret.Labels == nil {
@@ -295,7 +314,7 @@ func updateOnFreshRead(ctx context.Context, secrets corev1client.SecretInterface
 			obj.Labels = map[string]string{}
 		}
 		obj.Labels[ManagedByLabel] = ManagedByValue
-		for _, k := range audit.Keys {
+		for _, k := range append([]string{IdentityAnnotation}, audit.Keys...) {
 			if v, ok := want.Annotations[k]; ok {
 				if obj.Annotations == nil {
 					obj.Annotations = map[string]string{}

@@ -47,16 +47,32 @@ func valueOf(data map[string][]byte, key string) (string, bool) {
 // expected environment. Otherwise it returns a *GuardError (or a read
 // error); pass it through WithContext so the message names the context.
 func Verify(ctx context.Context, client kubernetes.Interface, namespace, expected string, s config.Secret) error {
-	found, err := Read(ctx, client, namespace, s)
+	_, err := Check(ctx, client, namespace, expected, s)
+	return err
+}
+
+// Check is Verify that also says whether the Secret is bound to its
+// cluster. A Secret bound to another cluster (copied, or restored from a
+// backup) fails with an *IdentityError; an unbound one (written by an
+// earlier version) passes with Binding.Unbound set.
+func Check(ctx context.Context, client kubernetes.Interface, namespace, expected string, s config.Secret) (Binding, error) {
+	secret, err := client.CoreV1().Secrets(namespace).Get(ctx, s.Name, metav1.GetOptions{})
 	switch {
-	case errors.Is(err, ErrNotDeclared):
-		return &GuardError{Namespace: namespace, Expected: expected, Secret: s, Missing: true, Err: err}
+	case apierrors.IsNotFound(err):
+		err = fmt.Errorf("%w: namespace %q has no Secret %q", ErrNotDeclared, namespace, s.Name)
+		return Binding{}, &GuardError{Namespace: namespace, Expected: expected, Secret: s, Missing: true, Err: err}
 	case err != nil:
-		return err
-	case found != expected:
-		return &GuardError{Namespace: namespace, Expected: expected, Found: found, Secret: s}
+		return Binding{}, fmt.Errorf("cannot read Secret %q in namespace %q: %w", s.Name, namespace, err)
 	}
-	return nil
+	found, ok := valueOf(secret.Data, s.Key)
+	switch {
+	case !ok:
+		err = fmt.Errorf("%w: Secret %q in namespace %q has no key %q", ErrNotDeclared, s.Name, namespace, s.Key)
+		return Binding{}, &GuardError{Namespace: namespace, Expected: expected, Secret: s, Missing: true, Err: err}
+	case found != expected:
+		return Binding{}, &GuardError{Namespace: namespace, Expected: expected, Found: found, Secret: s}
+	}
+	return checkIdentity(ctx, client, namespace, found, secret.Annotations)
 }
 
 // GuardError says that a namespace does not declare the expected environment.
@@ -98,6 +114,12 @@ func WithContext(err error, kubeContext string) error {
 	var ge *GuardError
 	if errors.As(err, &ge) {
 		c := *ge
+		c.Context = kubeContext
+		return &c
+	}
+	var ie *IdentityError
+	if errors.As(err, &ie) {
+		c := *ie
 		c.Context = kubeContext
 		return &c
 	}

@@ -69,6 +69,10 @@ func Check(ctx context.Context, client kubernetes.Interface, u Use, namespace st
 	for _, r := range Required(u, allNamespaces) {
 		for _, verb := range r.Verbs {
 			attrs := &authorizationv1.ResourceAttributes{Verb: verb, Group: r.Group, Resource: r.Resource}
+			// A rule granted on named objects only is checked on its first one.
+			if len(r.ResourceNames) > 0 {
+				attrs.Name = r.ResourceNames[0]
+			}
 			if r.Scope == Namespaced {
 				attrs.Namespace = ns
 			}

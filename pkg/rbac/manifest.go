@@ -49,7 +49,7 @@ func Manifests(o Options) []runtime.Object {
 	out := []runtime.Object{sa}
 	var nsRules, clusterRules []rbacv1.PolicyRule
 	for _, r := range Required(o.Use, o.ClusterWide) {
-		pr := rbacv1.PolicyRule{APIGroups: []string{r.Group}, Resources: []string{r.Resource}, Verbs: r.Verbs}
+		pr := rbacv1.PolicyRule{APIGroups: []string{r.Group}, Resources: []string{r.Resource}, Verbs: r.Verbs, ResourceNames: r.ResourceNames}
 		if r.Scope == Cluster || o.ClusterWide {
 			clusterRules = append(clusterRules, pr)
 		} else {

@@ -70,6 +70,8 @@ type Rule struct {
 	Optional bool
 	// Why says which part of the command makes the calls.
 	Why string
+	// ResourceNames, when set, limits the rule to these objects.
+	ResourceNames []string
 }
 
 // GroupResource is the rule's resource as kubectl spells it (pods,
@@ -89,6 +91,14 @@ var (
 	deployPodVerbs = []string{"get", "list", "watch", "patch", "delete"}
 )
 
+// The cluster identity the environment Secret is bound to: init-env reads
+// it to bind, the guard to compare. Only these two objects are readable;
+// the ClusterProperty is optional since most clusters serve none.
+var (
+	identityNamespace = Rule{Resource: "namespaces", Verbs: []string{"get"}, Scope: Cluster, ResourceNames: []string{"kube-system"}, Why: "read the kube-system namespace's UID, the cluster identity the environment Secret is bound to"}
+	identityProperty  = Rule{Group: "about.k8s.io", Resource: "clusterproperties", Verbs: []string{"get"}, Scope: Cluster, ResourceNames: []string{"cluster.clusterset.k8s.io"}, Optional: true, Why: "read the ClusterProperty that identifies the cluster, on clusters that serve one (without it the kube-system UID is used)"}
+)
+
 // table is what each use calls. A unit test runs the commands against
 // recording clients and fails when a call is missing here.
 var table = map[Use][]Rule{
@@ -96,6 +106,7 @@ var table = map[Use][]Rule{
 		{Resource: "secrets", Verbs: []string{"get", "create", "update"}, Why: "read and write the environment Secret"},
 		{Resource: "namespaces", Verbs: []string{"list", "watch"}, Scope: Cluster, AllNamespaces: true, Why: "find every namespace, and new ones with --watch-namespaces"},
 		{Resource: "secrets", Verbs: []string{"list"}, Scope: Cluster, Optional: true, Why: "see which environment other namespaces declare"},
+		identityNamespace, identityProperty,
 	},
 	Deploy: {
 		{Resource: "secrets", Verbs: []string{"get"}, Why: "read the environment Secret before changing anything"},
@@ -107,6 +118,7 @@ var table = map[Use][]Rule{
 		{Resource: "configmaps", Verbs: []string{"get", "create", "patch"}, Why: "apply the ConfigMaps an app renders"},
 		{Resource: "events", Verbs: []string{"create"}, Why: "record who deployed what in the audit trail"},
 		{Group: "coordination.k8s.io", Resource: "leases", Verbs: []string{"get", "create", "update"}, Why: "hold the app's deploy lock, a Lease, so two deploys of an app never interleave"},
+		identityNamespace, identityProperty,
 	},
 	Lint: {
 		{Resource: "replicationcontrollers", Verbs: []string{"list"}, Why: "lint --live reads workloads"},

@@ -20,15 +20,17 @@ func TestManifests(t *testing.T) {
 		// want lists kind/name and, for roles, the resources they grant.
 		want []string
 	}{
-		{name: "init-env in a namespace: secrets only",
+		{name: "init-env in a namespace: secrets, and the cluster identity cluster-wide",
 			opts: Options{Use: InitEnv, Namespace: "web", ServiceAccount: "ci"},
-			want: []string{"ServiceAccount/ci", "Role/envops-init-env secrets", "RoleBinding/envops-init-env:ci"}},
+			want: []string{"ServiceAccount/ci", "Role/envops-init-env secrets", "RoleBinding/envops-init-env:ci",
+				"ClusterRole/envops-init-env-cluster namespaces", "ClusterRoleBinding/envops-init-env-cluster:web:ci"}},
 		{name: "init-env cluster-wide adds namespaces",
 			opts: Options{Use: InitEnv, Namespace: "ci", ClusterWide: true, ServiceAccount: "bot"},
 			want: []string{"ServiceAccount/bot", "ClusterRole/envops-init-env secrets,namespaces", "ClusterRoleBinding/envops-init-env:ci:bot"}},
 		{name: "deploy in a namespace: one Role, the deploy lock's Lease included",
 			opts: Options{Use: Deploy, Namespace: "web", ServiceAccount: "ci"},
-			want: []string{"ServiceAccount/ci", "Role/envops-deploy secrets,replicationcontrollers,pods,deployments,replicasets,services,configmaps,events,leases", "RoleBinding/envops-deploy:ci"}},
+			want: []string{"ServiceAccount/ci", "Role/envops-deploy secrets,replicationcontrollers,pods,deployments,replicasets,services,configmaps,events,leases", "RoleBinding/envops-deploy:ci",
+				"ClusterRole/envops-deploy-cluster namespaces", "ClusterRoleBinding/envops-deploy-cluster:web:ci"}},
 		{name: "node-agent needs a ClusterRole for nodes",
 			opts: Options{Use: NodeAgent, Namespace: "mon", ServiceAccount: "ci"},
 			want: []string{"ServiceAccount/ci", "Role/envops-node-agent secrets,daemonsets,replicationcontrollers,pods", "RoleBinding/envops-node-agent:ci",
@@ -38,6 +40,13 @@ func TestManifests(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var got []string
 			for _, obj := range Manifests(tt.opts) {
+				if cr, ok := obj.(*rbacv1.ClusterRole); ok {
+					for _, r := range cr.Rules {
+						if r.Resources[0] == "namespaces" && len(r.Verbs) == 1 && r.Verbs[0] == "get" && strings.Join(r.ResourceNames, ",") != "kube-system" {
+							t.Errorf("%s grants get on namespaces %v, want only kube-system", cr.Name, r.ResourceNames)
+						}
+					}
+				}
 				switch o := obj.(type) {
 				case *rbacv1.Role:
 					got = append(got, "Role/"+o.Name+" "+resources(o.Rules))
@@ -152,5 +161,20 @@ func TestCheckNamesTheFirstMissingVerb(t *testing.T) {
 				t.Errorf("got  %v\nwant %s", err, tt.want)
 			}
 		})
+	}
+}
+
+// A role granted on the kube-system namespace by name passes the check: the
+// check asks about that object, not about every namespace.
+func TestCheckAsksAboutNamedObjects(t *testing.T) {
+	client := fake.NewClientset()
+	client.PrependReactor("create", "selfsubjectaccessreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		r := a.(k8stesting.CreateAction).GetObject().(*authorizationv1.SelfSubjectAccessReview).DeepCopy()
+		attrs := r.Spec.ResourceAttributes
+		r.Status.Allowed = attrs.Resource != "namespaces" || attrs.Name == "kube-system"
+		return true, r, nil
+	})
+	if err := Check(t.Context(), client, Deploy, "web", false, "ci"); err != nil {
+		t.Fatalf("a role with get on namespaces/kube-system was refused: %v", err)
 	}
 }

@@ -196,8 +196,9 @@ func writeProjectFile(t *testing.T, path, content string) {
 // declareEnvironment creates the environment Secret, as init-env does.
 func declareEnvironment(t *testing.T, kubeContext, ns, env string) {
 	t.Helper()
-	_, err := clientset(t, kubeContext).CoreV1().Secrets(ns).Create(t.Context(), &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: "environment"},
+	cs := clientset(t, kubeContext)
+	_, err := cs.CoreV1().Secrets(ns).Create(t.Context(), &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "environment", Annotations: boundTo(t, cs)},
 		Data:       map[string][]byte{"environment": []byte(env)},
 	}, metav1.CreateOptions{})
 	if err != nil {

@@ -119,9 +119,14 @@ func deleteClusterObjects(t *testing.T, use, ns string, clusterWide bool) {
 func (g *granted) waitAccess(t *testing.T, rule rbacv1.PolicyRule, ns string, allowed bool) {
 	t.Helper()
 	waitFor(t, 30*time.Second, fmt.Sprintf("access to %s %v to be %v", rule.Verbs[0], rule.Resources, allowed), func() bool {
+		// A rule limited to named objects grants access to those only.
+		name := ""
+		if len(rule.ResourceNames) > 0 {
+			name = rule.ResourceNames[0]
+		}
 		review, err := g.client.AuthorizationV1().SelfSubjectAccessReviews().Create(t.Context(), &authorizationv1.SelfSubjectAccessReview{
 			Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authorizationv1.ResourceAttributes{
-				Namespace: ns, Verb: rule.Verbs[0], Group: rule.APIGroups[0], Resource: rule.Resources[0],
+				Namespace: ns, Verb: rule.Verbs[0], Group: rule.APIGroups[0], Resource: rule.Resources[0], Name: name,
 			}},
 		}, metav1.CreateOptions{})
 		return err == nil && review.Status.Allowed == allowed
@@ -455,8 +460,11 @@ func TestRBACRefusesBadInput(t *testing.T) {
 // declareDev writes the environment Secret for dev into ns as an admin.
 func declareDev(t *testing.T, ns string) {
 	t.Helper()
-	_, err := clientset(t, devContext).CoreV1().Secrets(ns).Create(t.Context(), &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: "environment"},
+	cs := clientset(t, devContext)
+	// Bound to the cluster as init-env binds it, so the guard reads the
+	// cluster's identity.
+	_, err := cs.CoreV1().Secrets(ns).Create(t.Context(), &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "environment", Annotations: boundTo(t, cs)},
 		Data:       map[string][]byte{"environment": []byte("dev")},
 	}, metav1.CreateOptions{})
 	if err != nil {

@@ -1,0 +1,405 @@
+package cmd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/cli-runtime/pkg/printers"
+	"k8s.io/client-go/kubernetes"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+	"k8s.io/kubectl/pkg/util/templates"
+
+	"github.com/envops/kubectl-envops/pkg/appstate"
+	"github.com/envops/kubectl-envops/pkg/config"
+	"github.com/envops/kubectl-envops/pkg/fleet"
+	"github.com/envops/kubectl-envops/pkg/notify"
+	"github.com/envops/kubectl-envops/pkg/promote"
+	"github.com/envops/kubectl-envops/pkg/render"
+	"github.com/envops/kubectl-envops/pkg/rollout"
+)
+
+// PromoteOptions holds the flags and resolved state of "kubectl envops promote".
+type PromoteOptions struct {
+	App          string
+	Image        string
+	From         string
+	To           string
+	Soak         time.Duration
+	Yes          bool
+	Output       string
+	Notify       string
+	FailureGrace time.Duration
+	Timeout      time.Duration
+
+	// Resolved by Complete.
+	cfg  *config.Config
+	plan promote.Plan
+	raw  clientcmdapi.Config
+	// step builds the Globals of one deploy: kubectl's flags as given,
+	// except the context, which each environment's mapping chooses.
+	step func() *Globals
+	// newClient reads a context; tests replace it.
+	newClient func(contextName string, timeout time.Duration) (kubernetes.Interface, error)
+
+	genericiooptions.IOStreams
+}
+
+var promoteLong = templates.LongDesc(`
+	Ship one image through the environments in order: the order of "promotion:"
+	in .envops.yaml, by default the order of "environments".
+
+	--image IMG starts at the first environment; --from ENV reads the image that
+	runs in ENV (pinned to its digest when the pods report one) and ships it to the
+	environments after ENV; --to ENV stops there.
+
+	Each step is exactly "kubectl envops deploy APP --env ENV --image IMG" with the
+	environment's own context: the environment Secret is checked, the deploy lock
+	taken, the pods rolled, a failure rolled back. Environments marked confirm: true
+	ask, or need --yes.
+
+	Before each step the environment before it must be steady and healthy on the
+	image, for --soak. The first failure stops the promotion and leaves every later
+	environment untouched; the message names where it stopped and the command that
+	resumes it.
+
+	Exit codes: 0 promoted, 1 stopped (the failed deploy rolled back, or a gate
+	refused), 2 usage error, 3 stopped with the failed deploy left in place.`)
+
+var promoteExample = templates.Examples(`
+	# Ship a new image through dev, staging and prod
+	kubectl envops promote web --image registry.example.com/web:1.4.2
+
+	# Ship what passed staging to prod, after an hour of staging running it
+	kubectl envops promote web --from staging --to prod --soak 1h
+
+	# As JSON lines for CI, with a chat message per environment
+	kubectl envops promote web --image registry.example.com/web:1.4.2 --yes -o jsonl --notify https://hooks.slack.com/services/T000/B000/XXXX`)
+
+// NewCmdPromote builds "kubectl envops promote". runF, when set, replaces Run.
+func NewCmdPromote(g *Globals, runF func(*PromoteOptions) error) *cobra.Command {
+	o := &PromoteOptions{IOStreams: g.Streams}
+	cmd := &cobra.Command{
+		Use:               "promote APP (--image IMG | --from ENV) [--to ENV] [--soak D] [--yes]",
+		Short:             "Ship one image through the environments in order, each step a deploy",
+		Long:              promoteLong,
+		Example:           promoteExample,
+		ValidArgsFunction: appNameCompletion(g),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageError("promote takes exactly one app name; see 'kubectl envops promote --help'")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.App = args[0]
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			if err := o.Complete(g); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(o)
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Image, "image", "", "Image to ship, starting at the first environment")
+	f.StringVar(&o.From, "from", "", "Ship the image that runs in this environment to the environments after it")
+	f.StringVar(&o.To, "to", "", "Last environment to deploy to (default: the last of the promotion order)")
+	f.DurationVar(&o.Soak, "soak", 0, "How long an environment must run the image, steady and healthy, before the next starts")
+	f.BoolVarP(&o.Yes, "yes", "y", false, "Do not ask for confirmation on environments marked confirm: true (required when stdin is not a terminal)")
+	f.StringVarP(&o.Output, "output", "o", "text", "Output format: text, or jsonl for one JSON event per line")
+	f.StringVar(&o.Notify, "notify", "", "Post each deploy's messages to this Slack-compatible incoming webhook")
+	f.DurationVar(&o.FailureGrace, "failure-grace", rollout.DefaultFailureGrace, "Passed to each deploy: how long new pods may sit in a back-off that may be transient")
+	f.DurationVar(&o.Timeout, "timeout", fleet.DefaultDeadline, "How long to wait for a cluster when reading an environment's state")
+	for _, name := range []string{"from", "to"} {
+		_ = cmd.RegisterFlagCompletionFunc(name, environmentNameCompletion(g))
+	}
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "jsonl"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+// Validate checks the flags without reading any file or cluster.
+func (o *PromoteOptions) Validate() error {
+	switch o.Output {
+	case "text", "jsonl":
+	default:
+		return usageError("unknown output format %q for --output: use text or jsonl", o.Output)
+	}
+	switch {
+	case o.Image == "" && o.From == "":
+		return usageError("name what to promote: --image IMG, or --from ENV to ship what runs there")
+	case o.Image != "" && o.From != "":
+		return usageError("--image and --from contradict each other: --image starts at the first environment, --from ships what runs in ENV; drop one")
+	case o.Soak < 0:
+		return usageError("invalid --soak %s: use 0 or a positive duration such as 10m", o.Soak)
+	case o.Timeout <= 0:
+		return usageError("invalid --timeout %s: use a positive duration such as 10s", o.Timeout)
+	case o.FailureGrace <= 0:
+		return usageError("invalid --failure-grace %s: use a positive duration such as 30s", o.FailureGrace)
+	}
+	if err := (render.Options{Image: o.Image}).Validate(); err != nil {
+		return usageError("--image: %v", err)
+	}
+	if o.Notify != "" {
+		if err := notify.ValidateURL(o.Notify); err != nil {
+			return usageError("--notify: %v", err)
+		}
+	}
+	return nil
+}
+
+// Complete loads the project file and the kubeconfig and plans the
+// promotion.
+func (o *PromoteOptions) Complete(g *Globals) error {
+	cfg, err := g.LoadConfig()
+	if err != nil {
+		return err
+	}
+	o.cfg = cfg
+	if len(cfg.Environments) == 0 {
+		return usageError("promote needs the environments and their contexts in %s: add an environments: mapping", config.FileName)
+	}
+	if *g.ConfigFlags.Context != "" {
+		return usageError("promote uses each environment's own context from %s: drop --context", cfg.Path)
+	}
+	o.plan, err = promote.NewPlan(promote.Request{Order: cfg.PromotionOrder(), Image: o.Image, From: o.From, To: o.To})
+	var ue *promote.UsageError
+	if errors.As(err, &ue) {
+		return usageError("%v", err)
+	}
+	if err != nil {
+		return err
+	}
+	// An environment that asks for confirmation cannot be asked without a
+	// terminal: refuse before the first step rather than halfway through.
+	if !o.Yes && !printers.IsTerminal(o.In) {
+		for _, env := range o.plan.Steps {
+			if cfg.Environments[env].Confirm {
+				return usageError("environment %q asks for confirmation (confirm: true in %s) and stdin is not a terminal: pass --yes to promote %s through it", env, cfg.Path, o.App)
+			}
+		}
+	}
+	if o.raw, err = g.ConfigFlags.ToRawKubeConfigLoader().RawConfig(); err != nil {
+		return fmt.Errorf("cannot load kubeconfig: %w", err)
+	}
+	o.newClient = func(name string, timeout time.Duration) (kubernetes.Interface, error) {
+		return contextClient(o.raw, name, timeout)
+	}
+	o.step = func() *Globals { return stepGlobals(g, o.IOStreams) }
+	return nil
+}
+
+// stepGlobals copies kubectl's flags for one deploy, leaving the context
+// to the environment's mapping; each deploy gets its own client factory,
+// since a factory keeps the first context it loads.
+func stepGlobals(g *Globals, streams genericiooptions.IOStreams) *Globals {
+	cf := genericclioptions.NewConfigFlags(true).WithDiscoveryBurst(300).WithWrapConfigFn(withTransientRetries)
+	src := g.ConfigFlags
+	copyFlag := func(dst, from *string) {
+		if dst != nil && from != nil {
+			*dst = *from
+		}
+	}
+	copyFlag(cf.KubeConfig, src.KubeConfig)
+	copyFlag(cf.Namespace, src.Namespace)
+	copyFlag(cf.Impersonate, src.Impersonate)
+	copyFlag(cf.Username, src.Username)
+	copyFlag(cf.BearerToken, src.BearerToken)
+	copyFlag(cf.Timeout, src.Timeout)
+	if src.ImpersonateGroup != nil {
+		*cf.ImpersonateGroup = append([]string(nil), *src.ImpersonateGroup...)
+	}
+	return &Globals{ConfigFlags: cf, Factory: cmdutil.NewFactory(cf), Streams: streams, ConfigPath: g.ConfigPath}
+}
+
+// Run reads the image (with --from), then promotes it step by step.
+func (o *PromoteOptions) Run(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	image := o.Image
+	if o.plan.Source != "" {
+		var err error
+		if image, err = o.sourceImage(ctx, o.plan.Source); err != nil {
+			return err
+		}
+	}
+	jsonl := o.Output == "jsonl"
+	enc := json.NewEncoder(o.Out)
+	runner := &promote.Runner{
+		App:     o.App,
+		Soak:    o.Soak,
+		Observe: o.observe,
+		Deploy: func(ctx context.Context, env, image string) error {
+			if !jsonl {
+				fmt.Fprintf(o.Out, "\n== %s (context %s) ==\n", env, o.cfg.Environments[env].Context)
+			}
+			return o.deploy(ctx, env, image)
+		},
+		Events: func(e promote.Event) {
+			if jsonl {
+				_ = enc.Encode(e)
+				return
+			}
+			switch e.Phase {
+			case promote.PhaseStarting:
+				fmt.Fprintf(o.Out, "%s %s\n", o.App, e.Message)
+			case promote.PhaseSoaking, promote.PhaseBlocked:
+				// The message names the environment.
+				fmt.Fprintln(o.Out, e.Message)
+			case promote.PhaseDone:
+				fmt.Fprintf(o.Out, "%s: promoted %s\n", e.Env, e.Image)
+			}
+		},
+	}
+	results, err := runner.Run(ctx, o.plan, image)
+	if !jsonl {
+		o.summary(results)
+	}
+	// A stopped promotion unwraps to the failed deploy's error, so it exits
+	// with that deploy's code.
+	return err
+}
+
+// deploy runs "deploy APP --env ENV --image IMG" with the flags promote
+// passes on, exactly as the deploy command does.
+func (o *PromoteOptions) deploy(ctx context.Context, env, image string) error {
+	g := o.step()
+	cmd := NewCmdDeploy(g, nil)
+	args := []string{o.App, "--env", env, "--image", image,
+		"--failure-grace", o.FailureGrace.String(), "-o", o.Output,
+		"--change-cause", fmt.Sprintf("kubectl envops promote %s: %s to %s", o.App, image, env)}
+	if o.Yes {
+		args = append(args, "--yes")
+	}
+	if o.Notify != "" {
+		args = append(args, "--notify", o.Notify)
+	}
+	cmd.SetArgs(args)
+	cmd.SetIn(o.In)
+	cmd.SetOut(o.Out)
+	cmd.SetErr(o.ErrOut)
+	cmd.SilenceErrors, cmd.SilenceUsage = true, true
+	return cmd.ExecuteContext(ctx)
+}
+
+// read returns the app's controllers in an environment.
+func (o *PromoteOptions) read(ctx context.Context, env string) ([]appstate.Controller, error) {
+	mapping := o.cfg.Environments[env]
+	results := fleet.Each(ctx, []string{mapping.Context}, o.Timeout, func(ctx context.Context, name string) ([]appstate.Controller, error) {
+		client, err := o.newClient(name, o.Timeout)
+		if err != nil {
+			return nil, err
+		}
+		ns := mapping.Namespace
+		if ns == "" {
+			ns = "default"
+			if c := o.raw.Contexts[name]; c != nil && c.Namespace != "" {
+				ns = c.Namespace
+			}
+		}
+		return appstate.Read(ctx, client, ns, o.App, "app", time.Now())
+	})
+	if err := results[0].Err; err != nil {
+		return nil, fmt.Errorf("context %q: %s", mapping.Context, fleet.Reason(err, o.Timeout))
+	}
+	return results[0].Value, nil
+}
+
+// observe is the gate's view of an environment.
+func (o *PromoteOptions) observe(ctx context.Context, env string) (promote.Observation, error) {
+	ctrls, err := o.read(ctx, env)
+	if err != nil {
+		return promote.Observation{}, err
+	}
+	if len(ctrls) == 0 {
+		return promote.Observation{Problem: fmt.Sprintf("app %q is not deployed there", o.App)}, nil
+	}
+	obs := promote.Observation{Steady: true, Healthy: true}
+	for _, c := range ctrls {
+		obs.Images = append(obs.Images, c.Images...)
+		if c.State != appstate.Steady {
+			obs.Steady = false
+			if obs.Problem == "" {
+				obs.Problem = fmt.Sprintf("%s %s is %s", c.Kind, c.Name, c.State)
+				if c.Reason != "" {
+					obs.Problem += " (" + c.Reason + ")"
+				}
+			}
+		}
+		if c.Ready != c.Desired {
+			obs.Healthy = false
+			if obs.Problem == "" {
+				obs.Problem = fmt.Sprintf("%s %s has %d/%d pods ready", c.Kind, c.Name, c.Ready, c.Desired)
+			}
+		}
+		if c.DeployedAt.After(obs.Since) {
+			obs.Since = c.DeployedAt
+		}
+	}
+	return obs, nil
+}
+
+// sourceImage is the image that runs in env, pinned to its digest when the
+// pods report exactly one.
+func (o *PromoteOptions) sourceImage(ctx context.Context, env string) (string, error) {
+	ctrls, err := o.read(ctx, env)
+	if err != nil {
+		return "", fmt.Errorf("cannot read the image of %q in %s: %w", o.App, env, err)
+	}
+	var image string
+	var digests []string
+	for _, c := range ctrls {
+		for _, i := range c.Images {
+			if image != "" && i != image {
+				return "", fmt.Errorf("app %q runs more than one image in %s (%s and %s): promote one with --image", o.App, env, image, i)
+			}
+			image = i
+		}
+		digests = append(digests, c.Digests...)
+	}
+	if image == "" {
+		return "", fmt.Errorf("app %q is not deployed in %s, so there is nothing to promote from it: promote with --image", o.App, env)
+	}
+	if len(digests) == 1 && !strings.Contains(image, "@") {
+		if d := appstate.Digest(digests[0]); d != "" {
+			image += "@" + d
+		}
+	}
+	return image, nil
+}
+
+// summary prints one line per environment of the promotion.
+func (o *PromoteOptions) summary(results []promote.Result) {
+	fmt.Fprintln(o.Out)
+	w := printers.GetNewTabWriter(o.Out)
+	fmt.Fprintln(w, "ENVIRONMENT\tCONTEXT\tRESULT\tIMAGE")
+	if o.plan.Source != "" {
+		image := "-"
+		if len(results) > 0 {
+			image = firstNonEmpty(results[0].Image, "-")
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", o.plan.Source, o.cfg.Environments[o.plan.Source].Context, "source", image)
+	}
+	for _, r := range results {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", r.Env, o.cfg.Environments[r.Env].Context, r.Phase, firstNonEmpty(r.Image, "-"))
+	}
+	_ = w.Flush()
+}

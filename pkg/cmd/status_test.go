@@ -1,0 +1,143 @@
+package cmd
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+
+	"github.com/envops/kubectl-envops/pkg/config"
+	"github.com/envops/kubectl-envops/pkg/environment"
+	"github.com/envops/kubectl-envops/pkg/fleet"
+)
+
+// devCluster is a fake dev cluster running web:2, its Secret bound to it.
+func devCluster() kubernetes.Interface {
+	return fake.NewClientset(
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kube-system", UID: types.UID("dev-uid")}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "environment", Namespace: "web",
+			Annotations: map[string]string{environment.IdentityAnnotation: "kube-system:dev-uid"}},
+			Data: map[string][]byte{"environment": []byte("dev")}},
+		&corev1.ReplicationController{
+			ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "web", Labels: map[string]string{"app": "web"}},
+			Spec: corev1.ReplicationControllerSpec{Replicas: ptr.To[int32](2), Selector: map[string]string{"app": "web"},
+				Template: &corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "web:2"}}}}},
+			Status: corev1.ReplicationControllerStatus{ReadyReplicas: 2},
+		},
+	)
+}
+
+func TestStatusUnansweringClusterIsARow(t *testing.T) {
+	release := make(chan struct{})
+	stuck := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer stuck.Close()
+	defer close(release)
+
+	streams, _, out, _ := genericiooptions.NewTestIOStreams()
+	o := &StatusOptions{
+		Apps:    []string{"web"},
+		Timeout: 300 * time.Millisecond,
+		Config:  config.Default(),
+		Targets: []clusterTarget{{Env: "dev", Context: "dev", Namespace: "web"}, {Env: "prod", Context: "prod", Namespace: "web"}},
+		NewClient: func(name string, timeout time.Duration) (kubernetes.Interface, error) {
+			if name == "dev" {
+				return devCluster(), nil
+			}
+			return kubernetes.NewForConfig(fleet.WithDeadline(&rest.Config{Host: stuck.URL}, timeout))
+		},
+		Now:       time.Now,
+		IOStreams: streams,
+	}
+	err := o.Run(t.Context())
+	if ExitCode(err) != ExitError || !strings.Contains(err.Error(), "prod unreachable") {
+		t.Errorf("err = %v, want exit 1 naming prod unreachable", err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("want a header and two rows:\n%s", out)
+	}
+	for _, want := range []string{"dev", "ok", "web", "ReplicationController", "web:2", "2/2", "steady"} {
+		if !strings.Contains(lines[1], want) {
+			t.Errorf("the dev row lacks %q: %s", want, lines[1])
+		}
+	}
+	if !strings.Contains(lines[2], "prod") || !strings.Contains(lines[2], "unreachable: no answer within 300ms") {
+		t.Errorf("the prod row should say it is unreachable: %s", lines[2])
+	}
+}
+
+func TestStatusHealthyExitsZero(t *testing.T) {
+	streams, _, out, _ := genericiooptions.NewTestIOStreams()
+	o := &StatusOptions{
+		Apps: []string{"web"}, Timeout: time.Second, Config: config.Default(), Output: "json",
+		Targets:   []clusterTarget{{Env: "dev", Context: "dev", Namespace: "web"}},
+		NewClient: func(string, time.Duration) (kubernetes.Interface, error) { return devCluster(), nil },
+		Now:       time.Now, IOStreams: streams,
+	}
+	if err := o.Run(t.Context()); err != nil {
+		t.Fatalf("a steady, healthy environment: %v", err)
+	}
+	if !strings.Contains(out.String(), `"ok": true`) {
+		t.Errorf("json lacks ok: true:\n%s", out)
+	}
+}
+
+func TestStatusValidate(t *testing.T) {
+	for _, o := range []StatusOptions{{Output: "wide", Timeout: time.Second}, {Timeout: 0}, {Watch: true, Output: "json", Timeout: time.Second, Interval: time.Second}} {
+		if err := o.Validate(); ExitCode(err) != ExitUsage {
+			t.Errorf("%+v: err = %v, want a usage error", o, err)
+		}
+	}
+}
+
+// --watch prints the table again only when it changes.
+func TestStatusWatchPrintsOnChange(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	calls := 0
+	cs := devCluster()
+	streams, _, out, _ := genericiooptions.NewTestIOStreams()
+	o := &StatusOptions{
+		Apps: []string{"web"}, Timeout: time.Second, Config: config.Default(), Watch: true, Interval: time.Millisecond,
+		Targets: []clusterTarget{{Env: "dev", Context: "dev", Namespace: "web"}},
+		NewClient: func(string, time.Duration) (kubernetes.Interface, error) {
+			calls++
+			switch calls {
+			case 3:
+				// The third round sees a new image.
+				rc, _ := cs.CoreV1().ReplicationControllers("web").Get(ctx, "web", metav1.GetOptions{})
+				rc.Spec.Template.Spec.Containers[0].Image = "web:3"
+				_, _ = cs.CoreV1().ReplicationControllers("web").Update(ctx, rc, metav1.UpdateOptions{})
+			case 4:
+				cancel()
+			}
+			return cs, nil
+		},
+		Now: func() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }, IOStreams: streams,
+	}
+	if err := o.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Count(out.String(), "ENVIRONMENT"); got != 2 {
+		t.Errorf("printed the table %d times, want twice (first round, and the change):\n%s", got, out)
+	}
+	if !strings.Contains(out.String(), "web:3") {
+		t.Errorf("the change is not shown:\n%s", out)
+	}
+}

@@ -1,0 +1,116 @@
+// Package fleet asks many clusters the same question at once, each within
+// its own deadline, so that one cluster that never answers costs the caller
+// at most that deadline and never hides the answers of the others.
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/rest"
+)
+
+// DefaultDeadline is how long one cluster may take to answer.
+const DefaultDeadline = 10 * time.Second
+
+// Result is the answer of one target.
+type Result[T any] struct {
+	// Target is the name the answer belongs to, e.g. a kube context.
+	Target string
+	Value  T
+	// Err is the target's failure; context.DeadlineExceeded when it did not
+	// answer within the deadline.
+	Err error
+}
+
+// Each calls ask for every target concurrently, each with a context that
+// ends after deadline, and returns the results in the order of targets. It
+// returns once every target answered or ran out of time: a call that ignores
+// its context is abandoned at the deadline (its goroutine ends when the call
+// does), so a stuck cluster never delays the others.
+func Each[T any](ctx context.Context, targets []string, deadline time.Duration, ask func(ctx context.Context, target string) (T, error)) []Result[T] {
+	if deadline <= 0 {
+		deadline = DefaultDeadline
+	}
+	out := make([]Result[T], len(targets))
+	var wg sync.WaitGroup
+	for i, target := range targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i] = one(ctx, target, deadline, ask)
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// one runs ask for one target and gives up at the deadline.
+func one[T any](ctx context.Context, target string, deadline time.Duration, ask func(context.Context, string) (T, error)) Result[T] {
+	ctx, cancel := context.WithTimeout(ctx, deadline)
+	defer cancel()
+	done := make(chan Result[T], 1)
+	go func() {
+		v, err := ask(ctx, target)
+		done <- Result[T]{Target: target, Value: v, Err: err}
+	}()
+	select {
+	case r := <-done:
+		if r.Err != nil && ctx.Err() != nil && !errors.Is(r.Err, ctx.Err()) && isTimeout(r.Err) {
+			r.Err = fmt.Errorf("%w: %v", context.DeadlineExceeded, r.Err)
+		}
+		return r
+	case <-ctx.Done():
+		return Result[T]{Target: target, Err: ctx.Err()}
+	}
+}
+
+// WithDeadline returns a copy of cfg whose every request ends after
+// deadline, so that the client itself gives up on a cluster that does not
+// answer.
+func WithDeadline(cfg *rest.Config, deadline time.Duration) *rest.Config {
+	c := rest.CopyConfig(cfg)
+	c.Timeout = deadline
+	return c
+}
+
+// Reason says in a few words why a target could not be read, for a table
+// cell: "unreachable: no answer within 10s", "forbidden: ...".
+func Reason(err error, deadline time.Duration) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
+		return fmt.Sprintf("unreachable: no answer within %s", deadline)
+	case apierrors.IsForbidden(err):
+		return "forbidden: " + oneLine(err.Error())
+	case apierrors.IsUnauthorized(err):
+		return "unauthorized: your credentials for this cluster were rejected"
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return "unreachable: " + oneLine(ue.Err.Error())
+	}
+	return oneLine(err.Error())
+}
+
+// Unreachable reports whether err means the target did not answer.
+func Unreachable(err error) bool {
+	var ue *url.Error
+	return errors.Is(err, context.DeadlineExceeded) || isTimeout(err) || errors.As(err, &ue)
+}
+
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
