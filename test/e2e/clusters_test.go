@@ -267,10 +267,9 @@ patches:
       value: {envops.io/e2e: no-such-node}
 `)
 		r := runIn(t, kc, dir, "envops", "promote", "web", "--image", "nginx:1.28", "--yes")
-		// The exit code is the failed deploy's: 1 rolled back, 3 left in
-		// place (when its rollback failed too).
-		if r.ExitCode != 1 && r.ExitCode != 3 {
-			t.Fatalf("promote with a failing staging should exit 1 or 3:\n%s", r)
+		// The exit code is the failed deploy's: 1, rolled back.
+		if r.ExitCode != 1 {
+			t.Fatalf("promote with a failing staging should exit 1 (staging rolled back):\n%s", r)
 		}
 		lines := strings.Split(strings.TrimSpace(r.Stderr), "\n")
 		last := lines[len(lines)-1]
@@ -285,7 +284,7 @@ patches:
 		if got := image("dev"); got != "nginx:1.28" {
 			t.Errorf("dev runs %s, want nginx:1.28", got)
 		}
-		if got := image("staging"); r.ExitCode == 1 && got != "nginx:1.27" {
+		if got := image("staging"); got != "nginx:1.27" {
 			t.Errorf("staging runs %s, want nginx:1.27 (rolled back)", got)
 		}
 		prodAfter, err := cs["prod"].CoreV1().ReplicationControllers(ns["prod"]).Get(t.Context(), "web", metav1.GetOptions{})
