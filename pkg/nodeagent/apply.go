@@ -380,5 +380,7 @@ func (ap *Applier) explainPortFailure(ctx context.Context, spec Spec, err error)
 	if len(taken) == 0 {
 		return err
 	}
-	return fmt.Errorf("%w; %s", err, strings.Join(taken, "; "))
+	// Running the same command again cannot help while the port is taken,
+	// so this is the pod's failure, not an update left for a resume.
+	return fmt.Errorf("%w; %s", pf, strings.Join(taken, "; "))
 }
