@@ -185,6 +185,11 @@ func readJSONObject(dec *json.Decoder, rec *jsonRecorder, start int64, line int,
 		if t, err = dec.Token(); err != nil {
 			return fail(err)
 		}
+		if key == "items" && list != nil {
+			// Read whole, the last "items" would win over those already
+			// streamed: a List that says two things is refused.
+			return fail(errDuplicateItems)
+		}
 		if key == "items" && list == nil && isDelim(t, '[') && (!kindSeen || strings.HasSuffix(kind, "List")) {
 			list = &listState{}
 			for dec.More() {
@@ -265,6 +270,9 @@ func readJSONObject(dec *json.Decoder, rec *jsonRecorder, start int64, line int,
 	}
 	return emit(marker)
 }
+
+// errDuplicateItems is a List with a second "items" key.
+var errDuplicateItems = errors.New(`the key "items" appears twice`)
 
 // errStopStream ends a stream after an error was reported as a finding.
 var errStopStream = errors.New("stream stopped")
