@@ -172,3 +172,26 @@ func envChoices(cfg *config.Config) string {
 	}
 	return "for example dev or prod"
 }
+
+// target loads the project file and resolves env against it.
+func (g *Globals) target(env string) (*Target, error) {
+	cfg, err := g.LoadConfig()
+	if err != nil {
+		return nil, err
+	}
+	return g.SelectEnv(cfg, env)
+}
+
+// currentTarget is the namespace and client of kubectl's flags and current
+// context, for commands run without --env.
+func (g *Globals) currentTarget() (string, kubernetes.Interface, error) {
+	ns, _, err := g.Factory.ToRawKubeConfigLoader().Namespace()
+	if err != nil {
+		return "", nil, inputError(fmt.Errorf("cannot determine the namespace: %w", err))
+	}
+	client, err := g.Factory.KubernetesClientSet()
+	if err != nil {
+		return "", nil, fmt.Errorf("cannot create a client: %w", err)
+	}
+	return ns, client, nil
+}

@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/kubectl/pkg/util/templates"
 
@@ -29,6 +28,7 @@ type HistoryOptions struct {
 	Namespace string
 	Client    kubernetes.Interface
 
+	print *outputFlags
 	genericiooptions.IOStreams
 }
 
@@ -55,50 +55,26 @@ func NewCmdHistory(g *Globals, runF func(*HistoryOptions) error) *cobra.Command 
 		Short:   "List who deployed an app, what and when, newest first",
 		Long:    historyLong,
 		Example: historyExample,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return usageError("history takes exactly one app name; see 'kubectl envops history --help'")
-			}
-			return nil
-		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.App = args[0]
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			if err := o.Complete(g); err != nil {
-				return err
-			}
-			if runF != nil {
-				return runF(o)
-			}
-			return o.Run(cmd.Context())
-		},
+		Args:    exactArgs(1, "one app name"),
+		RunE:    runOptions(g, o, runF),
 	}
 	cmd.Flags().StringVar(&o.Env, "env", "", "The environment whose cluster to read, as mapped in .envops.yaml (default: the current context)")
-	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: json or yaml (default: a table)")
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
+	o.output().addFlags(cmd, "Output format, default a table")
 	_ = cmd.RegisterFlagCompletionFunc("env", environmentNameCompletion(g))
 	return cmd
 }
 
-// Validate checks the command line without touching the cluster.
-func (o *HistoryOptions) Validate() error {
-	switch o.Output {
-	case "", "json", "yaml":
-		return nil
-	}
-	return usageError("unknown output format %q for --output: use json or yaml, or omit it for a table", o.Output)
-}
+func (o *HistoryOptions) output() *outputFlags { return outputOf(&o.print, &o.Output) }
 
-// Complete resolves the cluster and namespace, through --env when given.
-func (o *HistoryOptions) Complete(g *Globals) error {
+// Complete takes the app and resolves the cluster and namespace, through
+// --env when given.
+func (o *HistoryOptions) Complete(g *Globals, _ *cobra.Command, args []string) error {
+	o.App = args[0]
+	if err := o.output().validate(); err != nil {
+		return err
+	}
 	if o.Env != "" {
-		cfg, err := g.LoadConfig()
-		if err != nil {
-			return err
-		}
-		t, err := g.SelectEnv(cfg, o.Env)
+		t, err := g.target(o.Env)
 		if err != nil {
 			return err
 		}
@@ -106,13 +82,13 @@ func (o *HistoryOptions) Complete(g *Globals) error {
 		return nil
 	}
 	var err error
-	if o.Namespace, _, err = g.Factory.ToRawKubeConfigLoader().Namespace(); err != nil {
-		return inputError(fmt.Errorf("cannot determine the namespace: %w", err))
-	}
-	if o.Client, err = g.Factory.KubernetesClientSet(); err != nil {
-		return fmt.Errorf("cannot create a client: %w", err)
-	}
-	return nil
+	o.Namespace, o.Client, err = g.currentTarget()
+	return err
+}
+
+// Validate checks the command line.
+func (o *HistoryOptions) Validate() error {
+	return o.output().validate()
 }
 
 // Run reads and prints the history.
@@ -124,22 +100,21 @@ func (o *HistoryOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if o.Output != "" {
+	if !o.output().isOwn() {
 		if entries == nil {
 			entries = []audit.Entry{}
 		}
-		return printData(o.Out, o.Output, entries)
+		return o.output().printValue(o.Out, entries)
 	}
 	if len(entries) == 0 {
 		fmt.Fprintf(o.ErrOut, "no deploys of app %q recorded in namespace %q\n", o.App, o.Namespace)
 		return nil
 	}
-	w := printers.GetNewTabWriter(o.Out)
-	fmt.Fprintln(w, "DEPLOYED AT\tBY\tENVIRONMENT\tIMAGE\tCONTROLLER\tREVISION\tCHANGE-CAUSE")
+	rows := make([][]string, 0, len(entries))
 	for _, e := range entries {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.UTC().Format(time.RFC3339), orNone(e.User), orNone(e.Environment), orNone(e.Image), e.Controller, orNone(e.Revision), orNone(e.Cause))
+		rows = append(rows, []string{e.Time.UTC().Format(time.RFC3339), orNone(e.User), orNone(e.Environment), orNone(e.Image), e.Controller, orNone(e.Revision), orNone(e.Cause)})
 	}
-	return w.Flush()
+	return printTable(o.Out, []string{"DEPLOYED AT", "BY", "ENVIRONMENT", "IMAGE", "CONTROLLER", "REVISION", "CHANGE-CAUSE"}, rows)
 }
 
 func orNone(s string) string {

@@ -1,0 +1,44 @@
+package cmd
+
+import (
+	"context"
+
+	"github.com/spf13/cobra"
+)
+
+// options is what the Options of every command implement: Complete fills
+// in what the command line and the environment imply, Validate only checks,
+// Run does the work.
+type options interface {
+	Complete(g *Globals, cmd *cobra.Command, args []string) error
+	Validate() error
+	Run(ctx context.Context) error
+}
+
+// runOptions is the RunE of every command: Complete, Validate, then Run,
+// or runF instead of Run when tests want to inspect the options.
+func runOptions[O options](g *Globals, o O, runF func(O) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := o.Complete(g, cmd, args); err != nil {
+			return err
+		}
+		if err := o.Validate(); err != nil {
+			return err
+		}
+		if runF != nil {
+			return runF(o)
+		}
+		return o.Run(cmd.Context())
+	}
+}
+
+// exactArgs accepts n arguments, and otherwise says so as a usage error;
+// what names them ("one app name").
+func exactArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usageError("%s takes exactly %s; see '%s --help'", cmd.Name(), what, cmd.CommandPath())
+		}
+		return nil
+	}
+}

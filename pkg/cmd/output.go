@@ -1,0 +1,235 @@
+package cmd
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/printers"
+	"k8s.io/client-go/kubernetes/scheme"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+)
+
+// outputFlags is the -o flag of every command: kubectl's printers (json,
+// yaml, jsonpath, go-template and, for commands that print objects, name)
+// beside the formats the command prints itself (its text or table, jsonl,
+// sarif...). The chosen format is kept in the Options' own Output field, so
+// that tests of the parsed options read it there.
+type outputFlags struct {
+	format *string
+	// own lists the formats the command prints itself; own[0] is the default.
+	own   []string
+	print *genericclioptions.PrintFlags
+}
+
+// newOutputFlags binds -o to format. own are the command's own formats, the
+// default first ("" for a text or table without a name).
+func newOutputFlags(format *string, own ...string) *outputFlags {
+	if len(own) == 0 {
+		own = []string{""}
+	}
+	pf := &genericclioptions.PrintFlags{
+		JSONYamlPrintFlags:   genericclioptions.NewJSONYamlPrintFlags(),
+		TemplatePrinterFlags: genericclioptions.NewKubeTemplatePrintFlags(),
+		OutputFormat:         format,
+	}
+	return &outputFlags{format: format, own: own, print: pf}
+}
+
+// outputOf returns *p, first making it for format when the options were
+// built without their command (as tests build them).
+func outputOf(p **outputFlags, format *string, own ...string) *outputFlags {
+	if *p == nil {
+		*p = newOutputFlags(format, own...)
+	}
+	return *p
+}
+
+// withNames offers -o name, for commands that print API objects.
+func (f *outputFlags) withNames() *outputFlags {
+	f.print.NamePrintFlags = genericclioptions.NewNamePrintFlags("")
+	f.print.TypeSetterPrinter = printers.NewTypeSetter(scheme.Scheme)
+	return f
+}
+
+// addFlags registers -o and kubectl's template flags on cmd.
+func (f *outputFlags) addFlags(cmd *cobra.Command, help string) {
+	cmd.Flags().StringVarP(f.format, "output", "o", f.own[0], help+" "+f.usage())
+	f.print.TemplatePrinterFlags.AddFlags(cmd)
+	f.print.OutputFlagSpecified = func() bool { return cmd.Flags().Changed("output") }
+	_ = cmd.RegisterFlagCompletionFunc("output", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return f.formats(), cobra.ShellCompDirectiveNoFileComp
+	})
+}
+
+// formats lists every accepted -o value for completion and messages.
+func (f *outputFlags) formats() []string {
+	var all []string
+	for _, o := range f.own {
+		if o != "" {
+			all = append(all, o)
+		}
+	}
+	for _, p := range f.print.AllowedFormats() {
+		if p == "kyaml" {
+			continue
+		}
+		all = append(all, p)
+	}
+	return all
+}
+
+func (f *outputFlags) usage() string {
+	return "(one of " + strings.Join(f.formats(), "|") + "; jsonpath=TEMPLATE and go-template=TEMPLATE see a list as .items)"
+}
+
+// isOwn tells whether the command prints the chosen format itself.
+func (f *outputFlags) isOwn() bool {
+	for _, o := range f.own {
+		if *f.format == o {
+			return true
+		}
+	}
+	return false
+}
+
+// printer returns kubectl's printer for the chosen format, or a usage error
+// naming the formats there are. It is nil when the command prints itself.
+func (f *outputFlags) printer() (printers.ResourcePrinter, error) {
+	if f.isOwn() && !f.templateOnly() {
+		return nil, nil
+	}
+	p, err := f.print.ToPrinter()
+	if err == nil {
+		return p, nil
+	}
+	if genericclioptions.IsNoCompatiblePrinterError(err) {
+		what := "use " + strings.Join(f.formats(), ", ")
+		if f.own[0] == "" {
+			what += ", or omit it for the default"
+		}
+		return nil, usageError("unknown output format %q for --output: %s", *f.format, what)
+	}
+	return nil, usageError("invalid --output %q: %s", *f.format, oneLine(err.Error()))
+}
+
+// templateOnly is --template given without -o, which kubectl reads as
+// -o go-template.
+func (f *outputFlags) templateOnly() bool {
+	t := f.print.TemplatePrinterFlags.TemplateArgument
+	return *f.format == f.own[0] && t != nil && *t != "" && (f.print.OutputFlagSpecified == nil || !f.print.OutputFlagSpecified())
+}
+
+// validate checks the format and any template without printing.
+func (f *outputFlags) validate() error {
+	_, err := f.printer()
+	return err
+}
+
+// printValue prints plain data (what -o json shows) through the chosen
+// printer. Templates see a top-level list as {"items": [...]}, as kubectl's
+// lists are.
+func (f *outputFlags) printValue(w io.Writer, v any) error {
+	p, err := f.printer()
+	if err != nil || p == nil {
+		return err
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if f.isTemplate() && bytes.HasPrefix(bytes.TrimSpace(b), []byte("[")) {
+		b = append(append([]byte(`{"items":`), b...), '}')
+	}
+	return f.run(p, w, &runtime.Unknown{TypeMeta: runtime.TypeMeta{Kind: "Data"}, Raw: b, ContentType: runtime.ContentTypeJSON})
+}
+
+// printObjects prints one object as it is and several as a v1 List.
+func (f *outputFlags) printObjects(w io.Writer, objs []runtime.Object) error {
+	p, err := f.printer()
+	if err != nil || p == nil {
+		return err
+	}
+	if len(objs) == 1 || *f.format == "name" {
+		for _, obj := range objs {
+			if err := f.run(p, w, obj); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	list := &corev1.List{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "List"}}
+	for _, obj := range objs {
+		list.Items = append(list.Items, runtime.RawExtension{Object: obj})
+	}
+	return f.run(p, w, list)
+}
+
+func (f *outputFlags) isTemplate() bool {
+	return f.templateOnly() || !f.isOwn() && *f.format != "json" && *f.format != "yaml" && *f.format != "name"
+}
+
+// run prints through p into a buffer first, so that a template that fails
+// leaves no half output and one line of error instead of kubectl's dump.
+func (f *outputFlags) run(p printers.ResourcePrinter, w io.Writer, obj runtime.Object) error {
+	var buf bytes.Buffer
+	if err := p.PrintObj(obj, &buf); err != nil {
+		if f.isTemplate() {
+			first, _, _ := strings.Cut(err.Error(), "\n")
+			return inputError(fmt.Errorf("%s: check the template given to --output", strings.TrimSuffix(first, ".")))
+		}
+		return err
+	}
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+// printTable prints rows under the given column names, aligned as kubectl
+// aligns its tables.
+func printTable(w io.Writer, columns []string, rows [][]string) error {
+	t := &metav1.Table{}
+	for _, c := range columns {
+		t.ColumnDefinitions = append(t.ColumnDefinitions, metav1.TableColumnDefinition{Name: c, Type: "string"})
+	}
+	for _, r := range rows {
+		cells := make([]any, len(r))
+		for i, c := range r {
+			cells[i] = c
+		}
+		t.Rows = append(t.Rows, metav1.TableRow{Cells: cells})
+	}
+	return printers.NewTablePrinter(printers.PrintOptions{}).PrintObj(t, w)
+}
+
+// addDryRunFlag adds kubectl's --dry-run flag (none, client, server); a bare
+// --dry-run means client, without kubectl's deprecation warning.
+func addDryRunFlag(cmd *cobra.Command, help string) {
+	cmdutil.AddDryRunFlag(cmd)
+	f := cmd.Flags().Lookup("dry-run")
+	f.NoOptDefVal = "client"
+	if help != "" {
+		f.Usage = help
+	}
+	_ = cmd.RegisterFlagCompletionFunc("dry-run", cobra.FixedCompletions([]string{"none", "client", "server"}, cobra.ShellCompDirectiveNoFileComp))
+}
+
+// dryRunStrategy reads --dry-run; any other value is a usage error.
+func dryRunStrategy(cmd *cobra.Command) (cmdutil.DryRunStrategy, error) {
+	switch v := cmd.Flags().Lookup("dry-run").Value.String(); v {
+	case "none":
+		return cmdutil.DryRunNone, nil
+	case "client":
+		return cmdutil.DryRunClient, nil
+	case "server":
+		return cmdutil.DryRunServer, nil
+	default:
+		return cmdutil.DryRunNone, usageError("invalid --dry-run value %q: use none, client or server", v)
+	}
+}
