@@ -13,6 +13,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/envops/kubectl-envops/pkg/config"
+	"github.com/envops/kubectl-envops/pkg/kube"
 	"github.com/envops/kubectl-envops/pkg/rollout"
 )
 
@@ -143,7 +144,7 @@ func TestExitCodeTable(t *testing.T) {
 		{"update rolled back", &rollout.FailedError{Kind: "ReplicationController", Name: "web", RolledBack: true, Err: rollout.ErrNoProgress}, ExitError},
 		{"update left for a resume", &rollout.FailedError{Kind: "ReplicationController", Name: "web", Err: errors.New("interrupted")}, ExitResumable},
 		{"update left for a resume, wrapped", fmt.Errorf("web: %w", &rollout.FailedError{Kind: "ReplicationController", Name: "web", Err: errors.New("interrupted")}), ExitResumable},
-		{"timeout of a request", &TimeoutError{After: DefaultRequestTimeout, Flag: requestTimeoutFlag}, ExitError},
+		{"timeout of a request", &kube.TimeoutError{After: kube.DefaultRequestTimeout, Flag: kube.RequestTimeoutFlag}, ExitError},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := ExitCode(tc.err); got != tc.want {

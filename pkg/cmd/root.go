@@ -13,6 +13,8 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
+
+	"github.com/envops/kubectl-envops/pkg/kube"
 )
 
 // Globals is what every command shares: kubectl's global flags, the client
@@ -37,12 +39,19 @@ var rootLong = templates.LongDesc(`
 	Each request to an API server gives up after --request-timeout (default 30s;
 	0 waits for ever), retries included; a watch only until the server answers.`)
 
+// The commands that build their own clients or bound a step use kube's
+// transport and time bound.
+var (
+	withTransientRetries = kube.WithTransientRetries
+	withTimeoutCause     = kube.WithTimeoutCause
+)
+
 // NewRootCmd builds the "kubectl envops" command tree.
 func NewRootCmd(streams genericiooptions.IOStreams) *cobra.Command {
-	configFlags := genericclioptions.NewConfigFlags(true).WithDiscoveryBurst(300).WithWrapConfigFn(withTransientRetries)
+	configFlags := genericclioptions.NewConfigFlags(true).WithDiscoveryBurst(300).WithWrapConfigFn(kube.WithTransientRetries)
 	// A bounded default, so that a server that never answers fails the
 	// command; the flag's help shows it.
-	requestTimeout := DefaultRequestTimeout.String()
+	requestTimeout := kube.DefaultRequestTimeout.String()
 	configFlags.Timeout = &requestTimeout
 	g := &Globals{
 		ConfigFlags: configFlags,

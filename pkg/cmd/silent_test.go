@@ -1,21 +1,16 @@
 package cmd
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/envops/kubectl-envops/pkg/kube"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/transport"
-	"k8s.io/klog/v2"
-	"k8s.io/klog/v2/textlogger"
 )
 
 // silentServer is an API server that completes TLS, reads each request and
@@ -69,8 +64,8 @@ func silentProject(t *testing.T) string {
 func TestRequestTimeoutHasABoundedDefault(t *testing.T) {
 	streams, _, _, _ := genericiooptions.NewTestIOStreams()
 	f := NewRootCmd(streams).PersistentFlags().Lookup("request-timeout")
-	if f == nil || f.DefValue != DefaultRequestTimeout.String() {
-		t.Fatalf("--request-timeout defaults to %v, want %s: a server that never answers would hold every command", f, DefaultRequestTimeout)
+	if f == nil || f.DefValue != kube.DefaultRequestTimeout.String() {
+		t.Fatalf("--request-timeout defaults to %v, want %s: a server that never answers would hold every command", f, kube.DefaultRequestTimeout)
 	}
 }
 
@@ -120,54 +115,4 @@ func TestCommandsGiveUpOnASilentServer(t *testing.T) {
 			}
 		})
 	}
-}
-
-// A timeout of the HTTP client reaches the retrying transport through
-// client-go's wrappers, which pass the cancellation on to what they wrap; a
-// transport they cannot reach through makes client-go log a warning.
-func TestRetryTransportTakesCancellationsTheClientGoWay(t *testing.T) {
-	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	}))
-	defer srv.Close()
-	defer close(release)
-
-	var logged syncBuffer
-	ctx := klog.NewContext(context.Background(), textlogger.NewLogger(textlogger.NewConfig(textlogger.Output(&logged))))
-
-	rt := withTransientRetries(&rest.Config{}).WrapTransport(http.DefaultTransport)
-	client := &http.Client{Transport: transport.NewUserAgentRoundTripper("envops-test", rt), Timeout: 100 * time.Millisecond}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp, err := client.Do(req); err == nil {
-		resp.Body.Close()
-		t.Fatal("a server that never answers answered")
-	}
-	if l := logged.String(); strings.Contains(l, "unable to cancel request") {
-		t.Errorf("client-go could not cancel through the transport: %s", l)
-	}
-}
-
-// syncBuffer is a buffer that goroutines may write at once.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -1,4 +1,4 @@
-package cmd
+package kube
 
 import (
 	"context"
@@ -8,11 +8,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/transport"
+	"k8s.io/klog/v2"
+	"k8s.io/klog/v2/textlogger"
 )
 
 func TestTransientRetries(t *testing.T) {
@@ -42,7 +46,7 @@ func TestTransientRetries(t *testing.T) {
 				w.WriteHeader(http.StatusOK)
 			}))
 			defer srv.Close()
-			rt := withTransientRetries(&rest.Config{}).WrapTransport(http.DefaultTransport)
+			rt := WithTransientRetries(&rest.Config{}).WrapTransport(http.DefaultTransport)
 			req, err := http.NewRequestWithContext(t.Context(), tt.method, srv.URL, strings.NewReader(`{"spec":{}}`))
 			if err != nil {
 				t.Fatal(err)
@@ -63,7 +67,7 @@ func TestTransientRetriesOutlastARestart(t *testing.T) {
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) }))
 	srv.Start()
 	addr := srv.Listener.Addr().String()
-	rt := withTransientRetries(&rest.Config{}).WrapTransport(&http.Transport{DisableKeepAlives: true})
+	rt := WithTransientRetries(&rest.Config{}).WrapTransport(&http.Transport{DisableKeepAlives: true})
 	get := func() (*http.Response, error) {
 		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL, nil)
 		return rt.RoundTrip(req)
@@ -104,7 +108,7 @@ func TestTransientRetriesDoNotWaitForAServerNeverReached(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	url := srv.URL
 	srv.Close()
-	rt := withTransientRetries(&rest.Config{}).WrapTransport(http.DefaultTransport)
+	rt := WithTransientRetries(&rest.Config{}).WrapTransport(http.DefaultTransport)
 	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
 	if _, err := rt.RoundTrip(req); err == nil || !strings.Contains(err.Error(), "connection refused") {
 		t.Fatalf("err = %v, want connection refused at once", err)
@@ -120,7 +124,7 @@ func TestTransientRetriesStopWithinTheRequestTimeout(t *testing.T) {
 	defer srv.Close()
 	// --request-timeout sets rest.Config.Timeout; a server that stays
 	// unavailable gets its answer back once that budget is spent.
-	rt := withTransientRetries(&rest.Config{Timeout: 500 * time.Millisecond}).WrapTransport(http.DefaultTransport)
+	rt := WithTransientRetries(&rest.Config{Timeout: 500 * time.Millisecond}).WrapTransport(http.DefaultTransport)
 	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL, nil)
 	resp, err := rt.RoundTrip(req)
 	if err != nil {
@@ -133,11 +137,11 @@ func TestTransientRetriesStopWithinTheRequestTimeout(t *testing.T) {
 }
 
 func TestClientConfigAllowsKubectlsRate(t *testing.T) {
-	c := withTransientRetries(&rest.Config{Host: "https://127.0.0.1:1"})
+	c := WithTransientRetries(&rest.Config{Host: "https://127.0.0.1:1"})
 	if c.QPS != 50 || c.Burst != 300 {
 		t.Errorf("QPS %v burst %d, want 50 and 300 as kubectl", c.QPS, c.Burst)
 	}
-	c = withTransientRetries(&rest.Config{Host: "https://127.0.0.1:1", QPS: 7, Burst: 9})
+	c = WithTransientRetries(&rest.Config{Host: "https://127.0.0.1:1", QPS: 7, Burst: 9})
 	if c.QPS != 7 || c.Burst != 9 {
 		t.Errorf("a rate set by the caller was changed to QPS %v burst %d", c.QPS, c.Burst)
 	}
@@ -154,7 +158,7 @@ func TestRequestBoundLetsAWatchStream(t *testing.T) {
 		_, _ = w.Write([]byte(`{"type":"ADDED"}`))
 	}))
 	defer srv.Close()
-	rt := withTransientRetries(&rest.Config{Timeout: bound}).WrapTransport(http.DefaultTransport)
+	rt := WithTransientRetries(&rest.Config{Timeout: bound}).WrapTransport(http.DefaultTransport)
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+"/api/v1/pods?watch=true", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -181,7 +185,7 @@ func TestRequestBoundEndsARequest(t *testing.T) {
 	}))
 	defer srv.Close()
 	defer close(release)
-	c := withTransientRetries(&rest.Config{Timeout: 100 * time.Millisecond})
+	c := WithTransientRetries(&rest.Config{Timeout: 100 * time.Millisecond})
 	if c.Timeout != 0 {
 		t.Errorf("the HTTP client keeps a timeout of %s, which would also end watches", c.Timeout)
 	}
@@ -198,4 +202,54 @@ func TestRequestBoundEndsARequest(t *testing.T) {
 	if !errors.As(err, &te) || te.Flag != "--request-timeout" || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("error %v, want a timeout naming --request-timeout", err)
 	}
+}
+
+// A timeout of the HTTP client reaches the retrying transport through
+// client-go's wrappers, which pass the cancellation on to what they wrap; a
+// transport they cannot reach through makes client-go log a warning.
+func TestRetryTransportTakesCancellationsTheClientGoWay(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+
+	var logged syncBuffer
+	ctx := klog.NewContext(context.Background(), textlogger.NewLogger(textlogger.NewConfig(textlogger.Output(&logged))))
+
+	rt := WithTransientRetries(&rest.Config{}).WrapTransport(http.DefaultTransport)
+	client := &http.Client{Transport: transport.NewUserAgentRoundTripper("envops-test", rt), Timeout: 100 * time.Millisecond}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := client.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatal("a server that never answers answered")
+	}
+	if l := logged.String(); strings.Contains(l, "unable to cancel request") {
+		t.Errorf("client-go could not cancel through the transport: %s", l)
+	}
+}
+
+// syncBuffer is a buffer that goroutines may write at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

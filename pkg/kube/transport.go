@@ -1,4 +1,6 @@
-package cmd
+// Package kube holds what every client of the API server shares: a
+// transport that bounds each request and retries passing failures.
+package kube
 
 import (
 	"context"
@@ -20,8 +22,8 @@ import (
 // answers; "--request-timeout 0" still asks for that.
 const DefaultRequestTimeout = 30 * time.Second
 
-// requestTimeoutFlag is the flag that sets the bound of each request.
-const requestTimeoutFlag = "--request-timeout"
+// RequestTimeoutFlag is the flag that sets the bound of each request.
+const RequestTimeoutFlag = "--request-timeout"
 
 // maxRetryTime bounds the retries of one request when --request-timeout is
 // 0 and the request carries no deadline of its own.
@@ -45,13 +47,13 @@ func (e *TimeoutError) Error() string {
 func (e *TimeoutError) Timeout() bool        { return true }
 func (e *TimeoutError) Is(target error) bool { return target == context.DeadlineExceeded }
 
-// withTimeoutCause bounds ctx by d; requests cut short by it fail with a
+// WithTimeoutCause bounds ctx by d; requests cut short by it fail with a
 // TimeoutError that names flag.
-func withTimeoutCause(ctx context.Context, d time.Duration, flag string) (context.Context, context.CancelFunc) {
+func WithTimeoutCause(ctx context.Context, d time.Duration, flag string) (context.Context, context.CancelFunc) {
 	return context.WithTimeoutCause(ctx, d, &TimeoutError{After: d, Flag: flag})
 }
 
-// withTransientRetries makes every client built from the config bound each
+// WithTransientRetries makes every client built from the config bound each
 // request by --request-timeout and retry requests that failed for a
 // passing reason: the API server refusing connections while it restarts,
 // throttling (429), or being unavailable (503); reads are also retried
@@ -59,7 +61,7 @@ func withTimeoutCause(ctx context.Context, d time.Duration, flag string) (contex
 // retried only when the server cannot have acted on them. Watches are left
 // to the informers, which list again. A server that never answered is not
 // waited for: a wrong address fails at once, as it does in kubectl.
-func withTransientRetries(c *rest.Config) *rest.Config {
+func WithTransientRetries(c *rest.Config) *rest.Config {
 	// client-go's default of 5 requests per second makes a command that
 	// checks a role's rules one by one wait seconds for nothing; kubectl
 	// itself allows 50, with bursts of 300.
@@ -110,7 +112,7 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx, cancel := context.WithCancelCause(req.Context())
 	var timer *time.Timer
 	if t.bound > 0 {
-		timer = time.AfterFunc(t.bound, func() { cancel(&TimeoutError{After: t.bound, Flag: requestTimeoutFlag}) })
+		timer = time.AfterFunc(t.bound, func() { cancel(&TimeoutError{After: t.bound, Flag: RequestTimeoutFlag}) })
 	}
 	release := func() {
 		if timer != nil {
