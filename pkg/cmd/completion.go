@@ -2,30 +2,22 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/envops/kubectl-envops/pkg/completion"
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/kubectl/pkg/util/templates"
 )
-
-// Names of the plugin's executables, without the ".exe" of Windows.
-const (
-	pluginExecutable     = "kubectl-envops"
-	completionExecutable = "kubectl_complete-envops"
-)
-
-// completionShells are the shells "completion SHELL" writes scripts for.
-var completionShells = []string{"bash", "zsh", "fish", "powershell"}
 
 // CompletionOptions holds the flags of "kubectl envops completion SHELL".
 type CompletionOptions struct {
@@ -74,25 +66,14 @@ func NewCmdCompletion(g *Globals, runF func(*CompletionOptions) error) *cobra.Co
 		Short:     "Print a shell completion script, or install completion for \"kubectl envops\"",
 		Long:      completionLong,
 		Example:   completionExample,
-		ValidArgs: completionShells,
+		ValidArgs: completion.Shells,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
-				return usageError("name one shell: %s (or run %q)", strings.Join(completionShells, ", "), cmd.CommandPath()+" install")
+				return usageError("name one shell: %s (or run %q)", strings.Join(completion.Shells, ", "), cmd.CommandPath()+" install")
 			}
 			return nil
 		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			if runF != nil {
-				return runF(o)
-			}
-			return o.Run()
-		},
+		RunE: runOptions(g, o, runF),
 	}
 	cmd.Flags().BoolVar(&o.NoDescriptions, "no-descriptions", false, "Leave out the descriptions of completion choices")
 	cmd.AddCommand(NewCmdCompletionInstall(g, nil))
@@ -101,7 +82,7 @@ func NewCmdCompletion(g *Globals, runF func(*CompletionOptions) error) *cobra.Co
 
 // Complete takes the shell from the arguments and the command tree the
 // script describes.
-func (o *CompletionOptions) Complete(cmd *cobra.Command, args []string) error {
+func (o *CompletionOptions) Complete(_ *Globals, cmd *cobra.Command, args []string) error {
 	o.Shell = args[0]
 	o.root = cmd.Root()
 	return nil
@@ -109,16 +90,14 @@ func (o *CompletionOptions) Complete(cmd *cobra.Command, args []string) error {
 
 // Validate checks the shell name.
 func (o *CompletionOptions) Validate() error {
-	for _, s := range completionShells {
-		if o.Shell == s {
-			return nil
-		}
+	if slices.Contains(completion.Shells, o.Shell) {
+		return nil
 	}
-	return usageError("unsupported shell %q: use one of %s", o.Shell, strings.Join(completionShells, ", "))
+	return usageError("unsupported shell %q: use one of %s", o.Shell, strings.Join(completion.Shells, ", "))
 }
 
 // Run prints the script.
-func (o *CompletionOptions) Run() error {
+func (o *CompletionOptions) Run(context.Context) error {
 	desc := !o.NoDescriptions
 	switch o.Shell {
 	case "bash":
@@ -144,11 +123,7 @@ type CompletionInstallOptions struct {
 	// kubectl-envops that kubectl runs (the first on PATH).
 	Dir string
 
-	// target is the file written; source is the shipped completion
-	// executable to copy, or "" to write a script.
-	target string
-	source string
-
+	plan completion.Plan
 	// These are os.Executable, exec.LookPath and runtime.GOOS; tests replace them.
 	executable func() (string, error)
 	lookPath   func(string) (string, error)
@@ -191,149 +166,49 @@ func NewCmdCompletionInstall(g *Globals, runF func(*CompletionInstallOptions) er
 		Long:    completionInstallLong,
 		Example: completionInstallExample,
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			if runF != nil {
-				return runF(o)
-			}
-			return o.Run()
-		},
+		RunE:    runOptions(g, o, runF),
 	}
 	cmd.Flags().StringVar(&o.Dir, "dir", "", "Directory to write kubectl_complete-envops into (default: the directory of kubectl-envops on PATH)")
 	_ = cmd.MarkFlagDirname("dir")
 	return cmd
 }
 
-func (o *CompletionInstallOptions) exe(name string) string {
-	if o.goos == "windows" {
-		return name + ".exe"
-	}
-	return name
+func (o *CompletionInstallOptions) host() completion.Host {
+	return completion.Host{Executable: o.executable, LookPath: o.lookPath, GOOS: o.goos}
 }
 
 // Complete finds the target directory and the shipped completion executable.
-func (o *CompletionInstallOptions) Complete() error {
-	if o.Dir == "" {
-		plugin, err := o.lookPath(pluginExecutable)
-		if err != nil {
-			return fmt.Errorf("%s is not on PATH, so kubectl cannot run it as a plugin: put its directory on PATH, or name a directory with --dir", pluginExecutable)
-		}
-		o.Dir = filepath.Dir(plugin)
-	}
-	dir, err := filepath.Abs(o.Dir)
-	if err != nil {
-		return fmt.Errorf("cannot resolve --dir %s: %w", o.Dir, err)
-	}
-	o.Dir = dir
-	o.target = filepath.Join(o.Dir, o.exe(completionExecutable))
-
-	// krew links only the plugin into its bin directory; the shipped
-	// completion executable stays beside the real file, in krew's store.
-	self, err := o.executable()
-	if err != nil {
-		return fmt.Errorf("cannot locate the running kubectl-envops: %w", err)
-	}
-	if real, err := filepath.EvalSymlinks(self); err == nil {
-		self = real
-	}
-	shipped := filepath.Join(filepath.Dir(self), o.exe(completionExecutable))
-	if info, err := os.Stat(shipped); err == nil && info.Mode().IsRegular() {
-		o.source = shipped
-	}
-	return nil
+func (o *CompletionInstallOptions) Complete(*Globals, *cobra.Command, []string) error {
+	plan, err := completion.Locate(o.host(), o.Dir)
+	o.plan, o.Dir = plan, plan.Dir
+	return err
 }
 
 // Validate checks that there is a directory to write into and something to
 // write on this platform.
 func (o *CompletionInstallOptions) Validate() error {
-	info, err := os.Stat(o.Dir)
-	if err != nil || !info.IsDir() {
-		return usageError("directory %s does not exist: create it or choose another with --dir", o.Dir)
+	err := o.plan.Check(o.host())
+	if errors.Is(err, completion.ErrNoDir) {
+		return &UsageError{Err: err}
 	}
-	if o.source == "" && o.goos == "windows" {
-		return fmt.Errorf("%s was not found beside kubectl-envops.exe: install kubectl-envops from a release archive or with krew, which ship it", o.exe(completionExecutable))
+	return err
+}
+
+// Run writes the completion executable.
+func (o *CompletionInstallOptions) Run(context.Context) error {
+	what, err := completion.Install(o.plan)
+	switch {
+	case err != nil:
+		return err
+	case what == "":
+		fmt.Fprintf(o.Out, "%s is already in place\n", o.plan.Target)
+		return nil
+	}
+	fmt.Fprintf(o.Out, "wrote %s (%s)\n", o.plan.Target, what)
+	if !completion.OnPath(o.Dir) {
+		fmt.Fprintf(o.ErrOut, "warning: %s is not on PATH; kubectl looks for %s there\n", o.Dir, completion.CompletionExecutable)
 	}
 	return nil
-}
-
-// completionScript answers kubectl's completion requests by asking the
-// plugin beside it, or on PATH, through cobra's __complete command.
-const completionScript = `#!/bin/sh
-# Written by "kubectl envops completion install". kubectl runs this with the
-# words typed after "kubectl envops"; the plugin prints the choices.
-dir=$(dirname "$0")
-if [ -x "$dir/kubectl-envops" ]; then
-	exec "$dir/kubectl-envops" __complete "$@"
-fi
-exec kubectl-envops __complete "$@"
-`
-
-// Run writes the completion executable, replacing an older one atomically.
-func (o *CompletionInstallOptions) Run() error {
-	content := []byte(completionScript)
-	what := "a script that asks " + pluginExecutable
-	if o.source != "" {
-		if same(o.source, o.target) {
-			fmt.Fprintf(o.Out, "%s is already in place\n", o.target)
-			return nil
-		}
-		b, err := os.ReadFile(o.source)
-		if err != nil {
-			return fmt.Errorf("cannot read %s: %w", o.source, err)
-		}
-		content = b
-		what = "a copy of " + o.source
-	}
-	if err := writeExecutable(o.target, content); err != nil {
-		return fmt.Errorf("cannot write %s: %w; choose a writable directory on PATH with --dir", o.target, err)
-	}
-	fmt.Fprintf(o.Out, "wrote %s (%s)\n", o.target, what)
-	if !onPath(o.Dir) {
-		fmt.Fprintf(o.ErrOut, "warning: %s is not on PATH; kubectl looks for %s there\n", o.Dir, completionExecutable)
-	}
-	return nil
-}
-
-func same(a, b string) bool {
-	ai, err := os.Stat(a)
-	if err != nil {
-		return false
-	}
-	bi, err := os.Stat(b)
-	return err == nil && os.SameFile(ai, bi)
-}
-
-func writeExecutable(path string, content []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(content); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o755); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
-
-func onPath(dir string) bool {
-	for _, d := range filepath.SplitList(os.Getenv("PATH")) {
-		if abs, err := filepath.Abs(d); err == nil && abs == dir {
-			return true
-		}
-	}
-	return false
 }
 
 // namespaceCompletionTimeout bounds the wait for an unreachable cluster, so
@@ -384,7 +259,7 @@ func kubeconfigNames(g *Globals, pick func(*clientcmdapi.Config) map[string]stri
 			cobra.CompErrorln(err.Error())
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		return withPrefix(pick(&raw), toComplete), cobra.ShellCompDirectiveNoFileComp
+		return completion.WithPrefix(pick(&raw), toComplete), cobra.ShellCompDirectiveNoFileComp
 	}
 }
 
@@ -412,27 +287,6 @@ func namespaceNames(g *Globals) cobra.CompletionFunc {
 		for _, ns := range list.Items {
 			names[ns.Name] = ""
 		}
-		return withPrefix(names, toComplete), cobra.ShellCompDirectiveNoFileComp
+		return completion.WithPrefix(names, toComplete), cobra.ShellCompDirectiveNoFileComp
 	}
-}
-
-// withPrefix returns the names that start with prefix, sorted, each with
-// its description when it has one.
-func withPrefix(names map[string]string, prefix string) []cobra.Completion {
-	keys := make([]string, 0, len(names))
-	for k := range names {
-		if strings.HasPrefix(k, prefix) {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	comps := make([]cobra.Completion, 0, len(keys))
-	for _, k := range keys {
-		if d := names[k]; d != "" {
-			comps = append(comps, cobra.CompletionWithDesc(k, d))
-		} else {
-			comps = append(comps, k)
-		}
-	}
-	return comps
 }

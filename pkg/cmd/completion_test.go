@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/envops/kubectl-envops/pkg/completion"
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 )
@@ -326,28 +328,28 @@ func krewLayout(t *testing.T) installLayout {
 	root := t.TempDir()
 	store := filepath.Join(root, "store", "envops", "v0.1.0")
 	bin := filepath.Join(root, "bin")
-	writeFile(t, filepath.Join(store, pluginExecutable), fakePlugin, 0o755)
-	writeFile(t, filepath.Join(store, completionExecutable), "shipped completion executable", 0o755)
+	writeFile(t, filepath.Join(store, completion.PluginExecutable), fakePlugin, 0o755)
+	writeFile(t, filepath.Join(store, completion.CompletionExecutable), "shipped completion executable", 0o755)
 	if err := os.MkdirAll(bin, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Symlink(filepath.Join(store, pluginExecutable), filepath.Join(bin, pluginExecutable)); err != nil {
+	if err := os.Symlink(filepath.Join(store, completion.PluginExecutable), filepath.Join(bin, completion.PluginExecutable)); err != nil {
 		t.Fatal(err)
 	}
-	return installLayout{bin: bin, executable: filepath.Join(bin, pluginExecutable), shipped: filepath.Join(store, completionExecutable)}
+	return installLayout{bin: bin, executable: filepath.Join(bin, completion.PluginExecutable), shipped: filepath.Join(store, completion.CompletionExecutable)}
 }
 
 func goInstallLayout(t *testing.T) installLayout {
 	bin := filepath.Join(t.TempDir(), "bin")
-	writeFile(t, filepath.Join(bin, pluginExecutable), fakePlugin, 0o755)
-	return installLayout{bin: bin, executable: filepath.Join(bin, pluginExecutable)}
+	writeFile(t, filepath.Join(bin, completion.PluginExecutable), fakePlugin, 0o755)
+	return installLayout{bin: bin, executable: filepath.Join(bin, completion.PluginExecutable)}
 }
 
 func archiveLayout(t *testing.T) installLayout {
 	bin := filepath.Join(t.TempDir(), "bin")
-	writeFile(t, filepath.Join(bin, pluginExecutable), fakePlugin, 0o755)
-	writeFile(t, filepath.Join(bin, completionExecutable), "shipped completion executable", 0o755)
-	return installLayout{bin: bin, executable: filepath.Join(bin, pluginExecutable), shipped: filepath.Join(bin, completionExecutable)}
+	writeFile(t, filepath.Join(bin, completion.PluginExecutable), fakePlugin, 0o755)
+	writeFile(t, filepath.Join(bin, completion.CompletionExecutable), "shipped completion executable", 0o755)
+	return installLayout{bin: bin, executable: filepath.Join(bin, completion.PluginExecutable), shipped: filepath.Join(bin, completion.CompletionExecutable)}
 }
 
 func installOptions(t *testing.T, l installLayout, goos string) (*CompletionInstallOptions, *bytes.Buffer, *bytes.Buffer) {
@@ -378,16 +380,16 @@ func TestCompletionInstall(t *testing.T) {
 			l := tt.layout(t)
 			t.Setenv("PATH", l.bin+string(os.PathListSeparator)+"/usr/bin:/bin")
 			o, out, errOut := installOptions(t, l, "linux")
-			if err := o.Complete(); err != nil {
+			if err := o.Complete(nil, nil, nil); err != nil {
 				t.Fatal(err)
 			}
 			if err := o.Validate(); err != nil {
 				t.Fatal(err)
 			}
-			if err := o.Run(); err != nil {
+			if err := o.Run(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			target := filepath.Join(l.bin, completionExecutable)
+			target := filepath.Join(l.bin, completion.CompletionExecutable)
 			if want := strings.Replace(tt.wantOut, "%s", target, 1); !strings.HasPrefix(out.String(), want) {
 				t.Errorf("printed %q, want it to start with %q", out, want)
 			}
@@ -432,16 +434,16 @@ func TestCompletionInstallIntoADirectoryOffPath(t *testing.T) {
 	dir := t.TempDir()
 	o, out, errOut := installOptions(t, l, "linux")
 	o.Dir = dir
-	if err := o.Complete(); err != nil {
+	if err := o.Complete(nil, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := o.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if err := o.Run(); err != nil {
+	if err := o.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, completionExecutable)); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, completion.CompletionExecutable)); err != nil {
 		t.Errorf("--dir %s was not used: %v (printed %q)", dir, err, out)
 	}
 	if want := "warning: " + dir + " is not on PATH"; !strings.Contains(errOut.String(), want) {
@@ -490,7 +492,7 @@ func TestCompletionInstallRefuses(t *testing.T) {
 			t.Setenv("PATH", tt.path(l))
 			o, _, _ := installOptions(t, l, tt.goos)
 			o.Dir = tt.dir
-			err := o.Complete()
+			err := o.Complete(nil, nil, nil)
 			if err == nil {
 				err = o.Validate()
 			}
@@ -504,7 +506,7 @@ func TestCompletionInstallRefuses(t *testing.T) {
 			}
 			entries, _ := os.ReadDir(l.bin)
 			for _, e := range entries {
-				if strings.HasPrefix(e.Name(), completionExecutable) {
+				if strings.HasPrefix(e.Name(), completion.CompletionExecutable) {
 					t.Errorf("%s was written although the command failed", e.Name())
 				}
 			}
