@@ -1,31 +1,24 @@
 package cmd
 
 import (
+	"bytes"
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"slices"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/kubectl/pkg/util/templates"
-	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	"github.com/envops/kubectl-envops/pkg/config"
-	"github.com/envops/kubectl-envops/pkg/fleet"
 	"github.com/envops/kubectl-envops/pkg/lint"
-	"github.com/envops/kubectl-envops/pkg/render"
 	"github.com/envops/kubectl-envops/pkg/version"
 )
 
@@ -55,11 +48,8 @@ type LintOptions struct {
 	Targets []lint.LiveTarget
 	Color   bool
 
-	failOn     lint.Severity
-	loadConfig func() (*config.Config, error)
-	// newTargets resolves the live targets; tests replace it.
-	newTargets func() ([]lint.LiveTarget, error)
-
+	files []string
+	print *outputFlags
 	genericiooptions.IOStreams
 }
 
@@ -103,52 +93,60 @@ var lintExample = templates.Examples(`
 // NewCmdLint builds "kubectl envops lint". runF, when set, replaces Run so
 // tests can inspect the parsed options.
 func NewCmdLint(g *Globals, runF func(*LintOptions) error) *cobra.Command {
-	o := &LintOptions{IOStreams: g.Streams, loadConfig: g.LoadConfig, FailOn: lint.SeverityError.String()}
-	o.newTargets = func() ([]lint.LiveTarget, error) { return o.liveTargets(g) }
-	var files []string
+	o := &LintOptions{IOStreams: g.Streams, FailOn: lint.SeverityError.String()}
 	cmd := &cobra.Command{
 		Use:     "lint [PATH... | -f FILE | -k DIR | --app APP --env ENV | --live [-A | --all-contexts]]",
 		Short:   "Check the label convention on files, overlays and live clusters",
 		Long:    lintLong,
 		Example: lintExample,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Paths = append(append([]string{}, args...), files...)
-			// The command line is checked before the project file and the
-			// kubeconfig are read, so a typo is reported as such.
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			if err := o.Complete(); err != nil {
-				return err
-			}
-			if runF != nil {
-				return runF(o)
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:    runOptions(g, o, runF),
 	}
 	f := cmd.Flags()
-	f.StringSliceVarP(&files, "filename", "f", nil, "File or directory to lint (repeatable; \"-\" reads standard input)")
+	f.StringSliceVarP(&o.files, "filename", "f", nil, "File or directory to lint (repeatable; \"-\" reads standard input)")
 	f.StringVarP(&o.Kustomization, "kustomize", "k", "", "Lint what this kustomization directory renders")
 	f.StringVar(&o.App, "app", "", "Lint this app's overlay for --env, as deploy would send it")
 	f.StringVar(&o.Env, "env", "", "Environment whose overlay --app renders")
 	f.BoolVar(&o.Live, "live", false, "Lint the workloads of the cluster instead of files")
 	f.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "With --live, read every namespace")
 	f.BoolVar(&o.AllContexts, "all-contexts", false, "With --live, read every context of the kubeconfig")
-	f.DurationVar(&o.LiveTimeout, "timeout", defaultLiveTimeout, "With --live, how long to wait for each cluster")
-	f.StringVarP(&o.Output, "output", "o", lint.FormatText, "Output format: one of "+strings.Join(lint.Formats(), "|"))
+	f.DurationVar(&o.LiveTimeout, "timeout", lint.DefaultLiveTimeout, "With --live, how long to wait for each cluster")
+	o.output().addFlags(cmd, "Output format; templates see the json report.")
 	f.StringVar(&o.FailOn, "fail-on", o.FailOn, "Exit 1 when a finding has at least this severity: error, warning, info or none")
 	f.StringSliceVar(&o.Disable, "disable", nil, "Rules to turn off, comma-separated")
 	addRemoteResourcesFlag(f, &o.Remote)
 	f.BoolVar(&o.AllowEmpty, "allow-empty", false, "Accept a file or standard input that holds no objects (by default an error: an empty pipe usually means the command before it failed)")
 	_ = cmd.MarkFlagDirname("kustomize")
 	_ = cmd.MarkFlagFilename("filename", "yaml", "yml", "json")
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(lint.Formats(), cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("fail-on", cobra.FixedCompletions([]string{"error", "warning", "info", "none"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("disable", cobra.FixedCompletions(lint.RuleIDs(), cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("app", appNameCompletion(g))
 	_ = cmd.RegisterFlagCompletionFunc("env", environmentNameCompletion(g))
 	return cmd
+}
+
+// output is -o: lint's own formats, and templates over the json report.
+func (o *LintOptions) output() *outputFlags {
+	return outputOf(&o.print, &o.Output, lint.Formats()...).templatesOnly()
+}
+
+// Complete loads the project file and, for --live, resolves the clusters
+// to read. The command line is checked first, so that a typo is reported
+// as such rather than as a project file or kubeconfig that cannot be read.
+func (o *LintOptions) Complete(g *Globals, _ *cobra.Command, args []string) error {
+	o.Paths = append(append([]string{}, args...), o.files...)
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	cfg, err := g.LoadConfig()
+	if err != nil {
+		return err
+	}
+	o.Config = cfg
+	o.Color = o.Output == lint.FormatText && printers.AllowsColorOutput(o.Out)
+	if o.Live {
+		o.Targets, err = o.liveTargets(g)
+	}
+	return inputError(err)
 }
 
 // Validate checks the command line without reading anything.
@@ -169,37 +167,14 @@ func (o *LintOptions) Validate() error {
 	case (o.AllNamespaces || o.AllContexts) && !o.Live:
 		return usageError("-A and --all-contexts read live clusters: add --live")
 	}
-	if !slices.Contains(lint.Formats(), o.Output) {
-		return usageError("unknown output format %q for --output: use one of %s", o.Output, strings.Join(lint.Formats(), ", "))
+	if err := o.output().validate(); err != nil {
+		return err
 	}
-	if o.FailOn == "none" {
-		o.failOn = 0
-	} else {
-		s, err := lint.ParseSeverity(o.FailOn)
-		if err != nil {
-			return usageError("unknown severity %q for --fail-on: use error, warning, info or none", o.FailOn)
-		}
-		o.failOn = s
+	if _, err := lint.ParseSeverity(o.FailOn); err != nil && o.FailOn != "none" {
+		return usageError("unknown severity %q for --fail-on: use error, warning, info or none", o.FailOn)
 	}
 	if _, err := lint.New(config.Default(), o.Disable...); err != nil {
 		return usageError("--disable: %w", err)
-	}
-	return nil
-}
-
-// Complete loads the project file and, for --live, resolves the clusters to read.
-func (o *LintOptions) Complete() error {
-	cfg, err := o.loadConfig()
-	if err != nil {
-		return inputError(err)
-	}
-	o.Config = cfg
-	o.Color = o.Output == lint.FormatText && printers.AllowsColorOutput(o.Out)
-	if o.Live {
-		o.Targets, err = o.newTargets()
-		if err != nil {
-			return inputError(err)
-		}
 	}
 	return nil
 }
@@ -209,67 +184,36 @@ func (o *LintOptions) liveTargets(g *Globals) ([]lint.LiveTarget, error) {
 	loader := g.ConfigFlags.ToRawKubeConfigLoader()
 	raw, err := loader.RawConfig()
 	if err != nil {
-		return nil, inputError(fmt.Errorf("cannot load kubeconfig: %w", err))
+		return nil, fmt.Errorf("cannot load kubeconfig: %w", err)
 	}
-	if !o.AllContexts {
-		name := *g.ConfigFlags.Context
-		if name == "" {
-			name = raw.CurrentContext
+	if o.AllContexts {
+		// Every context gets the bound and the retries of the factory's clients.
+		overrides := &clientcmd.ConfigOverrides{Timeout: *g.ConfigFlags.Timeout}
+		if ns := *g.ConfigFlags.Namespace; ns != "" {
+			overrides.Context = clientcmdapi.Context{Namespace: ns}
 		}
-		if name == "" {
-			return nil, inputError(errors.New("no current context in your kubeconfig: pass --context, or set one with \"kubectl config use-context\""))
+		if as := g.ConfigFlags.Impersonate; as != nil && *as != "" {
+			overrides.AuthInfo.Impersonate = *as
 		}
-		ns, _, err := loader.Namespace()
-		if err != nil {
-			return nil, inputError(fmt.Errorf("cannot determine the namespace: %w", err))
-		}
-		// The factory honours every global flag (--as, --token, --server, ...).
-		client, err := g.Factory.DynamicClient()
-		if err != nil {
-			return nil, fmt.Errorf("cannot reach context %q: %w", name, err)
-		}
-		if o.AllNamespaces {
-			ns = ""
-		}
-		return []lint.LiveTarget{{Context: name, Namespace: ns, Client: client}}, nil
+		return lint.ContextTargets(raw, overrides, o.AllNamespaces)
 	}
-	if len(raw.Contexts) == 0 {
-		return nil, inputError(errors.New("your kubeconfig has no contexts: add one, or point --kubeconfig at another file"))
+	name := cmp.Or(*g.ConfigFlags.Context, raw.CurrentContext)
+	if name == "" {
+		return nil, errors.New("no current context in your kubeconfig: pass --context, or set one with \"kubectl config use-context\"")
 	}
-	names := make([]string, 0, len(raw.Contexts))
-	for name := range raw.Contexts {
-		names = append(names, name)
+	ns, _, err := loader.Namespace()
+	if err != nil {
+		return nil, fmt.Errorf("cannot determine the namespace: %w", err)
 	}
-	sort.Strings(names)
-	// Every context gets the bound and the retries of the factory's clients.
-	overrides := &clientcmd.ConfigOverrides{Timeout: *g.ConfigFlags.Timeout}
-	if ns := *g.ConfigFlags.Namespace; ns != "" {
-		overrides.Context = clientcmdapi.Context{Namespace: ns}
+	// The factory honours every global flag (--as, --token, --server, ...).
+	client, err := g.Factory.DynamicClient()
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach context %q: %w", name, err)
 	}
-	if as := g.ConfigFlags.Impersonate; as != nil && *as != "" {
-		overrides.AuthInfo.Impersonate = *as
+	if o.AllNamespaces {
+		ns = ""
 	}
-	targets := make([]lint.LiveTarget, 0, len(names))
-	for _, name := range names {
-		cc := clientcmd.NewNonInteractiveClientConfig(raw, name, overrides, nil)
-		rc, err := cc.ClientConfig()
-		if err != nil {
-			return nil, fmt.Errorf("context %q: %w", name, err)
-		}
-		ns, _, err := cc.Namespace()
-		if err != nil {
-			return nil, inputError(fmt.Errorf("context %q: cannot determine the namespace: %w", name, err))
-		}
-		client, err := dynamic.NewForConfig(withTransientRetries(rc))
-		if err != nil {
-			return nil, fmt.Errorf("context %q: %w", name, err)
-		}
-		if o.AllNamespaces {
-			ns = ""
-		}
-		targets = append(targets, lint.LiveTarget{Context: name, Namespace: ns, Client: client})
-	}
-	return targets, nil
+	return []lint.LiveTarget{{Context: name, Namespace: ns, Client: client}}, nil
 }
 
 // Run lints the input, prints the report and sets the exit code.
@@ -282,269 +226,61 @@ func (o *LintOptions) Run(ctx context.Context) error {
 		return usageError("--disable: %w", err)
 	}
 	linter.RecordObjects(o.Output == lint.FormatJUnit)
+	p := lint.Project{Config: o.Config, Render: o.Remote.renderOptions(o.Config, "")}
 	rep := &lint.Report{}
-	var inputErr error
+	var liveErr error
 	switch {
 	case len(o.Paths) > 0:
-		if err := o.lintPaths(ctx, linter, rep); err != nil {
-			return inputError(err)
-		}
+		err = linter.LintPaths(ctx, p, o.Paths, o.In, o.AllowEmpty, rep)
 	case o.Kustomization != "":
-		if err := o.lintKustomization(ctx, linter, rep); err != nil {
-			return inputError(err)
-		}
+		err = linter.LintKustomization(ctx, p, o.Kustomization, rep)
 	case o.App != "":
-		if err := o.lintApp(ctx, linter, rep); err != nil {
-			return inputError(err)
-		}
+		err = linter.LintApp(ctx, p, o.App, o.Env, rep)
 	case o.Live:
-		var read int
-		read, inputErr = o.lintLive(ctx, linter, rep)
-		if read == 0 {
-			// Not one cluster could be read: an empty report would mislead.
-			return inputError(inputErr)
+		// Not one cluster could be read: an empty report would mislead.
+		if read, lerr := linter.LintTargets(ctx, o.Targets, o.LiveTimeout, rep); read == 0 {
+			err = lerr
+		} else {
+			liveErr = lerr
 		}
 	}
-
+	if err != nil {
+		return inputError(err)
+	}
 	// Rules across objects (overlapping selectors) see every input.
 	linter.Finish(rep)
-	if err := lint.Write(o.Out, rep, lint.WriteOptions{Format: o.Output, Color: o.Color, FailOn: o.failOn, ToolVersion: version.Get().Version}); err != nil {
+	failOn, _ := lint.ParseSeverity(o.FailOn)
+	if err := o.write(rep, failOn); err != nil {
 		return err
 	}
-	if inputErr != nil {
-		return inputError(inputErr)
+	if err := cmp.Or(liveErr, rep.InvalidDocumentsError()); err != nil {
+		return inputError(err)
 	}
-	if bad := rep.InvalidDocuments(); len(bad) > 0 {
-		f := bad[0]
-		msg := f.Location.Label() + ": " + f.Message
-		if f.Location.Line > 0 {
-			msg = fmt.Sprintf("%s:%d: %s", f.Location.Label(), f.Location.Line, f.Message)
-		}
-		msg = lint.EscapeText(msg)
-		if len(bad) > 1 {
-			msg += fmt.Sprintf(" (and %d more documents that cannot be read)", len(bad)-1)
-		}
-		return inputError(errors.New(msg))
-	}
-	if n := rep.Count(o.failOn); o.failOn > 0 && n > 0 {
-		return &FindingsError{Count: n, FailOn: o.failOn.String()}
+	if n := rep.Count(failOn); failOn > 0 && n > 0 {
+		return &FindingsError{Count: n, FailOn: failOn.String()}
 	}
 	return nil
 }
 
-// lintPaths lints files and directories. A kustomization met in a
-// directory is rendered: an overlay of the project's apps as deploy would
-// send it, other kustomizations as kustomize builds them; the project's
-// bases are only parts of overlays, so only their kustomization file is read.
-func (o *LintOptions) lintPaths(ctx context.Context, linter *lint.Linter, rep *lint.Report) error {
-	in, err := lint.ExpandPaths(o.Paths)
-	if err != nil {
+// write prints the report in lint's own format, or through a template over
+// its json form.
+func (o *LintOptions) write(rep *lint.Report, failOn lint.Severity) error {
+	opts := lint.WriteOptions{Format: o.Output, Color: o.Color, FailOn: failOn, ToolVersion: version.Get().Version}
+	if o.output().isOwn() && !o.output().templateOnly() {
+		return lint.Write(o.Out, rep, opts)
+	}
+	var buf bytes.Buffer
+	opts.Format = lint.FormatJSON
+	if err := lint.Write(&buf, rep, opts); err != nil {
 		return err
 	}
-	for _, s := range in.Skipped {
-		rep.Skip(s)
-	}
-	if err := linter.LintFiles(ctx, in.Files, o.In, rep); err != nil {
+	var report any
+	if err := json.Unmarshal(buf.Bytes(), &report); err != nil {
 		return err
 	}
-	if !o.AllowEmpty {
-		for _, f := range in.Explicit {
-			if rep.Read(lint.Source{File: f}) == 0 {
-				return fmt.Errorf("%s holds no objects: check the command that produced it, or pass --allow-empty", displayInput(f))
-			}
-		}
-	}
-	appsDir := o.Config.AppsDir()
-	for _, dir := range in.Kustomizations {
-		file := lint.KustomizationFile(dir)
-		src := lint.Source{File: firstNonEmpty(file, dir)}
-		if render.IsComponent(filesys.MakeFsOnDisk(), dir) {
-			rep.Skip(lint.Skipped{Source: src, Reason: "a kustomize Component is built only by the kustomizations that use it"})
-			continue
-		}
-		// One kustomization that does not build is reported with the
-		// findings of every other input, not instead of them.
-		var err error
-		abs, aerr := filepath.Abs(dir)
-		rel, rerr := filepath.Rel(appsDir, abs)
-		switch {
-		case aerr != nil || rerr != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)):
-			err = o.lintRendered(linter, rep, dir)
-		default:
-			if parts := strings.Split(filepath.ToSlash(rel), "/"); len(parts) == 3 && parts[1] == "overlays" {
-				err = o.lintOverlay(linter, rep, parts[0], parts[2], file)
-			}
-		}
-		if err != nil {
-			rep.AddInputError(src, "cannot build the kustomization: "+strings.TrimPrefix(err.Error(), src.File+": "),
-				"fix the kustomization, or check it alone with \"kubectl envops lint -k "+dir+"\"")
-		}
-	}
-	return nil
+	return o.output().printValue(o.Out, report)
 }
 
-// displayInput names a file argument in messages.
-func displayInput(f string) string {
-	if f == "-" {
-		return "standard input"
-	}
-	return f
-}
-
-// lintKustomization lints what a kustomization renders, and the
-// kustomization file itself.
-func (o *LintOptions) lintKustomization(ctx context.Context, linter *lint.Linter, rep *lint.Report) error {
-	if render.IsComponent(filesys.MakeFsOnDisk(), o.Kustomization) {
-		return fmt.Errorf("%s is a kustomize Component, which is built only as part of a kustomization: lint a kustomization that lists it under components", o.Kustomization)
-	}
-	if file := lint.KustomizationFile(o.Kustomization); file != "" {
-		if err := linter.LintFiles(ctx, []string{file}, nil, rep); err != nil {
-			return err
-		}
-	}
-	return o.lintRendered(linter, rep, o.Kustomization)
-}
-
-// lintRendered lints what kustomize builds from dir.
-func (o *LintOptions) lintRendered(linter *lint.Linter, rep *lint.Report, dir string) error {
-	objs, err := render.Kustomization(filesys.MakeFsOnDisk(), dir, o.Remote.renderOptions(o.Config, ""))
-	if err != nil {
-		return err
-	}
-	return lintObjects(linter, rep, objs, lint.Source{File: firstNonEmpty(lint.KustomizationFile(dir), dir)})
-}
-
-// lintApp lints an app's overlay as deploy would send it, and every
-// kustomization file of the app.
-func (o *LintOptions) lintApp(ctx context.Context, linter *lint.Linter, rep *lint.Report) error {
-	// Resolving the overlay first reports an unknown app or environment
-	// before anything is read.
-	if _, err := render.OverlayDir(filesys.MakeFsOnDisk(), o.Config, o.App, o.Env); err != nil {
-		return err
-	}
-	var files []string
-	appDir := filepath.Join(o.Config.AppsDir(), o.App)
-	err := filepath.WalkDir(appDir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if k := lint.KustomizationFile(path); k != "" {
-				files = append(files, relative(k))
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("cannot read app %s: %w", o.App, err)
-	}
-	if err := linter.LintFiles(ctx, files, nil, rep); err != nil {
-		return err
-	}
-	return o.lintOverlay(linter, rep, o.App, o.Env, "")
-}
-
-// lintOverlay lints an app's overlay for env as deploy would send it;
-// findings name source, or the overlay's kustomization file.
-func (o *LintOptions) lintOverlay(linter *lint.Linter, rep *lint.Report, app, env, source string) error {
-	fsys := filesys.MakeFsOnDisk()
-	overlay, err := render.OverlayDir(fsys, o.Config, app, env)
-	if err != nil {
-		return err
-	}
-	objs, err := render.App(fsys, o.Config, app, env, o.Remote.renderOptions(o.Config, ""))
-	if err != nil {
-		return err
-	}
-	if source == "" {
-		source = relative(firstNonEmpty(lint.KustomizationFile(overlay), overlay))
-	}
-	return lintObjects(linter, rep, objs, lint.Source{File: source})
-}
-
-// lintObjects lints rendered objects, all from one source.
-func lintObjects(linter *lint.Linter, rep *lint.Report, objs []*unstructured.Unstructured, src lint.Source) error {
-	rep.AddSource(src)
-	for _, u := range objs {
-		o, err := lint.FromUnstructured(u, src)
-		if err != nil {
-			return err
-		}
-		linter.LintObjects([]*lint.Object{o}, rep)
-	}
-	return nil
-}
-
-// defaultLiveTimeout is how long lint --live waits for one cluster.
-const defaultLiveTimeout = time.Minute
-
-// lintLive reads every target, concurrently, and returns how many were
-// read; a context that fails is reported after the findings of the others.
-func (o *LintOptions) lintLive(ctx context.Context, linter *lint.Linter, rep *lint.Report) (int, error) {
-	// The shared fan-out bounds each context by the deadline, so one
-	// cluster that does not answer never holds up the report of the others.
-	names := make([]string, len(o.Targets))
-	byName := make(map[string]lint.LiveTarget, len(o.Targets))
-	for i, t := range o.Targets {
-		names[i] = t.Context
-		byName[t.Context] = t
-	}
-	timeout := o.LiveTimeout
-	if timeout <= 0 {
-		timeout = defaultLiveTimeout
-	}
-	results := fleet.Each(ctx, names, timeout, func(ctx context.Context, name string) (*lint.Report, error) {
-		var r lint.Report
-		err := linter.LintLive(ctx, byName[name], &r)
-		return &r, err
-	})
-	reports := make([]lint.Report, len(o.Targets))
-	errs := make([]error, len(o.Targets))
-	for i, r := range results {
-		errs[i] = r.Err
-		if r.Err == nil && r.Value != nil {
-			reports[i] = *r.Value
-		}
-		if r.Err != nil && r.Value == nil {
-			errs[i] = fmt.Errorf("context %q: %s", names[i], fleet.Reason(r.Err, timeout))
-		}
-	}
-	var failed []error
-	for i := range reports {
-		if errs[i] != nil {
-			failed = append(failed, errs[i])
-			continue
-		}
-		rep.Append(&reports[i])
-	}
-	read := len(o.Targets) - len(failed)
-	switch len(failed) {
-	case 0:
-		return read, nil
-	case 1:
-		return read, failed[0]
-	}
-	return read, fmt.Errorf("%w (and %d more contexts that could not be read)", failed[0], len(failed)-1)
-}
-
-// relative shortens a path to the working directory when it lies below it,
-// so reports name files as a user would type them.
-func relative(path string) string {
-	wd, err := os.Getwd()
-	if err != nil {
-		return path
-	}
-	if rel, err := filepath.Rel(wd, path); err == nil && !strings.HasPrefix(rel, "..") {
-		return rel
-	}
-	return path
-}
-
-func firstNonEmpty(s ...string) string {
-	for _, x := range s {
-		if x != "" {
-			return x
-		}
-	}
-	return ""
-}
+// firstNonEmpty is the first of s that is not empty (status and promote
+// print "-" for a missing value with it).
+func firstNonEmpty(s ...string) string { return cmp.Or(s...) }

@@ -59,6 +59,13 @@ func (f *outputFlags) withNames() *outputFlags {
 	return f
 }
 
+// templatesOnly leaves kubectl's json and yaml out, for commands whose own
+// formats are the only forms of what they print.
+func (f *outputFlags) templatesOnly() *outputFlags {
+	f.print.JSONYamlPrintFlags = nil
+	return f
+}
+
 // addFlags registers -o and kubectl's template flags on cmd.
 func (f *outputFlags) addFlags(cmd *cobra.Command, help string) {
 	cmd.Flags().StringVarP(f.format, "output", "o", f.own[0], help+" "+f.usage())
