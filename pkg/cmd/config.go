@@ -1,7 +1,7 @@
 package cmd
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -44,8 +44,8 @@ func NewCmdConfig(g *Globals) *cobra.Command {
 type ConfigViewOptions struct {
 	Output string
 
-	loadConfig func() (*config.Config, error)
-	cfg        *config.Config
+	cfg   *config.Config
+	print *outputFlags
 	genericiooptions.IOStreams
 }
 
@@ -54,64 +54,48 @@ var configViewExample = templates.Examples(`
 	kubectl envops config view
 
 	# Show the configuration of another project file, as JSON
-	kubectl envops config view --config ../other/.envops.yaml -o json`)
+	kubectl envops config view --config ../other/.envops.yaml -o json
+
+	# Show the context of the prod environment
+	kubectl envops config view -o jsonpath='{.environments.prod.context}'`)
 
 // NewCmdConfigView builds "kubectl envops config view". runF, when set,
 // replaces Run so tests can inspect the parsed options.
 func NewCmdConfigView(g *Globals, runF func(*ConfigViewOptions) error) *cobra.Command {
-	o := &ConfigViewOptions{IOStreams: g.Streams, loadConfig: g.LoadConfig}
+	o := &ConfigViewOptions{IOStreams: g.Streams}
 	cmd := &cobra.Command{
 		Use:     "view",
 		Short:   "Print the effective .envops.yaml with defaults filled in",
 		Example: configViewExample,
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			if err := o.Complete(); err != nil {
-				return err
-			}
-			if runF != nil {
-				return runF(o)
-			}
-			return o.Run()
-		},
+		RunE:    runOptions(g, o, runF),
 	}
-	cmd.Flags().StringVarP(&o.Output, "output", "o", "yaml", "Output format: one of yaml|json")
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
+	o.output().addFlags(cmd, "Output format, default yaml with a comment naming the file.")
 	return cmd
 }
 
-// Validate checks the output format before any file is read.
-func (o *ConfigViewOptions) Validate() error {
-	switch o.Output {
-	case "yaml", "json":
-		return nil
-	}
-	return usageError("unknown output format %q for --output: use yaml or json", o.Output)
-}
+func (o *ConfigViewOptions) output() *outputFlags { return outputOf(&o.print, &o.Output, "yaml") }
 
-// Complete loads the project file.
-func (o *ConfigViewOptions) Complete() error {
-	cfg, err := o.loadConfig()
-	if err != nil {
+// Complete loads the project file, once the output format is known good.
+func (o *ConfigViewOptions) Complete(g *Globals, _ *cobra.Command, _ []string) error {
+	if err := o.output().validate(); err != nil {
 		return err
 	}
+	cfg, err := g.LoadConfig()
 	o.cfg = cfg
-	return nil
+	return err
+}
+
+// Validate checks the output format.
+func (o *ConfigViewOptions) Validate() error {
+	return o.output().validate()
 }
 
 // Run prints the configuration; the YAML form starts with a comment saying
 // where it came from.
-func (o *ConfigViewOptions) Run() error {
-	if o.Output == "json" {
-		b, err := json.MarshalIndent(o.cfg, "", "  ")
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintln(o.Out, string(b))
-		return err
+func (o *ConfigViewOptions) Run(context.Context) error {
+	if !o.output().isOwn() {
+		return o.output().printValue(o.Out, o.cfg)
 	}
 	b, err := yaml.Marshal(o.cfg)
 	if err != nil {

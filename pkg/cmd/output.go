@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -85,7 +86,8 @@ func (f *outputFlags) formats() []string {
 		}
 	}
 	for _, p := range f.print.AllowedFormats() {
-		if p == "kyaml" {
+		// A command's own yaml or json stands for kubectl's.
+		if p == "kyaml" || slices.Contains(all, p) {
 			continue
 		}
 		all = append(all, p)
