@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"os"
@@ -52,19 +53,8 @@ func NewCmdNew(g *Globals, runF func(*NewOptions) error) *cobra.Command {
 		Short:   "Scaffold an app: a kustomize base and one overlay per environment",
 		Long:    newLong,
 		Example: newExample,
-		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(g, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			if runF != nil {
-				return runF(o)
-			}
-			return o.Run()
-		},
+		Args:    exactArgs(1, "one app name"),
+		RunE:    runOptions(g, o, runF),
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.App.Tier, "tier", "", "Tier label of the app, e.g. frontend or backend (required)")
@@ -81,7 +71,7 @@ func NewCmdNew(g *Globals, runF func(*NewOptions) error) *cobra.Command {
 }
 
 // Complete loads the project file and fills the environments.
-func (o *NewOptions) Complete(g *Globals, args []string) error {
+func (o *NewOptions) Complete(g *Globals, _ *cobra.Command, args []string) error {
 	o.App.Name = args[0]
 	cfg, err := g.LoadConfig()
 	if err != nil {
@@ -124,7 +114,7 @@ func (o *NewOptions) Validate() error {
 }
 
 // Run writes the files and lists them.
-func (o *NewOptions) Run() error {
+func (o *NewOptions) Run(context.Context) error {
 	paths, err := render.Scaffold(o.fsys, o.cfg, o.App)
 	if err != nil {
 		return err
