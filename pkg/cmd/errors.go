@@ -134,8 +134,7 @@ func useOf(commandPath string) rbac.Use {
 func translateError(err error, commandPath string) error {
 	// Errors that already say what is denied and how to get it stay as
 	// the command wrote them.
-	var denied *rbac.DeniedError
-	if err == nil || errors.As(err, &denied) || !apierrors.IsForbidden(err) || strings.Contains(err.Error(), "kubectl envops rbac") {
+	if err == nil || isA[*rbac.DeniedError](err) || isA[*rbac.ExplainedError](err) || !apierrors.IsForbidden(err) {
 		return err
 	}
 	var status apierrors.APIStatus

@@ -14,6 +14,7 @@ import (
 
 	"github.com/envops/kubectl-envops/pkg/config"
 	"github.com/envops/kubectl-envops/pkg/kube"
+	"github.com/envops/kubectl-envops/pkg/rbac"
 	"github.com/envops/kubectl-envops/pkg/rollout"
 )
 
@@ -161,5 +162,20 @@ func TestConfirmWithoutATerminalIsAUsageError(t *testing.T) {
 	streams, _, _, _ := genericiooptions.NewTestIOStreams()
 	if err := prod.Confirm(streams, false, "deploy web"); ExitCode(err) != ExitUsage {
 		t.Errorf("Confirm = %v (exit %d), want a usage error", err, ExitCode(err))
+	}
+}
+
+// A refusal is reworded unless its error says, by its type, that it already
+// names the role to ask for; the words of the message do not decide.
+func TestTranslateKeepsExplainedRefusals(t *testing.T) {
+	forbidden := apierrors.NewForbidden(schema.GroupResource{Resource: "secrets"}, "environment",
+		errors.New(`User "bob" cannot get resource "secrets" in API group "" in the namespace "web"`))
+	explained := &rbac.ExplainedError{Err: fmt.Errorf("context %q: %w; ask for the init-env role", "prod", forbidden)}
+	if got := translateError(explained, "kubectl envops init-env"); got != error(explained) {
+		t.Errorf("an explained refusal became %q", got)
+	}
+	want := `forbidden: cannot get resource "secrets" in namespace "web" as "bob"; ask an admin to run "kubectl envops rbac --for init-env -n web --apply"`
+	if got := translateError(fmt.Errorf("context %q: %w", "prod", forbidden), "kubectl envops init-env"); got.Error() != want {
+		t.Errorf("a bare refusal became %q, want %q", got, want)
 	}
 }

@@ -323,7 +323,7 @@ func (o *InitEnvOptions) explain(err error) error {
 		return fmt.Errorf("context %q: %w", o.Context, err)
 	}
 	if apierrors.IsForbidden(err) {
-		return fmt.Errorf("context %q: %w; ask for the role printed by \"kubectl envops rbac --for init-env\"", o.Context, err)
+		return &rbac.ExplainedError{Err: fmt.Errorf("context %q: %w; ask for the role printed by \"kubectl envops rbac --for init-env\"", o.Context, err)}
 	}
 	return fmt.Errorf("context %q: %w", o.Context, err)
 }

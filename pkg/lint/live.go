@@ -13,6 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/tools/pager"
+
+	"github.com/envops/kubectl-envops/pkg/rbac"
 )
 
 // LiveResources are the workload resources read from a live cluster, in
@@ -86,8 +88,8 @@ func (l *Linter) LintLive(ctx context.Context, t LiveTarget, rep *Report) error 
 		case errors.As(err, &urlErr):
 			return fmt.Errorf("cannot reach the cluster of context %q at %s: %w; check it with \"kubectl cluster-info --context %s\"", t.Context, serverOf(urlErr.URL), urlErr.Err, t.Context)
 		case apierrors.IsForbidden(err):
-			return fmt.Errorf("cannot list %s in %s: access denied; grant read access to workloads (kubectl envops rbac --for lint prints a role): %w",
-				gvr.GroupResource(), t.where(), err)
+			return &rbac.ExplainedError{Err: fmt.Errorf("cannot list %s in %s: access denied; grant read access to workloads (kubectl envops rbac --for lint prints a role): %w",
+				gvr.GroupResource(), t.where(), err)}
 		default:
 			return fmt.Errorf("cannot list %s in %s: %w", gvr.GroupResource(), t.where(), err)
 		}

@@ -2,6 +2,7 @@ package lint
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/envops/kubectl-envops/pkg/config"
+	"github.com/envops/kubectl-envops/pkg/rbac"
 )
 
 // liveObject builds a workload as the API server returns it; owner, when
@@ -157,5 +159,11 @@ func TestLintLiveAccessDenied(t *testing.T) {
 	want := `cannot list cronjobs.batch in namespace "shop" of context "prod": access denied`
 	if err == nil || !strings.HasPrefix(err.Error(), want) || strings.Contains(err.Error(), "\n") {
 		t.Fatalf("err = %v, want one line starting %q", err, want)
+	}
+	// The message names the role that grants access, so the plugin prints
+	// it as it is rather than rewording the API server's refusal.
+	var explained *rbac.ExplainedError
+	if !errors.As(err, &explained) {
+		t.Errorf("err = %#v, want an rbac.ExplainedError", err)
 	}
 }
