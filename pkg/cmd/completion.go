@@ -15,7 +15,6 @@ import (
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/kubectl/pkg/util/templates"
 )
 
@@ -219,47 +218,24 @@ const namespaceCompletionTimeout = 5 * time.Second
 // clusters and users from the kubeconfig, namespaces from the cluster. The
 // kubeconfig and context typed on the same line are honoured.
 func registerGlobalFlagCompletions(root *cobra.Command, g *Globals) {
-	completions := map[string]cobra.CompletionFunc{
-		"context": kubeconfigNames(g, func(c *clientcmdapi.Config) map[string]string {
-			names := map[string]string{}
-			for name, ctx := range c.Contexts {
-				names[name] = "cluster " + ctx.Cluster
-			}
-			return names
-		}),
-		"cluster": kubeconfigNames(g, func(c *clientcmdapi.Config) map[string]string {
-			names := map[string]string{}
-			for name, cluster := range c.Clusters {
-				names[name] = cluster.Server
-			}
-			return names
-		}),
-		"user": kubeconfigNames(g, func(c *clientcmdapi.Config) map[string]string {
-			names := map[string]string{}
-			for name := range c.AuthInfos {
-				names[name] = ""
-			}
-			return names
-		}),
-		"namespace": namespaceNames(g),
+	// Every one of these flags comes from ConfigFlags; a missing one is a
+	// programming error that the completion tests show.
+	for _, flag := range []string{"context", "cluster", "user"} {
+		_ = root.RegisterFlagCompletionFunc(flag, kubeconfigNames(g, flag))
 	}
-	for flag, f := range completions {
-		// Every one of these flags comes from ConfigFlags; a missing one
-		// is a programming error that the completion tests show.
-		_ = root.RegisterFlagCompletionFunc(flag, f)
-	}
+	_ = root.RegisterFlagCompletionFunc("namespace", namespaceNames(g))
 }
 
-// kubeconfigNames completes names read from the kubeconfig, each with the
-// description pick gives it.
-func kubeconfigNames(g *Globals, pick func(*clientcmdapi.Config) map[string]string) cobra.CompletionFunc {
+// kubeconfigNames completes the names of the flag's kind read from the
+// kubeconfig.
+func kubeconfigNames(g *Globals, flag string) cobra.CompletionFunc {
 	return func(_ *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
 		raw, err := g.Factory.ToRawKubeConfigLoader().RawConfig()
 		if err != nil {
 			cobra.CompErrorln(err.Error())
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		return completion.WithPrefix(pick(&raw), toComplete), cobra.ShellCompDirectiveNoFileComp
+		return completion.WithPrefix(completion.KubeconfigNames(&raw, flag), toComplete), cobra.ShellCompDirectiveNoFileComp
 	}
 }
 

@@ -4,10 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"regexp"
 	"strings"
-
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/envops/kubectl-envops/pkg/config"
 	"github.com/envops/kubectl-envops/pkg/rbac"
@@ -111,11 +108,6 @@ func leftForResume(err error) bool {
 	return errors.As(err, &fe) && !fe.RolledBack
 }
 
-// forbiddenMessage matches the API server's RBAC refusal, for example
-// `User "system:serviceaccount:ci:envops" cannot get resource "secrets" in
-// API group "" in the namespace "web"`.
-var forbiddenMessage = regexp.MustCompile(`User "([^"]*)" cannot (\S+) resource "([^"]+)" in API group "([^"]*)" (?:in the namespace "([^"]*)"|at the cluster scope)`)
-
 // useOf maps a command path to the rbac use that grants it ("" for none).
 func useOf(commandPath string) rbac.Use {
 	for _, f := range strings.Fields(commandPath) {
@@ -132,28 +124,8 @@ func useOf(commandPath string) rbac.Use {
 // message changes: the exit code is taken from the error as the command
 // returned it.
 func translateError(err error, commandPath string) error {
-	// Errors that already say what is denied and how to get it stay as
-	// the command wrote them.
-	if err == nil || isA[*rbac.DeniedError](err) || isA[*rbac.ExplainedError](err) || !apierrors.IsForbidden(err) {
-		return err
+	if err == nil {
+		return nil
 	}
-	var status apierrors.APIStatus
-	if !errors.As(err, &status) {
-		return err
-	}
-	m := forbiddenMessage.FindStringSubmatch(status.Status().Message)
-	if m == nil {
-		return err
-	}
-	user, verb, resource, group, ns := m[1], m[2], m[3], m[4], m[5]
-	gr := resource
-	if group != "" {
-		gr = resource + "." + group
-	}
-	fix := ""
-	if u := useOf(commandPath); u != "" {
-		fix = rbac.FixCommand(u, ns)
-	}
-	clusterScoped := !strings.Contains(m[0], "in the namespace")
-	return errors.New(rbac.Message(verb, gr, ns, clusterScoped, user, fix))
+	return rbac.Explain(err, useOf(commandPath))
 }
