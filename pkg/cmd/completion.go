@@ -9,11 +9,9 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/envops/kubectl-envops/pkg/completion"
 	"github.com/spf13/cobra"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/kubectl/pkg/util/templates"
 )
@@ -210,10 +208,6 @@ func (o *CompletionInstallOptions) Run(context.Context) error {
 	return nil
 }
 
-// namespaceCompletionTimeout bounds the wait for an unreachable cluster, so
-// that a TAB never hangs the shell.
-const namespaceCompletionTimeout = 5 * time.Second
-
 // registerGlobalFlagCompletions completes kubectl's global flags: contexts,
 // clusters and users from the kubeconfig, namespaces from the cluster. The
 // kubeconfig and context typed on the same line are honoured.
@@ -244,25 +238,13 @@ func kubeconfigNames(g *Globals, flag string) cobra.CompletionFunc {
 func namespaceNames(g *Globals) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
 		cs, err := g.Factory.KubernetesClientSet()
-		if err != nil {
-			cobra.CompErrorln(err.Error())
-			return nil, cobra.ShellCompDirectiveNoFileComp
+		if err == nil {
+			var names map[string]string
+			if names, err = completion.Namespaces(cmd.Context(), cs); err == nil {
+				return completion.WithPrefix(names, toComplete), cobra.ShellCompDirectiveNoFileComp
+			}
 		}
-		parent := cmd.Context()
-		if parent == nil {
-			parent = context.Background()
-		}
-		ctx, cancel := context.WithTimeout(parent, namespaceCompletionTimeout)
-		defer cancel()
-		list, err := cs.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
-		if err != nil {
-			cobra.CompErrorln(err.Error())
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		names := map[string]string{}
-		for _, ns := range list.Items {
-			names[ns.Name] = ""
-		}
-		return completion.WithPrefix(names, toComplete), cobra.ShellCompDirectiveNoFileComp
+		cobra.CompErrorln(err.Error())
+		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
 }

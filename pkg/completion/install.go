@@ -7,10 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
-
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
 // Names of the plugin's executables, without the ".exe" of Windows.
@@ -170,43 +166,4 @@ func OnPath(dir string) bool {
 		}
 	}
 	return false
-}
-
-// KubeconfigNames are the names of kind ("context", "cluster" or "user")
-// in cfg, each with its description: a context's cluster, a cluster's server.
-func KubeconfigNames(cfg *clientcmdapi.Config, kind string) map[string]string {
-	names := map[string]string{}
-	switch kind {
-	case "context":
-		for name, ctx := range cfg.Contexts {
-			names[name] = "cluster " + ctx.Cluster
-		}
-	case "cluster":
-		for name, cluster := range cfg.Clusters {
-			names[name] = cluster.Server
-		}
-	case "user":
-		for name := range cfg.AuthInfos {
-			names[name] = ""
-		}
-	}
-	return names
-}
-
-// WithPrefix returns the names that start with prefix, sorted, each with
-// its description after a tab when it has one, as shells show choices.
-func WithPrefix(names map[string]string, prefix string) []string {
-	keys := make([]string, 0, len(names))
-	for k := range names {
-		if strings.HasPrefix(k, prefix) {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	for i, k := range keys {
-		if d := names[k]; d != "" {
-			keys[i] = k + "\t" + d
-		}
-	}
-	return keys
 }
