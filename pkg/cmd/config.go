@@ -49,6 +49,11 @@ type ConfigViewOptions struct {
 	genericiooptions.IOStreams
 }
 
+var configViewLong = templates.LongDesc(`
+	Print the project file the commands use, with every default filled in: the
+	file given by --config, or else the nearest .envops.yaml in the working
+	directory or above it, or else the defaults alone.`)
+
 var configViewExample = templates.Examples(`
 	# Show the effective project configuration, defaults filled in
 	kubectl envops config view
@@ -66,6 +71,7 @@ func NewCmdConfigView(g *Globals, runF func(*ConfigViewOptions) error) *cobra.Co
 	cmd := &cobra.Command{
 		Use:     "view",
 		Short:   "Print the effective .envops.yaml with defaults filled in",
+		Long:    configViewLong,
 		Example: configViewExample,
 		Args:    cobra.NoArgs,
 		RunE:    runOptions(g, o, runF),

@@ -83,20 +83,10 @@ func NewRootCmd(streams genericiooptions.IOStreams) *cobra.Command {
 	registerGlobalFlagCompletions(root, g)
 	root.PersistentFlags().StringVar(&g.ConfigPath, "config", "", "Path of the project file (default: the nearest .envops.yaml in this directory or above)")
 
-	root.AddCommand(NewCmdVersion(g, nil))
-	root.AddCommand(NewCmdConfig(g))
-	root.AddCommand(NewCmdInitEnv(g, nil))
-	root.AddCommand(NewCmdEnv(g, nil))
-	root.AddCommand(NewCmdNew(g, nil))
-	root.AddCommand(NewCmdGenerate(g, nil))
-	root.AddCommand(NewCmdCompletion(g, nil))
-	root.AddCommand(NewCmdLint(g, nil))
-	root.AddCommand(NewCmdNodeAgent(g, nil))
-	root.AddCommand(NewCmdDeploy(g, nil))
-	root.AddCommand(NewCmdRBAC(g, nil))
-	root.AddCommand(NewCmdHistory(g, nil))
-	root.AddCommand(NewCmdStatus(g, nil))
-	root.AddCommand(NewCmdPromote(g, nil))
+	root.AddCommand(NewCmdVersion(g, nil), NewCmdConfig(g), NewCmdInitEnv(g, nil), NewCmdEnv(g, nil),
+		NewCmdNew(g, nil), NewCmdGenerate(g, nil), NewCmdCompletion(g, nil), NewCmdLint(g, nil),
+		NewCmdNodeAgent(g, nil), NewCmdDeploy(g, nil), NewCmdRBAC(g, nil), NewCmdHistory(g, nil),
+		NewCmdStatus(g, nil), NewCmdPromote(g, nil))
 	argsAreUsage(root)
 	return root
 }

@@ -14,7 +14,6 @@ import (
 // VersionOptions holds the flags of "kubectl envops version".
 type VersionOptions struct {
 	Output string
-	info   version.Info
 
 	print *outputFlags
 	genericiooptions.IOStreams
@@ -47,23 +46,18 @@ func NewCmdVersion(g *Globals, runF func(*VersionOptions) error) *cobra.Command 
 
 func (o *VersionOptions) output() *outputFlags { return outputOf(&o.print, &o.Output) }
 
-// Complete reads the build's identity.
-func (o *VersionOptions) Complete(*Globals, *cobra.Command, []string) error {
-	o.info = version.Get()
-	return nil
-}
+// Complete has nothing to resolve: the build's identity is fixed.
+func (o *VersionOptions) Complete(*Globals, *cobra.Command, []string) error { return nil }
 
 // Validate checks the output format.
-func (o *VersionOptions) Validate() error {
-	return o.output().validate()
-}
+func (o *VersionOptions) Validate() error { return o.output().validate() }
 
-// Run prints the version.
+// Run prints the build's identity.
 func (o *VersionOptions) Run(context.Context) error {
+	i := version.Get()
 	if !o.output().isOwn() {
-		return o.output().printValue(o.Out, o.info)
+		return o.output().printValue(o.Out, i)
 	}
-	i := o.info
 	_, err := fmt.Fprintf(o.Out, "kubectl-envops %s\n  commit:     %s\n  go:         %s\n  client-go:  %s\n  platform:   %s\n",
 		i.Version, i.Commit, i.GoVersion, i.ClientGoVersion, i.Platform)
 	return err

@@ -3,7 +3,6 @@ package lint
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -172,23 +171,4 @@ func relative(path string) string {
 		return rel
 	}
 	return path
-}
-
-// InvalidDocumentsError is one line naming the first document that could
-// not be read and how many more there are, or nil when all could be read.
-func (r *Report) InvalidDocumentsError() error {
-	bad := r.InvalidDocuments()
-	if len(bad) == 0 {
-		return nil
-	}
-	f := bad[0]
-	msg := f.Location.Label() + ": " + f.Message
-	if f.Location.Line > 0 {
-		msg = fmt.Sprintf("%s:%d: %s", f.Location.Label(), f.Location.Line, f.Message)
-	}
-	msg = EscapeText(msg)
-	if len(bad) > 1 {
-		msg += fmt.Sprintf(" (and %d more documents that cannot be read)", len(bad)-1)
-	}
-	return errors.New(msg)
 }

@@ -18,6 +18,9 @@ import (
 	"github.com/envops/kubectl-envops/pkg/yamlsize"
 )
 
+// errTooLarge is a document, YAML or JSON, that outgrows MaxDocumentBytes.
+var errTooLarge = fmt.Errorf("document is larger than %d MiB", MaxDocumentBytes>>20)
+
 // MaxDocumentBytes bounds one YAML or JSON document. A larger one is
 // reported as invalid and skipped without being held in memory: no single
 // Kubernetes object comes near this size.
@@ -165,7 +168,7 @@ func parseDocument(d document) (objs []*Object, bad *Finding) {
 		return nil, nil
 	}
 	if d.tooLarge {
-		return nil, invalidDocument(d.src, d.firstLine, fmt.Sprintf("document is larger than %d MiB", MaxDocumentBytes>>20),
+		return nil, invalidDocument(d.src, d.firstLine, errTooLarge.Error(),
 			"split it into smaller documents separated by ---")
 	}
 	// JSON is YAML, but a stream of JSON values is not one YAML document;

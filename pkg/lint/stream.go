@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"strings"
 )
@@ -23,9 +22,6 @@ type listState struct {
 	ended   bool
 	objects int
 }
-
-// errTooLarge stops the JSON reader when one value outgrows MaxDocumentBytes.
-var errTooLarge = fmt.Errorf("document is larger than %d MiB", MaxDocumentBytes>>20)
 
 // jsonRecorder keeps the bytes the JSON decoder reads, from the start of
 // the value being read, so a value that is not streamed can be handed on
