@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/envops/kubectl-envops/pkg/config"
+	"github.com/envops/kubectl-envops/pkg/fleet"
 )
 
 // unreachable is a client whose every request fails to connect.
@@ -90,11 +91,11 @@ func TestEnvAllContextsJSONAndMappingMismatch(t *testing.T) {
 	if err := o.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	var rows []contextRow
+	var rows []fleet.ContextRow
 	if err := json.Unmarshal([]byte(out.String()), &rows); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, out)
 	}
-	want := map[string]contextRow{
+	want := map[string]fleet.ContextRow{
 		"envops-dev":  {Current: true, Context: "envops-dev", Cluster: "dev", Environment: "dev", Namespace: "web", Status: `mismatch: .envops.yaml maps it to "prod"`, Expected: "prod"},
 		"envops-prod": {Context: "envops-prod", Cluster: "prod", Namespace: "default", Status: "namespaces disagree: prod, staging"},
 		"old-staging": {Context: "old-staging", Cluster: "gone", Namespace: "default", Status: "unreachable: dial tcp 127.0.0.1:1: connect: connection refused"},
@@ -149,19 +150,19 @@ namespaces:    1 namespace declares "prod"; 1 lacks the Secret: web
 			client: fake.NewClientset(envNamespace("web"), envSecret("web", "dev", nil)),
 			output: "json",
 			want: `{
-  "context": "envops-dev",
-  "cluster": "dev",
-  "namespace": "web",
-  "environment": "dev",
-  "source": "web",
-  "secret": "environment",
-  "key": "environment",
-  "consistent": true,
-  "declared": {
-    "dev": [
-      "web"
-    ]
-  }
+    "context": "envops-dev",
+    "cluster": "dev",
+    "namespace": "web",
+    "environment": "dev",
+    "source": "web",
+    "secret": "environment",
+    "key": "environment",
+    "consistent": true,
+    "declared": {
+        "dev": [
+            "web"
+        ]
+    }
 }
 `,
 		},
@@ -214,7 +215,7 @@ func TestEnvFlags(t *testing.T) {
 		{name: "context flag", args: []string{"--context", "envops-prod"}, check: func(o *EnvOptions) bool {
 			return o.Context == "envops-prod" && o.Namespace == "default"
 		}},
-		{name: "bad output", args: []string{"-o", "table"}, wantErr: `unknown output format "table" for --output: use json or yaml, or omit it for text`},
+		{name: "bad output", args: []string{"-o", "table"}, wantErr: `unknown output format "table" for --output: use json, yaml, go-template, go-template-file, template, templatefile, jsonpath, jsonpath-as-json, jsonpath-file, or omit it for the default`},
 		{name: "zero timeout", args: []string{"--timeout", "0s"}, wantErr: "--timeout must be positive, such as 5s"},
 		{name: "arguments", args: []string{"prod"}, wantErr: `unknown command "prod" for "kubectl-envops env"`},
 	}

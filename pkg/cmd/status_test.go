@@ -54,7 +54,7 @@ func TestStatusUnansweringClusterIsARow(t *testing.T) {
 		Apps:    []string{"web"},
 		Timeout: 300 * time.Millisecond,
 		Config:  config.Default(),
-		Targets: []clusterTarget{{Env: "dev", Context: "dev", Namespace: "web"}, {Env: "prod", Context: "prod", Namespace: "web"}},
+		Targets: []fleet.Target{{Env: "dev", Context: "dev", Namespace: "web"}, {Env: "prod", Context: "prod", Namespace: "web"}},
 		NewClient: func(name string, timeout time.Duration) (kubernetes.Interface, error) {
 			if name == "dev" {
 				return devCluster(), nil
@@ -86,7 +86,7 @@ func TestStatusHealthyExitsZero(t *testing.T) {
 	streams, _, out, _ := genericiooptions.NewTestIOStreams()
 	o := &StatusOptions{
 		Apps: []string{"web"}, Timeout: time.Second, Config: config.Default(), Output: "json",
-		Targets:   []clusterTarget{{Env: "dev", Context: "dev", Namespace: "web"}},
+		Targets:   []fleet.Target{{Env: "dev", Context: "dev", Namespace: "web"}},
 		NewClient: func(string, time.Duration) (kubernetes.Interface, error) { return devCluster(), nil },
 		Now:       time.Now, IOStreams: streams,
 	}
@@ -99,7 +99,7 @@ func TestStatusHealthyExitsZero(t *testing.T) {
 }
 
 func TestStatusValidate(t *testing.T) {
-	for _, o := range []StatusOptions{{Output: "wide", Timeout: time.Second}, {Timeout: 0}, {Watch: true, Output: "json", Timeout: time.Second, Interval: time.Second}} {
+	for _, o := range []StatusOptions{{Output: "wide", Timeout: time.Second}, {Timeout: 0}, {Watch: true, Output: "wide", Timeout: time.Second, Interval: time.Second}, {Watch: true, Timeout: time.Second}} {
 		if err := o.Validate(); ExitCode(err) != ExitUsage {
 			t.Errorf("%+v: err = %v, want a usage error", o, err)
 		}
@@ -115,7 +115,7 @@ func TestStatusWatchPrintsOnChange(t *testing.T) {
 	streams, _, out, _ := genericiooptions.NewTestIOStreams()
 	o := &StatusOptions{
 		Apps: []string{"web"}, Timeout: time.Second, Config: config.Default(), Watch: true, Interval: time.Millisecond,
-		Targets: []clusterTarget{{Env: "dev", Context: "dev", Namespace: "web"}},
+		Targets: []fleet.Target{{Env: "dev", Context: "dev", Namespace: "web"}},
 		NewClient: func(string, time.Duration) (kubernetes.Interface, error) {
 			calls++
 			switch calls {

@@ -100,3 +100,13 @@ func TargetNamespaces(ctx context.Context, client kubernetes.Interface) ([]strin
 	sort.Strings(out)
 	return out, nil
 }
+
+// Environments lists the environments the namespaces declare, sorted.
+func (r *Report) Environments() []string {
+	out := make([]string, 0, len(r.Declared))
+	for env := range r.Declared {
+		out = append(out, env)
+	}
+	sort.Strings(out)
+	return out
+}
