@@ -130,12 +130,9 @@ func (o *EnvOptions) Validate() error {
 
 // Run prints the report of the current context, or the table of all.
 func (o *EnvOptions) Run(ctx context.Context) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	if o.AllContexts {
 		rows := fleet.Environments(ctx, o.Config, o.Raw, o.Context, o.Timeout, o.NewClient)
-		if !o.output().isOwn() {
+		if !ownFormat(o.output()) {
 			return o.output().printValue(o.Out, rows)
 		}
 		table := make([][]string, 0, len(rows))
@@ -166,7 +163,7 @@ func (o *EnvOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if !o.output().isOwn() {
+	if !ownFormat(o.output()) {
 		return o.output().printValue(o.Out, v)
 	}
 	env := v.Environment
@@ -202,3 +199,7 @@ func (e *briefError) Unwrap() error { return e.err }
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }
+
+// ownFormat tells whether the command prints the chosen format itself:
+// --template without -o is a go-template, printed by kubectl's printer.
+func ownFormat(f *outputFlags) bool { return f.isOwn() && !f.templateOnly() }

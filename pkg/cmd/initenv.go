@@ -113,9 +113,6 @@ func (o *InitEnvOptions) output() *outputFlags {
 func (o *InitEnvOptions) Complete(g *Globals, cmd *cobra.Command, args []string) error {
 	o.Env = args[0]
 	o.Cause = changeCause(cmd, args, o.ChangeCause)
-	if err := config.ValidateEnvironmentName(o.Env); err != nil {
-		return usageError("%v", err)
-	}
 	var err error
 	if o.DryRunStrategy, err = dryRunStrategy(cmd); err != nil {
 		return err
@@ -158,7 +155,7 @@ func (o *InitEnvOptions) Validate() error {
 		return err
 	}
 	switch {
-	case o.WatchNamespaces && (o.DryRunStrategy != cmdutil.DryRunNone || o.Output != ""):
+	case o.WatchNamespaces && (o.DryRunStrategy != cmdutil.DryRunNone || !ownFormat(o.output())):
 		return usageError("--watch-namespaces writes as namespaces appear: it cannot be combined with --dry-run or --output")
 	case o.WatchNamespaces && o.ExplicitNamespace:
 		return usageError("--watch-namespaces covers every namespace: drop -n/--namespace")
@@ -170,9 +167,6 @@ func (o *InitEnvOptions) Validate() error {
 
 // Run writes the Secrets, then optionally keeps watching namespaces.
 func (o *InitEnvOptions) Run(ctx context.Context) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	if !o.Force {
 		if err := environment.CheckMapping(o.Config, o.Env, o.Context); err != nil {
 			return err
@@ -222,7 +216,7 @@ func (o *InitEnvOptions) explain(err error) error {
 }
 
 func (o *InitEnvOptions) printResult(res *environment.InitResult) error {
-	if !o.output().isOwn() {
+	if !ownFormat(o.output()) {
 		objs := make([]runtime.Object, 0, len(res.Written))
 		for _, s := range res.Written {
 			objs = append(objs, environment.Sanitize(s, o.Config.Secret))

@@ -216,9 +216,6 @@ func stepGlobals(g *Globals, streams genericiooptions.IOStreams) *Globals {
 
 // Run reads the image (with --from), then promotes it step by step.
 func (o *PromoteOptions) Run(ctx context.Context) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -232,7 +229,7 @@ func (o *PromoteOptions) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	text := o.Output == "text" && !o.output().templateOnly()
+	text := o.Output == "text" && ownFormat(o.output())
 	runner := &promote.Runner{
 		App:  o.App,
 		Soak: o.Soak,
@@ -266,7 +263,7 @@ func (o *PromoteOptions) printEvent(e promote.Event) {
 	switch {
 	case o.Output == "jsonl":
 		_ = json.NewEncoder(o.Out).Encode(e)
-	case !o.output().isOwn() || o.output().templateOnly():
+	case !ownFormat(o.output()):
 		if err := o.output().printValue(o.Out, e); err != nil {
 			fmt.Fprintf(o.ErrOut, "warning: %v\n", err)
 		}

@@ -135,9 +135,6 @@ func (o *StatusOptions) Validate() error {
 
 // Run prints the table once, or keeps printing it with --watch.
 func (o *StatusOptions) Run(ctx context.Context) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	status := &fleet.Status{Apps: o.Apps, Secret: o.Config.Secret, Timeout: o.Timeout, Client: o.NewClient, Now: o.Now}
 	if !o.Watch {
 		rows := status.Collect(ctx, o.Targets)
@@ -149,33 +146,23 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var last []byte
-	for {
-		rows := status.Collect(ctx, o.Targets)
-		if ctx.Err() != nil {
-			return nil
-		}
+	return status.Watch(ctx, o.Targets, o.Interval, func(rows []fleet.StatusRow) error {
 		var buf bytes.Buffer
-		if err := o.printRows(&buf, rows); err != nil {
+		if err := o.printRows(&buf, rows); err != nil || bytes.Equal(buf.Bytes(), last) {
 			return err
 		}
-		if !bytes.Equal(buf.Bytes(), last) {
-			// A table is stamped with the time; other formats stay parsable.
-			if o.output().isOwn() {
-				fmt.Fprintln(o.Out, o.Now().UTC().Format(time.RFC3339))
-			}
-			_, _ = o.Out.Write(buf.Bytes())
-			last = buf.Bytes()
+		// A table is stamped with the time; other formats stay parsable.
+		if ownFormat(o.output()) {
+			fmt.Fprintln(o.Out, o.Now().UTC().Format(time.RFC3339))
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(o.Interval):
-		}
-	}
+		last = buf.Bytes()
+		_, err := o.Out.Write(last)
+		return err
+	})
 }
 
 func (o *StatusOptions) printRows(out io.Writer, rows []fleet.StatusRow) error {
-	if !o.output().isOwn() {
+	if !ownFormat(o.output()) {
 		if rows == nil {
 			rows = []fleet.StatusRow{}
 		}

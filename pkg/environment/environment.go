@@ -131,3 +131,22 @@ func WithContext(err error, kubeContext string) error {
 	}
 	return err
 }
+
+// CheckIn is Check through kubeContext: its errors name the context, and
+// a Secret not bound to its cluster yields a warning saying how to bind it.
+func CheckIn(ctx context.Context, client kubernetes.Interface, kubeContext, namespace, expected string, s config.Secret) (warning string, err error) {
+	binding, err := Check(ctx, client, namespace, expected, s)
+	if err == nil {
+		if binding.Unbound {
+			warning = fmt.Sprintf("warning: the environment Secret %q in context %q namespace %q is not bound to its cluster (written by an earlier version); bind it with \"kubectl envops init-env %s --context %s -n %s\"",
+				s.Name, kubeContext, namespace, expected, kubeContext, namespace)
+		}
+		return warning, nil
+	}
+	var ge *GuardError
+	var ie *IdentityError
+	if errors.As(err, &ge) || errors.As(err, &ie) {
+		return "", WithContext(err, kubeContext)
+	}
+	return "", fmt.Errorf("context %q: %w", kubeContext, err)
+}

@@ -170,3 +170,22 @@ func Healthy(rows []StatusRow) error {
 	}
 	return fmt.Errorf("not every environment is steady and healthy: %s", strings.Join(bad, "; "))
 }
+
+// Watch collects the rows every interval and hands each round to show,
+// until ctx ends or show fails.
+func (s *Status) Watch(ctx context.Context, targets []Target, interval time.Duration, show func([]StatusRow) error) error {
+	for {
+		rows := s.Collect(ctx, targets)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err := show(rows); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(interval):
+		}
+	}
+}
