@@ -241,3 +241,63 @@ func TestEnvFlags(t *testing.T) {
 		})
 	}
 }
+
+// -o jsonpath= and -o go-template= see the view of one context, or the
+// rows of every context as .items.
+func TestEnvTemplates(t *testing.T) {
+	clients := map[string]kubernetes.Interface{
+		"envops-dev":  fake.NewClientset(envNamespace("web"), envSecret("web", "dev", nil)),
+		"envops-prod": fake.NewClientset(envNamespace("default"), envSecret("default", "prod", nil)),
+	}
+	for _, tc := range []struct {
+		all          bool
+		output, want string
+	}{
+		{false, "jsonpath={.environment} {.context} {.source}", "dev envops-dev web"},
+		{false, "go-template={{.environment}} in {{.cluster}}", "dev in dev"},
+		{true, "jsonpath={range .items[*]}{.context}={.environment};{end}", "envops-dev=dev;envops-prod=prod;old-staging=;"},
+		{true, "go-template={{range .items}}{{if .current}}{{.context}}{{end}}{{end}}", "envops-dev"},
+	} {
+		o, out := envOptions(t, clients, nil)
+		o.AllContexts, o.Output = tc.all, tc.output
+		if err := o.Run(t.Context()); err != nil {
+			t.Errorf("%s: %v", tc.output, err)
+			continue
+		}
+		if out.String() != tc.want {
+			t.Errorf("%s: printed %q, want %q", tc.output, out, tc.want)
+		}
+	}
+}
+
+// --template without -o is a go-template, as in kubectl; a broken one is
+// a one-line input error.
+func TestEnvTemplateFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args     []string
+		want     string
+		wantCode int
+	}{
+		{[]string{"--template", "{{.environment}}"}, "dev", 0},
+		{[]string{"-o", "jsonpath={.environment"}, "", ExitUsage},
+		{[]string{"-o", "go-template={{index .environment 9}}"}, "", ExitUsage},
+	} {
+		g, _, _ := envTestGlobals(t, envTestKubeconfig(t), "", "", "")
+		var out strings.Builder
+		root := envTestRoot(g, NewCmdEnv(g, func(o *EnvOptions) error {
+			o.Out = &out
+			o.NewClient = func(string, time.Duration) (kubernetes.Interface, error) {
+				return fake.NewClientset(envNamespace("web"), envSecret("web", "dev", nil)), nil
+			}
+			return o.Run(t.Context())
+		}))
+		root.SetArgs(append([]string{"env"}, tc.args...))
+		err := root.Execute()
+		if ExitCode(err) != tc.wantCode || out.String() != tc.want {
+			t.Errorf("%v: printed %q, err %v; want %q, exit %d", tc.args, out.String(), err, tc.want, tc.wantCode)
+		}
+		if err != nil && strings.Contains(err.Error(), "\n") {
+			t.Errorf("%v: the error is not one line: %v", tc.args, err)
+		}
+	}
+}

@@ -4,6 +4,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/envops/kubectl-envops/pkg/promote"
 )
 
 func TestPromoteValidate(t *testing.T) {
@@ -32,5 +36,31 @@ func TestPromoteValidate(t *testing.T) {
 	o.From = "staging"
 	if err := o.Validate(); err != nil {
 		t.Errorf("--from alone: %v", err)
+	}
+}
+
+// A template is applied to each event of the promotion, as jsonl prints
+// each as a line; text prints only the lines people read.
+func TestPromoteEventsThroughTemplates(t *testing.T) {
+	events := []promote.Event{
+		{Type: promote.EventType, App: "web", Phase: promote.PhaseStarting, Image: "web:2", Message: "ships web:2 to dev, prod"},
+		{Type: promote.EventType, App: "web", Env: "dev", Phase: promote.PhaseDone, Image: "web:2"},
+	}
+	for _, tc := range []struct{ output, want string }{
+		{"jsonpath={.environment}/{.phase}{\"\\n\"}", "/started\ndev/promoted\n"},
+		{"go-template={{.phase}} {{.image}};", "started web:2;promoted web:2;"},
+		{"text", "web ships web:2 to dev, prod\ndev: promoted web:2\n"},
+	} {
+		var out, errOut strings.Builder
+		o := &PromoteOptions{App: "web", Output: tc.output, IOStreams: genericiooptions.IOStreams{Out: &out, ErrOut: &errOut}}
+		if err := o.output().validate(); err != nil {
+			t.Fatalf("%s: %v", tc.output, err)
+		}
+		for _, e := range events {
+			o.printEvent(e)
+		}
+		if out.String() != tc.want || errOut.Len() != 0 {
+			t.Errorf("%s: printed %q (stderr %q), want %q", tc.output, out.String(), errOut.String(), tc.want)
+		}
 	}
 }
