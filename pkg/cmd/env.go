@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -141,7 +142,7 @@ func (o *EnvOptions) Run(ctx context.Context) error {
 			if r.Current {
 				cur = "*"
 			}
-			table = append(table, []string{cur, r.Context, r.Cluster, orDash(r.Environment), r.Namespace, r.Status})
+			table = append(table, []string{cur, r.Context, r.Cluster, cmp.Or(r.Environment, "-"), r.Namespace, r.Status})
 		}
 		return printTable(o.Out, []string{"CURRENT", "CONTEXT", "CLUSTER", "ENVIRONMENT", "NAMESPACE", "STATUS"}, table)
 	}
@@ -166,12 +167,8 @@ func (o *EnvOptions) Run(ctx context.Context) error {
 	if !ownFormat(o.output()) {
 		return o.output().printValue(o.Out, v)
 	}
-	env := v.Environment
-	if env == "" {
-		env = "(ambiguous: namespaces disagree)"
-	}
 	return printPairs(o.Out, [][]string{
-		{"environment:", env},
+		{"environment:", cmp.Or(v.Environment, "(ambiguous: namespaces disagree)")},
 		{"context:", fmt.Sprintf("%s (cluster %s)", v.Context, v.Cluster)},
 		{"read from:", v.ReadFrom()},
 		{"namespaces:", v.Namespaces()},

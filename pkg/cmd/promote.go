@@ -1,13 +1,11 @@
 package cmd
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -124,14 +122,14 @@ func (o *PromoteOptions) output() *outputFlags {
 // promotion.
 func (o *PromoteOptions) Complete(g *Globals, _ *cobra.Command, args []string) error {
 	o.App = args[0]
-	if err := o.Validate(); err != nil {
+	if err := o.output().validate(); err != nil {
 		return err
 	}
-	cfg, err := g.LoadConfig()
-	if err != nil {
+	var err error
+	if o.cfg, err = g.LoadConfig(); err != nil {
 		return err
 	}
-	o.cfg = cfg
+	cfg := o.cfg
 	if len(cfg.Environments) == 0 {
 		return usageError("promote needs the environments and their contexts in %s: add an environments: mapping", config.FileName)
 	}
@@ -183,10 +181,8 @@ func (o *PromoteOptions) Validate() error {
 	if err := (render.Options{Image: o.Image}).Validate(); err != nil {
 		return usageError("--image: %v", err)
 	}
-	if o.Notify != "" {
-		if err := notify.ValidateURL(o.Notify); err != nil {
-			return usageError("--notify: %v", err)
-		}
+	if err := notify.ValidateURL(o.Notify); o.Notify != "" && err != nil {
+		return usageError("--notify: %v", err)
 	}
 	return nil
 }
@@ -216,7 +212,7 @@ func stepGlobals(g *Globals, streams genericiooptions.IOStreams) *Globals {
 
 // Run reads the image (with --from), then promotes it step by step.
 func (o *PromoteOptions) Run(ctx context.Context) error {
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptible(ctx)
 	defer stop()
 
 	image := o.Image
@@ -309,12 +305,12 @@ func (o *PromoteOptions) summary(results []promote.Result) {
 	if o.plan.Source != "" {
 		image := "-"
 		if len(results) > 0 {
-			image = orDash(results[0].Image)
+			image = cmp.Or(results[0].Image, "-")
 		}
 		rows = append(rows, []string{o.plan.Source, o.cfg.Environments[o.plan.Source].Context, "source", image})
 	}
 	for _, r := range results {
-		rows = append(rows, []string{r.Env, o.cfg.Environments[r.Env].Context, string(r.Phase), orDash(r.Image)})
+		rows = append(rows, []string{r.Env, o.cfg.Environments[r.Env].Context, string(r.Phase), cmp.Or(r.Image, "-")})
 	}
 	_ = printTable(o.Out, []string{"ENVIRONMENT", "CONTEXT", "RESULT", "IMAGE"}, rows)
 }

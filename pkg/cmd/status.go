@@ -2,13 +2,11 @@ package cmd
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -70,7 +68,7 @@ var statusExample = templates.Examples(`
 
 // NewCmdStatus builds "kubectl envops status". runF, when set, replaces Run.
 func NewCmdStatus(g *Globals, runF func(*StatusOptions) error) *cobra.Command {
-	o := &StatusOptions{IOStreams: g.Streams, Now: time.Now}
+	o := &StatusOptions{IOStreams: g.Streams}
 	cmd := &cobra.Command{
 		Use:               "status [APP...] [--all-contexts] [-o json|yaml] [--watch]",
 		Short:             "Show which version of each app runs in every environment, and whether it is healthy",
@@ -93,15 +91,15 @@ func (o *StatusOptions) output() *outputFlags { return outputOf(&o.print, &o.Out
 // Complete loads the project file and the kubeconfig and lists the
 // clusters and apps to ask about.
 func (o *StatusOptions) Complete(g *Globals, _ *cobra.Command, args []string) error {
-	o.Apps = args
-	if err := o.Validate(); err != nil {
+	o.Apps, o.Now = args, time.Now
+	// A bad -o is reported before any file is read.
+	if err := o.output().validate(); err != nil {
 		return err
 	}
 	cfg, err := g.LoadConfig()
-	if err != nil {
+	if o.Config = cfg; err != nil {
 		return err
 	}
-	o.Config = cfg
 	if len(o.Apps) == 0 {
 		if o.Apps, err = render.Apps(cfg); err != nil || len(o.Apps) == 0 {
 			return usageError("name the apps to show (no app directories found in %s)", cfg.AppsDir())
@@ -143,7 +141,7 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 		}
 		return fleet.Healthy(rows)
 	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptible(ctx)
 	defer stop()
 	var last []byte
 	return status.Watch(ctx, o.Targets, o.Interval, func(rows []fleet.StatusRow) error {
@@ -180,18 +178,10 @@ func (o *StatusOptions) printRows(out io.Writer, rows []fleet.StatusRow) error {
 		}
 		last := "-"
 		if r.DeployedAt != nil {
-			last = fmt.Sprintf("%s, %s ago", orDash(r.DeployedBy), duration.HumanDuration(now.Sub(*r.DeployedAt)))
+			last = fmt.Sprintf("%s, %s ago", cmp.Or(r.DeployedBy, "-"), duration.HumanDuration(now.Sub(*r.DeployedAt)))
 		}
-		table = append(table, []string{orDash(r.Environment), r.Context, orDash(r.Secret), orDash(r.App),
-			orDash(r.Kind), orDash(strings.Join(r.Images, ",")), ready, state, last})
+		table = append(table, []string{cmp.Or(r.Environment, "-"), r.Context, cmp.Or(r.Secret, "-"), cmp.Or(r.App, "-"),
+			cmp.Or(r.Kind, "-"), cmp.Or(strings.Join(r.Images, ","), "-"), ready, state, last})
 	}
 	return printTable(out, []string{"ENVIRONMENT", "CONTEXT", "SECRET", "APP", "KIND", "IMAGE", "READY", "STATE", "LAST DEPLOY"}, table)
-}
-
-// orDash is s, or "-" for an empty table cell.
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }

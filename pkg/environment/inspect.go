@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 
 	corev1 "k8s.io/api/core/v1"
@@ -102,11 +104,4 @@ func TargetNamespaces(ctx context.Context, client kubernetes.Interface) ([]strin
 }
 
 // Environments lists the environments the namespaces declare, sorted.
-func (r *Report) Environments() []string {
-	out := make([]string, 0, len(r.Declared))
-	for env := range r.Declared {
-		out = append(out, env)
-	}
-	sort.Strings(out)
-	return out
-}
+func (r *Report) Environments() []string { return slices.Sorted(maps.Keys(r.Declared)) }
