@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -276,14 +277,15 @@ func (o *PromoteOptions) printEvent(e promote.Event) {
 // deploy runs "deploy APP --env ENV --image IMG" with the flags promote
 // passes on, exactly as the deploy command does.
 func (o *PromoteOptions) deploy(ctx context.Context, env, image string) error {
-	g := o.step()
+	g, format := o.step(), o.Output
+	if !ownFormat(o.output()) {
+		// The deploy writes JSON lines, each printed through the template.
+		format, g.Streams.Out = "jsonl", &eventLines{o: o}
+	}
 	cmd := NewCmdDeploy(g, nil)
 	args := []string{o.App, "--env", env, "--image", image,
-		"--failure-grace", o.FailureGrace.String(), "-o", o.Output,
+		"--failure-grace", o.FailureGrace.String(), "-o", format,
 		"--change-cause", fmt.Sprintf("kubectl envops promote %s: %s to %s", o.App, image, env)}
-	if t := o.output().print.TemplatePrinterFlags.TemplateArgument; t != nil && *t != "" {
-		args = append(args, "--template", *t)
-	}
 	if o.Yes {
 		args = append(args, "--yes")
 	}
@@ -292,10 +294,31 @@ func (o *PromoteOptions) deploy(ctx context.Context, env, image string) error {
 	}
 	cmd.SetArgs(args)
 	cmd.SetIn(o.In)
-	cmd.SetOut(o.Out)
+	cmd.SetOut(g.Streams.Out)
 	cmd.SetErr(o.ErrOut)
 	cmd.SilenceErrors, cmd.SilenceUsage = true, true
 	return cmd.ExecuteContext(ctx)
+}
+
+// eventLines prints each JSON line written to it as one event of the
+// promotion's output.
+type eventLines struct {
+	o    *PromoteOptions
+	rest []byte
+}
+
+func (w *eventLines) Write(p []byte) (int, error) {
+	w.rest = append(w.rest, p...)
+	for {
+		line, rest, ok := bytes.Cut(w.rest, []byte("\n"))
+		if !ok {
+			return len(p), nil
+		}
+		w.rest = rest
+		if err := w.o.output().printValue(w.o.Out, json.RawMessage(line)); err != nil {
+			fmt.Fprintf(w.o.ErrOut, "warning: %v\n", err)
+		}
+	}
 }
 
 // summary prints one line per environment of the promotion.

@@ -64,3 +64,19 @@ func TestPromoteEventsThroughTemplates(t *testing.T) {
 		}
 	}
 }
+
+// The JSON lines of each deploy step go through the template too, one
+// event per line however the deploy splits its writes.
+func TestPromoteDeployLinesThroughTemplates(t *testing.T) {
+	var out, errOut strings.Builder
+	o := &PromoteOptions{App: "web", Output: "go-template={{.type}}:{{.name}};", IOStreams: genericiooptions.IOStreams{Out: &out, ErrOut: &errOut}}
+	w := &eventLines{o: o}
+	for _, p := range []string{`{"type":"progress","name":"web"}` + "\n" + `{"type":"do`, `ne","name":"web"}` + "\n"} {
+		if n, err := w.Write([]byte(p)); err != nil || n != len(p) {
+			t.Fatalf("write %q: %d, %v", p, n, err)
+		}
+	}
+	if out.String() != "progress:web;done:web;" || errOut.Len() != 0 {
+		t.Errorf("printed %q (stderr %q), want progress:web;done:web;", out.String(), errOut.String())
+	}
+}
