@@ -1,6 +1,7 @@
 package promote_test
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/ptr"
 
+	"github.com/envops/kubectl-envops/pkg/appstate"
 	"github.com/envops/kubectl-envops/pkg/config"
 	"github.com/envops/kubectl-envops/pkg/fleet"
 	"github.com/envops/kubectl-envops/pkg/promote"
@@ -43,5 +45,26 @@ func TestPromoteFromPinsTheDigest(t *testing.T) {
 	}
 	if got != "nginx:1.29@sha256:0123abcd" {
 		t.Errorf("source image %q, want nginx:1.29@sha256:0123abcd", got)
+	}
+}
+
+func TestObserve(t *testing.T) {
+	since := time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		ctrls []appstate.Controller
+		want  promote.Observation
+	}{
+		{nil, promote.Observation{Problem: `app "web" is not deployed there`}},
+		{[]appstate.Controller{{Kind: "ReplicationController", Name: "web", Images: []string{"web:2"}, Ready: 2, Desired: 2, State: appstate.Steady, DeployedAt: since}},
+			promote.Observation{Steady: true, Healthy: true, Images: []string{"web:2"}, Since: since}},
+		{[]appstate.Controller{{Kind: "Deployment", Name: "web", Images: []string{"web:2"}, Ready: 1, Desired: 2, State: appstate.Failed, Reason: "pod web-1: ImagePullBackOff"}},
+			promote.Observation{Images: []string{"web:2"}, Problem: "Deployment web is failed (pod web-1: ImagePullBackOff)"}},
+		{[]appstate.Controller{{Kind: "ReplicationController", Name: "web", Ready: 1, Desired: 2, State: appstate.Steady}},
+			promote.Observation{Steady: true, Problem: "ReplicationController web has 1/2 pods ready"}},
+	} {
+		got := promote.Observe("web", tc.ctrls)
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%+v:\n got %+v\nwant %+v", tc.ctrls, got, tc.want)
+		}
 	}
 }
