@@ -56,7 +56,10 @@ var envExample = templates.Examples(`
 	kubectl envops env --all-contexts
 
 	# The same, for scripts
-	kubectl envops env --all-contexts -o json`)
+	kubectl envops env --all-contexts -o json
+
+	# Just the environment's name
+	kubectl envops env -o jsonpath='{.environment}'`)
 
 // NewCmdEnv builds "kubectl envops env". runF, when set, replaces Run so
 // tests can inspect the parsed options.
@@ -154,7 +157,7 @@ func (o *EnvOptions) Run(ctx context.Context) error {
 	}
 	r, err := environment.Inspect(ctx, client, o.Namespace, o.Config.Secret)
 	if err != nil {
-		return fmt.Errorf("context %q: %w", o.Context, &briefError{msg: fleet.Reason(err, o.Timeout), err: err})
+		return fmt.Errorf("context %q: %w", o.Context, fleet.Brief(err, o.Timeout))
 	}
 	cluster := ""
 	if c, ok := o.Raw.Contexts[o.Context]; ok {
@@ -183,15 +186,6 @@ func printPairs(w io.Writer, rows [][]string) error {
 	}
 	return printers.NewTablePrinter(printers.PrintOptions{NoHeaders: true}).PrintObj(t, w)
 }
-
-// briefError shows a short reason while keeping the cause for errors.Is.
-type briefError struct {
-	msg string
-	err error
-}
-
-func (e *briefError) Error() string { return e.msg }
-func (e *briefError) Unwrap() error { return e.err }
 
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")

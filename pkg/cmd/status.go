@@ -60,6 +60,9 @@ var statusExample = templates.Examples(`
 	# One app, as JSON for a script
 	kubectl envops status web -o json
 
+	# The image each environment runs
+	kubectl envops status web -o jsonpath='{range .items[*]}{.environment} {.images[0]}{"\n"}{end}'
+
 	# Gate a pipeline on every environment being healthy
 	kubectl envops status web --timeout 5s && echo all steady
 
@@ -70,7 +73,7 @@ var statusExample = templates.Examples(`
 func NewCmdStatus(g *Globals, runF func(*StatusOptions) error) *cobra.Command {
 	o := &StatusOptions{IOStreams: g.Streams}
 	cmd := &cobra.Command{
-		Use:               "status [APP...] [--all-contexts] [-o json|yaml] [--watch]",
+		Use:               "status [APP...] [--all-contexts] [-o FORMAT] [--watch]",
 		Short:             "Show which version of each app runs in every environment, and whether it is healthy",
 		Long:              statusLong,
 		Example:           statusExample,
