@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/envops/kubectl-envops/pkg/config"
+	"github.com/envops/kubectl-envops/pkg/fleet"
 )
 
 // unreachable is a client whose every request fails to connect.
@@ -90,11 +91,11 @@ func TestEnvAllContextsJSONAndMappingMismatch(t *testing.T) {
 	if err := o.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	var rows []contextRow
+	var rows []fleet.ContextRow
 	if err := json.Unmarshal([]byte(out.String()), &rows); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, out)
 	}
-	want := map[string]contextRow{
+	want := map[string]fleet.ContextRow{
 		"envops-dev":  {Current: true, Context: "envops-dev", Cluster: "dev", Environment: "dev", Namespace: "web", Status: `mismatch: .envops.yaml maps it to "prod"`, Expected: "prod"},
 		"envops-prod": {Context: "envops-prod", Cluster: "prod", Namespace: "default", Status: "namespaces disagree: prod, staging"},
 		"old-staging": {Context: "old-staging", Cluster: "gone", Namespace: "default", Status: "unreachable: dial tcp 127.0.0.1:1: connect: connection refused"},
@@ -149,19 +150,19 @@ namespaces:    1 namespace declares "prod"; 1 lacks the Secret: web
 			client: fake.NewClientset(envNamespace("web"), envSecret("web", "dev", nil)),
 			output: "json",
 			want: `{
-  "context": "envops-dev",
-  "cluster": "dev",
-  "namespace": "web",
-  "environment": "dev",
-  "source": "web",
-  "secret": "environment",
-  "key": "environment",
-  "consistent": true,
-  "declared": {
-    "dev": [
-      "web"
-    ]
-  }
+    "context": "envops-dev",
+    "cluster": "dev",
+    "namespace": "web",
+    "environment": "dev",
+    "source": "web",
+    "secret": "environment",
+    "key": "environment",
+    "consistent": true,
+    "declared": {
+        "dev": [
+            "web"
+        ]
+    }
 }
 `,
 		},
@@ -214,7 +215,7 @@ func TestEnvFlags(t *testing.T) {
 		{name: "context flag", args: []string{"--context", "envops-prod"}, check: func(o *EnvOptions) bool {
 			return o.Context == "envops-prod" && o.Namespace == "default"
 		}},
-		{name: "bad output", args: []string{"-o", "table"}, wantErr: `unknown output format "table" for --output: use json or yaml, or omit it for text`},
+		{name: "bad output", args: []string{"-o", "table"}, wantErr: `unknown output format "table" for --output: use json, yaml, go-template, go-template-file, template, templatefile, jsonpath, jsonpath-as-json, jsonpath-file, or omit it for the default`},
 		{name: "zero timeout", args: []string{"--timeout", "0s"}, wantErr: "--timeout must be positive, such as 5s"},
 		{name: "arguments", args: []string{"prod"}, wantErr: `unknown command "prod" for "kubectl-envops env"`},
 	}
@@ -238,5 +239,65 @@ func TestEnvFlags(t *testing.T) {
 				t.Errorf("parsed %+v", got)
 			}
 		})
+	}
+}
+
+// -o jsonpath= and -o go-template= see the view of one context, or the
+// rows of every context as .items.
+func TestEnvTemplates(t *testing.T) {
+	clients := map[string]kubernetes.Interface{
+		"envops-dev":  fake.NewClientset(envNamespace("web"), envSecret("web", "dev", nil)),
+		"envops-prod": fake.NewClientset(envNamespace("default"), envSecret("default", "prod", nil)),
+	}
+	for _, tc := range []struct {
+		all          bool
+		output, want string
+	}{
+		{false, "jsonpath={.environment} {.context} {.source}", "dev envops-dev web"},
+		{false, "go-template={{.environment}} in {{.cluster}}", "dev in dev"},
+		{true, "jsonpath={range .items[*]}{.context}={.environment};{end}", "envops-dev=dev;envops-prod=prod;old-staging=;"},
+		{true, "go-template={{range .items}}{{if .current}}{{.context}}{{end}}{{end}}", "envops-dev"},
+	} {
+		o, out := envOptions(t, clients, nil)
+		o.AllContexts, o.Output = tc.all, tc.output
+		if err := o.Run(t.Context()); err != nil {
+			t.Errorf("%s: %v", tc.output, err)
+			continue
+		}
+		if out.String() != tc.want {
+			t.Errorf("%s: printed %q, want %q", tc.output, out, tc.want)
+		}
+	}
+}
+
+// --template without -o is a go-template, as in kubectl; a broken one is
+// a one-line input error.
+func TestEnvTemplateFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args     []string
+		want     string
+		wantCode int
+	}{
+		{[]string{"--template", "{{.environment}}"}, "dev", 0},
+		{[]string{"-o", "jsonpath={.environment"}, "", ExitUsage},
+		{[]string{"-o", "go-template={{index .environment 9}}"}, "", ExitUsage},
+	} {
+		g, _, _ := envTestGlobals(t, envTestKubeconfig(t), "", "", "")
+		var out strings.Builder
+		root := envTestRoot(g, NewCmdEnv(g, func(o *EnvOptions) error {
+			o.Out = &out
+			o.NewClient = func(string, time.Duration) (kubernetes.Interface, error) {
+				return fake.NewClientset(envNamespace("web"), envSecret("web", "dev", nil)), nil
+			}
+			return o.Run(t.Context())
+		}))
+		root.SetArgs(append([]string{"env"}, tc.args...))
+		err := root.Execute()
+		if ExitCode(err) != tc.wantCode || out.String() != tc.want {
+			t.Errorf("%v: printed %q, err %v; want %q, exit %d", tc.args, out.String(), err, tc.want, tc.wantCode)
+		}
+		if err != nil && strings.Contains(err.Error(), "\n") {
+			t.Errorf("%v: the error is not one line: %v", tc.args, err)
+		}
 	}
 }

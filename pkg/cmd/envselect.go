@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -124,20 +126,11 @@ func (t *Target) Verify(ctx context.Context) error {
 
 // VerifyNamespace runs the guard on another namespace of the same cluster.
 func (t *Target) VerifyNamespace(ctx context.Context, namespace string) error {
-	binding, err := environment.Check(ctx, t.Client, namespace, t.Env, t.Config.Secret)
-	if err == nil {
-		if binding.Unbound && t.Warn != nil {
-			fmt.Fprintf(t.Warn, "warning: the environment Secret %q in context %q namespace %q is not bound to its cluster (written by an earlier version); bind it with \"kubectl envops init-env %s --context %s -n %s\"\n",
-				t.Config.Secret.Name, t.Context, namespace, t.Env, t.Context, namespace)
-		}
-		return nil
+	warning, err := environment.CheckIn(ctx, t.Client, t.Context, namespace, t.Env, t.Config.Secret)
+	if warning != "" && t.Warn != nil {
+		fmt.Fprintln(t.Warn, warning)
 	}
-	var ge *environment.GuardError
-	var ie *environment.IdentityError
-	if errors.As(err, &ge) || errors.As(err, &ie) {
-		return environment.WithContext(err, t.Context)
-	}
-	return fmt.Errorf("context %q: %w", t.Context, err)
+	return err
 }
 
 // Confirm asks for the environment's name on a terminal when .envops.yaml
@@ -194,4 +187,10 @@ func (g *Globals) currentTarget() (string, kubernetes.Interface, error) {
 		return "", nil, fmt.Errorf("cannot create a client: %w", err)
 	}
 	return ns, client, nil
+}
+
+// interruptible is ctx, ended by Ctrl-C or SIGTERM, for commands that keep
+// running until stopped or leave work that a second run resumes.
+func interruptible(ctx context.Context) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 }

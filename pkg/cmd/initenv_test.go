@@ -341,3 +341,30 @@ func TestInitEnvOutputShowsOnlyTheEnvironmentKey(t *testing.T) {
 		})
 	}
 }
+
+// -o name, jsonpath= and go-template= print the Secrets written, as
+// kubectl prints objects: one as itself, several as a List.
+func TestInitEnvOutputTemplatesAndNames(t *testing.T) {
+	for _, tc := range []struct {
+		all          bool
+		output, want string
+	}{
+		{false, "name", "secret/environment\n"},
+		{true, "name", "secret/environment\nsecret/environment\n"},
+		{false, "jsonpath={.metadata.namespace}={.data.environment}", "web=ZGV2"},
+		{true, "jsonpath={range .items[*]}{.metadata.namespace} {end}", "api web "},
+		{true, `go-template={{range .items}}{{.metadata.namespace}}:{{index .metadata.labels "app.kubernetes.io/managed-by"}};{{end}}`, "api:kubectl-envops;web:kubectl-envops;"},
+	} {
+		client := fake.NewClientset(envNamespace("web"), envNamespace("api"))
+		envDryRunAware(client)
+		o, out, _ := initEnvOptions(client, config.Default(), "dev")
+		o.AllNamespaces, o.Output, o.DryRunStrategy = tc.all, tc.output, cmdutil.DryRunServer
+		if err := o.Run(t.Context()); err != nil {
+			t.Errorf("%s: %v", tc.output, err)
+			continue
+		}
+		if out.String() != tc.want {
+			t.Errorf("%s (all namespaces %v): printed %q, want %q", tc.output, tc.all, out, tc.want)
+		}
+	}
+}

@@ -1,26 +1,22 @@
 package cmd
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"os/signal"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
-	"k8s.io/client-go/kubernetes"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
 
-	"github.com/envops/kubectl-envops/pkg/appstate"
 	"github.com/envops/kubectl-envops/pkg/config"
 	"github.com/envops/kubectl-envops/pkg/fleet"
 	"github.com/envops/kubectl-envops/pkg/notify"
@@ -50,8 +46,9 @@ type PromoteOptions struct {
 	// except the context, which each environment's mapping chooses.
 	step func() *Globals
 	// newClient reads a context; tests replace it.
-	newClient func(contextName string, timeout time.Duration) (kubernetes.Interface, error)
+	newClient fleet.NewClient
 
+	print *outputFlags
 	genericiooptions.IOStreams
 }
 
@@ -95,25 +92,8 @@ func NewCmdPromote(g *Globals, runF func(*PromoteOptions) error) *cobra.Command 
 		Long:              promoteLong,
 		Example:           promoteExample,
 		ValidArgsFunction: appNameCompletion(g),
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return usageError("promote takes exactly one app name; see 'kubectl envops promote --help'")
-			}
-			return nil
-		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.App = args[0]
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			if err := o.Complete(g); err != nil {
-				return err
-			}
-			if runF != nil {
-				return runF(o)
-			}
-			return o.Run(cmd.Context())
-		},
+		Args:              exactArgs(1, "one app name"),
+		RunE:              runOptions(g, o, runF),
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.Image, "image", "", "Image to ship, starting at the first environment")
@@ -121,55 +101,36 @@ func NewCmdPromote(g *Globals, runF func(*PromoteOptions) error) *cobra.Command 
 	f.StringVar(&o.To, "to", "", "Last environment to deploy to (default: the last of the promotion order)")
 	f.DurationVar(&o.Soak, "soak", 0, "How long an environment must run the image, steady and healthy, before the next starts")
 	f.BoolVarP(&o.Yes, "yes", "y", false, "Do not ask for confirmation on environments marked confirm: true (required when stdin is not a terminal)")
-	f.StringVarP(&o.Output, "output", "o", "text", "Output format: text, or jsonl for one JSON event per line")
+	o.output().addFlags(cmd, "Output format: text, jsonl for one JSON event per line, or a template applied to each event")
 	f.StringVar(&o.Notify, "notify", "", "Post each deploy's messages to this Slack-compatible incoming webhook")
 	f.DurationVar(&o.FailureGrace, "failure-grace", rollout.DefaultFailureGrace, "Passed to each deploy: how long new pods may sit in a back-off that may be transient")
 	f.DurationVar(&o.Timeout, "timeout", fleet.DefaultDeadline, "How long to wait for a cluster when reading an environment's state")
 	for _, name := range []string{"from", "to"} {
 		_ = cmd.RegisterFlagCompletionFunc(name, environmentNameCompletion(g))
 	}
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "jsonl"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
-// Validate checks the flags without reading any file or cluster.
-func (o *PromoteOptions) Validate() error {
-	switch o.Output {
-	case "text", "jsonl":
-	default:
-		return usageError("unknown output format %q for --output: use text or jsonl", o.Output)
-	}
-	switch {
-	case o.Image == "" && o.From == "":
-		return usageError("name what to promote: --image IMG, or --from ENV to ship what runs there")
-	case o.Image != "" && o.From != "":
-		return usageError("--image and --from contradict each other: --image starts at the first environment, --from ships what runs in ENV; drop one")
-	case o.Soak < 0:
-		return usageError("invalid --soak %s: use 0 or a positive duration such as 10m", o.Soak)
-	case o.Timeout <= 0:
-		return usageError("invalid --timeout %s: use a positive duration such as 10s", o.Timeout)
-	case o.FailureGrace <= 0:
-		return usageError("invalid --failure-grace %s: use a positive duration such as 30s", o.FailureGrace)
-	}
-	if err := (render.Options{Image: o.Image}).Validate(); err != nil {
-		return usageError("--image: %v", err)
-	}
-	if o.Notify != "" {
-		if err := notify.ValidateURL(o.Notify); err != nil {
-			return usageError("--notify: %v", err)
-		}
-	}
-	return nil
+// output offers text, jsonl and kubectl's templates, each applied to one
+// event; json and yaml would not make a stream.
+func (o *PromoteOptions) output() *outputFlags {
+	f := outputOf(&o.print, &o.Output, "text", "jsonl")
+	f.print.JSONYamlPrintFlags = nil
+	return f
 }
 
 // Complete loads the project file and the kubeconfig and plans the
 // promotion.
-func (o *PromoteOptions) Complete(g *Globals) error {
-	cfg, err := g.LoadConfig()
-	if err != nil {
+func (o *PromoteOptions) Complete(g *Globals, _ *cobra.Command, args []string) error {
+	o.App = args[0]
+	if err := o.output().validate(); err != nil {
 		return err
 	}
-	o.cfg = cfg
+	var err error
+	if o.cfg, err = g.LoadConfig(); err != nil {
+		return err
+	}
+	cfg := o.cfg
 	if len(cfg.Environments) == 0 {
 		return usageError("promote needs the environments and their contexts in %s: add an environments: mapping", config.FileName)
 	}
@@ -196,10 +157,34 @@ func (o *PromoteOptions) Complete(g *Globals) error {
 	if o.raw, err = g.ConfigFlags.ToRawKubeConfigLoader().RawConfig(); err != nil {
 		return fmt.Errorf("cannot load kubeconfig: %w", err)
 	}
-	o.newClient = func(name string, timeout time.Duration) (kubernetes.Interface, error) {
-		return contextClient(o.raw, name, timeout)
-	}
+	o.newClient = fleet.ContextClients(o.raw)
 	o.step = func() *Globals { return stepGlobals(g, o.IOStreams) }
+	return nil
+}
+
+// Validate checks the flags without reading any file or cluster.
+func (o *PromoteOptions) Validate() error {
+	if err := o.output().validate(); err != nil {
+		return err
+	}
+	switch {
+	case o.Image == "" && o.From == "":
+		return usageError("name what to promote: --image IMG, or --from ENV to ship what runs there")
+	case o.Image != "" && o.From != "":
+		return usageError("--image and --from contradict each other: --image starts at the first environment, --from ships what runs in ENV; drop one")
+	case o.Soak < 0:
+		return usageError("invalid --soak %s: use 0 or a positive duration such as 10m", o.Soak)
+	case o.Timeout <= 0:
+		return usageError("invalid --timeout %s: use a positive duration such as 10s", o.Timeout)
+	case o.FailureGrace <= 0:
+		return usageError("invalid --failure-grace %s: use a positive duration such as 30s", o.FailureGrace)
+	}
+	if err := (render.Options{Image: o.Image}).Validate(); err != nil {
+		return usageError("--image: %v", err)
+	}
+	if err := notify.ValidateURL(o.Notify); o.Notify != "" && err != nil {
+		return usageError("--notify: %v", err)
+	}
 	return nil
 }
 
@@ -228,49 +213,40 @@ func stepGlobals(g *Globals, streams genericiooptions.IOStreams) *Globals {
 
 // Run reads the image (with --from), then promotes it step by step.
 func (o *PromoteOptions) Run(ctx context.Context) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptible(ctx)
 	defer stop()
 
 	image := o.Image
 	if o.plan.Source != "" {
-		var err error
-		if image, err = o.sourceImage(ctx, o.plan.Source); err != nil {
+		ctrls, err := fleet.App(ctx, o.cfg, o.raw, o.plan.Source, o.App, o.Timeout, o.newClient)
+		if err != nil {
+			return fmt.Errorf("cannot read the image of %q in %s: %w", o.App, o.plan.Source, err)
+		}
+		if image, err = promote.SourceImage(o.App, o.plan.Source, ctrls); err != nil {
 			return err
 		}
 	}
-	jsonl := o.Output == "jsonl"
-	enc := json.NewEncoder(o.Out)
+	text := o.Output == "text" && ownFormat(o.output())
 	runner := &promote.Runner{
-		App:     o.App,
-		Soak:    o.Soak,
-		Observe: o.observe,
+		App:  o.App,
+		Soak: o.Soak,
+		Observe: func(ctx context.Context, env string) (promote.Observation, error) {
+			ctrls, err := fleet.App(ctx, o.cfg, o.raw, env, o.App, o.Timeout, o.newClient)
+			if err != nil {
+				return promote.Observation{}, err
+			}
+			return promote.Observe(o.App, ctrls), nil
+		},
 		Deploy: func(ctx context.Context, env, image string) error {
-			if !jsonl {
+			if text {
 				fmt.Fprintf(o.Out, "\n== %s (context %s) ==\n", env, o.cfg.Environments[env].Context)
 			}
 			return o.deploy(ctx, env, image)
 		},
-		Events: func(e promote.Event) {
-			if jsonl {
-				_ = enc.Encode(e)
-				return
-			}
-			switch e.Phase {
-			case promote.PhaseStarting:
-				fmt.Fprintf(o.Out, "%s %s\n", o.App, e.Message)
-			case promote.PhaseSoaking, promote.PhaseBlocked:
-				// The message names the environment.
-				fmt.Fprintln(o.Out, e.Message)
-			case promote.PhaseDone:
-				fmt.Fprintf(o.Out, "%s: promoted %s\n", e.Env, e.Image)
-			}
-		},
+		Events: o.printEvent,
 	}
 	results, err := runner.Run(ctx, o.plan, image)
-	if !jsonl {
+	if text {
 		o.summary(results)
 	}
 	// A stopped promotion unwraps to the failed deploy's error, so it exits
@@ -278,13 +254,37 @@ func (o *PromoteOptions) Run(ctx context.Context) error {
 	return err
 }
 
+// printEvent prints one event of the promotion: a line of text for the
+// phases that need one, or the whole event as JSON or through a template.
+func (o *PromoteOptions) printEvent(e promote.Event) {
+	switch {
+	case o.Output == "jsonl":
+		_ = json.NewEncoder(o.Out).Encode(e)
+	case !ownFormat(o.output()):
+		if err := o.output().printValue(o.Out, e); err != nil {
+			fmt.Fprintf(o.ErrOut, "warning: %v\n", err)
+		}
+	case e.Phase == promote.PhaseStarting:
+		fmt.Fprintf(o.Out, "%s %s\n", o.App, e.Message)
+	case e.Phase == promote.PhaseSoaking || e.Phase == promote.PhaseBlocked:
+		// The message names the environment.
+		fmt.Fprintln(o.Out, e.Message)
+	case e.Phase == promote.PhaseDone:
+		fmt.Fprintf(o.Out, "%s: promoted %s\n", e.Env, e.Image)
+	}
+}
+
 // deploy runs "deploy APP --env ENV --image IMG" with the flags promote
 // passes on, exactly as the deploy command does.
 func (o *PromoteOptions) deploy(ctx context.Context, env, image string) error {
-	g := o.step()
+	g, format := o.step(), o.Output
+	if !ownFormat(o.output()) {
+		// The deploy writes JSON lines, each printed through the template.
+		format, g.Streams.Out = "jsonl", &eventLines{o: o}
+	}
 	cmd := NewCmdDeploy(g, nil)
 	args := []string{o.App, "--env", env, "--image", image,
-		"--failure-grace", o.FailureGrace.String(), "-o", o.Output,
+		"--failure-grace", o.FailureGrace.String(), "-o", format,
 		"--change-cause", fmt.Sprintf("kubectl envops promote %s: %s to %s", o.App, image, env)}
 	if o.Yes {
 		args = append(args, "--yes")
@@ -294,112 +294,46 @@ func (o *PromoteOptions) deploy(ctx context.Context, env, image string) error {
 	}
 	cmd.SetArgs(args)
 	cmd.SetIn(o.In)
-	cmd.SetOut(o.Out)
+	cmd.SetOut(g.Streams.Out)
 	cmd.SetErr(o.ErrOut)
 	cmd.SilenceErrors, cmd.SilenceUsage = true, true
 	return cmd.ExecuteContext(ctx)
 }
 
-// read returns the app's controllers in an environment.
-func (o *PromoteOptions) read(ctx context.Context, env string) ([]appstate.Controller, error) {
-	mapping := o.cfg.Environments[env]
-	results := fleet.Each(ctx, []string{mapping.Context}, o.Timeout, func(ctx context.Context, name string) ([]appstate.Controller, error) {
-		client, err := o.newClient(name, o.Timeout)
-		if err != nil {
-			return nil, err
-		}
-		ns := mapping.Namespace
-		if ns == "" {
-			ns = "default"
-			if c := o.raw.Contexts[name]; c != nil && c.Namespace != "" {
-				ns = c.Namespace
-			}
-		}
-		return appstate.Read(ctx, client, ns, o.App, "app", time.Now())
-	})
-	if err := results[0].Err; err != nil {
-		return nil, fmt.Errorf("context %q: %s", mapping.Context, fleet.Reason(err, o.Timeout))
-	}
-	return results[0].Value, nil
+// eventLines prints each JSON line written to it as one event of the
+// promotion's output.
+type eventLines struct {
+	o    *PromoteOptions
+	rest []byte
 }
 
-// observe is the gate's view of an environment.
-func (o *PromoteOptions) observe(ctx context.Context, env string) (promote.Observation, error) {
-	ctrls, err := o.read(ctx, env)
-	if err != nil {
-		return promote.Observation{}, err
-	}
-	if len(ctrls) == 0 {
-		return promote.Observation{Problem: fmt.Sprintf("app %q is not deployed there", o.App)}, nil
-	}
-	obs := promote.Observation{Steady: true, Healthy: true}
-	for _, c := range ctrls {
-		obs.Images = append(obs.Images, c.Images...)
-		if c.State != appstate.Steady {
-			obs.Steady = false
-			if obs.Problem == "" {
-				obs.Problem = fmt.Sprintf("%s %s is %s", c.Kind, c.Name, c.State)
-				if c.Reason != "" {
-					obs.Problem += " (" + c.Reason + ")"
-				}
-			}
+func (w *eventLines) Write(p []byte) (int, error) {
+	w.rest = append(w.rest, p...)
+	for {
+		line, rest, ok := bytes.Cut(w.rest, []byte("\n"))
+		if !ok {
+			return len(p), nil
 		}
-		if c.Ready != c.Desired {
-			obs.Healthy = false
-			if obs.Problem == "" {
-				obs.Problem = fmt.Sprintf("%s %s has %d/%d pods ready", c.Kind, c.Name, c.Ready, c.Desired)
-			}
-		}
-		if c.DeployedAt.After(obs.Since) {
-			obs.Since = c.DeployedAt
+		w.rest = rest
+		if err := w.o.output().printValue(w.o.Out, json.RawMessage(line)); err != nil {
+			fmt.Fprintf(w.o.ErrOut, "warning: %v\n", err)
 		}
 	}
-	return obs, nil
-}
-
-// sourceImage is the image that runs in env, pinned to its digest when the
-// pods report exactly one.
-func (o *PromoteOptions) sourceImage(ctx context.Context, env string) (string, error) {
-	ctrls, err := o.read(ctx, env)
-	if err != nil {
-		return "", fmt.Errorf("cannot read the image of %q in %s: %w", o.App, env, err)
-	}
-	var image string
-	var digests []string
-	for _, c := range ctrls {
-		for _, i := range c.Images {
-			if image != "" && i != image {
-				return "", fmt.Errorf("app %q runs more than one image in %s (%s and %s): promote one with --image", o.App, env, image, i)
-			}
-			image = i
-		}
-		digests = append(digests, c.Digests...)
-	}
-	if image == "" {
-		return "", fmt.Errorf("app %q is not deployed in %s, so there is nothing to promote from it: promote with --image", o.App, env)
-	}
-	if len(digests) == 1 && !strings.Contains(image, "@") {
-		if d := appstate.Digest(digests[0]); d != "" {
-			image += "@" + d
-		}
-	}
-	return image, nil
 }
 
 // summary prints one line per environment of the promotion.
 func (o *PromoteOptions) summary(results []promote.Result) {
 	fmt.Fprintln(o.Out)
-	w := printers.GetNewTabWriter(o.Out)
-	fmt.Fprintln(w, "ENVIRONMENT\tCONTEXT\tRESULT\tIMAGE")
+	var rows [][]string
 	if o.plan.Source != "" {
 		image := "-"
 		if len(results) > 0 {
-			image = firstNonEmpty(results[0].Image, "-")
+			image = cmp.Or(results[0].Image, "-")
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", o.plan.Source, o.cfg.Environments[o.plan.Source].Context, "source", image)
+		rows = append(rows, []string{o.plan.Source, o.cfg.Environments[o.plan.Source].Context, "source", image})
 	}
 	for _, r := range results {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", r.Env, o.cfg.Environments[r.Env].Context, r.Phase, firstNonEmpty(r.Image, "-"))
+		rows = append(rows, []string{r.Env, o.cfg.Environments[r.Env].Context, string(r.Phase), cmp.Or(r.Image, "-")})
 	}
-	_ = w.Flush()
+	_ = printTable(o.Out, []string{"ENVIRONMENT", "CONTEXT", "RESULT", "IMAGE"}, rows)
 }

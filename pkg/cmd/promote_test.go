@@ -5,14 +5,9 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/fake"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
-	"k8s.io/utils/ptr"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
 
-	"github.com/envops/kubectl-envops/pkg/config"
+	"github.com/envops/kubectl-envops/pkg/promote"
 )
 
 func TestPromoteValidate(t *testing.T) {
@@ -44,29 +39,44 @@ func TestPromoteValidate(t *testing.T) {
 	}
 }
 
-// --from ships the image that runs, pinned to the digest its pods report.
-func TestPromoteFromPinsTheDigest(t *testing.T) {
-	labels := map[string]string{"app": "web"}
-	cs := fake.NewClientset(
-		&corev1.ReplicationController{
-			ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop", Labels: labels},
-			Spec: corev1.ReplicationControllerSpec{Replicas: ptr.To[int32](1), Selector: labels,
-				Template: &corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
-					Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "nginx:1.29"}}}}},
-			Status: corev1.ReplicationControllerStatus{ReadyReplicas: 1},
-		},
-		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-1", Namespace: "shop", Labels: labels},
-			Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{Name: "web", ImageID: "docker-pullable://nginx@sha256:0123abcd"}}}},
-	)
-	cfg := config.Default()
-	cfg.Environments = map[string]config.Environment{"staging": {Context: "stg", Namespace: "shop"}}
-	o := &PromoteOptions{App: "web", Timeout: time.Second, cfg: cfg, raw: *clientcmdapi.NewConfig(),
-		newClient: func(string, time.Duration) (kubernetes.Interface, error) { return cs, nil }}
-	got, err := o.sourceImage(t.Context(), "staging")
-	if err != nil {
-		t.Fatal(err)
+// A template is applied to each event of the promotion, as jsonl prints
+// each as a line; text prints only the lines people read.
+func TestPromoteEventsThroughTemplates(t *testing.T) {
+	events := []promote.Event{
+		{Type: promote.EventType, App: "web", Phase: promote.PhaseStarting, Image: "web:2", Message: "ships web:2 to dev, prod"},
+		{Type: promote.EventType, App: "web", Env: "dev", Phase: promote.PhaseDone, Image: "web:2"},
 	}
-	if got != "nginx:1.29@sha256:0123abcd" {
-		t.Errorf("source image %q, want nginx:1.29@sha256:0123abcd", got)
+	for _, tc := range []struct{ output, want string }{
+		{"jsonpath={.environment}/{.phase}{\"\\n\"}", "/started\ndev/promoted\n"},
+		{"go-template={{.phase}} {{.image}};", "started web:2;promoted web:2;"},
+		{"text", "web ships web:2 to dev, prod\ndev: promoted web:2\n"},
+	} {
+		var out, errOut strings.Builder
+		o := &PromoteOptions{App: "web", Output: tc.output, IOStreams: genericiooptions.IOStreams{Out: &out, ErrOut: &errOut}}
+		if err := o.output().validate(); err != nil {
+			t.Fatalf("%s: %v", tc.output, err)
+		}
+		for _, e := range events {
+			o.printEvent(e)
+		}
+		if out.String() != tc.want || errOut.Len() != 0 {
+			t.Errorf("%s: printed %q (stderr %q), want %q", tc.output, out.String(), errOut.String(), tc.want)
+		}
+	}
+}
+
+// The JSON lines of each deploy step go through the template too, one
+// event per line however the deploy splits its writes.
+func TestPromoteDeployLinesThroughTemplates(t *testing.T) {
+	var out, errOut strings.Builder
+	o := &PromoteOptions{App: "web", Output: "go-template={{.type}}:{{.name}};", IOStreams: genericiooptions.IOStreams{Out: &out, ErrOut: &errOut}}
+	w := &eventLines{o: o}
+	for _, p := range []string{`{"type":"progress","name":"web"}` + "\n" + `{"type":"do`, `ne","name":"web"}` + "\n"} {
+		if n, err := w.Write([]byte(p)); err != nil || n != len(p) {
+			t.Fatalf("write %q: %d, %v", p, n, err)
+		}
+	}
+	if out.String() != "progress:web;done:web;" || errOut.Len() != 0 {
+		t.Errorf("printed %q (stderr %q), want progress:web;done:web;", out.String(), errOut.String())
 	}
 }

@@ -2,29 +2,19 @@ package cmd
 
 import (
 	"bytes"
+	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/util/duration"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/cli-runtime/pkg/printers"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/kubectl/pkg/util/templates"
 
-	"github.com/envops/kubectl-envops/pkg/appstate"
 	"github.com/envops/kubectl-envops/pkg/config"
-	"github.com/envops/kubectl-envops/pkg/environment"
 	"github.com/envops/kubectl-envops/pkg/fleet"
 	"github.com/envops/kubectl-envops/pkg/render"
 )
@@ -40,22 +30,14 @@ type StatusOptions struct {
 
 	// Resolved by Complete.
 	Config  *config.Config
-	Targets []clusterTarget
+	Targets []fleet.Target
 	// NewClient builds a client for a context; tests replace it.
-	NewClient func(contextName string, timeout time.Duration) (kubernetes.Interface, error)
+	NewClient fleet.NewClient
 	// Now is the clock.
 	Now func() time.Time
 
+	print *outputFlags
 	genericiooptions.IOStreams
-}
-
-// clusterTarget is one cluster status asks: an environment's context, or
-// any context with --all-contexts.
-type clusterTarget struct {
-	// Env is the environment .envops.yaml maps to the context ("" if none).
-	Env       string
-	Context   string
-	Namespace string
 }
 
 var statusLong = templates.LongDesc(`
@@ -78,6 +60,9 @@ var statusExample = templates.Examples(`
 	# One app, as JSON for a script
 	kubectl envops status web -o json
 
+	# The image each environment runs
+	kubectl envops status web -o jsonpath='{range .items[*]}{.environment} {.images[0]}{"\n"}{end}'
+
 	# Gate a pipeline on every environment being healthy
 	kubectl envops status web --timeout 5s && echo all steady
 
@@ -86,64 +71,38 @@ var statusExample = templates.Examples(`
 
 // NewCmdStatus builds "kubectl envops status". runF, when set, replaces Run.
 func NewCmdStatus(g *Globals, runF func(*StatusOptions) error) *cobra.Command {
-	o := &StatusOptions{IOStreams: g.Streams, Now: time.Now}
+	o := &StatusOptions{IOStreams: g.Streams}
 	cmd := &cobra.Command{
-		Use:               "status [APP...] [--all-contexts] [-o json|yaml] [--watch]",
+		Use:               "status [APP...] [--all-contexts] [-o FORMAT] [--watch]",
 		Short:             "Show which version of each app runs in every environment, and whether it is healthy",
 		Long:              statusLong,
 		Example:           statusExample,
 		ValidArgsFunction: appNameCompletion(g),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Apps = args
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			if err := o.Complete(g); err != nil {
-				return err
-			}
-			if runF != nil {
-				return runF(o)
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:              runOptions(g, o, runF),
 	}
 	f := cmd.Flags()
 	f.BoolVar(&o.AllContexts, "all-contexts", false, "Ask every context of the kubeconfig instead of the environments of .envops.yaml")
-	f.StringVarP(&o.Output, "output", "o", "", "Output format: json or yaml (default: a table)")
-	f.BoolVarP(&o.Watch, "watch", "w", false, "Keep running and print the table again whenever it changes")
+	f.BoolVarP(&o.Watch, "watch", "w", false, "Keep running and print the table (or the output) again whenever it changes")
 	f.DurationVar(&o.Interval, "interval", 2*time.Second, "With --watch, how often to ask the clusters")
 	f.DurationVar(&o.Timeout, "timeout", fleet.DefaultDeadline, "How long to wait for each cluster")
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
+	o.output().addFlags(cmd, "Output format, default a table")
 	return cmd
 }
 
-// Validate checks the flags without reading any file or cluster.
-func (o *StatusOptions) Validate() error {
-	switch o.Output {
-	case "", "json", "yaml":
-	default:
-		return usageError("unknown output format %q for --output: use json or yaml", o.Output)
-	}
-	if o.Timeout <= 0 {
-		return usageError("invalid --timeout %s: use a positive duration such as 10s", o.Timeout)
-	}
-	if o.Watch && o.Interval <= 0 {
-		return usageError("invalid --interval %s: use a positive duration such as 2s", o.Interval)
-	}
-	if o.Watch && o.Output != "" {
-		return usageError("--watch prints a table: drop -o, or drop --watch and run status again")
-	}
-	return nil
-}
+func (o *StatusOptions) output() *outputFlags { return outputOf(&o.print, &o.Output) }
 
 // Complete loads the project file and the kubeconfig and lists the
 // clusters and apps to ask about.
-func (o *StatusOptions) Complete(g *Globals) error {
-	cfg, err := g.LoadConfig()
-	if err != nil {
+func (o *StatusOptions) Complete(g *Globals, _ *cobra.Command, args []string) error {
+	o.Apps, o.Now = args, time.Now
+	// A bad -o is reported before any file is read.
+	if err := o.output().validate(); err != nil {
 		return err
 	}
-	o.Config = cfg
+	cfg, err := g.LoadConfig()
+	if o.Config = cfg; err != nil {
+		return err
+	}
 	if len(o.Apps) == 0 {
 		if o.Apps, err = render.Apps(cfg); err != nil || len(o.Apps) == 0 {
 			return usageError("name the apps to show (no app directories found in %s)", cfg.AppsDir())
@@ -153,277 +112,66 @@ func (o *StatusOptions) Complete(g *Globals) error {
 	if err != nil {
 		return fmt.Errorf("cannot load kubeconfig: %w", err)
 	}
-	o.Targets, err = fleetTargets(cfg, raw, o.AllContexts, *g.ConfigFlags.Namespace)
-	if err != nil {
+	if !o.AllContexts && len(cfg.Environments) == 0 {
+		return usageError("no environments in %s: map each environment to its context there, or pass --all-contexts", config.FileName)
+	}
+	o.Targets = fleet.Targets(cfg, raw, o.AllContexts, *g.ConfigFlags.Namespace)
+	o.NewClient = fleet.ContextClients(raw)
+	return nil
+}
+
+// Validate checks the flags without reading any file or cluster.
+func (o *StatusOptions) Validate() error {
+	if err := o.output().validate(); err != nil {
 		return err
 	}
-	o.NewClient = func(name string, timeout time.Duration) (kubernetes.Interface, error) {
-		return contextClient(raw, name, timeout)
+	if o.Timeout <= 0 {
+		return usageError("invalid --timeout %s: use a positive duration such as 10s", o.Timeout)
+	}
+	if o.Watch && o.Interval <= 0 {
+		return usageError("invalid --interval %s: use a positive duration such as 2s", o.Interval)
 	}
 	return nil
 }
 
-// fleetTargets lists the clusters of the environments of cfg, in the
-// file's order, or every context of raw with allContexts. namespace, when
-// set, overrides every target's namespace.
-func fleetTargets(cfg *config.Config, raw clientcmdapi.Config, allContexts bool, namespace string) ([]clusterTarget, error) {
-	var out []clusterTarget
-	nsOf := func(env config.Environment, contextName string) string {
-		switch {
-		case namespace != "":
-			return namespace
-		case env.Namespace != "":
-			return env.Namespace
-		case raw.Contexts[contextName] != nil && raw.Contexts[contextName].Namespace != "":
-			return raw.Contexts[contextName].Namespace
-		}
-		return "default"
-	}
-	if allContexts {
-		envOf := map[string]string{}
-		for _, env := range cfg.EnvironmentNames() {
-			envOf[cfg.Environments[env].Context] = env
-		}
-		names := make([]string, 0, len(raw.Contexts))
-		for name := range raw.Contexts {
-			names = append(names, name)
-		}
-		sort.Strings(names)
-		for _, name := range names {
-			env := envOf[name]
-			out = append(out, clusterTarget{Env: env, Context: name, Namespace: nsOf(cfg.Environments[env], name)})
-		}
-		return out, nil
-	}
-	if len(cfg.Environments) == 0 {
-		return nil, usageError("no environments in %s: map each environment to its context there, or pass --all-contexts", config.FileName)
-	}
-	for _, env := range cfg.PromotionOrder() {
-		out = append(out, clusterTarget{Env: env, Context: cfg.Environments[env].Context, Namespace: nsOf(cfg.Environments[env], cfg.Environments[env].Context)})
-	}
-	// Environments left out of the promotion order are shown too.
-	for _, env := range cfg.EnvironmentNames() {
-		if !containsTarget(out, env) {
-			out = append(out, clusterTarget{Env: env, Context: cfg.Environments[env].Context, Namespace: nsOf(cfg.Environments[env], cfg.Environments[env].Context)})
-		}
-	}
-	return out, nil
-}
-
-func containsTarget(ts []clusterTarget, env string) bool {
-	for _, t := range ts {
-		if t.Env == env {
-			return true
-		}
-	}
-	return false
-}
-
-// contextClient builds a client for one context of raw whose every
-// request ends after timeout.
-func contextClient(raw clientcmdapi.Config, name string, timeout time.Duration) (kubernetes.Interface, error) {
-	if _, ok := raw.Contexts[name]; !ok {
-		return nil, fmt.Errorf("context %q not found in your kubeconfig", name)
-	}
-	rc, err := clientcmd.NewNonInteractiveClientConfig(raw, name, &clientcmd.ConfigOverrides{}, nil).ClientConfig()
-	if err != nil {
-		return nil, err
-	}
-	return kubernetes.NewForConfig(fleet.WithDeadline(rc, timeout))
-}
-
-// statusRow is one line of the table: an app's controller in a cluster,
-// or a cluster that could not be read.
-type statusRow struct {
-	Environment string `json:"environment,omitempty"`
-	Context     string `json:"context"`
-	Namespace   string `json:"namespace"`
-	// Secret is the check of the environment Secret: ok, unbound, another
-	// cluster, missing, or "holds X" when it declares another environment.
-	Secret     string     `json:"secret,omitempty"`
-	App        string     `json:"app,omitempty"`
-	Kind       string     `json:"kind,omitempty"`
-	Name       string     `json:"name,omitempty"`
-	Images     []string   `json:"images,omitempty"`
-	Ready      int32      `json:"ready"`
-	Desired    int32      `json:"desired"`
-	State      string     `json:"state"`
-	Reason     string     `json:"reason,omitempty"`
-	DeployedBy string     `json:"deployedBy,omitempty"`
-	DeployedAt *time.Time `json:"deployedAt,omitempty"`
-	// OK is true when the row is steady and healthy.
-	OK bool `json:"ok"`
-}
-
 // Run prints the table once, or keeps printing it with --watch.
 func (o *StatusOptions) Run(ctx context.Context) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
+	status := &fleet.Status{Apps: o.Apps, Secret: o.Config.Secret, Timeout: o.Timeout, Client: o.NewClient, Now: o.Now}
 	if !o.Watch {
-		rows := o.collect(ctx)
-		if err := o.print(o.Out, rows); err != nil {
+		rows := status.Collect(ctx, o.Targets)
+		if err := o.printRows(o.Out, rows); err != nil {
 			return err
 		}
-		return statusResult(rows)
+		return fleet.Healthy(rows)
 	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptible(ctx)
 	defer stop()
 	var last []byte
-	for {
-		rows := o.collect(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
+	return status.Watch(ctx, o.Targets, o.Interval, func(rows []fleet.StatusRow) error {
 		var buf bytes.Buffer
-		if err := o.print(&buf, rows); err != nil {
+		if err := o.printRows(&buf, rows); err != nil || bytes.Equal(buf.Bytes(), last) {
 			return err
 		}
-		if !bytes.Equal(buf.Bytes(), last) {
-			fmt.Fprintf(o.Out, "%s\n%s", o.Now().UTC().Format(time.RFC3339), buf.Bytes())
-			last = buf.Bytes()
+		// A table is stamped with the time; other formats stay parsable.
+		if ownFormat(o.output()) {
+			fmt.Fprintln(o.Out, o.Now().UTC().Format(time.RFC3339))
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(o.Interval):
-		}
-	}
-}
-
-// collect asks every cluster at once, each within the timeout.
-func (o *StatusOptions) collect(ctx context.Context) []statusRow {
-	names := make([]string, len(o.Targets))
-	byName := map[string]clusterTarget{}
-	for i, t := range o.Targets {
-		names[i] = t.Context
-		byName[t.Context] = t
-	}
-	results := fleet.Each(ctx, names, o.Timeout, func(ctx context.Context, name string) ([]statusRow, error) {
-		return o.ask(ctx, byName[name])
+		last = buf.Bytes()
+		_, err := o.Out.Write(last)
+		return err
 	})
-	var rows []statusRow
-	for i, r := range results {
-		if r.Err != nil {
-			t := o.Targets[i]
-			rows = append(rows, statusRow{Environment: t.Env, Context: t.Context, Namespace: t.Namespace, State: fleet.Reason(r.Err, o.Timeout)})
-			continue
-		}
-		rows = append(rows, r.Value...)
-	}
-	return rows
 }
 
-// ask reads one cluster: the environment Secret's check, then each app.
-func (o *StatusOptions) ask(ctx context.Context, t clusterTarget) ([]statusRow, error) {
-	client, err := o.NewClient(t.Context, o.Timeout)
-	if err != nil {
-		return nil, err
-	}
-	secret, err := secretCheck(ctx, client, t, o.Config.Secret)
-	if err != nil {
-		return nil, err
-	}
-	now := o.Now()
-	var rows []statusRow
-	for _, app := range o.Apps {
-		base := statusRow{Environment: t.Env, Context: t.Context, Namespace: t.Namespace, Secret: secret, App: app}
-		ctrls, err := appstate.Read(ctx, client, t.Namespace, app, "app", now)
-		if err != nil {
-			return nil, err
-		}
-		if len(ctrls) == 0 {
-			base.State = string(appstate.Missing)
-			rows = append(rows, base)
-			continue
-		}
-		for _, c := range ctrls {
-			row := base
-			row.Kind, row.Name, row.Images = c.Kind, c.Name, c.Images
-			row.Ready, row.Desired, row.State, row.Reason = c.Ready, c.Desired, string(c.State), c.Reason
-			row.DeployedBy = c.DeployedBy
-			if !c.DeployedAt.IsZero() {
-				at := c.DeployedAt
-				row.DeployedAt = &at
-			}
-			row.OK = c.Healthy() && (secret == "ok" || secret == "unbound")
-			rows = append(rows, row)
-		}
-	}
-	return rows, nil
-}
-
-// secretCheck says whether the namespace's environment Secret declares
-// the target's environment on the cluster it was written on. Only
-// failures to reach or read the cluster are errors.
-func secretCheck(ctx context.Context, client kubernetes.Interface, t clusterTarget, s config.Secret) (string, error) {
-	expected := t.Env
-	if expected == "" {
-		found, err := environment.Read(ctx, client, t.Namespace, s)
-		switch {
-		case errors.Is(err, environment.ErrNotDeclared):
-			return "missing", nil
-		case err != nil:
-			return "", err
-		}
-		expected = found
-	}
-	binding, err := environment.Check(ctx, client, t.Namespace, expected, s)
-	var ge *environment.GuardError
-	var ie *environment.IdentityError
-	switch {
-	case errors.As(err, &ge) && ge.Missing:
-		return "missing", nil
-	case errors.As(err, &ge):
-		return "holds " + ge.Found, nil
-	case errors.As(err, &ie):
-		return "another cluster", nil
-	case err != nil:
-		return "", err
-	case binding.Unbound:
-		return "unbound", nil
-	}
-	return "ok", nil
-}
-
-// statusResult is exit code 0 when every row is steady and healthy, and
-// otherwise 1 with one line naming the rows that are not.
-func statusResult(rows []statusRow) error {
-	var bad []string
-	for _, r := range rows {
-		if r.OK {
-			continue
-		}
-		where := firstNonEmpty(r.Environment, r.Context)
-		if r.App != "" {
-			where += "/" + r.App
-		}
-		what := r.State
-		if r.Secret != "" && r.Secret != "ok" && r.Secret != "unbound" {
-			what = "environment Secret: " + r.Secret
-		} else if r.State == string(appstate.Steady) {
-			what = fmt.Sprintf("%d/%d ready", r.Ready, r.Desired)
-		}
-		bad = append(bad, where+" "+what)
-	}
-	if len(bad) == 0 {
-		return nil
-	}
-	return fmt.Errorf("not every environment is steady and healthy: %s", strings.Join(bad, "; "))
-}
-
-func (o *StatusOptions) print(out io.Writer, rows []statusRow) error {
-	if o.Output != "" {
+func (o *StatusOptions) printRows(out io.Writer, rows []fleet.StatusRow) error {
+	if !ownFormat(o.output()) {
 		if rows == nil {
-			rows = []statusRow{}
+			rows = []fleet.StatusRow{}
 		}
-		return printData(out, o.Output, rows)
+		return o.output().printValue(out, rows)
 	}
-	w := printers.GetNewTabWriter(out)
-	fmt.Fprintln(w, "ENVIRONMENT\tCONTEXT\tSECRET\tAPP\tKIND\tIMAGE\tREADY\tSTATE\tLAST DEPLOY")
 	now := o.Now()
+	table := make([][]string, 0, len(rows))
 	for _, r := range rows {
-		dash := func(s string) string { return firstNonEmpty(s, "-") }
 		ready, state := "-", r.State
 		if r.Kind != "" {
 			ready = fmt.Sprintf("%d/%d", r.Ready, r.Desired)
@@ -433,10 +181,10 @@ func (o *StatusOptions) print(out io.Writer, rows []statusRow) error {
 		}
 		last := "-"
 		if r.DeployedAt != nil {
-			last = fmt.Sprintf("%s, %s ago", dash(r.DeployedBy), duration.HumanDuration(now.Sub(*r.DeployedAt)))
+			last = fmt.Sprintf("%s, %s ago", cmp.Or(r.DeployedBy, "-"), duration.HumanDuration(now.Sub(*r.DeployedAt)))
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", dash(r.Environment), r.Context, dash(r.Secret), dash(r.App),
-			dash(r.Kind), dash(strings.Join(r.Images, ",")), ready, state, last)
+		table = append(table, []string{cmp.Or(r.Environment, "-"), r.Context, cmp.Or(r.Secret, "-"), cmp.Or(r.App, "-"),
+			cmp.Or(r.Kind, "-"), cmp.Or(strings.Join(r.Images, ","), "-"), ready, state, last})
 	}
-	return w.Flush()
+	return printTable(out, []string{"ENVIRONMENT", "CONTEXT", "SECRET", "APP", "KIND", "IMAGE", "READY", "STATE", "LAST DEPLOY"}, table)
 }

@@ -54,7 +54,7 @@ func TestStatusUnansweringClusterIsARow(t *testing.T) {
 		Apps:    []string{"web"},
 		Timeout: 300 * time.Millisecond,
 		Config:  config.Default(),
-		Targets: []clusterTarget{{Env: "dev", Context: "dev", Namespace: "web"}, {Env: "prod", Context: "prod", Namespace: "web"}},
+		Targets: []fleet.Target{{Env: "dev", Context: "dev", Namespace: "web"}, {Env: "prod", Context: "prod", Namespace: "web"}},
 		NewClient: func(name string, timeout time.Duration) (kubernetes.Interface, error) {
 			if name == "dev" {
 				return devCluster(), nil
@@ -86,7 +86,7 @@ func TestStatusHealthyExitsZero(t *testing.T) {
 	streams, _, out, _ := genericiooptions.NewTestIOStreams()
 	o := &StatusOptions{
 		Apps: []string{"web"}, Timeout: time.Second, Config: config.Default(), Output: "json",
-		Targets:   []clusterTarget{{Env: "dev", Context: "dev", Namespace: "web"}},
+		Targets:   []fleet.Target{{Env: "dev", Context: "dev", Namespace: "web"}},
 		NewClient: func(string, time.Duration) (kubernetes.Interface, error) { return devCluster(), nil },
 		Now:       time.Now, IOStreams: streams,
 	}
@@ -99,7 +99,7 @@ func TestStatusHealthyExitsZero(t *testing.T) {
 }
 
 func TestStatusValidate(t *testing.T) {
-	for _, o := range []StatusOptions{{Output: "wide", Timeout: time.Second}, {Timeout: 0}, {Watch: true, Output: "json", Timeout: time.Second, Interval: time.Second}} {
+	for _, o := range []StatusOptions{{Output: "wide", Timeout: time.Second}, {Timeout: 0}, {Watch: true, Output: "wide", Timeout: time.Second, Interval: time.Second}, {Watch: true, Timeout: time.Second}} {
 		if err := o.Validate(); ExitCode(err) != ExitUsage {
 			t.Errorf("%+v: err = %v, want a usage error", o, err)
 		}
@@ -115,7 +115,7 @@ func TestStatusWatchPrintsOnChange(t *testing.T) {
 	streams, _, out, _ := genericiooptions.NewTestIOStreams()
 	o := &StatusOptions{
 		Apps: []string{"web"}, Timeout: time.Second, Config: config.Default(), Watch: true, Interval: time.Millisecond,
-		Targets: []clusterTarget{{Env: "dev", Context: "dev", Namespace: "web"}},
+		Targets: []fleet.Target{{Env: "dev", Context: "dev", Namespace: "web"}},
 		NewClient: func(string, time.Duration) (kubernetes.Interface, error) {
 			calls++
 			switch calls {
@@ -139,5 +139,57 @@ func TestStatusWatchPrintsOnChange(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "web:3") {
 		t.Errorf("the change is not shown:\n%s", out)
+	}
+}
+
+// -o jsonpath= and -o go-template= see the rows as .items.
+func TestStatusTemplates(t *testing.T) {
+	for _, tc := range []struct{ output, want string }{
+		{"jsonpath={range .items[*]}{.environment} {.app} {.images[0]} {.ready}/{.desired} {.state}{end}", "dev web web:2 2/2 steady"},
+		{"go-template={{range .items}}{{.context}}:{{.secret}}:{{.ok}}{{end}}", "dev:ok:true"},
+	} {
+		streams, _, out, _ := genericiooptions.NewTestIOStreams()
+		o := &StatusOptions{
+			Apps: []string{"web"}, Timeout: time.Second, Config: config.Default(), Output: tc.output,
+			Targets:   []fleet.Target{{Env: "dev", Context: "dev", Namespace: "web"}},
+			NewClient: func(string, time.Duration) (kubernetes.Interface, error) { return devCluster(), nil },
+			Now:       time.Now, IOStreams: streams,
+		}
+		if err := o.Run(t.Context()); err != nil {
+			t.Errorf("%s: %v", tc.output, err)
+		}
+		if out.String() != tc.want {
+			t.Errorf("%s: printed %q, want %q", tc.output, out, tc.want)
+		}
+	}
+}
+
+// --watch prints the chosen format too, once per change and without the
+// time stamp of the table, so that each round stays parsable.
+func TestStatusWatchPrintsTheFormat(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	calls := 0
+	streams, _, out, _ := genericiooptions.NewTestIOStreams()
+	o := &StatusOptions{
+		Apps: []string{"web"}, Timeout: time.Second, Config: config.Default(), Watch: true, Interval: time.Millisecond,
+		Output:  "jsonpath={.items[0].images[0]}{\"\\n\"}",
+		Targets: []fleet.Target{{Env: "dev", Context: "dev", Namespace: "web"}},
+		NewClient: func(string, time.Duration) (kubernetes.Interface, error) {
+			if calls++; calls == 3 {
+				cancel()
+			}
+			return devCluster(), nil
+		},
+		Now: time.Now, IOStreams: streams,
+	}
+	if err := o.Validate(); err != nil {
+		t.Fatalf("--watch with -o: %v", err)
+	}
+	if err := o.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "web:2\n" {
+		t.Errorf("printed %q, want the image once", out)
 	}
 }

@@ -91,12 +91,7 @@ type GuardError struct {
 
 // Error names where the guard looked, what it found and how to fix it.
 func (e *GuardError) Error() string {
-	where := fmt.Sprintf("namespace %q", e.Namespace)
-	flags := "-n " + e.Namespace
-	if e.Context != "" {
-		where = fmt.Sprintf("context %q namespace %q", e.Context, e.Namespace)
-		flags = "--context " + e.Context + " " + flags
-	}
+	where, flags := locate(e.Context, e.Namespace)
 	if e.Missing {
 		return fmt.Sprintf("%s declares no environment (no Secret %q with key %q), expected %q; if this cluster serves %q run \"kubectl envops init-env %s %s\", otherwise pick the right cluster with --context or --env",
 			where, e.Secret.Name, e.Secret.Key, e.Expected, e.Expected, e.Expected, flags)
@@ -130,4 +125,32 @@ func WithContext(err error, kubeContext string) error {
 		return &c
 	}
 	return err
+}
+
+// CheckIn is Check through kubeContext: its errors name the context, and
+// a Secret not bound to its cluster yields a warning saying how to bind it.
+func CheckIn(ctx context.Context, client kubernetes.Interface, kubeContext, namespace, expected string, s config.Secret) (warning string, err error) {
+	binding, err := Check(ctx, client, namespace, expected, s)
+	if err == nil {
+		if binding.Unbound {
+			warning = fmt.Sprintf("warning: the environment Secret %q in context %q namespace %q is not bound to its cluster (written by an earlier version); bind it with \"kubectl envops init-env %s --context %s -n %s\"",
+				s.Name, kubeContext, namespace, expected, kubeContext, namespace)
+		}
+		return warning, nil
+	}
+	var ge *GuardError
+	var ie *IdentityError
+	if errors.As(err, &ge) || errors.As(err, &ie) {
+		return "", WithContext(err, kubeContext)
+	}
+	return "", fmt.Errorf("context %q: %w", kubeContext, err)
+}
+
+// locate names a namespace, through its context when known, for a message
+// (where) and for a command line (flags).
+func locate(kubeContext, namespace string) (where, flags string) {
+	if kubeContext == "" {
+		return fmt.Sprintf("namespace %q", namespace), "-n " + namespace
+	}
+	return fmt.Sprintf("context %q namespace %q", kubeContext, namespace), "--context " + kubeContext + " -n " + namespace
 }

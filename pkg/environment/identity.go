@@ -119,12 +119,7 @@ type IdentityError struct {
 }
 
 func (e *IdentityError) Error() string {
-	where := fmt.Sprintf("namespace %q", e.Namespace)
-	flags := "-n " + e.Namespace
-	if e.Context != "" {
-		where = fmt.Sprintf("context %q namespace %q", e.Context, e.Namespace)
-		flags = "--context " + e.Context + " " + flags
-	}
+	where, flags := locate(e.Context, e.Namespace)
 	return fmt.Sprintf("this environment Secret was written on another cluster: restored from a backup or copied? %s declares %q but was bound to cluster %s, and this cluster is %s; if this cluster really serves %q, re-bind it with \"kubectl envops init-env %s --force %s\"",
 		where, e.Env, e.Recorded, e.Actual, e.Env, e.Env, flags)
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 
 	corev1 "k8s.io/api/core/v1"
@@ -100,3 +102,6 @@ func TargetNamespaces(ctx context.Context, client kubernetes.Interface) ([]strin
 	sort.Strings(out)
 	return out, nil
 }
+
+// Environments lists the environments the namespaces declare, sorted.
+func (r *Report) Environments() []string { return slices.Sorted(maps.Keys(r.Declared)) }

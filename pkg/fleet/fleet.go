@@ -100,6 +100,19 @@ func Reason(err error, deadline time.Duration) string {
 	return oneLine(err.Error())
 }
 
+// Brief is err with the message of Reason, keeping err for errors.Is.
+func Brief(err error, deadline time.Duration) error {
+	return &briefError{msg: Reason(err, deadline), err: err}
+}
+
+type briefError struct {
+	msg string
+	err error
+}
+
+func (e *briefError) Error() string { return e.msg }
+func (e *briefError) Unwrap() error { return e.err }
+
 // Unreachable reports whether err means the target did not answer.
 func Unreachable(err error) bool {
 	var ue *url.Error

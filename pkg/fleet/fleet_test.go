@@ -88,3 +88,10 @@ func TestReason(t *testing.T) {
 		}
 	}
 }
+
+func TestBriefKeepsTheCause(t *testing.T) {
+	err := Brief(context.DeadlineExceeded, 3*time.Second)
+	if err.Error() != "unreachable: no answer within 3s" || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Brief = %q, errors.Is deadline %v", err, errors.Is(err, context.DeadlineExceeded))
+	}
+}

@@ -5,6 +5,7 @@
 package promote
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -114,11 +115,11 @@ type Verdict struct {
 func Gate(env string, o Observation, image string, soak time.Duration, now time.Time) Verdict {
 	switch {
 	case !o.Steady:
-		return Verdict{Reason: fmt.Sprintf("%s is not steady: %s", env, firstOf(o.Problem, "an update is in progress"))}
+		return Verdict{Reason: fmt.Sprintf("%s is not steady: %s", env, cmp.Or(o.Problem, "an update is in progress"))}
 	case !o.Healthy:
-		return Verdict{Reason: fmt.Sprintf("%s is not healthy: %s", env, firstOf(o.Problem, "not every pod is ready"))}
+		return Verdict{Reason: fmt.Sprintf("%s is not healthy: %s", env, cmp.Or(o.Problem, "not every pod is ready"))}
 	case !onImage(o.Images, image):
-		return Verdict{Reason: fmt.Sprintf("%s runs %s, not %s", env, firstOf(strings.Join(o.Images, ", "), "no image"), image)}
+		return Verdict{Reason: fmt.Sprintf("%s runs %s, not %s", env, cmp.Or(strings.Join(o.Images, ", "), "no image"), image)}
 	}
 	if soak > 0 {
 		if o.Since.IsZero() {
@@ -139,15 +140,6 @@ func onImage(images []string, image string) bool {
 		}
 	}
 	return false
-}
-
-func firstOf(s ...string) string {
-	for _, x := range s {
-		if x != "" {
-			return x
-		}
-	}
-	return ""
 }
 
 // Phase of one environment in a promotion.

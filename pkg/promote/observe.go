@@ -1,0 +1,63 @@
+package promote
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/envops/kubectl-envops/pkg/appstate"
+)
+
+// Observe is the gate's view of app's controllers in one environment.
+func Observe(app string, ctrls []appstate.Controller) Observation {
+	if len(ctrls) == 0 {
+		return Observation{Problem: fmt.Sprintf("app %q is not deployed there", app)}
+	}
+	obs := Observation{Steady: true, Healthy: true}
+	for _, c := range ctrls {
+		obs.Images = append(obs.Images, c.Images...)
+		if c.State != appstate.Steady {
+			obs.Steady = false
+			if obs.Problem == "" {
+				obs.Problem = fmt.Sprintf("%s %s is %s", c.Kind, c.Name, c.State)
+				if c.Reason != "" {
+					obs.Problem += " (" + c.Reason + ")"
+				}
+			}
+		}
+		if c.Ready != c.Desired {
+			obs.Healthy = false
+			if obs.Problem == "" {
+				obs.Problem = fmt.Sprintf("%s %s has %d/%d pods ready", c.Kind, c.Name, c.Ready, c.Desired)
+			}
+		}
+		if c.DeployedAt.After(obs.Since) {
+			obs.Since = c.DeployedAt
+		}
+	}
+	return obs
+}
+
+// SourceImage is the image app's controllers run in env, pinned to its
+// digest when the pods report exactly one.
+func SourceImage(app, env string, ctrls []appstate.Controller) (string, error) {
+	var image string
+	var digests []string
+	for _, c := range ctrls {
+		for _, i := range c.Images {
+			if image != "" && i != image {
+				return "", fmt.Errorf("app %q runs more than one image in %s (%s and %s): promote one with --image", app, env, image, i)
+			}
+			image = i
+		}
+		digests = append(digests, c.Digests...)
+	}
+	if image == "" {
+		return "", fmt.Errorf("app %q is not deployed in %s, so there is nothing to promote from it: promote with --image", app, env)
+	}
+	if len(digests) == 1 && !strings.Contains(image, "@") {
+		if d := appstate.Digest(digests[0]); d != "" {
+			image += "@" + d
+		}
+	}
+	return image, nil
+}
