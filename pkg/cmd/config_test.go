@@ -30,7 +30,7 @@ func TestConfigView(t *testing.T) {
 		{name: "missing file", args: []string{"--config", filepath.Join(t.TempDir(), "none.yaml")}, wantCode: ExitUsage,
 			wantErr: "does not exist: create it or fix the --config path\n"},
 		{name: "bad output", args: []string{"--config", project, "-o", "toml"}, wantCode: 2,
-			wantErr: "error: unknown output format \"toml\" for --output: use yaml, json, go-template, go-template-file, template, templatefile, jsonpath, jsonpath-as-json, jsonpath-file\n"},
+			wantErr: "error: unknown output format \"toml\" for --output: use yaml, json, jsonpath=TEMPLATE or go-template=TEMPLATE\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -136,7 +136,7 @@ func (o *EnvOptions) Validate() error {
 func (o *EnvOptions) Run(ctx context.Context) error {
 	if o.AllContexts {
 		rows := fleet.Environments(ctx, o.Config, o.Raw, o.Context, o.Timeout, o.NewClient)
-		if !ownFormat(o.output()) {
+		if !o.output().isOwn() {
 			return o.output().printValue(o.Out, rows)
 		}
 		table := make([][]string, 0, len(rows))
@@ -167,7 +167,7 @@ func (o *EnvOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if !ownFormat(o.output()) {
+	if !o.output().isOwn() {
 		return o.output().printValue(o.Out, v)
 	}
 	return printPairs(o.Out, [][]string{
@@ -190,7 +190,3 @@ func printPairs(w io.Writer, rows [][]string) error {
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }
-
-// ownFormat tells whether the command prints the chosen format itself:
-// --template without -o is a go-template, printed by kubectl's printer.
-func ownFormat(f *outputFlags) bool { return f.isOwn() && !f.templateOnly() }

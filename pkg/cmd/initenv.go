@@ -152,7 +152,7 @@ func (o *InitEnvOptions) Validate() error {
 		return err
 	}
 	switch {
-	case o.WatchNamespaces && (o.DryRunStrategy != cmdutil.DryRunNone || !ownFormat(o.output())):
+	case o.WatchNamespaces && (o.DryRunStrategy != cmdutil.DryRunNone || !o.output().isOwn()):
 		return usageError("--watch-namespaces writes as namespaces appear: it cannot be combined with --dry-run or --output")
 	case o.WatchNamespaces && o.ExplicitNamespace:
 		return usageError("--watch-namespaces covers every namespace: drop -n/--namespace")
@@ -213,7 +213,7 @@ func (o *InitEnvOptions) explain(err error) error {
 }
 
 func (o *InitEnvOptions) printResult(res *environment.InitResult) error {
-	if !ownFormat(o.output()) {
+	if !o.output().isOwn() {
 		objs := make([]runtime.Object, 0, len(res.Written))
 		for _, s := range res.Written {
 			objs = append(objs, environment.Sanitize(s, o.Config.Secret))

@@ -95,24 +95,44 @@ func (f *outputFlags) formats() []string {
 	return all
 }
 
-func (f *outputFlags) usage() string {
-	return "(one of " + strings.Join(f.formats(), "|") + "; jsonpath=TEMPLATE and go-template=TEMPLATE see a list as .items)"
-}
-
-// isOwn tells whether the command prints the chosen format itself.
-func (f *outputFlags) isOwn() bool {
-	for _, o := range f.own {
-		if *f.format == o {
-			return true
+// short lists the formats, templates by their form.
+func (f *outputFlags) short() []string {
+	var names []string
+	for _, n := range f.formats() {
+		if !strings.Contains(n, "template") && !strings.HasPrefix(n, "jsonpath") {
+			names = append(names, n)
 		}
 	}
-	return false
+	if f.print.TemplatePrinterFlags != nil {
+		names = append(names, "jsonpath=TEMPLATE", "go-template=TEMPLATE")
+	}
+	return names
+}
+
+// choices says which formats there are, for an error.
+func (f *outputFlags) choices() string {
+	names := f.short()
+	what := "use " + strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+	if f.own[0] == "" {
+		what += ", or omit it for the default"
+	}
+	return what
+}
+
+func (f *outputFlags) usage() string {
+	return "(one of " + strings.Join(f.short(), "|") + "; a template sees a list as .items)"
+}
+
+// isOwn tells whether the command prints the chosen format itself; a
+// --template given without -o is kubectl's go-template.
+func (f *outputFlags) isOwn() bool {
+	return slices.Contains(f.own, *f.format) && !f.templateOnly()
 }
 
 // printer returns kubectl's printer for the chosen format, or a usage error
 // naming the formats there are. It is nil when the command prints itself.
 func (f *outputFlags) printer() (printers.ResourcePrinter, error) {
-	if f.isOwn() && !f.templateOnly() {
+	if f.isOwn() {
 		return nil, nil
 	}
 	p, err := f.print.ToPrinter()
@@ -120,11 +140,7 @@ func (f *outputFlags) printer() (printers.ResourcePrinter, error) {
 		return p, nil
 	}
 	if genericclioptions.IsNoCompatiblePrinterError(err) {
-		what := "use " + strings.Join(f.formats(), ", ")
-		if f.own[0] == "" {
-			what += ", or omit it for the default"
-		}
-		return nil, usageError("unknown output format %q for --output: %s", *f.format, what)
+		return nil, usageError("unknown output format %q for --output: %s", *f.format, f.choices())
 	}
 	return nil, usageError("invalid --output %q: %s", *f.format, oneLine(err.Error()))
 }
@@ -148,6 +164,15 @@ func (f *outputFlags) validate() error {
 func (f *outputFlags) printValue(w io.Writer, v any) error {
 	p, err := f.printer()
 	if err != nil || p == nil {
+		return err
+	}
+	if *f.format == "json" {
+		// Two spaces, as this command's json has always been indented.
+		b, err := json.MarshalIndent(v, "", "  ")
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(w, string(b))
 		return err
 	}
 	b, err := json.Marshal(v)
@@ -182,7 +207,7 @@ func (f *outputFlags) printObjects(w io.Writer, objs []runtime.Object) error {
 }
 
 func (f *outputFlags) isTemplate() bool {
-	return f.templateOnly() || !f.isOwn() && *f.format != "json" && *f.format != "yaml" && *f.format != "name"
+	return !f.isOwn() && *f.format != "json" && *f.format != "yaml" && *f.format != "name"
 }
 
 // run prints through p into a buffer first, so that a template that fails

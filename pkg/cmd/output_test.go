@@ -36,7 +36,7 @@ func TestOutputPrintsDataThroughKubectlPrinters(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"-o", "json"}, "[\n    {\n        \"image\": \"web:1\",\n        \"count\": 2\n    },\n    {\n        \"image\": \"web:2\",\n        \"count\": 3\n    }\n]\n"},
+		{[]string{"-o", "json"}, "[\n  {\n    \"image\": \"web:1\",\n    \"count\": 2\n  },\n  {\n    \"image\": \"web:2\",\n    \"count\": 3\n  }\n]\n"},
 		{[]string{"-o", "yaml"}, "- count: 2\n  image: web:1\n- count: 3\n  image: web:2\n"},
 		{[]string{"-o", "jsonpath={.items[*].image}"}, "web:1 web:2"},
 		{[]string{"-o", "go-template={{range .items}}{{.image}}={{.count}};{{end}}"}, "web:1=2;web:2=3;"},

@@ -226,7 +226,7 @@ func (o *PromoteOptions) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	text := o.Output == "text" && ownFormat(o.output())
+	text := o.Output == "text" && o.output().isOwn()
 	runner := &promote.Runner{
 		App:  o.App,
 		Soak: o.Soak,
@@ -260,7 +260,7 @@ func (o *PromoteOptions) printEvent(e promote.Event) {
 	switch {
 	case o.Output == "jsonl":
 		_ = json.NewEncoder(o.Out).Encode(e)
-	case !ownFormat(o.output()):
+	case !o.output().isOwn():
 		if err := o.output().printValue(o.Out, e); err != nil {
 			fmt.Fprintf(o.ErrOut, "warning: %v\n", err)
 		}
@@ -278,7 +278,7 @@ func (o *PromoteOptions) printEvent(e promote.Event) {
 // passes on, exactly as the deploy command does.
 func (o *PromoteOptions) deploy(ctx context.Context, env, image string) error {
 	g, format := o.step(), o.Output
-	if !ownFormat(o.output()) {
+	if !o.output().isOwn() {
 		// The deploy writes JSON lines, each printed through the template.
 		format, g.Streams.Out = "jsonl", &eventLines{o: o}
 	}

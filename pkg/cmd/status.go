@@ -153,7 +153,7 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 			return err
 		}
 		// A table is stamped with the time; other formats stay parsable.
-		if ownFormat(o.output()) {
+		if o.output().isOwn() {
 			fmt.Fprintln(o.Out, o.Now().UTC().Format(time.RFC3339))
 		}
 		last = buf.Bytes()
@@ -163,7 +163,7 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 }
 
 func (o *StatusOptions) printRows(out io.Writer, rows []fleet.StatusRow) error {
-	if !ownFormat(o.output()) {
+	if !o.output().isOwn() {
 		if rows == nil {
 			rows = []fleet.StatusRow{}
 		}
