@@ -82,7 +82,7 @@ func NewCmdStatus(g *Globals, runF func(*StatusOptions) error) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.BoolVar(&o.AllContexts, "all-contexts", false, "Ask every context of the kubeconfig instead of the environments of .envops.yaml")
-	f.BoolVarP(&o.Watch, "watch", "w", false, "Keep running and print the table (or the output) again whenever it changes")
+	f.BoolVarP(&o.Watch, "watch", "w", false, "Keep running and print the table again whenever it changes")
 	f.DurationVar(&o.Interval, "interval", 2*time.Second, "With --watch, how often to ask the clusters")
 	f.DurationVar(&o.Timeout, "timeout", fleet.DefaultDeadline, "How long to wait for each cluster")
 	o.output().addFlags(cmd, "Output format, default a table")
@@ -131,6 +131,9 @@ func (o *StatusOptions) Validate() error {
 	if o.Watch && o.Interval <= 0 {
 		return usageError("invalid --interval %s: use a positive duration such as 2s", o.Interval)
 	}
+	if o.Watch && !o.output().isOwn() {
+		return usageError("--watch prints a table: drop -o, or drop --watch and run status again")
+	}
 	return nil
 }
 
@@ -152,10 +155,7 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 		if err := o.printRows(&buf, rows); err != nil || bytes.Equal(buf.Bytes(), last) {
 			return err
 		}
-		// A table is stamped with the time; other formats stay parsable.
-		if o.output().isOwn() {
-			fmt.Fprintln(o.Out, o.Now().UTC().Format(time.RFC3339))
-		}
+		fmt.Fprintln(o.Out, o.Now().UTC().Format(time.RFC3339))
 		last = buf.Bytes()
 		_, err := o.Out.Write(last)
 		return err
