@@ -13,8 +13,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -23,6 +21,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	"github.com/envops/kubectl-envops/pkg/config"
+	"github.com/envops/kubectl-envops/pkg/deploy"
 	"github.com/envops/kubectl-envops/pkg/rollout"
 )
 
@@ -95,19 +94,19 @@ func TestDeployFlags(t *testing.T) {
 			return ""
 		}},
 		{name: "kind shorthand", args: []string{"web", "--env", "dev", "--kind", "rc", "-o", "jsonl"}, check: func(o *DeployOptions) string {
-			if o.Kind != kindReplicationController || o.Output != "jsonl" {
+			if o.Kind != deploy.KindReplicationController || o.Output != "jsonl" {
 				return fmt.Sprintf("kind %q output %q", o.Kind, o.Output)
 			}
 			return ""
 		}},
 		{name: "a canary, then continue", args: []string{"web", "--env", "dev", "--image", "nginx:1.28", "--pause-after", "2", "--failure-grace", "10s"}, check: func(o *DeployOptions) string {
-			if ro := o.rolloutOptions(); ro.PauseAfter != 2 || ro.FailureGrace != 10*time.Second || ro.Continue {
+			if ro := o.deployer().Options; ro.PauseAfter != 2 || ro.FailureGrace != 10*time.Second || ro.Continue {
 				return fmt.Sprintf("rollout options %+v", ro)
 			}
 			return ""
 		}},
 		{name: "continue", args: []string{"web", "--env", "dev", "--continue"}, check: func(o *DeployOptions) string {
-			if ro := o.rolloutOptions(); !ro.Continue || ro.FailureGrace != rollout.DefaultFailureGrace {
+			if ro := o.deployer().Options; !ro.Continue || ro.FailureGrace != rollout.DefaultFailureGrace {
 				return fmt.Sprintf("rollout options %+v", ro)
 			}
 			return ""
@@ -207,93 +206,6 @@ func TestDeployRefusesTheWrongClusterBeforeAnyChange(t *testing.T) {
 	}
 }
 
-func TestSplitObjects(t *testing.T) {
-	rc := toUnstructured(t, &corev1.ReplicationController{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ReplicationController"},
-		ObjectMeta: metav1.ObjectMeta{Name: "web", Labels: map[string]string{"app": "web"}},
-		Spec: corev1.ReplicationControllerSpec{
-			Replicas: new(int32(3)), MinReadySeconds: 4,
-			Selector: map[string]string{"name": "web-api"},
-			Template: &corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"name": "web-api"}},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "nginx:1.27"}}},
-			},
-		},
-	})
-	cm := toUnstructured(t, &corev1.ConfigMap{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"}, ObjectMeta: metav1.ObjectMeta{Name: "web-config"}})
-
-	p, err := splitObjects([]*unstructured.Unstructured{cm, rc}, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(p.controllers) != 1 || p.controllers[0].GetKind() != kindReplicationController || len(p.others) != 1 || p.others[0].GetKind() != "ConfigMap" {
-		t.Fatalf("split into controllers %v and others %v", p.controllers, p.others)
-	}
-
-	p, err = splitObjects([]*unstructured.Unstructured{rc}, kindDeployment)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := p.controllers[0]
-	if d.GetAPIVersion() != "apps/v1" || d.GetKind() != kindDeployment || d.GetName() != "web" || d.GetLabels()["app"] != "web" {
-		t.Fatalf("converted to %s %s %s, labels %v", d.GetAPIVersion(), d.GetKind(), d.GetName(), d.GetLabels())
-	}
-	for path, want := range map[string]any{
-		"spec.replicas":                            int64(3),
-		"spec.minReadySeconds":                     int64(4),
-		"spec.selector.matchLabels.name":           "web-api",
-		"spec.template.metadata.labels.name":       "web-api",
-		"spec.template.spec.containers.0.image":    "nginx:1.27",
-		"spec.template.spec.containers.0.name":     "web",
-		"spec.template.metadata.creationTimestamp": nil,
-	} {
-		if got := lookup(d.Object, path); got != want {
-			t.Errorf("%s = %v, want %v", path, got, want)
-		}
-	}
-
-	back, err := splitObjects([]*unstructured.Unstructured{d}, kindReplicationController)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := lookup(back.controllers[0].Object, "spec.selector.name"); got != "web-api" {
-		t.Errorf("converted back, the selector is %v", got)
-	}
-
-	unstructured.SetNestedSlice(d.Object, []any{map[string]any{"key": "tier", "operator": "Exists"}}, "spec", "selector", "matchExpressions")
-	if _, err := splitObjects([]*unstructured.Unstructured{d}, kindReplicationController); err == nil || !strings.Contains(err.Error(), "matchExpressions") {
-		t.Errorf("a Deployment with matchExpressions converted to a ReplicationController: err = %v", err)
-	}
-}
-
-func toUnstructured(t *testing.T, obj runtime.Object) *unstructured.Unstructured {
-	t.Helper()
-	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &unstructured.Unstructured{Object: m}
-}
-
-// lookup follows a dotted path through maps and (numeric) list indexes.
-func lookup(obj any, path string) any {
-	for _, k := range strings.Split(path, ".") {
-		switch v := obj.(type) {
-		case map[string]any:
-			obj = v[k]
-		case []any:
-			var i int
-			if _, err := fmt.Sscan(k, &i); err != nil || i >= len(v) {
-				return nil
-			}
-			obj = v[i]
-		default:
-			return nil
-		}
-	}
-	return obj
-}
-
 func TestDeployPrinter(t *testing.T) {
 	at := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 	events := []rollout.Event{
@@ -306,7 +218,7 @@ func TestDeployPrinter(t *testing.T) {
 
 	t.Run("plain lines with timestamps", func(t *testing.T) {
 		var buf bytes.Buffer
-		p := newDeployPrinter(&buf, "text", false)
+		p := newDeployPrinter(&buf, (&DeployOptions{Output: "text"}).output(), false)
 		for _, e := range events {
 			p.Event(e)
 		}
@@ -323,7 +235,7 @@ func TestDeployPrinter(t *testing.T) {
 	})
 	t.Run("one rewritten progress line on a terminal", func(t *testing.T) {
 		var buf bytes.Buffer
-		p := newDeployPrinter(&buf, "text", true)
+		p := newDeployPrinter(&buf, (&DeployOptions{Output: "text"}).output(), true)
 		for _, e := range events {
 			p.Event(e)
 		}
@@ -338,7 +250,7 @@ func TestDeployPrinter(t *testing.T) {
 	})
 	t.Run("json lines", func(t *testing.T) {
 		var buf bytes.Buffer
-		p := newDeployPrinter(&buf, "jsonl", false)
+		p := newDeployPrinter(&buf, (&DeployOptions{Output: "jsonl"}).output(), false)
 		for _, e := range events {
 			p.Event(e)
 		}
@@ -351,7 +263,7 @@ func TestDeployPrinter(t *testing.T) {
 		if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil {
 			t.Fatal(err)
 		}
-		if last.Type != EventResult || last.Message != "rolled out" || last.Namespace != "shop" || last.Ready != 4 {
+		if last.Type != deploy.EventResult || last.Message != "rolled out" || last.Namespace != "shop" || last.Ready != 4 {
 			t.Errorf("the result line decodes to %+v", last)
 		}
 	})
@@ -362,7 +274,7 @@ func TestDiffRecordsTheDeploysChangeCause(t *testing.T) {
 	causes := map[bool]string{}
 	for _, diff := range []bool{false, true} {
 		g, _ := writeDeployProject(t)
-		cmd := NewCmdDeploy(g, func(o *DeployOptions) error { causes[diff] = o.trail.record.Cause; return nil })
+		cmd := NewCmdDeploy(g, func(o *DeployOptions) error { causes[diff] = o.trail.Record.Cause; return nil })
 		args := []string{"web", "--env", "dev", "--image", "nginx:1.28"}
 		if diff {
 			args = append(args, "--diff")

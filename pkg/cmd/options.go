@@ -4,6 +4,9 @@ import (
 	"context"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/envops/kubectl-envops/pkg/audit"
 )
 
 // options is what the Options of every command implement: Complete fills
@@ -41,4 +44,18 @@ func exactArgs(n int, what string) cobra.PositionalArgs {
 		}
 		return nil
 	}
+}
+
+// changeCause is the change cause a command that writes records: given
+// (its --change-cause), or else its command line (audit.Cause).
+func changeCause(cmd *cobra.Command, args []string, given string) string {
+	var flags []string
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		// --diff previews the deploy that runs without it, so it records
+		// that deploy's command line.
+		if f.Name != "diff" {
+			flags = append(flags, "--"+f.Name+"="+f.Value.String())
+		}
+	})
+	return audit.Cause(given, cmd.CommandPath(), args, flags)
 }

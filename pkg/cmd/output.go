@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -15,6 +16,8 @@ import (
 	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/client-go/kubernetes/scheme"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+
+	"github.com/envops/kubectl-envops/pkg/rollout"
 )
 
 // outputFlags is the -o flag of every command: kubectl's printers (json,
@@ -59,6 +62,13 @@ func (f *outputFlags) withNames() *outputFlags {
 	return f
 }
 
+// templatesOnly leaves out json and yaml, for commands whose own formats
+// already cover what they would print (deploy's jsonl).
+func (f *outputFlags) templatesOnly() *outputFlags {
+	f.print.JSONYamlPrintFlags = nil
+	return f
+}
+
 // addFlags registers -o and kubectl's template flags on cmd.
 func (f *outputFlags) addFlags(cmd *cobra.Command, help string) {
 	cmd.Flags().StringVarP(f.format, "output", "o", f.own[0], help+" "+f.usage())
@@ -78,7 +88,7 @@ func (f *outputFlags) formats() []string {
 		}
 	}
 	for _, p := range f.print.AllowedFormats() {
-		if p == "kyaml" {
+		if p == "kyaml" || slices.Contains(f.own, p) {
 			continue
 		}
 		all = append(all, p)
@@ -99,6 +109,10 @@ func (f *outputFlags) isOwn() bool {
 	}
 	return false
 }
+
+// usesPrinter tells whether the chosen format is one of kubectl's
+// printers rather than the command's own.
+func (f *outputFlags) usesPrinter() bool { return !f.isOwn() || f.templateOnly() }
 
 // printer returns kubectl's printer for the chosen format, or a usage error
 // naming the formats there are. It is nil when the command prints itself.
@@ -191,6 +205,16 @@ func (f *outputFlags) run(p printers.ResourcePrinter, w io.Writer, obj runtime.O
 	return err
 }
 
+// printable drops server bookkeeping (managed fields) that says nothing
+// to a reader, as kubectl get does.
+func printable(obj runtime.Object) runtime.Object {
+	obj = obj.DeepCopyObject()
+	if m, ok := obj.(metav1.Object); ok {
+		m.SetManagedFields(nil)
+	}
+	return obj
+}
+
 // printTable prints rows under the given column names, aligned as kubectl
 // aligns its tables.
 func printTable(w io.Writer, columns []string, rows [][]string) error {
@@ -232,4 +256,28 @@ func dryRunStrategy(cmd *cobra.Command) (cmdutil.DryRunStrategy, error) {
 	default:
 		return cmdutil.DryRunNone, usageError("invalid --dry-run value %q: use none, client or server", v)
 	}
+}
+
+// rolloutDryRun reads --dry-run as the mode pkg/rollout and pkg/nodeagent
+// take.
+func rolloutDryRun(cmd *cobra.Command) (rollout.DryRun, error) {
+	s, err := dryRunStrategy(cmd)
+	switch s {
+	case cmdutil.DryRunClient:
+		return rollout.DryRunClient, err
+	case cmdutil.DryRunServer:
+		return rollout.DryRunServer, err
+	}
+	return rollout.DryRunNone, err
+}
+
+// dryRunSuffix ends the line that reports a change made in a dry run.
+func dryRunSuffix(d rollout.DryRun) string {
+	switch d {
+	case rollout.DryRunClient:
+		return " (dry run)"
+	case rollout.DryRunServer:
+		return " (server dry run)"
+	}
+	return ""
 }
