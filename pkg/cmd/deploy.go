@@ -35,33 +35,26 @@ const ExitResumable = 3
 type DeployOptions struct {
 	App string
 	EnvFlags
-	Image           string
-	Kind            string
-	MaxSurge        string
-	MaxUnavailable  string
-	MinReadySeconds int32
-	UpdatePeriod    time.Duration
-	Timeout         time.Duration
-	Diff            bool
-	Rollback        bool
-	Continue        bool
-	PauseAfter      int32
-	FailureGrace    time.Duration
-	NoRollback      bool
-	BreakLock       bool
-	Notify          string
-	Output          string
-	ChangeCause     string
-	Remote          remoteResourcesFlag
+	Image          string
+	Kind           string
+	MaxSurge       string
+	MaxUnavailable string
+	Diff           bool
+	Rollback       bool
+	Notify         string
+	Output         string
+	ChangeCause    string
+	Remote         remoteResourcesFlag
+	// Options are the rollout settings; the flags of the same names set
+	// them, and Complete the parsed --max-surge, --max-unavailable and
+	// --dry-run.
+	rollout.Options
 
 	// Resolved by Complete.
-	dryRun         rollout.DryRun
-	maxSurge       *intstr.IntOrString
-	maxUnavailable *intstr.IntOrString
-	cfg            *config.Config
-	target         *Target
-	fsys           filesys.FileSystem
-	applier        func() (*rollout.Applier, error)
+	cfg     *config.Config
+	target  *Target
+	fsys    filesys.FileSystem
+	applier func() (*rollout.Applier, error)
 	// trail checks access and records the deploy; nil does neither.
 	trail *deploy.Trail
 	print *outputFlags
@@ -176,7 +169,7 @@ func (o *DeployOptions) output() *outputFlags {
 func (o *DeployOptions) Complete(g *Globals, cmd *cobra.Command, args []string) error {
 	o.App = args[0]
 	var err error
-	if o.dryRun, err = rolloutDryRun(cmd); err != nil {
+	if o.DryRun, err = rolloutDryRun(cmd); err != nil {
 		return err
 	}
 	kind, ok := deploy.ParseKind(o.Kind)
@@ -184,7 +177,7 @@ func (o *DeployOptions) Complete(g *Globals, cmd *cobra.Command, args []string) 
 		return usageError("unknown --kind %q: use ReplicationController or Deployment", o.Kind)
 	}
 	o.Kind = kind
-	for name, dst := range map[string]**intstr.IntOrString{"max-surge": &o.maxSurge, "max-unavailable": &o.maxUnavailable} {
+	for name, dst := range map[string]**intstr.IntOrString{"max-surge": &o.Options.MaxSurge, "max-unavailable": &o.Options.MaxUnavailable} {
 		if f := cmd.Flags().Lookup(name); f.Changed {
 			v, err := rollout.ParseIntOrPercent(f.Value.String())
 			if err != nil {
@@ -224,11 +217,11 @@ func (o *DeployOptions) Validate() error {
 		return err
 	}
 	surge, unavailable := rollout.DefaultMaxSurge, rollout.DefaultMaxUnavailable
-	if o.maxSurge != nil {
-		surge = *o.maxSurge
+	if o.Options.MaxSurge != nil {
+		surge = *o.Options.MaxSurge
 	}
-	if o.maxUnavailable != nil {
-		unavailable = *o.maxUnavailable
+	if o.Options.MaxUnavailable != nil {
+		unavailable = *o.Options.MaxUnavailable
 	}
 	if err := rollout.ValidateStrategy(surge, unavailable); err != nil {
 		return usageError("%v (--max-surge, --max-unavailable)", err)
@@ -258,7 +251,7 @@ func (o *DeployOptions) Validate() error {
 		return usageError("--rollback restores the previous pods and takes no --image: drop --image")
 	case o.Rollback && o.Diff:
 		return usageError("--diff shows what a deploy would change and cannot be combined with --rollback")
-	case o.Diff && o.dryRun != rollout.DryRunNone:
+	case o.Diff && o.DryRun != rollout.DryRunNone:
 		return usageError("--diff already changes nothing: drop --dry-run")
 	}
 	if err := (render.Options{Image: o.Image}).Validate(); err != nil {
@@ -274,16 +267,8 @@ func (o *DeployOptions) Validate() error {
 
 // deployer is the deploy the flags ask for.
 func (o *DeployOptions) deployer() *deploy.Deployer {
-	return &deploy.Deployer{
-		App: o.App, Client: o.target.Client, Namespace: o.target.Namespace, Rollback: o.Rollback, Trail: o.trail,
-		Options: rollout.Options{
-			MaxSurge: o.maxSurge, MaxUnavailable: o.maxUnavailable, MinReadySeconds: o.MinReadySeconds,
-			UpdatePeriod: o.UpdatePeriod, Timeout: o.Timeout, FailureGrace: o.FailureGrace,
-			PauseAfter: o.PauseAfter, Continue: o.Continue, NoRollback: o.NoRollback,
-			DryRun: o.dryRun, BreakLock: o.BreakLock,
-		},
-		Warn: func(err error) { fmt.Fprintf(o.ErrOut, "warning: %v\n", err) },
-	}
+	return &deploy.Deployer{App: o.App, Client: o.target.Client, Namespace: o.target.Namespace, Options: o.Options, Rollback: o.Rollback, Trail: o.trail,
+		Warn: func(err error) { fmt.Fprintf(o.ErrOut, "warning: %v\n", err) }}
 }
 
 // Run renders the app, checks the cluster's environment and deploys.
@@ -306,21 +291,11 @@ func (o *DeployOptions) Run(ctx context.Context) error {
 	// The guard runs before anything else touches the cluster. It and the
 	// access check are bounded by --timeout too, so a server that never
 	// answers cannot hold the deploy.
+	// A diff changes nothing, so it checks no access; the audit record is
+	// stamped all the same, since the diff shows what deploy writes.
 	checkCtx, cancelCheck := withTimeoutCause(ctx, o.Timeout, "--timeout")
 	defer cancelCheck()
-	namespaces := d.Namespaces(plan)
-	for _, ns := range namespaces {
-		if err := o.target.VerifyNamespace(checkCtx, ns); err != nil {
-			return err
-		}
-	}
-	if o.Diff {
-		// Nothing changes, so there is no access to check; the audit record
-		// is stamped all the same, since the diff shows what deploy writes.
-		if err := o.trail.Preview(checkCtx, plan.Controllers); err != nil {
-			return err
-		}
-	} else if err := o.trail.Check(checkCtx, namespaces, o.dryRun, plan.Controllers); err != nil {
+	if err := d.Prepare(checkCtx, plan, o.target.VerifyNamespace, o.Diff); err != nil {
 		return err
 	}
 	cancelCheck()
@@ -332,7 +307,7 @@ func (o *DeployOptions) Run(ctx context.Context) error {
 	if o.Diff {
 		return o.diff(ctx, d, plan)
 	}
-	if o.dryRun == rollout.DryRunNone {
+	if o.DryRun == rollout.DryRunNone {
 		action := "deploy " + o.App
 		if o.Rollback {
 			action = "roll back " + o.App
@@ -345,7 +320,7 @@ func (o *DeployOptions) Run(ctx context.Context) error {
 	out := newDeployPrinter(o.Out, o.output(), printers.IsTerminal(o.Out))
 	sinks := []rollout.EventFunc{out.Event}
 	var hook *notify.Webhook
-	if o.Notify != "" && o.dryRun == rollout.DryRunNone {
+	if o.Notify != "" && o.DryRun == rollout.DryRunNone {
 		if hook, err = notify.NewWebhook(o.Notify, notify.WebhookOptions{}); err != nil {
 			return usageError("--notify: %v", err)
 		}
@@ -356,15 +331,8 @@ func (o *DeployOptions) Run(ctx context.Context) error {
 			s(e)
 		}
 	}
-	if o.dryRun == rollout.DryRunNone {
-		var release func()
-		if ctx, release, err = d.Lock(ctx, plan); err != nil {
-			return err
-		}
-		defer release()
-	}
 	err = d.Run(ctx, plan, func(res rollout.Result, ns string) {
-		out.Result(res, ns, o.dryRun)
+		out.Result(res, ns, o.DryRun)
 		if res.Paused {
 			fmt.Fprintf(o.Out, "%s/%s is paused with %d new pods available: run \"kubectl envops deploy %s --env %s --continue\" to finish, or \"kubectl envops deploy %s --env %s --rollback\" to undo\n",
 				res.Kind, res.Name, o.PauseAfter, o.App, o.Env, o.App, o.Env)

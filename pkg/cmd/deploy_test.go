@@ -73,7 +73,7 @@ func TestDeployFlags(t *testing.T) {
 		wantErr string                        // a usage error (exit 2) containing this
 	}{
 		{name: "defaults", args: []string{"web", "--env", "dev"}, check: func(o *DeployOptions) string {
-			if o.App != "web" || o.dryRun != rollout.DryRunNone || o.maxSurge != nil || o.maxUnavailable != nil || o.Timeout != rollout.DefaultTimeout || o.Output != "text" {
+			if o.App != "web" || o.DryRun != rollout.DryRunNone || o.Options.MaxSurge != nil || o.Options.MaxUnavailable != nil || o.Timeout != rollout.DefaultTimeout || o.Output != "text" {
 				return fmt.Sprintf("unexpected defaults: %+v", o)
 			}
 			if o.target.Context != "envops-dev" || o.target.Namespace != "shop" {
@@ -82,13 +82,13 @@ func TestDeployFlags(t *testing.T) {
 			return ""
 		}},
 		{name: "strategy as counts and percentages", args: []string{"web", "--env", "dev", "--image", "nginx:1.28", "--max-surge", "50%", "--max-unavailable", "0", "--timeout", "90s", "--update-period", "2s", "--min-ready-seconds", "5"}, check: func(o *DeployOptions) string {
-			if *o.maxSurge != *pct("50%") || *o.maxUnavailable != *count(0) || o.Timeout != 90*time.Second || o.UpdatePeriod != 2*time.Second || o.MinReadySeconds != 5 || o.Image != "nginx:1.28" {
+			if *o.Options.MaxSurge != *pct("50%") || *o.Options.MaxUnavailable != *count(0) || o.Timeout != 90*time.Second || o.UpdatePeriod != 2*time.Second || o.MinReadySeconds != 5 || o.Image != "nginx:1.28" {
 				return fmt.Sprintf("parsed %+v", o)
 			}
 			return ""
 		}},
 		{name: "bare --dry-run means client", args: []string{"web", "--env", "dev", "--dry-run"}, check: func(o *DeployOptions) string {
-			if o.dryRun != rollout.DryRunClient {
+			if o.DryRun != rollout.DryRunClient {
 				return "dry run is not client"
 			}
 			return ""
@@ -186,7 +186,7 @@ func TestDeployRefusesTheWrongClusterBeforeAnyChange(t *testing.T) {
 			if tt.secret != nil {
 				client = fake.NewClientset(tt.secret)
 			}
-			o := &DeployOptions{App: "web", EnvFlags: EnvFlags{Env: "dev"}, Image: "nginx:1.28", Output: "text", Timeout: time.Minute,
+			o := &DeployOptions{App: "web", EnvFlags: EnvFlags{Env: "dev"}, Image: "nginx:1.28", Output: "text", Options: rollout.Options{Timeout: time.Minute},
 				cfg: cfg, fsys: filesys.MakeFsOnDisk(), IOStreams: g.Streams,
 				target: &Target{Env: "dev", Context: "envops-dev", Namespace: "shop", Config: cfg, Client: client},
 				applier: func() (*rollout.Applier, error) {
@@ -288,5 +288,58 @@ func TestDiffRecordsTheDeploysChangeCause(t *testing.T) {
 	}
 	if causes[true] != causes[false] || strings.Contains(causes[true], "diff") {
 		t.Fatalf("change cause with --diff %q, without %q", causes[true], causes[false])
+	}
+}
+
+// -o jsonpath= and -o go-template= print each event, the closing result
+// included, as jsonl would; json and yaml are not deploy's formats.
+func TestDeployTemplatesEachEvent(t *testing.T) {
+	at := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	events := []rollout.Event{
+		{Time: at, Type: rollout.EventStarted, Kind: "ReplicationController", Name: "web", Message: "rolling update of web"},
+		{Time: at, Type: rollout.EventProgress, Kind: "ReplicationController", Name: "web", Desired: 4, Ready: 1, Message: "1/4 ready"},
+	}
+	result := rollout.Result{Kind: "ReplicationController", Name: "web", Action: rollout.ActionRolledOut, Replicas: 4}
+	for _, tc := range []struct{ format, want string }{
+		{`jsonpath={.type} {.kind}/{.name} {.ready}{"\n"}`, "started ReplicationController/web 0\nprogress ReplicationController/web 1\nresult ReplicationController/web 4\n"},
+		{`go-template={{.type}}: {{.message}}{{"\n"}}`, "started: rolling update of web\nprogress: 1/4 ready\nresult: rolled out (server dry run)\n"},
+	} {
+		g, _ := writeDeployProject(t)
+		var got *DeployOptions
+		cmd := NewCmdDeploy(g, func(o *DeployOptions) error { got = o; return nil })
+		cmd.SetArgs([]string{"web", "--env", "dev", "-o", tc.format})
+		cmd.SetOut(&bytes.Buffer{})
+		cmd.SetErr(&bytes.Buffer{})
+		if err := cmd.Execute(); err != nil {
+			t.Fatalf("%s: %v", tc.format, err)
+		}
+		var buf bytes.Buffer
+		p := newDeployPrinter(&buf, got.output(), false)
+		for _, e := range events {
+			p.Event(e)
+		}
+		p.Result(result, "shop", rollout.DryRunServer)
+		p.Close()
+		if buf.String() != tc.want || p.err != nil {
+			t.Errorf("%s: got %q (err %v), want %q", tc.format, buf.String(), p.err, tc.want)
+		}
+	}
+
+	var buf bytes.Buffer
+	p := newDeployPrinter(&buf, (&DeployOptions{Output: "go-template={{.type.x}}"}).output(), false)
+	p.Event(events[0])
+	if p.err == nil || ExitCode(p.err) != ExitUsage || !strings.Contains(p.err.Error(), "--output") {
+		t.Errorf("a template that fails on an event: err = %v, want a usage error naming --output", p.err)
+	}
+
+	for _, format := range []string{"json", "yaml", "name"} {
+		g, _ := writeDeployProject(t)
+		cmd := NewCmdDeploy(g, func(*DeployOptions) error { return nil })
+		cmd.SetArgs([]string{"web", "--env", "dev", "-o", format})
+		cmd.SetOut(&bytes.Buffer{})
+		cmd.SetErr(&bytes.Buffer{})
+		if err := cmd.Execute(); ExitCode(err) != ExitUsage || !strings.Contains(err.Error(), `unknown output format "`+format+`" for --output: use text, jsonl, go-template`) {
+			t.Errorf("-o %s: err = %v, want the unknown-format usage error", format, err)
+		}
 	}
 }

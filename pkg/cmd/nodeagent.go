@@ -180,7 +180,8 @@ func (o *NodeAgentOptions) Validate() error {
 	if o.Timeout <= 0 {
 		return usageError("invalid --timeout %s: use a positive duration such as 5m", o.Timeout)
 	}
-	hostPort := slices.Contains(o.shaping, "host-port")
+	// A port given as 0 is invalid rather than missing.
+	hostPort := o.HostPort != 0 || slices.Contains(o.shaping, "host-port")
 	if hostPort {
 		if err := nodeagent.ValidateHostPort(o.HostPort); err != nil {
 			return usageError("%v", err)

@@ -434,3 +434,27 @@ func TestChangeCauseRedactsURLUserInfo(t *testing.T) {
 		t.Errorf("a given cause is recorded as %q", got)
 	}
 }
+
+// rbac -o prints the objects through kubectl's printers: templates and
+// names see them as a List.
+func TestRBACOutputFormats(t *testing.T) {
+	for _, tc := range []struct{ format, want string }{
+		{"jsonpath={.items[*].kind}", "ServiceAccount Role RoleBinding"},
+		{`go-template={{range .items}}{{.metadata.name}}{{"\n"}}{{end}}`, "ci\nenvops-lint\nenvops-lint:ci\n"},
+		{"name", "serviceaccount/ci\nrole.rbac.authorization.k8s.io/envops-lint\nrolebinding.rbac.authorization.k8s.io/envops-lint:ci\n"},
+	} {
+		streams, _, out, _ := genericiooptions.NewTestIOStreams()
+		var got *RBACOptions
+		cmd := NewCmdRBAC(nodeAgentGlobals(t, streams), func(o *RBACOptions) error { got = o; return nil })
+		cmd.SetArgs([]string{"--for", "lint", "--service-account", "ci", "-o", tc.format})
+		if err := cmd.Execute(); err != nil {
+			t.Fatalf("%s: %v", tc.format, err)
+		}
+		if err := got.Run(t.Context()); err != nil {
+			t.Fatalf("%s: %v", tc.format, err)
+		}
+		if out.String() != tc.want {
+			t.Errorf("%s: got %q, want %q", tc.format, out.String(), tc.want)
+		}
+	}
+}

@@ -78,10 +78,27 @@ func (d *Deployer) holder() string {
 	return d.Options.Holder
 }
 
-// Lock takes the app's deploy lock (a Lease) in every namespace its
+// Prepare runs before anything changes: it verifies that each namespace
+// the plan touches declares the environment (verify), then checks access
+// and stamps the audit record on the controllers; a preview (a diff) only
+// stamps it.
+func (d *Deployer) Prepare(ctx context.Context, p *Plan, verify func(ctx context.Context, namespace string) error, preview bool) error {
+	namespaces := d.Namespaces(p)
+	for _, ns := range namespaces {
+		if err := verify(ctx, ns); err != nil {
+			return err
+		}
+	}
+	if preview {
+		return d.Trail.preview(ctx, p.Controllers)
+	}
+	return d.Trail.check(ctx, namespaces, d.Options.DryRun, p.Controllers)
+}
+
+// lock takes the app's deploy lock (a Lease) in every namespace its
 // controllers go to, so that one deploy of the app runs at a time; the
 // returned context ends when another deploy takes a lock over.
-func (d *Deployer) Lock(ctx context.Context, p *Plan) (context.Context, func(), error) {
+func (d *Deployer) lock(ctx context.Context, p *Plan) (context.Context, func(), error) {
 	seen := map[string]bool{}
 	var held []*rollout.DeployLock
 	release := func() {
@@ -110,14 +127,22 @@ func (d *Deployer) Lock(ctx context.Context, p *Plan) (context.Context, func(), 
 	return ctx, release, nil
 }
 
-// Run applies the other objects (unless rolling back), then deploys, rolls
-// back or continues each controller in turn, calling done with each
-// object's result and namespace. A deploy that changed the cluster is
-// recorded by the Trail.
+// Run takes the deploy lock (unless in a dry run), applies the other
+// objects (unless rolling back), then deploys, rolls back or continues
+// each controller in turn, calling done with each object's result and
+// namespace. A deploy that changed the cluster is recorded by the Trail.
 func (d *Deployer) Run(ctx context.Context, p *Plan, done func(rollout.Result, string)) error {
 	o := d.Options
 	o.Holder = d.holder()
 	dryRun := o.DryRun != rollout.DryRunNone
+	if !dryRun {
+		ctx2, release, err := d.lock(ctx, p)
+		if err != nil {
+			return err
+		}
+		defer release()
+		ctx = ctx2
+	}
 	if !d.Rollback {
 		for _, obj := range p.Others {
 			action, err := d.Applier.Apply(ctx, obj, o.DryRun)

@@ -33,11 +33,11 @@ func NewTrail(client kubernetes.Interface, env, cause string) *Trail {
 	}
 }
 
-// Check refuses, before anything changes, when the user lacks a rule of
+// check refuses, before anything changes, when the user lacks a rule of
 // the deploy role in one of the namespaces; then it stamps the audit
 // record on the controllers. A client dry run only reads, so it is not
 // checked.
-func (t *Trail) Check(ctx context.Context, namespaces []string, dryRun rollout.DryRun, controllers []*unstructured.Unstructured) error {
+func (t *Trail) check(ctx context.Context, namespaces []string, dryRun rollout.DryRun, controllers []*unstructured.Unstructured) error {
 	if t == nil {
 		return nil
 	}
@@ -55,9 +55,9 @@ func (t *Trail) Check(ctx context.Context, namespaces []string, dryRun rollout.D
 	return nil
 }
 
-// Preview stamps the audit record a deploy would write, for a diff; it
+// preview stamps the audit record a deploy would write, for a diff; it
 // asks who the user is but checks no access.
-func (t *Trail) Preview(ctx context.Context, controllers []*unstructured.Unstructured) error {
+func (t *Trail) preview(ctx context.Context, controllers []*unstructured.Unstructured) error {
 	if t == nil {
 		return nil
 	}
