@@ -5,10 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -254,13 +251,20 @@ func (o *DeployOptions) Validate() error {
 	case o.Diff && o.DryRun != rollout.DryRunNone:
 		return usageError("--diff already changes nothing: drop --dry-run")
 	}
-	if err := (render.Options{Image: o.Image}).Validate(); err != nil {
+	return checkImageAndWebhook(o.Image, o.Notify)
+}
+
+// checkImageAndWebhook checks the --image and --notify of a deploy, for
+// deploy and for promote, which passes them on to each deploy.
+func checkImageAndWebhook(image, webhook string) error {
+	if err := (render.Options{Image: image}).Validate(); err != nil {
 		return usageError("--image: %v", err)
 	}
-	if o.Notify != "" {
-		if err := notify.ValidateURL(o.Notify); err != nil {
-			return usageError("--notify: %v", err)
-		}
+	if webhook == "" {
+		return nil
+	}
+	if err := notify.ValidateURL(webhook); err != nil {
+		return usageError("--notify: %v", err)
 	}
 	return nil
 }
@@ -273,7 +277,7 @@ func (o *DeployOptions) deployer() *deploy.Deployer {
 
 // Run renders the app, checks the cluster's environment and deploys.
 func (o *DeployOptions) Run(ctx context.Context) error {
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := untilInterrupted(ctx)
 	defer stop()
 
 	objs, err := render.App(o.fsys, o.cfg, o.App, o.Env, o.Remote.renderOptions(o.cfg, o.Image))

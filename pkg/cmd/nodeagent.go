@@ -4,11 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/signal"
-	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -47,12 +43,13 @@ type NodeAgentOptions struct {
 	mode     nodeagent.Mode
 	protocol corev1.Protocol
 	dryRun   rollout.DryRun
-	// shaping lists the flags given that shape the agent --image applies.
-	shaping   []string
-	Namespace string
-	Config    *config.Config
-	Client    kubernetes.Interface
-	Discovery discovery.DiscoveryInterface
+	// shaping is the first flag given that shapes the agent --image applies.
+	shaping     string
+	hostPortSet bool
+	Namespace   string
+	Config      *config.Config
+	Client      kubernetes.Interface
+	Discovery   discovery.DiscoveryInterface
 	// Guard, when set, checks access before anything is changed and returns
 	// who the user is; Cause is the change cause recorded on the agent.
 	Guard func(ctx context.Context, namespace string, allNamespaces bool) (string, error)
@@ -147,10 +144,11 @@ func (o *NodeAgentOptions) Complete(g *Globals, cmd *cobra.Command, args []strin
 		return err
 	}
 	for _, name := range []string{"host-port", "protocol", "env-from-secret", "output"} {
-		if cmd.Flags().Changed(name) {
-			o.shaping = append(o.shaping, name)
+		if o.shaping == "" && cmd.Flags().Changed(name) {
+			o.shaping = name
 		}
 	}
+	o.hostPortSet = cmd.Flags().Changed("host-port")
 	o.Sync = o.Sync || o.Watch
 	if err := o.Validate(); err != nil {
 		return err
@@ -181,15 +179,15 @@ func (o *NodeAgentOptions) Validate() error {
 		return usageError("invalid --timeout %s: use a positive duration such as 5m", o.Timeout)
 	}
 	// A port given as 0 is invalid rather than missing.
-	hostPort := o.HostPort != 0 || slices.Contains(o.shaping, "host-port")
+	hostPort := o.HostPort != 0 || o.hostPortSet
 	if hostPort {
 		if err := nodeagent.ValidateHostPort(o.HostPort); err != nil {
 			return usageError("%v", err)
 		}
 	}
 	if o.Image == "" {
-		if len(o.shaping) > 0 {
-			return usageError("--%s shapes the agent that --image applies: pass --image too, or leave --%s out", o.shaping[0], o.shaping[0])
+		if o.shaping != "" {
+			return usageError("--%s shapes the agent that --image applies: pass --image too, or leave --%s out", o.shaping, o.shaping)
 		}
 		if !o.Sync && !o.Watch {
 			return usageError("nothing to do for agent %q: pass --image and --host-port to create or update it, or --sync to match its replicas to the nodes", o.Name)
@@ -213,7 +211,7 @@ func (o *NodeAgentOptions) Validate() error {
 
 // Run applies the agent and then syncs or watches, as asked.
 func (o *NodeAgentOptions) Run(ctx context.Context) error {
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := untilInterrupted(ctx)
 	defer stop()
 
 	record := &audit.Record{Time: time.Now(), Cause: o.Cause}

@@ -2,6 +2,9 @@ package cmd
 
 import (
 	"context"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -58,4 +61,21 @@ func changeCause(cmd *cobra.Command, args []string, given string) string {
 		}
 	})
 	return audit.Cause(given, cmd.CommandPath(), args, flags)
+}
+
+// noArgs accepts no arguments, and otherwise says so as a usage error;
+// hint says what to do instead.
+func noArgs(hint string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != 0 {
+			return usageError("%s takes no arguments: %s; see '%s --help'", cmd.Name(), hint, cmd.CommandPath())
+		}
+		return nil
+	}
+}
+
+// untilInterrupted is ctx ended by Ctrl-C or SIGTERM, for commands that
+// stop cleanly (and resumably) when interrupted.
+func untilInterrupted(ctx context.Context) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 }

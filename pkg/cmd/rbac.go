@@ -64,13 +64,8 @@ func NewCmdRBAC(g *Globals, runF func(*RBACOptions) error) *cobra.Command {
 		Short:   "Print or apply the least-privilege role that runs a command of the plugin",
 		Long:    rbacLong,
 		Example: rbacExample,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) != 0 {
-				return usageError("rbac takes no arguments: name the command with --for; see 'kubectl envops rbac --help'")
-			}
-			return nil
-		},
-		RunE: runOptions(g, o, runF),
+		Args:    noArgs("name the command with --for"),
+		RunE:    runOptions(g, o, runF),
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.For, "for", string(rbac.All), "The command to grant: init-env, deploy, lint, node-agent, history or all")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -16,6 +17,20 @@ import (
 // ErrNotPausable is returned when a Deployment is asked to pause at a
 // canary or continue one: only ReplicationController updates pause.
 var ErrNotPausable = errors.New("--pause-after and --continue apply to ReplicationControllers")
+
+// ParseKind reads a controller kind as the user may write it (any case,
+// "rc", "deploy"); "" stays "", which keeps each controller as rendered.
+func ParseKind(s string) (string, bool) {
+	switch strings.ToLower(s) {
+	case "":
+		return "", true
+	case "replicationcontroller", "rc":
+		return KindReplicationController, true
+	case "deployment", "deploy":
+		return KindDeployment, true
+	}
+	return "", false
+}
 
 // controller rolls out one kind of controller. The kind is chosen once per
 // controller (kindOf); everything a deploy does to it goes through here.

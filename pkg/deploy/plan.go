@@ -8,7 +8,6 @@ package deploy
 
 import (
 	"fmt"
-	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -22,20 +21,6 @@ const (
 	KindReplicationController = "ReplicationController"
 	KindDeployment            = "Deployment"
 )
-
-// ParseKind reads a controller kind as the user may write it (any case,
-// "rc", "deploy"); "" stays "", which keeps each controller as rendered.
-func ParseKind(s string) (string, bool) {
-	switch strings.ToLower(s) {
-	case "":
-		return "", true
-	case "replicationcontroller", "rc":
-		return KindReplicationController, true
-	case "deployment", "deploy":
-		return KindDeployment, true
-	}
-	return "", false
-}
 
 // Plan is a rendered app, split by what a deploy does with each object.
 type Plan struct {
