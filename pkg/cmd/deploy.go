@@ -174,13 +174,16 @@ func (o *DeployOptions) Complete(g *Globals, cmd *cobra.Command, args []string) 
 		return usageError("unknown --kind %q: use ReplicationController or Deployment", o.Kind)
 	}
 	o.Kind = kind
-	for name, dst := range map[string]**intstr.IntOrString{"max-surge": &o.Options.MaxSurge, "max-unavailable": &o.Options.MaxUnavailable} {
-		if f := cmd.Flags().Lookup(name); f.Changed {
+	for _, fl := range []struct {
+		name string
+		dst  **intstr.IntOrString
+	}{{"max-surge", &o.Options.MaxSurge}, {"max-unavailable", &o.Options.MaxUnavailable}} {
+		if f := cmd.Flags().Lookup(fl.name); f.Changed {
 			v, err := rollout.ParseIntOrPercent(f.Value.String())
 			if err != nil {
-				return usageError("invalid --%s: %v", name, err)
+				return usageError("invalid --%s: %v", fl.name, err)
 			}
-			*dst = &v
+			*fl.dst = &v
 		}
 	}
 	if err := o.Validate(); err != nil {
@@ -292,11 +295,11 @@ func (o *DeployOptions) Run(ctx context.Context) error {
 		return usageError("app %q renders no ReplicationController or Deployment for environment %q, so there is nothing to roll", o.App, o.Env)
 	}
 	d := o.deployer()
-	// The guard runs before anything else touches the cluster. It and the
-	// access check are bounded by --timeout too, so a server that never
-	// answers cannot hold the deploy.
-	// A diff changes nothing, so it checks no access; the audit record is
-	// stamped all the same, since the diff shows what deploy writes.
+	// The environment and access checks run before anything else touches
+	// the cluster, bounded by --timeout too, so that a server that never
+	// answers cannot hold the deploy. A diff changes nothing, so it checks
+	// no access; it stamps the audit record all the same, as it shows what
+	// deploy writes.
 	checkCtx, cancelCheck := withTimeoutCause(ctx, o.Timeout, "--timeout")
 	defer cancelCheck()
 	if err := d.Prepare(checkCtx, plan, o.target.VerifyNamespace, o.Diff); err != nil {
