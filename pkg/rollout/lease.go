@@ -339,16 +339,16 @@ func (h *holderLeases) Get(ctx context.Context, name string, opts metav1.GetOpti
 
 func (h *holderLeases) Create(ctx context.Context, lease *coordinationv1.Lease, opts metav1.CreateOptions) (*coordinationv1.Lease, error) {
 	opts.FieldManager = FieldManager
-	out, err := h.LeaseInterface.Create(ctx, h.stamp(lease), opts)
-	if err == nil {
-		h.last = out
-	}
-	return out, err
+	return h.keep(h.LeaseInterface.Create(ctx, h.stamp(lease), opts))
 }
 
 func (h *holderLeases) Update(ctx context.Context, lease *coordinationv1.Lease, opts metav1.UpdateOptions) (*coordinationv1.Lease, error) {
 	opts.FieldManager = FieldManager
-	out, err := h.LeaseInterface.Update(ctx, h.stamp(lease), opts)
+	return h.keep(h.LeaseInterface.Update(ctx, h.stamp(lease), opts))
+}
+
+// keep remembers the Lease the server returned from a write.
+func (h *holderLeases) keep(out *coordinationv1.Lease, err error) (*coordinationv1.Lease, error) {
 	if err == nil {
 		h.last = out
 	}
