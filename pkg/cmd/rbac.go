@@ -72,7 +72,7 @@ func NewCmdRBAC(g *Globals, runF func(*RBACOptions) error) *cobra.Command {
 	f.BoolVar(&o.ClusterWide, "cluster-wide", false, "Grant the rules in every namespace (a ClusterRole), for init-env --all-namespaces and lint --live -A")
 	f.StringVar(&o.ServiceAccount, "service-account", "envops", "The ServiceAccount (in the namespace of -n) to bind the role to")
 	f.BoolVar(&o.Apply, "apply", false, "Write the objects with server-side apply instead of printing them")
-	o.output().addFlags(cmd, "Output format of the objects, default yaml, one document per object")
+	o.output().addFlags(cmd, "Output format of the objects; yaml prints one document per object")
 	_ = cmd.RegisterFlagCompletionFunc("for", cobra.FixedCompletions(rbac.UseNames(), cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
