@@ -216,14 +216,7 @@ func (o *DeployOptions) Validate() error {
 	if err := o.output().validate(); err != nil {
 		return err
 	}
-	surge, unavailable := rollout.DefaultMaxSurge, rollout.DefaultMaxUnavailable
-	if o.Options.MaxSurge != nil {
-		surge = *o.Options.MaxSurge
-	}
-	if o.Options.MaxUnavailable != nil {
-		unavailable = *o.Options.MaxUnavailable
-	}
-	if err := rollout.ValidateStrategy(surge, unavailable); err != nil {
+	if err := rollout.ValidateStrategy(o.Strategy()); err != nil {
 		return usageError("%v (--max-surge, --max-unavailable)", err)
 	}
 	switch {

@@ -336,7 +336,8 @@ func (r *rcRun) withFenceposts(p *Plan, templates ...*corev1.PodTemplateSpec) er
 			hostPort = templateHostPort(t)
 		}
 	}
-	f, err := resolveFenceposts(ptr.Deref(r.o.MaxSurge, DefaultMaxSurge), ptr.Deref(r.o.MaxUnavailable, DefaultMaxUnavailable), p.target.desired, hostPort)
+	surge, unavailable := r.o.Strategy()
+	f, err := resolveFenceposts(surge, unavailable, p.target.desired, hostPort)
 	p.target.f = f
 	return err
 }
