@@ -169,11 +169,9 @@ func (o *DeployOptions) Complete(g *Globals, cmd *cobra.Command, args []string) 
 	if o.DryRun, err = rolloutDryRun(cmd); err != nil {
 		return err
 	}
-	kind, ok := deploy.ParseKind(o.Kind)
-	if !ok {
-		return usageError("unknown --kind %q: use ReplicationController or Deployment", o.Kind)
+	if kind, ok := deploy.ParseKind(o.Kind); ok {
+		o.Kind = kind
 	}
-	o.Kind = kind
 	for _, fl := range []struct {
 		name string
 		dst  **intstr.IntOrString
@@ -212,6 +210,9 @@ func (o *DeployOptions) Complete(g *Globals, cmd *cobra.Command, args []string) 
 func (o *DeployOptions) Validate() error {
 	if o.Env == "" {
 		return usageError("--env is required: name the environment to deploy %q to", o.App)
+	}
+	if _, ok := deploy.ParseKind(o.Kind); !ok {
+		return usageError("unknown --kind %q: use ReplicationController or Deployment", o.Kind)
 	}
 	if err := o.output().validate(); err != nil {
 		return err
