@@ -117,3 +117,19 @@ func merge(a, b map[string]string) map[string]string {
 	}
 	return a
 }
+
+func TestCause(t *testing.T) {
+	for _, tc := range []struct {
+		given, path string
+		args, flags []string
+		want        string
+	}{
+		{path: "kubectl envops deploy", args: []string{"web"}, flags: []string{"--env=dev", "--token=s3cret"}, want: "kubectl envops deploy web --env=dev --token=REDACTED"},
+		{path: "kubectl envops node-agent", args: []string{"dd"}, want: "kubectl envops node-agent dd"},
+		{given: "hotfix, see https://ci:t0ken@ci.example.com/7", path: "kubectl envops deploy", args: []string{"web"}, want: "hotfix, see https://REDACTED@ci.example.com/7"},
+	} {
+		if got := Cause(tc.given, tc.path, tc.args, tc.flags); got != tc.want {
+			t.Errorf("Cause(%q, %q, %v, %v) = %q, want %q", tc.given, tc.path, tc.args, tc.flags, got, tc.want)
+		}
+	}
+}

@@ -13,8 +13,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -23,6 +21,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	"github.com/envops/kubectl-envops/pkg/config"
+	"github.com/envops/kubectl-envops/pkg/deploy"
 	"github.com/envops/kubectl-envops/pkg/rollout"
 )
 
@@ -74,7 +73,7 @@ func TestDeployFlags(t *testing.T) {
 		wantErr string                        // a usage error (exit 2) containing this
 	}{
 		{name: "defaults", args: []string{"web", "--env", "dev"}, check: func(o *DeployOptions) string {
-			if o.App != "web" || o.dryRun != rollout.DryRunNone || o.maxSurge != nil || o.maxUnavailable != nil || o.Timeout != rollout.DefaultTimeout || o.Output != "text" {
+			if o.App != "web" || o.DryRun != rollout.DryRunNone || o.Options.MaxSurge != nil || o.Options.MaxUnavailable != nil || o.Timeout != rollout.DefaultTimeout || o.Output != "text" {
 				return fmt.Sprintf("unexpected defaults: %+v", o)
 			}
 			if o.target.Context != "envops-dev" || o.target.Namespace != "shop" {
@@ -83,31 +82,31 @@ func TestDeployFlags(t *testing.T) {
 			return ""
 		}},
 		{name: "strategy as counts and percentages", args: []string{"web", "--env", "dev", "--image", "nginx:1.28", "--max-surge", "50%", "--max-unavailable", "0", "--timeout", "90s", "--update-period", "2s", "--min-ready-seconds", "5"}, check: func(o *DeployOptions) string {
-			if *o.maxSurge != *pct("50%") || *o.maxUnavailable != *count(0) || o.Timeout != 90*time.Second || o.UpdatePeriod != 2*time.Second || o.MinReadySeconds != 5 || o.Image != "nginx:1.28" {
+			if *o.Options.MaxSurge != *pct("50%") || *o.Options.MaxUnavailable != *count(0) || o.Timeout != 90*time.Second || o.UpdatePeriod != 2*time.Second || o.MinReadySeconds != 5 || o.Image != "nginx:1.28" {
 				return fmt.Sprintf("parsed %+v", o)
 			}
 			return ""
 		}},
 		{name: "bare --dry-run means client", args: []string{"web", "--env", "dev", "--dry-run"}, check: func(o *DeployOptions) string {
-			if o.dryRun != rollout.DryRunClient {
+			if o.DryRun != rollout.DryRunClient {
 				return "dry run is not client"
 			}
 			return ""
 		}},
 		{name: "kind shorthand", args: []string{"web", "--env", "dev", "--kind", "rc", "-o", "jsonl"}, check: func(o *DeployOptions) string {
-			if o.Kind != kindReplicationController || o.Output != "jsonl" {
+			if o.Kind != deploy.KindReplicationController || o.Output != "jsonl" {
 				return fmt.Sprintf("kind %q output %q", o.Kind, o.Output)
 			}
 			return ""
 		}},
 		{name: "a canary, then continue", args: []string{"web", "--env", "dev", "--image", "nginx:1.28", "--pause-after", "2", "--failure-grace", "10s"}, check: func(o *DeployOptions) string {
-			if ro := o.rolloutOptions(); ro.PauseAfter != 2 || ro.FailureGrace != 10*time.Second || ro.Continue {
+			if ro := o.deployer().Options; ro.PauseAfter != 2 || ro.FailureGrace != 10*time.Second || ro.Continue {
 				return fmt.Sprintf("rollout options %+v", ro)
 			}
 			return ""
 		}},
 		{name: "continue", args: []string{"web", "--env", "dev", "--continue"}, check: func(o *DeployOptions) string {
-			if ro := o.rolloutOptions(); !ro.Continue || ro.FailureGrace != rollout.DefaultFailureGrace {
+			if ro := o.deployer().Options; !ro.Continue || ro.FailureGrace != rollout.DefaultFailureGrace {
 				return fmt.Sprintf("rollout options %+v", ro)
 			}
 			return ""
@@ -187,7 +186,7 @@ func TestDeployRefusesTheWrongClusterBeforeAnyChange(t *testing.T) {
 			if tt.secret != nil {
 				client = fake.NewClientset(tt.secret)
 			}
-			o := &DeployOptions{App: "web", EnvFlags: EnvFlags{Env: "dev"}, Image: "nginx:1.28", Output: "text", Timeout: time.Minute,
+			o := &DeployOptions{App: "web", EnvFlags: EnvFlags{Env: "dev"}, Image: "nginx:1.28", Output: "text", Options: rollout.Options{Timeout: time.Minute},
 				cfg: cfg, fsys: filesys.MakeFsOnDisk(), IOStreams: g.Streams,
 				target: &Target{Env: "dev", Context: "envops-dev", Namespace: "shop", Config: cfg, Client: client},
 				applier: func() (*rollout.Applier, error) {
@@ -207,93 +206,6 @@ func TestDeployRefusesTheWrongClusterBeforeAnyChange(t *testing.T) {
 	}
 }
 
-func TestSplitObjects(t *testing.T) {
-	rc := toUnstructured(t, &corev1.ReplicationController{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ReplicationController"},
-		ObjectMeta: metav1.ObjectMeta{Name: "web", Labels: map[string]string{"app": "web"}},
-		Spec: corev1.ReplicationControllerSpec{
-			Replicas: new(int32(3)), MinReadySeconds: 4,
-			Selector: map[string]string{"name": "web-api"},
-			Template: &corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"name": "web-api"}},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "nginx:1.27"}}},
-			},
-		},
-	})
-	cm := toUnstructured(t, &corev1.ConfigMap{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"}, ObjectMeta: metav1.ObjectMeta{Name: "web-config"}})
-
-	p, err := splitObjects([]*unstructured.Unstructured{cm, rc}, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(p.controllers) != 1 || p.controllers[0].GetKind() != kindReplicationController || len(p.others) != 1 || p.others[0].GetKind() != "ConfigMap" {
-		t.Fatalf("split into controllers %v and others %v", p.controllers, p.others)
-	}
-
-	p, err = splitObjects([]*unstructured.Unstructured{rc}, kindDeployment)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := p.controllers[0]
-	if d.GetAPIVersion() != "apps/v1" || d.GetKind() != kindDeployment || d.GetName() != "web" || d.GetLabels()["app"] != "web" {
-		t.Fatalf("converted to %s %s %s, labels %v", d.GetAPIVersion(), d.GetKind(), d.GetName(), d.GetLabels())
-	}
-	for path, want := range map[string]any{
-		"spec.replicas":                            int64(3),
-		"spec.minReadySeconds":                     int64(4),
-		"spec.selector.matchLabels.name":           "web-api",
-		"spec.template.metadata.labels.name":       "web-api",
-		"spec.template.spec.containers.0.image":    "nginx:1.27",
-		"spec.template.spec.containers.0.name":     "web",
-		"spec.template.metadata.creationTimestamp": nil,
-	} {
-		if got := lookup(d.Object, path); got != want {
-			t.Errorf("%s = %v, want %v", path, got, want)
-		}
-	}
-
-	back, err := splitObjects([]*unstructured.Unstructured{d}, kindReplicationController)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := lookup(back.controllers[0].Object, "spec.selector.name"); got != "web-api" {
-		t.Errorf("converted back, the selector is %v", got)
-	}
-
-	unstructured.SetNestedSlice(d.Object, []any{map[string]any{"key": "tier", "operator": "Exists"}}, "spec", "selector", "matchExpressions")
-	if _, err := splitObjects([]*unstructured.Unstructured{d}, kindReplicationController); err == nil || !strings.Contains(err.Error(), "matchExpressions") {
-		t.Errorf("a Deployment with matchExpressions converted to a ReplicationController: err = %v", err)
-	}
-}
-
-func toUnstructured(t *testing.T, obj runtime.Object) *unstructured.Unstructured {
-	t.Helper()
-	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &unstructured.Unstructured{Object: m}
-}
-
-// lookup follows a dotted path through maps and (numeric) list indexes.
-func lookup(obj any, path string) any {
-	for _, k := range strings.Split(path, ".") {
-		switch v := obj.(type) {
-		case map[string]any:
-			obj = v[k]
-		case []any:
-			var i int
-			if _, err := fmt.Sscan(k, &i); err != nil || i >= len(v) {
-				return nil
-			}
-			obj = v[i]
-		default:
-			return nil
-		}
-	}
-	return obj
-}
-
 func TestDeployPrinter(t *testing.T) {
 	at := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 	events := []rollout.Event{
@@ -306,7 +218,7 @@ func TestDeployPrinter(t *testing.T) {
 
 	t.Run("plain lines with timestamps", func(t *testing.T) {
 		var buf bytes.Buffer
-		p := newDeployPrinter(&buf, "text", false)
+		p := newDeployPrinter(&buf, (&DeployOptions{Output: "text"}).output(), false)
 		for _, e := range events {
 			p.Event(e)
 		}
@@ -323,7 +235,7 @@ func TestDeployPrinter(t *testing.T) {
 	})
 	t.Run("one rewritten progress line on a terminal", func(t *testing.T) {
 		var buf bytes.Buffer
-		p := newDeployPrinter(&buf, "text", true)
+		p := newDeployPrinter(&buf, (&DeployOptions{Output: "text"}).output(), true)
 		for _, e := range events {
 			p.Event(e)
 		}
@@ -338,7 +250,7 @@ func TestDeployPrinter(t *testing.T) {
 	})
 	t.Run("json lines", func(t *testing.T) {
 		var buf bytes.Buffer
-		p := newDeployPrinter(&buf, "jsonl", false)
+		p := newDeployPrinter(&buf, (&DeployOptions{Output: "jsonl"}).output(), false)
 		for _, e := range events {
 			p.Event(e)
 		}
@@ -351,7 +263,7 @@ func TestDeployPrinter(t *testing.T) {
 		if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil {
 			t.Fatal(err)
 		}
-		if last.Type != EventResult || last.Message != "rolled out" || last.Namespace != "shop" || last.Ready != 4 {
+		if last.Type != deploy.EventResult || last.Message != "rolled out" || last.Namespace != "shop" || last.Ready != 4 {
 			t.Errorf("the result line decodes to %+v", last)
 		}
 	})
@@ -362,7 +274,7 @@ func TestDiffRecordsTheDeploysChangeCause(t *testing.T) {
 	causes := map[bool]string{}
 	for _, diff := range []bool{false, true} {
 		g, _ := writeDeployProject(t)
-		cmd := NewCmdDeploy(g, func(o *DeployOptions) error { causes[diff] = o.trail.record.Cause; return nil })
+		cmd := NewCmdDeploy(g, func(o *DeployOptions) error { causes[diff] = o.trail.Record.Cause; return nil })
 		args := []string{"web", "--env", "dev", "--image", "nginx:1.28"}
 		if diff {
 			args = append(args, "--diff")
@@ -376,5 +288,58 @@ func TestDiffRecordsTheDeploysChangeCause(t *testing.T) {
 	}
 	if causes[true] != causes[false] || strings.Contains(causes[true], "diff") {
 		t.Fatalf("change cause with --diff %q, without %q", causes[true], causes[false])
+	}
+}
+
+// -o jsonpath= and -o go-template= print each event, the closing result
+// included, as jsonl would; json and yaml are not deploy's formats.
+func TestDeployTemplatesEachEvent(t *testing.T) {
+	at := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	events := []rollout.Event{
+		{Time: at, Type: rollout.EventStarted, Kind: "ReplicationController", Name: "web", Message: "rolling update of web"},
+		{Time: at, Type: rollout.EventProgress, Kind: "ReplicationController", Name: "web", Desired: 4, Ready: 1, Message: "1/4 ready"},
+	}
+	result := rollout.Result{Kind: "ReplicationController", Name: "web", Action: rollout.ActionRolledOut, Replicas: 4}
+	for _, tc := range []struct{ format, want string }{
+		{`jsonpath={.type} {.kind}/{.name} {.ready}{"\n"}`, "started ReplicationController/web 0\nprogress ReplicationController/web 1\nresult ReplicationController/web 4\n"},
+		{`go-template={{.type}}: {{.message}}{{"\n"}}`, "started: rolling update of web\nprogress: 1/4 ready\nresult: rolled out (server dry run)\n"},
+	} {
+		g, _ := writeDeployProject(t)
+		var got *DeployOptions
+		cmd := NewCmdDeploy(g, func(o *DeployOptions) error { got = o; return nil })
+		cmd.SetArgs([]string{"web", "--env", "dev", "-o", tc.format})
+		cmd.SetOut(&bytes.Buffer{})
+		cmd.SetErr(&bytes.Buffer{})
+		if err := cmd.Execute(); err != nil {
+			t.Fatalf("%s: %v", tc.format, err)
+		}
+		var buf bytes.Buffer
+		p := newDeployPrinter(&buf, got.output(), false)
+		for _, e := range events {
+			p.Event(e)
+		}
+		p.Result(result, "shop", rollout.DryRunServer)
+		p.Close()
+		if buf.String() != tc.want || p.err != nil {
+			t.Errorf("%s: got %q (err %v), want %q", tc.format, buf.String(), p.err, tc.want)
+		}
+	}
+
+	var buf bytes.Buffer
+	p := newDeployPrinter(&buf, (&DeployOptions{Output: "go-template={{.type.x}}"}).output(), false)
+	p.Event(events[0])
+	if p.err == nil || ExitCode(p.err) != ExitUsage || !strings.Contains(p.err.Error(), "--output") {
+		t.Errorf("a template that fails on an event: err = %v, want a usage error naming --output", p.err)
+	}
+
+	for _, format := range []string{"json", "yaml", "name"} {
+		g, _ := writeDeployProject(t)
+		cmd := NewCmdDeploy(g, func(*DeployOptions) error { return nil })
+		cmd.SetArgs([]string{"web", "--env", "dev", "-o", format})
+		cmd.SetOut(&bytes.Buffer{})
+		cmd.SetErr(&bytes.Buffer{})
+		if err := cmd.Execute(); ExitCode(err) != ExitUsage || !strings.Contains(err.Error(), `unknown output format "`+format+`" for --output: use text, jsonl, jsonpath=TEMPLATE or go-template=TEMPLATE`) {
+			t.Errorf("-o %s: err = %v, want the unknown-format usage error", format, err)
+		}
 	}
 }

@@ -3,18 +3,14 @@ package cmd
 import (
 	"context"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/envops/kubectl-envops/pkg/audit"
-	"github.com/envops/kubectl-envops/pkg/rbac"
-	"github.com/envops/kubectl-envops/pkg/rollout"
 )
 
 // HistoryOptions holds the flags of "kubectl envops history".
@@ -93,14 +89,11 @@ func (o *HistoryOptions) Validate() error {
 
 // Run reads and prints the history.
 func (o *HistoryOptions) Run(ctx context.Context) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	entries, err := audit.History(ctx, o.Client, o.Namespace, o.App, "app")
 	if err != nil {
 		return err
 	}
-	if !o.output().isOwn() {
+	if o.output().usesPrinter() {
 		if entries == nil {
 			entries = []audit.Entry{}
 		}
@@ -122,104 +115,4 @@ func orNone(s string) string {
 		return "<none>"
 	}
 	return s
-}
-
-// stampDeploy adds the audit record to each controller a deploy rolls out,
-// with the controller's own image, and returns the records by controller.
-func stampDeploy(controllers []*unstructured.Unstructured, r audit.Record) []audit.Record {
-	out := make([]audit.Record, 0, len(controllers))
-	for _, obj := range controllers {
-		c := r
-		if containers, ok, _ := unstructured.NestedSlice(obj.Object, "spec", "template", "spec", "containers"); ok && len(containers) > 0 {
-			if first, ok := containers[0].(map[string]any); ok {
-				if image, ok := first["image"].(string); ok {
-					c.Image = image
-				}
-			}
-		}
-		c.Stamp(obj)
-		out = append(out, c)
-	}
-	return out
-}
-
-// recordDeploy writes one deploy Event per controller, so that history
-// keeps the deploy after a later update replaces the controller. A failure
-// is returned as a warning: the deploy itself has succeeded.
-func recordDeploy(ctx context.Context, client kubernetes.Interface, app string, controllers []*unstructured.Unstructured, records []audit.Record, namespaceOf func(*unstructured.Unstructured) string) error {
-	for i, obj := range controllers {
-		ref := obj.DeepCopy()
-		ref.SetNamespace(namespaceOf(obj))
-		if err := audit.RecordDeploy(ctx, client, app, obj.GetKind(), ref, records[i]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// deployTrail is the access check and audit record of one deploy run. A nil
-// trail does nothing, so options built by hand in tests need none.
-type deployTrail struct {
-	client  kubernetes.Interface
-	guard   func(ctx context.Context, namespace string, allNamespaces bool) (string, error)
-	record  audit.Record
-	records []audit.Record
-}
-
-// newDeployTrail prepares the trail of a deploy to env; given is the
-// --change-cause (default: the command line).
-func newDeployTrail(client kubernetes.Interface, cmd *cobra.Command, args []string, given, env string) *deployTrail {
-	return &deployTrail{
-		client: client,
-		guard:  accessGuard(client, rbac.Deploy),
-		record: audit.Record{Environment: env, Cause: changeCause(cmd, args, given)},
-	}
-}
-
-// check refuses, before anything changes, when the user lacks a rule of
-// the deploy role in one of the namespaces; then it stamps the audit
-// record on the controllers. A client dry run only reads, so it is not
-// checked.
-func (t *deployTrail) check(ctx context.Context, namespaces []string, dryRun rollout.DryRun, controllers []*unstructured.Unstructured) error {
-	if t == nil {
-		return nil
-	}
-	if dryRun != rollout.DryRunClient {
-		for _, ns := range namespaces {
-			user, err := t.guard(ctx, ns, false)
-			if err != nil {
-				return err
-			}
-			t.record.User = user
-		}
-	}
-	t.record.Time = time.Now()
-	t.records = stampDeploy(controllers, t.record)
-	return nil
-}
-
-// preview stamps the audit record a deploy would write, for --diff; it
-// asks who the user is but checks no access.
-func (t *deployTrail) preview(ctx context.Context, controllers []*unstructured.Unstructured) error {
-	if t == nil {
-		return nil
-	}
-	user, err := audit.WhoAmI(ctx, t.client)
-	if err != nil {
-		return err
-	}
-	t.record.User, t.record.Time = user, time.Now()
-	stampDeploy(controllers, t.record)
-	return nil
-}
-
-// done records a deploy that changed the cluster as Events; failing to do
-// so is a warning, since the deploy itself succeeded.
-func (t *deployTrail) done(ctx context.Context, warn io.Writer, app string, controllers []*unstructured.Unstructured, namespaceOf func(*unstructured.Unstructured) string) {
-	if t == nil || len(t.records) != len(controllers) {
-		return
-	}
-	if err := recordDeploy(ctx, t.client, app, controllers, t.records, namespaceOf); err != nil {
-		fmt.Fprintf(warn, "warning: %v\n", err)
-	}
 }

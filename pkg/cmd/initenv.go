@@ -139,7 +139,7 @@ func (o *InitEnvOptions) Complete(g *Globals, cmd *cobra.Command, args []string)
 	if err != nil {
 		return fmt.Errorf("cannot create a client for context %q: %w", o.Context, err)
 	}
-	o.Guard = accessGuard(o.Client, rbac.InitEnv)
+	o.Guard = rbac.NewGuard(o.Client, rbac.InitEnv).Check
 	return nil
 }
 

@@ -4,18 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/kubectl/pkg/util/templates"
@@ -39,25 +34,28 @@ type NodeAgentOptions struct {
 	Role          string
 	Mode          string
 	Output        string
-	DryRun        string
 	Sync          bool
 	Watch         bool
 	Timeout       time.Duration
 	ChangeCause   string
 
-	// Resolved by Validate and Complete.
-	mode      nodeagent.Mode
-	protocol  corev1.Protocol
-	dryRun    rollout.DryRun
-	Namespace string
-	Config    *config.Config
-	Client    kubernetes.Interface
-	Discovery discovery.DiscoveryInterface
+	// Resolved by Complete.
+	mode     nodeagent.Mode
+	protocol corev1.Protocol
+	dryRun   rollout.DryRun
+	// shaping is the first flag given that shapes the agent --image applies.
+	shaping     string
+	hostPortSet bool
+	Namespace   string
+	Config      *config.Config
+	Client      kubernetes.Interface
+	Discovery   discovery.DiscoveryInterface
 	// Guard, when set, checks access before anything is changed and returns
 	// who the user is; Cause is the change cause recorded on the agent.
 	Guard func(ctx context.Context, namespace string, allNamespaces bool) (string, error)
 	Cause string
 
+	print *outputFlags
 	genericiooptions.IOStreams
 }
 
@@ -103,26 +101,8 @@ func NewCmdNodeAgent(g *Globals, runF func(*NodeAgentOptions) error) *cobra.Comm
 		Short:   "Run an agent once per node: a DaemonSet, or a ReplicationController kept at one replica per node",
 		Long:    nodeAgentLong,
 		Example: nodeAgentExample,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return usageError("node-agent takes exactly one agent name; see 'kubectl envops node-agent --help'")
-			}
-			return nil
-		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Name = args[0]
-			if err := o.Validate(cmd); err != nil {
-				return err
-			}
-			if err := o.Complete(g); err != nil {
-				return err
-			}
-			o.Cause = changeCause(cmd, args, o.ChangeCause)
-			if runF != nil {
-				return runF(o)
-			}
-			return o.Run(cmd.Context())
-		},
+		Args:    exactArgs(1, "one agent name"),
+		RunE:    runOptions(g, o, runF),
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.Image, "image", "", "Image of the agent; creates or updates it (a new image rolls it one node at a time)")
@@ -132,26 +112,27 @@ func NewCmdNodeAgent(g *Globals, runF func(*NodeAgentOptions) error) *cobra.Comm
 	f.StringVar(&o.Role, "role", nodeagent.Role, "Role label of the agent; must be allowed by labels.allowed.role of .envops.yaml (it is part of the name label, so keep it once the agent runs)")
 	f.BoolVar(&o.EnvFromSecret, "env-from-secret", false, "Also expose the environment Secret's keys to the agent as environment variables")
 	f.StringVar(&o.Mode, "mode", string(nodeagent.ModeAuto), "Controller to run the agent: auto (a DaemonSet when the cluster serves apps/v1 daemonsets), daemonset or replicationcontroller")
-	f.StringVarP(&o.Output, "output", "o", "", "Print the applied controller as yaml|json instead of a summary")
-	f.StringVar(&o.DryRun, "dry-run", "none", `Must be "none", "client" or "server": client only prints what would be applied, server has the API server validate it without persisting it`)
-	f.Lookup("dry-run").NoOptDefVal = "client"
+	o.output().addFlags(cmd, "Print the applied controller in this format instead of a summary")
+	addDryRunFlag(cmd, `Must be "none", "client" or "server": client only prints what would be applied, server has the API server validate it without persisting it`)
 	f.BoolVar(&o.Sync, "sync", false, "Set the ReplicationController's replicas to the number of schedulable nodes, and report agent pods Pending for a taken host port")
 	f.BoolVar(&o.Watch, "watch", false, "With --sync, keep the replicas in step as nodes are added, removed or cordoned, until Ctrl-C")
 	f.DurationVar(&o.Timeout, "timeout", rollout.DefaultTimeout, "How long to wait for the agent's pods (a rolling update: without progress) before failing")
 	f.StringVar(&o.ChangeCause, "change-cause", "", "Why the agent is changed, recorded in its annotations (default: this command line, credentials redacted)")
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
-	_ = cmd.RegisterFlagCompletionFunc("dry-run", cobra.FixedCompletions([]string{"none", "client", "server"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("mode", cobra.FixedCompletions([]string{"auto", "daemonset", "replicationcontroller"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("protocol", cobra.FixedCompletions([]string{"TCP", "UDP"}, cobra.ShellCompDirectiveNoFileComp))
 	cmd.AddCommand(NewCmdNodeAgentStatus(g, nil))
 	return cmd
 }
 
-// Validate checks the command line without touching the cluster.
-func (o *NodeAgentOptions) Validate(cmd *cobra.Command) error {
-	if err := nodeagent.ValidateName(o.Name); err != nil {
-		return usageError("%v", err)
-	}
+func (o *NodeAgentOptions) output() *outputFlags {
+	return outputOf(&o.print, &o.Output, "").withNames()
+}
+
+// Complete parses the flags, reports a wrong command line before the
+// kubeconfig is read, then loads the project file and resolves namespace
+// and clients.
+func (o *NodeAgentOptions) Complete(g *Globals, cmd *cobra.Command, args []string) error {
+	o.Name = args[0]
 	var err error
 	if o.mode, err = nodeagent.ParseMode(o.Mode); err != nil {
 		return usageError("%v", err)
@@ -159,35 +140,54 @@ func (o *NodeAgentOptions) Validate(cmd *cobra.Command) error {
 	if o.protocol, err = nodeagent.ParseProtocol(o.Protocol); err != nil {
 		return usageError("%v", err)
 	}
-	switch o.DryRun {
-	case "none", "":
-		o.dryRun = rollout.DryRunNone
-	case "client":
-		o.dryRun = rollout.DryRunClient
-	case "server":
-		o.dryRun = rollout.DryRunServer
-	default:
-		return usageError("invalid --dry-run value %q: use none, client or server", o.DryRun)
+	if o.dryRun, err = rolloutDryRun(cmd); err != nil {
+		return err
 	}
-	switch o.Output {
-	case "", "yaml", "json":
-	default:
-		return usageError("unknown output format %q for --output: use yaml or json, or omit it for a summary", o.Output)
+	for _, name := range []string{"host-port", "protocol", "env-from-secret", "output"} {
+		if o.shaping == "" && cmd.Flags().Changed(name) {
+			o.shaping = name
+		}
+	}
+	o.hostPortSet = cmd.Flags().Changed("host-port")
+	o.Sync = o.Sync || o.Watch
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	if o.Config, err = g.LoadConfig(); err != nil {
+		return err
+	}
+	if o.Namespace, o.Client, err = g.currentTarget(); err != nil {
+		return err
+	}
+	if o.Discovery, err = g.Factory.ToDiscoveryClient(); err != nil {
+		return fmt.Errorf("cannot create a discovery client: %w", err)
+	}
+	o.Guard = rbac.NewGuard(o.Client, rbac.NodeAgent).Check
+	o.Cause = changeCause(cmd, args, o.ChangeCause)
+	return nil
+}
+
+// Validate checks the command line.
+func (o *NodeAgentOptions) Validate() error {
+	if err := nodeagent.ValidateName(o.Name); err != nil {
+		return usageError("%v", err)
+	}
+	if err := o.output().validate(); err != nil {
+		return err
 	}
 	if o.Timeout <= 0 {
 		return usageError("invalid --timeout %s: use a positive duration such as 5m", o.Timeout)
 	}
-	flags := cmd.Flags()
-	if flags.Changed("host-port") {
+	// A port given as 0 is invalid rather than missing.
+	hostPort := o.HostPort != 0 || o.hostPortSet
+	if hostPort {
 		if err := nodeagent.ValidateHostPort(o.HostPort); err != nil {
 			return usageError("%v", err)
 		}
 	}
 	if o.Image == "" {
-		for _, name := range []string{"host-port", "protocol", "env-from-secret", "output"} {
-			if flags.Changed(name) {
-				return usageError("--%s shapes the agent that --image applies: pass --image too, or leave --%s out", name, name)
-			}
+		if o.shaping != "" {
+			return usageError("--%s shapes the agent that --image applies: pass --image too, or leave --%s out", o.shaping, o.shaping)
 		}
 		if !o.Sync && !o.Watch {
 			return usageError("nothing to do for agent %q: pass --image and --host-port to create or update it, or --sync to match its replicas to the nodes", o.Name)
@@ -196,48 +196,22 @@ func (o *NodeAgentOptions) Validate(cmd *cobra.Command) error {
 		if err := transform.ValidateImage(o.Image); err != nil {
 			return usageError("%v", err)
 		}
-		if !flags.Changed("host-port") {
+		if !hostPort {
 			return usageError("--host-port is required with --image: the agent claims that port on every node")
 		}
 	}
-	if o.Watch {
-		o.Sync = true
-		if o.dryRun != rollout.DryRunNone || o.Output != "" {
-			return usageError("--watch keeps changing the replicas as nodes change: it cannot be combined with --dry-run or --output")
-		}
+	if o.Watch && (o.dryRun != rollout.DryRunNone || o.Output != "") {
+		return usageError("--watch keeps changing the replicas as nodes change: it cannot be combined with --dry-run or --output")
 	}
-	if o.Sync && o.mode == nodeagent.ModeDaemonSet {
+	if (o.Sync || o.Watch) && o.mode == nodeagent.ModeDaemonSet {
 		return usageError("--sync and --watch keep a ReplicationController at one replica per node, and --mode daemonset asks for a DaemonSet, which does that by itself: drop one of them")
 	}
 	return nil
 }
 
-// Complete loads the project file and resolves namespace and clients.
-func (o *NodeAgentOptions) Complete(g *Globals) error {
-	cfg, err := g.LoadConfig()
-	if err != nil {
-		return err
-	}
-	o.Config = cfg
-	if o.Namespace, _, err = g.Factory.ToRawKubeConfigLoader().Namespace(); err != nil {
-		return inputError(fmt.Errorf("cannot determine the namespace: %w", err))
-	}
-	if o.Client, err = g.Factory.KubernetesClientSet(); err != nil {
-		return fmt.Errorf("cannot create a client: %w", err)
-	}
-	if o.Discovery, err = g.Factory.ToDiscoveryClient(); err != nil {
-		return fmt.Errorf("cannot create a discovery client: %w", err)
-	}
-	o.Guard = accessGuard(o.Client, rbac.NodeAgent)
-	return nil
-}
-
 // Run applies the agent and then syncs or watches, as asked.
 func (o *NodeAgentOptions) Run(ctx context.Context) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := untilInterrupted(ctx)
 	defer stop()
 
 	record := &audit.Record{Time: time.Now(), Cause: o.Cause}
@@ -263,19 +237,23 @@ func (o *NodeAgentOptions) Run(ctx context.Context) error {
 		return nil
 	}
 	syncer := &nodeagent.Syncer{Client: o.Client, Namespace: o.Namespace, Name: o.Name, DryRun: o.dryRun}
+	var err error
 	if o.Watch {
-		return o.watch(ctx, syncer)
+		fmt.Fprintf(o.ErrOut, "watching nodes for %s in namespace %q; press Ctrl-C to stop\n", nodeagent.Ref(nodeagent.KindReplicationController, o.Name), o.Namespace)
+		if err = syncer.Watch(ctx, o.printSync); err == nil {
+			fmt.Fprintln(o.ErrOut, "stopped watching nodes")
+		}
+	} else {
+		var res *nodeagent.SyncResult
+		if res, err = syncer.Sync(ctx); err == nil {
+			o.printSync(res)
+		}
 	}
-	res, err := syncer.Sync(ctx)
 	if errors.Is(err, nodeagent.ErrDaemonSet) {
 		fmt.Fprintf(o.ErrOut, "note: %v\n", err)
 		return nil
 	}
-	if err != nil {
-		return err
-	}
-	o.printSync(res)
-	return nil
+	return err
 }
 
 func (o *NodeAgentOptions) apply(ctx context.Context, record *audit.Record) (*nodeagent.ApplyResult, error) {
@@ -290,7 +268,7 @@ func (o *NodeAgentOptions) apply(ctx context.Context, record *audit.Record) (*no
 	}
 	// With -o, stdout holds only the object; progress goes to stderr.
 	progress := o.Out
-	if o.Output != "" {
+	if o.output().usesPrinter() {
 		progress = o.ErrOut
 	}
 	ap := &nodeagent.Applier{Client: o.Client, Discovery: o.Discovery, Events: func(e rollout.Event) {
@@ -302,10 +280,8 @@ func (o *NodeAgentOptions) apply(ctx context.Context, record *audit.Record) (*no
 	if err != nil {
 		return nil, err
 	}
-	if o.Output != "" {
-		if err := printObjects(o.Out, o.Output, []runtime.Object{printable(res.Object)}); err != nil {
-			return nil, err
-		}
+	if err := o.output().printObjects(o.Out, []runtime.Object{printable(res.Object)}); err != nil {
+		return nil, err
 	}
 	kind := nodeagent.KindReplicationController
 	if res.Mode == nodeagent.ModeDaemonSet {
@@ -321,25 +297,6 @@ func (o *NodeAgentOptions) apply(ctx context.Context, record *audit.Record) (*no
 		fmt.Fprintf(progress, "  not counted: node %s (%s)\n", e.Node, e.Reason)
 	}
 	return res, nil
-}
-
-// printable drops server bookkeeping that says nothing to a reader.
-func printable(obj runtime.Object) runtime.Object {
-	obj = obj.DeepCopyObject()
-	if m, ok := obj.(metav1.Object); ok {
-		m.SetManagedFields(nil)
-	}
-	return obj
-}
-
-func dryRunSuffix(d rollout.DryRun) string {
-	switch d {
-	case rollout.DryRunClient:
-		return " (dry run)"
-	case rollout.DryRunServer:
-		return " (server dry run)"
-	}
-	return ""
 }
 
 // printSync prints one sync result: the replicas, the nodes left out, and
@@ -365,21 +322,6 @@ func (o *NodeAgentOptions) printSync(res *nodeagent.SyncResult) {
 	}
 }
 
-// watch keeps the replicas in step until Ctrl-C, which ends it cleanly.
-func (o *NodeAgentOptions) watch(ctx context.Context, syncer *nodeagent.Syncer) error {
-	fmt.Fprintf(o.ErrOut, "watching nodes for %s in namespace %q; press Ctrl-C to stop\n", nodeagent.Ref(nodeagent.KindReplicationController, o.Name), o.Namespace)
-	err := syncer.Watch(ctx, o.printSync)
-	if errors.Is(err, nodeagent.ErrDaemonSet) {
-		fmt.Fprintf(o.ErrOut, "note: %v\n", err)
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(o.ErrOut, "stopped watching nodes")
-	return nil
-}
-
 // NodeAgentStatusOptions holds the flags of "kubectl envops node-agent status".
 type NodeAgentStatusOptions struct {
 	Name   string
@@ -388,6 +330,7 @@ type NodeAgentStatusOptions struct {
 	Namespace string
 	Client    kubernetes.Interface
 
+	print *outputFlags
 	genericiooptions.IOStreams
 }
 
@@ -412,78 +355,52 @@ func NewCmdNodeAgentStatus(g *Globals, runF func(*NodeAgentStatusOptions) error)
 			}
 			return nil
 		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Name = args[0]
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			if err := o.Complete(g); err != nil {
-				return err
-			}
-			if runF != nil {
-				return runF(o)
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runOptions(g, o, runF),
 	}
-	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: one of json|yaml (default: a table)")
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
+	o.output().addFlags(cmd, "Output format, default a table")
 	return cmd
 }
 
-// Validate checks the command line without touching the cluster.
+func (o *NodeAgentStatusOptions) output() *outputFlags { return outputOf(&o.print, &o.Output) }
+
+// Complete reports a wrong command line before the kubeconfig is read,
+// then resolves the namespace and the client.
+func (o *NodeAgentStatusOptions) Complete(g *Globals, _ *cobra.Command, args []string) error {
+	o.Name = args[0]
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	var err error
+	o.Namespace, o.Client, err = g.currentTarget()
+	return err
+}
+
+// Validate checks the command line.
 func (o *NodeAgentStatusOptions) Validate() error {
 	if err := nodeagent.ValidateName(o.Name); err != nil {
 		return usageError("%v", err)
 	}
-	switch o.Output {
-	case "", "json", "yaml":
-		return nil
-	}
-	return usageError("unknown output format %q for --output: use json or yaml, or omit it for a table", o.Output)
-}
-
-// Complete resolves the namespace and the client.
-func (o *NodeAgentStatusOptions) Complete(g *Globals) error {
-	var err error
-	if o.Namespace, _, err = g.Factory.ToRawKubeConfigLoader().Namespace(); err != nil {
-		return inputError(fmt.Errorf("cannot determine the namespace: %w", err))
-	}
-	if o.Client, err = g.Factory.KubernetesClientSet(); err != nil {
-		return fmt.Errorf("cannot create a client: %w", err)
-	}
-	return nil
+	return o.output().validate()
 }
 
 // Run reads and prints the agent's coverage of the nodes.
 func (o *NodeAgentStatusOptions) Run(ctx context.Context) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	st, err := nodeagent.GetStatus(ctx, o.Client, o.Namespace, o.Name)
 	if err != nil {
 		return err
 	}
-	return o.print(st)
-}
-
-func (o *NodeAgentStatusOptions) print(st *nodeagent.Status) error {
-	if o.Output != "" {
-		return printData(o.Out, o.Output, st)
+	if o.output().usesPrinter() {
+		return o.output().printValue(o.Out, st)
 	}
-	w := printers.GetNewTabWriter(o.Out)
-	fmt.Fprintln(w, "NODE\tREADY\tAGENT POD\tNOTE")
+	rows := make([][]string, 0, len(st.Nodes))
 	for _, n := range st.Nodes {
-		ready, pod := "false", n.Pod
-		if n.Ready {
-			ready = "true"
-		}
+		pod := n.Pod
 		if pod == "" {
 			pod = "<none>"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", n.Node, ready, pod, n.Reason)
+		rows = append(rows, []string{n.Node, fmt.Sprint(n.Ready), pod, n.Reason})
 	}
-	if err := w.Flush(); err != nil {
+	if err := printTable(o.Out, []string{"NODE", "READY", "AGENT POD", "NOTE"}, rows); err != nil {
 		return err
 	}
 	for _, p := range st.Unplaced {
@@ -497,6 +414,6 @@ func (o *NodeAgentStatusOptions) print(st *nodeagent.Status) error {
 	if missing := st.Missing(); len(missing) > 0 {
 		summary += "; missing on " + strings.Join(missing, ", ")
 	}
-	_, err := fmt.Fprintln(o.Out, summary)
+	_, err = fmt.Fprintln(o.Out, summary)
 	return err
 }

@@ -227,3 +227,46 @@ daemonset.apps/datadog in namespace "monitoring": 1 of 2 schedulable nodes have 
 		t.Errorf("got:\n%s\nwant:\n%s", out.String(), want)
 	}
 }
+
+// node-agent -o jsonpath= prints the applied controller alone on stdout;
+// node-agent status -o go-template= sees the status data.
+func TestNodeAgentTemplates(t *testing.T) {
+	client := fake.NewClientset(
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}},
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n2"}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "environment", Namespace: "monitoring"}, Data: map[string][]byte{"environment": []byte("dev")}},
+	)
+	client.Discovery().(*fakediscovery.FakeDiscovery).Resources = nil
+	streams, _, out, errOut := genericiooptions.NewTestIOStreams()
+	o := &NodeAgentOptions{
+		Name: "datadog", Image: "datadog/agent:7", HostPort: 8125, Output: `jsonpath={.kind} {.spec.replicas} {.metadata.managedFields}`,
+		mode: nodeagent.ModeAuto, protocol: corev1.ProtocolUDP, dryRun: rollout.DryRunClient, Timeout: time.Minute,
+		Namespace: "monitoring", Config: config.Default(), Client: client, Discovery: client.Discovery(), IOStreams: streams,
+	}
+	if err := o.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "ReplicationController 2 " {
+		t.Errorf("stdout %q, want the controller's kind and replicas only", out.String())
+	}
+	if !strings.Contains(errOut.String(), "replicationcontroller/datadog created") {
+		t.Errorf("the summary is not on stderr:\n%s", errOut)
+	}
+
+	rc := agentRC(t, 2)
+	streams, _, out, _ = genericiooptions.NewTestIOStreams()
+	st := &NodeAgentStatusOptions{Name: "datadog", Output: `go-template={{.kind}}{{range .nodes}} {{.node}}={{.ready}}{{end}}`,
+		Namespace: "monitoring", Client: fake.NewClientset(rc, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}}), IOStreams: streams}
+	if err := st.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "ReplicationController n1=false" {
+		t.Errorf("status printed %q", out.String())
+	}
+}

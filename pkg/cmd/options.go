@@ -2,8 +2,14 @@ package cmd
 
 import (
 	"context"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/envops/kubectl-envops/pkg/audit"
 )
 
 // options is what the Options of every command implement: Complete fills
@@ -41,4 +47,35 @@ func exactArgs(n int, what string) cobra.PositionalArgs {
 		}
 		return nil
 	}
+}
+
+// changeCause is the change cause a command that writes records: given
+// (its --change-cause), or else its command line (audit.Cause).
+func changeCause(cmd *cobra.Command, args []string, given string) string {
+	var flags []string
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		// --diff previews the deploy that runs without it, so it records
+		// that deploy's command line.
+		if f.Name != "diff" {
+			flags = append(flags, "--"+f.Name+"="+f.Value.String())
+		}
+	})
+	return audit.Cause(given, cmd.CommandPath(), args, flags)
+}
+
+// noArgs accepts no arguments, and otherwise says so as a usage error;
+// hint says what to do instead.
+func noArgs(hint string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != 0 {
+			return usageError("%s takes no arguments: %s; see '%s --help'", cmd.Name(), hint, cmd.CommandPath())
+		}
+		return nil
+	}
+}
+
+// untilInterrupted is ctx ended by Ctrl-C or SIGTERM, for commands that
+// stop cleanly (and resumably) when interrupted.
+func untilInterrupted(ctx context.Context) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 }

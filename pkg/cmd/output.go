@@ -16,6 +16,8 @@ import (
 	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/client-go/kubernetes/scheme"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+
+	"github.com/envops/kubectl-envops/pkg/rollout"
 )
 
 // outputFlags is the -o flag of every command: kubectl's printers (json,
@@ -129,6 +131,10 @@ func (f *outputFlags) isOwn() bool {
 	return slices.Contains(f.own, *f.format) && !f.templateOnly()
 }
 
+// usesPrinter tells whether the chosen format is one of kubectl's
+// printers rather than the command's own.
+func (f *outputFlags) usesPrinter() bool { return !f.isOwn() }
+
 // printer returns kubectl's printer for the chosen format, or a usage error
 // naming the formats there are. It is nil when the command prints itself.
 func (f *outputFlags) printer() (printers.ResourcePrinter, error) {
@@ -225,6 +231,16 @@ func (f *outputFlags) run(p printers.ResourcePrinter, w io.Writer, obj runtime.O
 	return err
 }
 
+// printable drops server bookkeeping (managed fields) that says nothing
+// to a reader, as kubectl get does.
+func printable(obj runtime.Object) runtime.Object {
+	obj = obj.DeepCopyObject()
+	if m, ok := obj.(metav1.Object); ok {
+		m.SetManagedFields(nil)
+	}
+	return obj
+}
+
 // printTable prints rows under the given column names, aligned as kubectl
 // aligns its tables.
 func printTable(w io.Writer, columns []string, rows [][]string) error {
@@ -266,4 +282,28 @@ func dryRunStrategy(cmd *cobra.Command) (cmdutil.DryRunStrategy, error) {
 	default:
 		return cmdutil.DryRunNone, usageError("invalid --dry-run value %q: use none, client or server", v)
 	}
+}
+
+// rolloutDryRun reads --dry-run as the mode pkg/rollout and pkg/nodeagent
+// take.
+func rolloutDryRun(cmd *cobra.Command) (rollout.DryRun, error) {
+	s, err := dryRunStrategy(cmd)
+	switch s {
+	case cmdutil.DryRunClient:
+		return rollout.DryRunClient, err
+	case cmdutil.DryRunServer:
+		return rollout.DryRunServer, err
+	}
+	return rollout.DryRunNone, err
+}
+
+// dryRunSuffix ends the line that reports a change made in a dry run.
+func dryRunSuffix(d rollout.DryRun) string {
+	switch d {
+	case rollout.DryRunClient:
+		return " (dry run)"
+	case rollout.DryRunServer:
+		return " (server dry run)"
+	}
+	return ""
 }

@@ -6,8 +6,6 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -27,12 +25,12 @@ type RBACOptions struct {
 	Apply          bool
 	Output         string
 
-	// Resolved by Validate and Complete.
-	use       rbac.Use
+	// Resolved by Complete.
 	Namespace string
 	// NewClient builds the client --apply writes with.
 	NewClient func() (kubernetes.Interface, error)
 
+	print *outputFlags
 	genericiooptions.IOStreams
 }
 
@@ -66,55 +64,27 @@ func NewCmdRBAC(g *Globals, runF func(*RBACOptions) error) *cobra.Command {
 		Short:   "Print or apply the least-privilege role that runs a command of the plugin",
 		Long:    rbacLong,
 		Example: rbacExample,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) != 0 {
-				return usageError("rbac takes no arguments: name the command with --for; see 'kubectl envops rbac --help'")
-			}
-			return nil
-		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			if err := o.Complete(g); err != nil {
-				return err
-			}
-			if runF != nil {
-				return runF(o)
-			}
-			return o.Run(cmd.Context())
-		},
+		Args:    noArgs("name the command with --for"),
+		RunE:    runOptions(g, o, runF),
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.For, "for", string(rbac.All), "The command to grant: init-env, deploy, lint, node-agent, history or all")
 	f.BoolVar(&o.ClusterWide, "cluster-wide", false, "Grant the rules in every namespace (a ClusterRole), for init-env --all-namespaces and lint --live -A")
 	f.StringVar(&o.ServiceAccount, "service-account", "envops", "The ServiceAccount (in the namespace of -n) to bind the role to")
 	f.BoolVar(&o.Apply, "apply", false, "Write the objects with server-side apply instead of printing them")
-	f.StringVarP(&o.Output, "output", "o", "yaml", "Output format: yaml or json")
+	o.output().addFlags(cmd, "Output format of the objects; yaml prints one document per object")
 	_ = cmd.RegisterFlagCompletionFunc("for", cobra.FixedCompletions(rbac.UseNames(), cobra.ShellCompDirectiveNoFileComp))
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"yaml", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
-// Validate checks the command line without touching the cluster.
-func (o *RBACOptions) Validate() error {
-	var err error
-	if o.use, err = rbac.ParseUse(o.For); err != nil {
-		return usageError("--for: %v", err)
-	}
-	if errs := validation.IsDNS1123Subdomain(o.ServiceAccount); len(errs) > 0 {
-		return usageError("invalid --service-account %q: %s", o.ServiceAccount, errs[0])
-	}
-	switch o.Output {
-	case "yaml", "json":
-	default:
-		return usageError("unknown output format %q for --output: use yaml or json", o.Output)
-	}
-	return nil
-}
+func (o *RBACOptions) output() *outputFlags { return outputOf(&o.print, &o.Output, "yaml").withNames() }
 
-// Complete resolves the namespace and the client.
-func (o *RBACOptions) Complete(g *Globals) error {
+// Complete reports a wrong command line before the
+// kubeconfig is read, then resolves the namespace and the client.
+func (o *RBACOptions) Complete(g *Globals, _ *cobra.Command, _ []string) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
 	var err error
 	if o.Namespace, _, err = g.Factory.ToRawKubeConfigLoader().Namespace(); err != nil {
 		return inputError(fmt.Errorf("cannot determine the namespace: %w", err))
@@ -126,14 +96,26 @@ func (o *RBACOptions) Complete(g *Globals) error {
 	return nil
 }
 
+// Validate checks the command line.
+func (o *RBACOptions) Validate() error {
+	if _, err := rbac.ParseUse(o.For); err != nil {
+		return usageError("--for: %v", err)
+	}
+	if errs := validation.IsDNS1123Subdomain(o.ServiceAccount); len(errs) > 0 {
+		return usageError("invalid --service-account %q: %s", o.ServiceAccount, errs[0])
+	}
+	return o.output().validate()
+}
+
 // Run prints or applies the objects.
 func (o *RBACOptions) Run(ctx context.Context) error {
-	if ctx == nil {
-		ctx = context.Background()
+	use, err := rbac.ParseUse(o.For)
+	if err != nil {
+		return usageError("--for: %v", err)
 	}
-	objs := rbac.Manifests(rbac.Options{Use: o.use, Namespace: o.Namespace, ClusterWide: o.ClusterWide, ServiceAccount: o.ServiceAccount})
+	objs := rbac.Manifests(rbac.Options{Use: use, Namespace: o.Namespace, ClusterWide: o.ClusterWide, ServiceAccount: o.ServiceAccount})
 	if !o.Apply {
-		if err := o.print(objs); err != nil {
+		if err := o.printObjects(objs); err != nil {
 			return err
 		}
 	} else {
@@ -149,7 +131,7 @@ func (o *RBACOptions) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	for _, r := range rbac.Rules(o.use) {
+	for _, r := range rbac.Rules(use) {
 		if r.Optional {
 			fmt.Fprintf(o.ErrOut, "note: not granted: %s %s in all namespaces (without it the command works but cannot %s)\n", joinVerbs(r.Verbs), r.GroupResource(), r.Why)
 		}
@@ -157,9 +139,9 @@ func (o *RBACOptions) Run(ctx context.Context) error {
 	return nil
 }
 
-func (o *RBACOptions) print(objs []runtime.Object) error {
-	if o.Output == "json" {
-		return printObjects(o.Out, "json", objs)
+func (o *RBACOptions) printObjects(objs []runtime.Object) error {
+	if o.output().usesPrinter() {
+		return o.output().printObjects(o.Out, objs)
 	}
 	// One document per object, so the output feeds "kubectl apply -f -".
 	p := &printers.YAMLPrinter{}
@@ -172,51 +154,3 @@ func (o *RBACOptions) print(objs []runtime.Object) error {
 }
 
 func joinVerbs(verbs []string) string { return strings.Join(verbs, ",") }
-
-// accessGuard returns the check a command runs before it changes anything:
-// it learns who the user is (for the audit record) and refuses, naming the
-// missing verb and resource, when the user lacks a rule of use. A command
-// that checks several namespaces asks who the user is only once.
-func accessGuard(client kubernetes.Interface, use rbac.Use) func(ctx context.Context, namespace string, allNamespaces bool) (string, error) {
-	var user string
-	asked := false
-	return func(ctx context.Context, namespace string, allNamespaces bool) (string, error) {
-		if !asked {
-			var err error
-			user, err = audit.WhoAmI(ctx, client)
-			if err != nil && !apierrors.IsForbidden(err) && !apierrors.IsNotFound(err) {
-				return "", err
-			}
-			asked = true
-		}
-		if err := rbac.Check(ctx, client, use, namespace, allNamespaces, user); err != nil {
-			return "", err
-		}
-		return user, nil
-	}
-}
-
-// changeCause is the --change-cause given, or else the command line with
-// the values of credential flags, and the user information of URLs,
-// redacted.
-func changeCause(cmd *cobra.Command, args []string, given string) string {
-	if given != "" {
-		// A URL quoted in the cause keeps its host, never its password.
-		return audit.RedactURLs(given)
-	}
-	line := strings.Fields(cmd.CommandPath())
-	// The path starts with the plugin's display name, "kubectl envops".
-	if len(line) > 2 {
-		line = line[2:]
-	}
-	line = append(line, args...)
-	cmd.Flags().Visit(func(f *pflag.Flag) {
-		// --diff previews the deploy that runs without it, so it records
-		// that deploy's command line.
-		if f.Name == "diff" {
-			return
-		}
-		line = append(line, "--"+f.Name+"="+f.Value.String())
-	})
-	return audit.CommandLine(line)
-}

@@ -83,7 +83,7 @@ func TestRBACTableCoversEveryCall(t *testing.T) {
 		o := &NodeAgentOptions{
 			Name: "datadog", Image: "datadog/agent:7", HostPort: 8125, mode: mode, protocol: corev1.ProtocolUDP, dryRun: dryRun,
 			Namespace: "monitoring", Config: config.Default(), Client: client, Discovery: client.Discovery(), Timeout: rollout.DefaultTimeout,
-			Sync: sync, Guard: accessGuard(client, rbac.NodeAgent), IOStreams: streams,
+			Sync: sync, Guard: rbac.NewGuard(client, rbac.NodeAgent).Check, IOStreams: streams,
 		}
 		return o
 	}
@@ -97,7 +97,7 @@ func TestRBACTableCoversEveryCall(t *testing.T) {
 		{name: "init-env in one namespace", use: rbac.InitEnv, objects: []runtime.Object{&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "web"}}},
 			run: func(t *testing.T, client *fake.Clientset) error {
 				o, _, _ := initEnvOptions(client, config.Default(), "dev")
-				o.Guard = accessGuard(client, rbac.InitEnv)
+				o.Guard = rbac.NewGuard(client, rbac.InitEnv).Check
 				return o.Run(t.Context())
 			}},
 		{name: "init-env over all namespaces, one already declared", use: rbac.InitEnv, clusterWide: true,
@@ -106,7 +106,7 @@ func TestRBACTableCoversEveryCall(t *testing.T) {
 				o, _, _ := initEnvOptions(client, config.Default(), "dev")
 				o.AllNamespaces = true
 				envDryRunAware(client)
-				o.Guard = accessGuard(client, rbac.InitEnv)
+				o.Guard = rbac.NewGuard(client, rbac.InitEnv).Check
 				return o.Run(t.Context())
 			}},
 		{name: "node-agent as a DaemonSet", use: rbac.NodeAgent, objects: append([]runtime.Object{envSecretIn("monitoring")}, nodes...),
@@ -368,7 +368,7 @@ func TestRBACTableCoversDeployCalls(t *testing.T) {
 	ctx := t.Context()
 	opts := rollout.Options{DryRun: rollout.DryRunServer, Timeout: time.Minute}
 
-	if _, err := accessGuard(client, rbac.Deploy)(ctx, "shop", false); err != nil {
+	if _, err := rbac.NewGuard(client, rbac.Deploy).Check(ctx, "shop", false); err != nil {
 		t.Fatalf("guard: %v", err)
 	}
 	if err := environment.Verify(ctx, client, "shop", "dev", config.Default().Secret); err != nil {
@@ -384,8 +384,8 @@ func TestRBACTableCoversDeployCalls(t *testing.T) {
 		t.Fatalf("apply the Deployment: %v", err)
 	}
 	controllers := []*unstructured.Unstructured{deployment}
-	records := stampDeploy(controllers, audit.Record{User: "ci", Time: time.Now(), Environment: "dev"})
-	if err := recordDeploy(ctx, client, "api", controllers, records, func(*unstructured.Unstructured) string { return "shop" }); err != nil {
+	records := audit.StampControllers(controllers, audit.Record{User: "ci", Time: time.Now(), Environment: "dev"})
+	if err := audit.RecordControllers(ctx, client, "api", controllers, records, func(*unstructured.Unstructured) string { return "shop" }); err != nil {
 		t.Fatalf("record the deploy: %v", err)
 	}
 
@@ -432,5 +432,29 @@ func TestChangeCauseRedactsURLUserInfo(t *testing.T) {
 	}
 	if got := changeCause(root, nil, "rolled by https://ci:t0ken@ci.example.com/job/7"); got != "rolled by https://REDACTED@ci.example.com/job/7" {
 		t.Errorf("a given cause is recorded as %q", got)
+	}
+}
+
+// rbac -o prints the objects through kubectl's printers: templates and
+// names see them as a List.
+func TestRBACOutputFormats(t *testing.T) {
+	for _, tc := range []struct{ format, want string }{
+		{"jsonpath={.items[*].kind}", "ServiceAccount Role RoleBinding"},
+		{`go-template={{range .items}}{{.metadata.name}}{{"\n"}}{{end}}`, "ci\nenvops-lint\nenvops-lint:ci\n"},
+		{"name", "serviceaccount/ci\nrole.rbac.authorization.k8s.io/envops-lint\nrolebinding.rbac.authorization.k8s.io/envops-lint:ci\n"},
+	} {
+		streams, _, out, _ := genericiooptions.NewTestIOStreams()
+		var got *RBACOptions
+		cmd := NewCmdRBAC(nodeAgentGlobals(t, streams), func(o *RBACOptions) error { got = o; return nil })
+		cmd.SetArgs([]string{"--for", "lint", "--service-account", "ci", "-o", tc.format})
+		if err := cmd.Execute(); err != nil {
+			t.Fatalf("%s: %v", tc.format, err)
+		}
+		if err := got.Run(t.Context()); err != nil {
+			t.Fatalf("%s: %v", tc.format, err)
+		}
+		if out.String() != tc.want {
+			t.Errorf("%s: got %q, want %q", tc.format, out.String(), tc.want)
+		}
 	}
 }

@@ -362,17 +362,7 @@ func newReplicaSetPods(dep *appsv1.Deployment, rss appslisters.ReplicaSetNamespa
 		if ref == nil || ref.UID != dep.UID || rs.Annotations[deploymentutil.RevisionAnnotation] != rev {
 			continue
 		}
-		list, err := pods.List(labels.Everything())
-		if err != nil {
-			return nil
-		}
-		var out []*corev1.Pod
-		for _, p := range list {
-			if pr := metav1.GetControllerOf(p); pr != nil && pr.UID == rs.UID {
-				out = append(out, p)
-			}
-		}
-		return out
+		return controlledPods(pods, rs.UID)
 	}
 	return nil
 }

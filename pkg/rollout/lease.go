@@ -173,12 +173,8 @@ func (l *DeployLock) acquire(ctx context.Context) error {
 	retriable := func(err error) bool { return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) }
 	err := retry.OnError(retry.DefaultRetry, retriable, func() error {
 		l.takenFrom, l.takenWhy = nil, ""
-		rec, _, err := l.lease.Get(ctx)
-		now := l.env.now()
-		if apierrors.IsNotFound(err) {
-			return l.lease.Create(ctx, l.record(now, 0))
-		}
-		if err != nil {
+		rec, now, created, err := l.read(ctx)
+		if created || err != nil {
 			return err
 		}
 		cur := l.leases.holder()
@@ -203,6 +199,17 @@ func (l *DeployLock) acquire(ctx context.Context) error {
 		return fmt.Errorf("cannot take the deploy lock of app %q (Lease %q in namespace %q): %w", l.app, l.lease.LeaseMeta.Name, l.namespace, err)
 	}
 	return err
+}
+
+// read returns the Lease's record as it is now, and the time; a Lease
+// that is gone is created held by this run, and created says so.
+func (l *DeployLock) read(ctx context.Context) (rec *resourcelock.LeaderElectionRecord, now time.Time, created bool, err error) {
+	rec, _, err = l.lease.Get(ctx)
+	now = l.env.now()
+	if apierrors.IsNotFound(err) {
+		return nil, now, true, l.lease.Create(ctx, l.record(now, 0))
+	}
+	return rec, now, false, err
 }
 
 // mayTake decides whether this run may take the lock held by cur (nil when
@@ -251,12 +258,8 @@ func (l *DeployLock) keep(ctx context.Context, ticks <-chan time.Time, stopTicks
 // again: nobody else held it.
 func (l *DeployLock) renew(ctx context.Context) error {
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		rec, _, err := l.lease.Get(ctx)
-		now := l.env.now()
-		if apierrors.IsNotFound(err) {
-			return l.lease.Create(ctx, l.record(now, 0))
-		}
-		if err != nil {
+		rec, now, created, err := l.read(ctx)
+		if created || err != nil {
 			return err
 		}
 		if cur := l.leases.holder(); cur != nil && !cur.sameRun(l.own) {
@@ -339,16 +342,16 @@ func (h *holderLeases) Get(ctx context.Context, name string, opts metav1.GetOpti
 
 func (h *holderLeases) Create(ctx context.Context, lease *coordinationv1.Lease, opts metav1.CreateOptions) (*coordinationv1.Lease, error) {
 	opts.FieldManager = FieldManager
-	out, err := h.LeaseInterface.Create(ctx, h.stamp(lease), opts)
-	if err == nil {
-		h.last = out
-	}
-	return out, err
+	return h.keep(h.LeaseInterface.Create(ctx, h.stamp(lease), opts))
 }
 
 func (h *holderLeases) Update(ctx context.Context, lease *coordinationv1.Lease, opts metav1.UpdateOptions) (*coordinationv1.Lease, error) {
 	opts.FieldManager = FieldManager
-	out, err := h.LeaseInterface.Update(ctx, h.stamp(lease), opts)
+	return h.keep(h.LeaseInterface.Update(ctx, h.stamp(lease), opts))
+}
+
+// keep remembers the Lease the server returned from a write.
+func (h *holderLeases) keep(out *coordinationv1.Lease, err error) (*coordinationv1.Lease, error) {
 	if err == nil {
 		h.last = out
 	}

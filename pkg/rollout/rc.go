@@ -336,7 +336,8 @@ func (r *rcRun) withFenceposts(p *Plan, templates ...*corev1.PodTemplateSpec) er
 			hostPort = templateHostPort(t)
 		}
 	}
-	f, err := resolveFenceposts(ptr.Deref(r.o.MaxSurge, DefaultMaxSurge), ptr.Deref(r.o.MaxUnavailable, DefaultMaxUnavailable), p.target.desired, hostPort)
+	surge, unavailable := r.o.Strategy()
+	f, err := resolveFenceposts(surge, unavailable, p.target.desired, hostPort)
 	p.target.f = f
 	return err
 }
@@ -517,17 +518,7 @@ func (r *rcRun) ensureWatcher(ctx context.Context, selector map[string]string) e
 
 // podsOf returns the cached pods rc controls.
 func (r *rcRun) podsOf(rc *corev1.ReplicationController) []*corev1.Pod {
-	all, err := r.pods.List(labels.Everything())
-	if err != nil {
-		return nil
-	}
-	var out []*corev1.Pod
-	for _, p := range all {
-		if ref := metav1.GetControllerOf(p); ref != nil && ref.UID == rc.UID {
-			out = append(out, p)
-		}
-	}
-	return out
+	return controlledPods(r.pods, rc.UID)
 }
 
 // follow drives the update of the written controller to its end: it
