@@ -87,7 +87,7 @@ func App(fsys filesys.FileSystem, cfg *config.Config, app, env string, opts Opti
 	if err != nil {
 		return nil, err
 	}
-	if err := checkSelectors(app, cfg.Labels.Name, objs); err != nil {
+	if err := checkSelectors(app, cfg.Labels.NamePattern(), objs); err != nil {
 		return nil, err
 	}
 	return objs, nil
