@@ -6,7 +6,7 @@
 // "kubectl envops new"), builds both programs from Go modules, and prints
 // the times and ratios. It never fails on time.
 //
-//	go run ./bench/generate -apps 200
+//	go run ./bench/generate -apps 200 [-runs 3]
 package main
 
 import (
@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"sigs.k8s.io/kustomize/api/krusty"
@@ -33,14 +34,15 @@ func main() {
 	kustomizeBin := flag.String("kustomize", "", "kustomize binary to compare with (default: built from bench/kustomize)")
 	envopsBin := flag.String("envops", "", "kubectl-envops binary (default: built from ./cmd/kubectl-envops)")
 	keep := flag.Bool("keep", false, "keep the corpus and binaries directory")
+	runs := flag.Int("runs", 3, "runs of each in-process and generate measurement; the fastest counts, as the machine may be shared")
 	flag.Parse()
-	if err := run(*apps, *kustomizeBin, *envopsBin, *keep, os.Stdout); err != nil {
+	if err := run(*apps, *runs, *kustomizeBin, *envopsBin, *keep, os.Stdout); err != nil {
 		fmt.Fprintf(os.Stderr, "error: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run(apps int, kustomizeBin, envopsBin string, keep bool, out io.Writer) error {
+func run(apps, runs int, kustomizeBin, envopsBin string, keep bool, out io.Writer) error {
 	work, err := os.MkdirTemp("", "envops-bench-generate-")
 	if err != nil {
 		return err
@@ -71,15 +73,15 @@ func run(apps int, kustomizeBin, envopsBin string, keep bool, out io.Writer) err
 	}
 	fmt.Fprintf(out, "corpus: %d apps × %d environments = %d overlays (ReplicationController each)\n", apps, len(environments), len(overlays))
 
-	krustyTime, err := timed(func() error { return krustySerial(overlays) })
+	krustyTime, err := fastest(runs, func() error { return krustySerial(overlays) })
 	if err != nil {
 		return fmt.Errorf("krusty: %w", err)
 	}
-	renderTime, err := timed(func() error { return renderSerial(project, apps) })
+	renderTime, err := fastest(runs, func() error { return renderSerial(project, apps) })
 	if err != nil {
 		return fmt.Errorf("render: %w", err)
 	}
-	generateTime, err := timed(func() error {
+	generateTime, err := fastest(runs, func() error {
 		for _, env := range environments {
 			cmd := exec.Command(envopsBin, "generate", "--all", "--env", env)
 			cmd.Dir = project
@@ -112,7 +114,7 @@ func run(apps int, kustomizeBin, envopsBin string, keep bool, out io.Writer) err
 	fmt.Fprintf(out, "%-58s %8.2fs\n", "render.App, serial, one process (krusty + transforms):", renderTime.Seconds())
 	fmt.Fprintf(out, "%-58s %8.2fs\n", fmt.Sprintf("kubectl envops generate --all, %d processes (one per env):", len(environments)), generateTime.Seconds())
 	fmt.Fprintf(out, "generate vs kustomize CLI loop: %.1f× faster (target ≥ 30×)\n", cliTime.Seconds()/generateTime.Seconds())
-	fmt.Fprintf(out, "generate vs serial krusty:      %.2f× its time (target ≤ 1.5×)\n", generateTime.Seconds()/krustyTime.Seconds())
+	fmt.Fprintf(out, "generate --all vs serial krusty: %.2f× its time on %d cores (target ≤ 0.6× on 2 cores)\n", generateTime.Seconds()/krustyTime.Seconds(), runtime.GOMAXPROCS(0))
 	fmt.Fprintf(out, "transforms, serial:             %.2f× krusty's time\n", renderTime.Seconds()/krustyTime.Seconds())
 	return nil
 }
@@ -200,6 +202,21 @@ func timed(f func() error) (time.Duration, error) {
 	start := time.Now()
 	err := f()
 	return time.Since(start), err
+}
+
+// fastest runs f runs times and returns its shortest time.
+func fastest(runs int, f func() error) (time.Duration, error) {
+	var best time.Duration
+	for i := 0; i < max(runs, 1); i++ {
+		d, err := timed(f)
+		if err != nil {
+			return 0, err
+		}
+		if i == 0 || d < best {
+			best = d
+		}
+	}
+	return best, nil
 }
 
 // goBuild builds pkg into out with the go command, in module directory dir

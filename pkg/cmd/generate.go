@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -138,8 +139,19 @@ func splitImageFlag(v string) (app, image string) {
 	return "", v
 }
 
+// renderGCPercent is the garbage collector's target while generate
+// renders. Kustomize allocates heavily and briefly: with Go's default of
+// 100 and a heap that starts small, collection takes a quarter of the CPU
+// time; at 400 it takes a fraction of that, for some more memory (about
+// a third more at 200 apps).
+const renderGCPercent = 400
+
 // Run renders and prints.
 func (o *GenerateOptions) Run() error {
+	// A GOGC set by the user wins.
+	if os.Getenv("GOGC") == "" {
+		defer debug.SetGCPercent(debug.SetGCPercent(renderGCPercent))
+	}
 	app, image := splitImageFlag(o.Image)
 	opts := o.Remote.renderOptions(o.cfg, image)
 	opts.ImageApp = app
