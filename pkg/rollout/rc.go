@@ -14,15 +14,14 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
-	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
-	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
+
+	"github.com/envops/kubectl-envops/pkg/kube/watcher"
 )
 
 const kindRC = "ReplicationController"
@@ -73,7 +72,7 @@ type rcRun struct {
 	o    Options
 	name string
 
-	w       *watcher
+	w       *watcher.Watcher
 	rcs     corelisters.ReplicationControllerNamespaceLister
 	pods    corelisters.PodNamespaceLister
 	podSel  labels.Selector
@@ -88,7 +87,7 @@ func (u *ReplicationControllers) newRun(name string, o Options) *rcRun {
 
 func (r *rcRun) close() {
 	if r.w != nil {
-		r.w.stop()
+		r.w.Stop()
 	}
 }
 
@@ -492,26 +491,14 @@ func (r *rcRun) ensureWatcher(ctx context.Context, selector map[string]string) e
 	if r.w != nil {
 		return nil
 	}
-	w := newWatcher()
-	rcInf := coreinformers.NewFilteredReplicationControllerInformer(r.Client, r.Namespace, 0, namespaceIndex, func(lo *metav1.ListOptions) {
-		lo.FieldSelector = fields.OneTermEqualSelector("metadata.name", r.name).String()
-	})
+	w := watcher.New(r.Client)
 	sel := labels.SelectorFromSet(without(selector, DeploymentLabel))
-	podInf := coreinformers.NewFilteredPodInformer(r.Client, r.Namespace, 0, namespaceIndex, func(lo *metav1.ListOptions) {
-		lo.LabelSelector = sel.String()
-	})
-	for _, inf := range []cache.SharedIndexInformer{rcInf, podInf} {
-		if err := w.add(inf); err != nil {
-			return err
-		}
-	}
-	if err := w.start(ctx); err != nil {
-		w.stop()
+	rcs := w.ReplicationControllers(r.Namespace, r.name)
+	pods := w.Pods(r.Namespace, sel)
+	if err := w.Start(ctx); err != nil {
 		return fmt.Errorf("cannot watch ReplicationControllers and pods in namespace %q: %w", r.Namespace, err)
 	}
-	r.w, r.podSel = w, sel
-	r.rcs = corelisters.NewReplicationControllerLister(rcInf.GetIndexer()).ReplicationControllers(r.Namespace)
-	r.pods = corelisters.NewPodLister(podInf.GetIndexer()).Pods(r.Namespace)
+	r.w, r.podSel, r.rcs, r.pods = w, sel, rcs, pods
 	return nil
 }
 
@@ -545,7 +532,7 @@ func (r *rcRun) follow(ctx context.Context, written *corev1.ReplicationControlle
 	var lastWrite time.Time
 	var shown Event
 	for {
-		if err := r.w.failed(); err != nil {
+		if err := r.w.Failed(); err != nil {
 			return fmt.Errorf("lost the watch on namespace %q: %w", r.Namespace, err)
 		}
 		now := r.now()
@@ -557,7 +544,7 @@ func (r *rcRun) follow(ctx context.Context, written *corev1.ReplicationControlle
 			} else if live == nil || live.UID != written.UID {
 				return fmt.Errorf("ReplicationController %q was deleted or replaced by someone else during the update; run deploy again", r.name)
 			}
-			if err := r.w.wait(ctx, now.Add(time.Second)); err != nil {
+			if err := r.w.Wait(ctx, now.Add(time.Second)); err != nil {
 				return err
 			}
 			continue
@@ -592,7 +579,7 @@ func (r *rcRun) follow(ctx context.Context, written *corev1.ReplicationControlle
 		s := plan(obs, t)
 		if (s.kind == stepScale || s.kind == stepDelete) && r.o.UpdatePeriod > 0 && now.Before(lastWrite.Add(r.o.UpdatePeriod)) {
 			// --update-period spaces the steps out.
-			if err := r.w.wait(ctx, lastWrite.Add(r.o.UpdatePeriod)); err != nil {
+			if err := r.w.Wait(ctx, lastWrite.Add(r.o.UpdatePeriod)); err != nil {
 				return err
 			}
 			continue
@@ -637,7 +624,7 @@ func (r *rcRun) follow(ctx context.Context, written *corev1.ReplicationControlle
 		if at := nextAvailable(obs, t.minReady); !at.IsZero() {
 			wake = earliest(wake, at)
 		}
-		if err := r.w.wait(ctx, wake); err != nil {
+		if err := r.w.Wait(ctx, wake); err != nil {
 			return err
 		}
 	}
