@@ -78,7 +78,7 @@ type DeployOptions struct {
 	cfg            *config.Config
 	target         *Target
 	fsys           filesys.FileSystem
-	applier        func() (*rollout.Applier, error)
+	applier        func() (*rollout.ServerSideApplier, error)
 	// trail checks access and records the deploy; nil does neither.
 	trail *deployTrail
 
@@ -302,7 +302,7 @@ func (o *DeployOptions) Complete(g *Globals, cmd *cobra.Command, args []string) 
 	}
 	o.fsys = filesys.MakeFsOnDisk()
 	o.trail = newDeployTrail(o.target.Client, cmd, args, o.ChangeCause, o.Env)
-	o.applier = func() (*rollout.Applier, error) {
+	o.applier = func() (*rollout.ServerSideApplier, error) {
 		dyn, err := g.Factory.DynamicClient()
 		if err != nil {
 			return nil, fmt.Errorf("cannot create a client for context %q: %w", o.target.Context, err)
@@ -311,7 +311,7 @@ func (o *DeployOptions) Complete(g *Globals, cmd *cobra.Command, args []string) 
 		if err != nil {
 			return nil, fmt.Errorf("cannot discover the API of context %q: %w", o.target.Context, err)
 		}
-		return &rollout.Applier{Dynamic: dyn, Mapper: mapper, Namespace: o.target.Namespace}, nil
+		return &rollout.ServerSideApplier{Dynamic: dyn, Mapper: mapper, Namespace: o.target.Namespace}, nil
 	}
 	return nil
 }
@@ -364,7 +364,7 @@ func (o *DeployOptions) Run(ctx context.Context) error {
 		return err
 	}
 	cancelCheck()
-	var applier *rollout.Applier
+	var applier *rollout.ServerSideApplier
 	if len(plan.others) > 0 && !o.Rollback {
 		if applier, err = o.applier(); err != nil {
 			return err
@@ -449,7 +449,7 @@ func (o *DeployOptions) lock(ctx context.Context, plan *deployPlan) (context.Con
 	return ctx, release, nil
 }
 
-func (o *DeployOptions) deploy(ctx context.Context, plan *deployPlan, applier *rollout.Applier, events rollout.EventFunc, out *deployPrinter) error {
+func (o *DeployOptions) deploy(ctx context.Context, plan *deployPlan, applier *rollout.ServerSideApplier, events rollout.EventFunc, out *deployPrinter) error {
 	if !o.Rollback {
 		for _, obj := range plan.others {
 			action, err := applier.Apply(ctx, obj, o.dryRun)
@@ -680,7 +680,7 @@ func convertController(obj *unstructured.Unstructured, kind string) (*unstructur
 
 // diff prints, like kubectl diff, each object as it is and as the deploy
 // would leave it; the server computes the latter without persisting it.
-func (o *DeployOptions) diff(ctx context.Context, plan *deployPlan, applier *rollout.Applier) error {
+func (o *DeployOptions) diff(ctx context.Context, plan *deployPlan, applier *rollout.ServerSideApplier) error {
 	differ, err := diff.NewDiffer("LIVE", "MERGED")
 	if err != nil {
 		return err

@@ -133,7 +133,7 @@ func (s *Syncer) Watch(ctx context.Context, onResult func(*SyncResult)) error {
 				onResult(&SyncResult{Namespace: s.Namespace, Name: s.Name, Gone: true})
 			}
 			gone = true
-		case err != nil && transient(err):
+		case err != nil && retriable(err):
 			wake = time.Now().Add(retryAfter)
 		case err != nil:
 			return err
@@ -167,8 +167,8 @@ func (s *Syncer) Watch(ctx context.Context, onResult func(*SyncResult)) error {
 	}
 }
 
-// transient tells whether a failed write may succeed when tried again.
-func transient(err error) bool {
+// retriable tells whether a failed write may succeed when tried again.
+func retriable(err error) bool {
 	return apierrors.IsConflict(err) || apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) ||
 		apierrors.IsTooManyRequests(err) || apierrors.IsServiceUnavailable(err) || apierrors.IsInternalError(err)
 }

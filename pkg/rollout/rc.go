@@ -237,7 +237,7 @@ func (r *rcRun) decide(live, want *corev1.ReplicationController, mo mode) (*Plan
 		rc.Spec.Template = hashedTemplate(want.Spec.Template, hash)
 		rc.Spec.Replicas = ptr.To(desired)
 		rc.Spec.MinReadySeconds = r.minReadySeconds(want)
-		rc.Annotations = with(rc.Annotations, AnnotationTemplateHash, hash)
+		rc.Annotations = copyWith(rc.Annotations, AnnotationTemplateHash, hash)
 		rc.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: kindRC}
 		p.Action, p.Desired, p.write = ActionCreated, rc, true
 		p.target = target{hash: hash, desired: desired, minReady: rc.Spec.MinReadySeconds}
@@ -295,7 +295,7 @@ func (r *rcRun) decide(live, want *corev1.ReplicationController, mo mode) (*Plan
 	pauseAfter := r.o.PauseAfter
 	switch {
 	case newTemplate != nil:
-		up.Annotations = with(up.Annotations, AnnotationRevisions, pushRevision(live, desired, hash))
+		up.Annotations = copyWith(up.Annotations, AnnotationRevisions, pushRevision(live, desired, hash))
 		up.Spec.Template = hashedTemplate(newTemplate, hash)
 		up.Annotations[AnnotationTemplateHash] = hash
 		up.Annotations[AnnotationUpdate] = UpdateState{Desired: desired, PauseAfter: pauseAfter}.encode()
@@ -309,7 +309,7 @@ func (r *rcRun) decide(live, want *corev1.ReplicationController, mo mode) (*Plan
 		if mo == modeContinue {
 			pauseAfter = 0
 		}
-		up.Annotations = with(up.Annotations, AnnotationUpdate, UpdateState{Desired: desired, PauseAfter: pauseAfter}.encode())
+		up.Annotations = copyWith(up.Annotations, AnnotationUpdate, UpdateState{Desired: desired, PauseAfter: pauseAfter}.encode())
 		p.Action, p.Resume = ActionRolledOut, true
 	case mo == modeContinue:
 		return nil, fmt.Errorf("no update of ReplicationController %q is paused or in progress, so there is nothing to continue", r.name)
@@ -451,7 +451,7 @@ func (u *ReplicationControllers) normalize(want *corev1.ReplicationController) (
 	want = want.DeepCopy()
 	want.Namespace = u.Namespace
 	if len(want.Spec.Selector) == 0 {
-		want.Spec.Selector = without(want.Spec.Template.Labels, TemplateHashLabel)
+		want.Spec.Selector = copyWithout(want.Spec.Template.Labels, TemplateHashLabel)
 	}
 	if len(want.Spec.Selector) == 0 {
 		return nil, fmt.Errorf("ReplicationController %q has neither a selector nor pod template labels: add labels to spec.template.metadata.labels", want.Name)
@@ -492,7 +492,7 @@ func (r *rcRun) ensureWatcher(ctx context.Context, selector map[string]string) e
 		return nil
 	}
 	w := watcher.New(r.Client)
-	sel := labels.SelectorFromSet(without(selector, DeploymentLabel))
+	sel := labels.SelectorFromSet(copyWithout(selector, DeploymentLabel))
 	rcs := w.ReplicationControllers(r.Namespace, r.name)
 	pods := w.Pods(r.Namespace, sel)
 	if err := w.Start(ctx); err != nil {
