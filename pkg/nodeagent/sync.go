@@ -295,11 +295,7 @@ func (s *Syncer) settle(ctx context.Context, v *view, written mark, deadline tim
 		if err := v.Failed(); err != nil {
 			return fmt.Errorf("lost the watch on nodes and namespace %q: %w", s.Namespace, err)
 		}
-		a, err := v.agent(s.Name)
-		if err != nil {
-			return err
-		}
-		pods, err := v.pods.List(a.Selector)
+		a, pods, err := v.agentPods(s.Name)
 		if err != nil {
 			return err
 		}
@@ -333,11 +329,7 @@ func placed(a *agent, pods []*corev1.Pod) bool {
 
 // report fills in the host port conflicts from the cache.
 func (s *Syncer) report(ctx context.Context, v *view, res *SyncResult) error {
-	a, err := v.agent(s.Name)
-	if err != nil {
-		return err
-	}
-	pods, err := v.pods.List(a.Selector)
+	a, pods, err := v.agentPods(s.Name)
 	if err != nil {
 		return err
 	}
@@ -386,6 +378,19 @@ func (v *view) agent(name string) (*agent, error) {
 		}
 	}
 	return nil, fmt.Errorf("%w: ReplicationController %q was deleted; create the agent again with \"kubectl envops node-agent %s --image IMAGE --host-port PORT\"", errGone, name, name)
+}
+
+// agentPods returns the named agent's controller and its pods from the cache.
+func (v *view) agentPods(name string) (*agent, []*corev1.Pod, error) {
+	a, err := v.agent(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	pods, err := v.pods.List(a.Selector)
+	if err != nil {
+		return nil, nil, err
+	}
+	return a, pods, nil
 }
 
 // errGone is wrapped when the agent's controller disappears from the cache.

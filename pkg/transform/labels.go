@@ -38,17 +38,14 @@ type LabelConvention struct {
 
 // Filter implements kio.Filter.
 func (f LabelConvention) Filter(objs []*yaml.RNode) ([]*yaml.RNode, error) {
-	for _, obj := range objs {
-		tmpl, err := podTemplate(obj)
-		if err != nil {
-			return nil, err
-		}
-		if tmpl == nil {
-			continue
-		}
+	err := eachPodTemplate(objs, func(obj, tmpl *yaml.RNode) error {
 		if err := f.apply(obj, tmpl); err != nil {
-			return nil, fmt.Errorf("%s: %w", describe(obj), err)
+			return fmt.Errorf("%s: %w", describe(obj), err)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return objs, nil
 }
