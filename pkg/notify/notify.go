@@ -278,15 +278,15 @@ func (w *Webhook) postOnce(body []byte) attempt {
 		retryAfter: -1,
 	}
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
-		a.retryAfter = retryAfter(resp.Header.Get("Retry-After"), w.now())
+		a.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), w.now())
 	}
 	return a
 }
 
-// retryAfter reads a Retry-After header, in seconds or as an HTTP date; it
+// parseRetryAfter reads a Retry-After header, in seconds or as an HTTP date; it
 // returns -1 when there is none or it cannot be read, and 0 for a date
 // already past.
-func retryAfter(v string, now time.Time) time.Duration {
+func parseRetryAfter(v string, now time.Time) time.Duration {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return -1
