@@ -5,6 +5,7 @@
 package render
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -317,10 +318,19 @@ func oneLine(err error) string {
 	return strings.TrimSpace(spaces.ReplaceAllString(err.Error(), " "))
 }
 
+// toUnstructured converts kustomize's nodes into objects. Each node is
+// decoded as YAML once and passed through JSON, so that numbers take the
+// types Unstructured holds; this is what RNode.MarshalJSON does, without
+// first writing the node out as YAML text and reading it back.
 func toUnstructured(nodes []*yaml.RNode) ([]*unstructured.Unstructured, error) {
 	objs := make([]*unstructured.Unstructured, 0, len(nodes))
 	for _, n := range nodes {
-		b, err := n.MarshalJSON()
+		m := map[string]any{}
+		err := n.YNode().Decode(&m)
+		var b []byte
+		if err == nil {
+			b, err = json.Marshal(m)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s/%s: encoding as JSON: %w", n.GetKind(), n.GetName(), err)
 		}
