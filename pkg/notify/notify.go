@@ -67,9 +67,9 @@ type Webhook struct {
 	url  string
 	o    WebhookOptions
 	host string
-	// sleep waits d or until ctx is done; now tells the time. Tests
-	// replace both, so that no test waits on a real clock.
-	sleep func(ctx context.Context, d time.Duration) error
+	// after and now are the clock, as time.After and time.Now; tests
+	// replace them, so that no test waits on a real clock.
+	after func(time.Duration) <-chan time.Time
 	now   func() time.Time
 	// redacted is the URL without its path, for error messages.
 	redacted string
@@ -99,22 +99,10 @@ func ValidateURL(raw string) error {
 
 // NewWebhook starts a Webhook posting to rawURL; call Close when done.
 func NewWebhook(rawURL string, o WebhookOptions) (*Webhook, error) {
-	return newWebhook(rawURL, o, sleepCtx, time.Now)
+	return newWebhook(rawURL, o, time.After, time.Now)
 }
 
-// sleepCtx waits d, or until ctx is done.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
-func newWebhook(rawURL string, o WebhookOptions, sleep func(context.Context, time.Duration) error, now func() time.Time) (*Webhook, error) {
+func newWebhook(rawURL string, o WebhookOptions, after func(time.Duration) <-chan time.Time, now func() time.Time) (*Webhook, error) {
 	if err := ValidateURL(rawURL); err != nil {
 		return nil, err
 	}
@@ -142,7 +130,7 @@ func newWebhook(rawURL string, o WebhookOptions, sleep func(context.Context, tim
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &Webhook{
 		url: rawURL, o: o, host: u.Host, redacted: u.Scheme + "://" + u.Host + "/…",
-		sleep: sleep, now: now,
+		after: after, now: now,
 		queue: make(chan string, 64), done: make(chan struct{}),
 		ctx: ctx, cancel: cancel,
 		shown: map[string]int32{},
@@ -235,8 +223,10 @@ func (w *Webhook) post(text string) error {
 		if d > deadline.Sub(w.now()) {
 			return fmt.Errorf("%w; not retried: the next attempt would be %s from now, beyond the %s allowed", a.err, d, w.o.RetryWithin)
 		}
-		if w.sleep(w.ctx, d) != nil {
+		select {
+		case <-w.ctx.Done():
 			return a.err
+		case <-w.after(d):
 		}
 	}
 }

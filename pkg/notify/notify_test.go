@@ -2,7 +2,6 @@ package notify
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -222,11 +221,13 @@ type clockless struct {
 	at    time.Time
 }
 
-func (c *clockless) sleep(_ context.Context, d time.Duration) error {
+func (c *clockless) after(d time.Duration) <-chan time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.waits = append(c.waits, d)
-	return nil
+	ch := make(chan time.Time, 1)
+	ch <- c.at.Add(d)
+	return ch
 }
 
 func (c *clockless) now() time.Time { return c.at }
@@ -337,7 +338,7 @@ func TestWebhookRetryWaits(t *testing.T) {
 			srv := httptest.NewServer(handler)
 			defer srv.Close()
 			clock := &clockless{at: start}
-			w, err := newWebhook(srv.URL, tc.opts, clock.sleep, clock.now)
+			w, err := newWebhook(srv.URL, tc.opts, clock.after, clock.now)
 			if err != nil {
 				t.Fatal(err)
 			}
