@@ -51,7 +51,7 @@ type DeployOptions struct {
 	cfg     *config.Config
 	target  *Target
 	fsys    filesys.FileSystem
-	applier func() (*rollout.Applier, error)
+	applier func() (*rollout.ServerSideApplier, error)
 	// trail checks access and records the deploy; nil does neither.
 	trail *deploy.Trail
 	print *outputFlags
@@ -192,7 +192,7 @@ func (o *DeployOptions) Complete(g *Globals, cmd *cobra.Command, args []string) 
 	}
 	o.cfg, o.fsys = o.target.Config, filesys.MakeFsOnDisk()
 	o.trail = deploy.NewTrail(o.target.Client, o.Env, changeCause(cmd, args, o.ChangeCause))
-	o.applier = func() (*rollout.Applier, error) {
+	o.applier = func() (*rollout.ServerSideApplier, error) {
 		dyn, err := g.Factory.DynamicClient()
 		if err != nil {
 			return nil, fmt.Errorf("cannot create a client for context %q: %w", o.target.Context, err)
@@ -201,7 +201,7 @@ func (o *DeployOptions) Complete(g *Globals, cmd *cobra.Command, args []string) 
 		if err != nil {
 			return nil, fmt.Errorf("cannot discover the API of context %q: %w", o.target.Context, err)
 		}
-		return &rollout.Applier{Dynamic: dyn, Mapper: mapper, Namespace: o.target.Namespace}, nil
+		return &rollout.ServerSideApplier{Dynamic: dyn, Mapper: mapper, Namespace: o.target.Namespace}, nil
 	}
 	return nil
 }

@@ -189,7 +189,7 @@ func TestDeployRefusesTheWrongClusterBeforeAnyChange(t *testing.T) {
 			o := &DeployOptions{App: "web", EnvFlags: EnvFlags{Env: "dev"}, Image: "nginx:1.28", Output: "text", Options: rollout.Options{Timeout: time.Minute},
 				cfg: cfg, fsys: filesys.MakeFsOnDisk(), IOStreams: g.Streams,
 				target: &Target{Env: "dev", Context: "envops-dev", Namespace: "shop", Config: cfg, Client: client},
-				applier: func() (*rollout.Applier, error) {
+				applier: func() (*rollout.ServerSideApplier, error) {
 					return nil, errors.New("the guard must run before any other object is looked at")
 				},
 			}

@@ -1,13 +1,17 @@
 package cmd
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
@@ -138,8 +142,19 @@ func splitImageFlag(v string) (app, image string) {
 	return "", v
 }
 
+// renderGCPercent is the garbage collector's target while generate
+// renders. Kustomize allocates heavily and briefly: with Go's default of
+// 100 and a heap that starts small, collection takes a quarter of the CPU
+// time; at 400 it takes a fraction of that, for some more memory (about
+// a third more at 200 apps).
+const renderGCPercent = 400
+
 // Run renders and prints.
 func (o *GenerateOptions) Run() error {
+	// A GOGC set by the user wins.
+	if os.Getenv("GOGC") == "" {
+		defer debug.SetGCPercent(debug.SetGCPercent(renderGCPercent))
+	}
 	app, image := splitImageFlag(o.Image)
 	opts := o.Remote.renderOptions(o.cfg, image)
 	opts.ImageApp = app
@@ -160,11 +175,51 @@ func (o *GenerateOptions) Run() error {
 	if o.OutputDir != "" {
 		return o.writeDir(rendered)
 	}
+	if o.Output == "yaml" {
+		return printYAMLStream(o.Out, rendered)
+	}
 	var objs []*unstructured.Unstructured
 	for _, r := range rendered {
 		objs = append(objs, r.Objects...)
 	}
 	return printRendered(o.Out, o.Output, objs)
+}
+
+// printYAMLStream writes the objects of every app as one YAML stream,
+// exactly as one printRendered call would. Encoding is a good part of
+// generate's work, so apps are encoded concurrently, then written in order.
+func printYAMLStream(w io.Writer, rendered []render.AppObjects) error {
+	docs := make([][]byte, len(rendered))
+	var g errgroup.Group
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for i, r := range rendered {
+		g.Go(func() error {
+			var b bytes.Buffer
+			err := printRendered(&b, "yaml", r.Objects)
+			docs[i] = b.Bytes()
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	first := true
+	for _, doc := range docs {
+		if len(doc) == 0 {
+			continue
+		}
+		// The separator a single printer puts between objects.
+		if !first {
+			if _, err := io.WriteString(w, "---\n"); err != nil {
+				return err
+			}
+		}
+		if _, err := w.Write(doc); err != nil {
+			return err
+		}
+		first = false
+	}
+	return nil
 }
 
 // writeDir writes one file per app; everything is rendered before the

@@ -1,14 +1,19 @@
 package cmd
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"sigs.k8s.io/yaml"
+
+	"github.com/envops/kubectl-envops/pkg/render"
 )
 
 // writeGenerateProject writes a project with one scaffolded-style app "web" and
@@ -169,5 +174,43 @@ func TestGenerateErrors(t *testing.T) {
 				t.Errorf("stderr = %q, want one error line containing %q", stderr, tc.want)
 			}
 		})
+	}
+}
+
+// TestPrintYAMLStreamIsOnePrinter checks that apps encoded apart are
+// written exactly as one printer writes all their objects, whichever apps
+// render no objects.
+func TestPrintYAMLStreamIsOnePrinter(t *testing.T) {
+	obj := func(name string) *unstructured.Unstructured {
+		return &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "ConfigMap", "metadata": map[string]any{"name": name}}}
+	}
+	app := func(name string, n int) render.AppObjects {
+		a := render.AppObjects{App: name}
+		for i := range n {
+			a.Objects = append(a.Objects, obj(fmt.Sprintf("%s-%d", name, i)))
+		}
+		return a
+	}
+	for _, apps := range [][]render.AppObjects{
+		{app("a", 2), app("b", 0), app("c", 1)},
+		{app("a", 0), app("b", 3)},
+		{app("a", 1), app("b", 0)},
+		{app("a", 0)},
+		nil,
+	} {
+		var want, got bytes.Buffer
+		var all []*unstructured.Unstructured
+		for _, a := range apps {
+			all = append(all, a.Objects...)
+		}
+		if err := printRendered(&want, "yaml", all); err != nil {
+			t.Fatal(err)
+		}
+		if err := printYAMLStream(&got, apps); err != nil {
+			t.Fatal(err)
+		}
+		if got.String() != want.String() {
+			t.Errorf("got:\n%s\nwant:\n%s", got.String(), want.String())
+		}
 	}
 }

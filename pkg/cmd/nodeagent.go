@@ -256,7 +256,7 @@ func (o *NodeAgentOptions) Run(ctx context.Context) error {
 	return err
 }
 
-func (o *NodeAgentOptions) apply(ctx context.Context, record *audit.Record) (*nodeagent.ApplyResult, error) {
+func (o *NodeAgentOptions) apply(ctx context.Context, record *audit.Record) (*nodeagent.InstallResult, error) {
 	spec := nodeagent.Spec{
 		Name: o.Name, Namespace: o.Namespace, Image: o.Image,
 		HostPort: int32(o.HostPort), Protocol: o.protocol, EnvFromSecret: o.EnvFromSecret,
@@ -271,12 +271,12 @@ func (o *NodeAgentOptions) apply(ctx context.Context, record *audit.Record) (*no
 	if o.output().usesPrinter() {
 		progress = o.ErrOut
 	}
-	ap := &nodeagent.Applier{Client: o.Client, Discovery: o.Discovery, Events: func(e rollout.Event) {
+	ap := &nodeagent.Installer{Client: o.Client, Discovery: o.Discovery, Events: func(e rollout.Event) {
 		if e.Message != "" && e.Type != rollout.EventDone {
 			fmt.Fprintf(progress, "%s: %s\n", e.Type, e.Message)
 		}
 	}}
-	res, err := ap.Apply(ctx, spec, nodeagent.ApplyOptions{Mode: o.mode, DryRun: o.dryRun, Timeout: o.Timeout})
+	res, err := ap.Install(ctx, spec, nodeagent.InstallOptions{Mode: o.mode, DryRun: o.dryRun, Timeout: o.Timeout})
 	if err != nil {
 		return nil, err
 	}

@@ -374,7 +374,7 @@ func TestRBACTableCoversDeployCalls(t *testing.T) {
 	if err := environment.Verify(ctx, client, "shop", "dev", config.Default().Secret); err != nil {
 		t.Fatalf("environment check: %v", err)
 	}
-	if _, err := (&rollout.Applier{Dynamic: dyn, Mapper: mapper, Namespace: "shop"}).Apply(ctx, service, rollout.DryRunNone); err != nil {
+	if _, err := (&rollout.ServerSideApplier{Dynamic: dyn, Mapper: mapper, Namespace: "shop"}).Apply(ctx, service, rollout.DryRunNone); err != nil {
 		t.Fatalf("apply the Service: %v", err)
 	}
 	if _, err := (&rollout.ReplicationControllers{Client: client, Namespace: "shop"}).Deploy(ctx, rc("web:2"), opts); err != nil {

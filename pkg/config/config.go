@@ -58,6 +58,9 @@ type Labels struct {
 	Recommended map[string]string `json:"recommended,omitempty" yaml:"recommended"`
 }
 
+// NamePattern returns the parsed pattern of the name label.
+func (l Labels) NamePattern() NamePattern { return ParseNamePattern(l.Name) }
+
 // Kustomize says what kustomize may load.
 type Kustomize struct {
 	// RemoteResources lets kustomizations name resources, bases and

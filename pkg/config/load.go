@@ -125,12 +125,10 @@ func (e *Environments) UnmarshalYAML(n *yaml.Node) error {
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		k, v := m.Content[i], m.Content[i+1]
 		var name string
-		if err := k.Decode(&name); err != nil {
-			var te *yaml.TypeError
-			if !errors.As(err, &te) {
+		if ok, err := decodeCollecting(k, &name, &errs); !ok {
+			if err != nil {
 				return err
 			}
-			errs = append(errs, te.Errors...)
 			continue
 		}
 		if line, dup := seen[name]; dup {
@@ -150,12 +148,8 @@ func (e *Environments) UnmarshalYAML(n *yaml.Node) error {
 			}
 		}
 		var env Environment
-		if err := v.Decode(&env); err != nil {
-			var te *yaml.TypeError
-			if !errors.As(err, &te) {
-				return err
-			}
-			errs = append(errs, te.Errors...)
+		if _, err := decodeCollecting(v, &env, &errs); err != nil {
+			return err
 		}
 		out[name] = env
 	}
@@ -164,6 +158,19 @@ func (e *Environments) UnmarshalYAML(n *yaml.Node) error {
 		return &yaml.TypeError{Errors: errs}
 	}
 	return nil
+}
+
+// decodeCollecting decodes n into out. Type errors are added to errs, so
+// that every one is reported at once; any other error is returned. ok is
+// false when decoding failed either way.
+func decodeCollecting(n *yaml.Node, out any, errs *[]string) (ok bool, err error) {
+	err = n.Decode(out)
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		*errs = append(*errs, te.Errors...)
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // booleansOnly refuses a string where the file takes true or false: the

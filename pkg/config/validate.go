@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"path"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 
@@ -32,9 +31,6 @@ func ValidateEnvironmentName(name string) error {
 
 // labelKeyRule says briefly what a label key looks like.
 const labelKeyRule = "use an optional DNS prefix and '/', then at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
-
-// placeholder matches "{label}" in the name pattern.
-var placeholder = regexp.MustCompile(`\{([^{}]*)\}`)
 
 // validate checks names and values; the first problem wins so the user
 // gets one line to act on.
@@ -99,12 +95,13 @@ func (c *Config) validate() error {
 			}
 		}
 	}
-	for _, m := range placeholder.FindAllStringSubmatch(c.Labels.Name, -1) {
-		if !known[m[1]] {
-			return fieldErr(fmt.Sprintf("labels.name pattern %q uses {%s}, which is neither a required nor an optional label", c.Labels.Name, m[1]), "labels", "name")
+	pattern := c.Labels.NamePattern()
+	for _, l := range pattern.Labels() {
+		if !known[l] {
+			return fieldErr(fmt.Sprintf("labels.name pattern %q uses {%s}, which is neither a required nor an optional label", c.Labels.Name, l), "labels", "name")
 		}
 	}
-	if rest := placeholder.ReplaceAllString(c.Labels.Name, ""); strings.ContainsAny(rest, "{}") {
+	if pattern.Unbalanced() {
 		return fieldErr(fmt.Sprintf("labels.name pattern %q has an unbalanced brace: write placeholders as {label}", c.Labels.Name), "labels", "name")
 	}
 	for _, l := range sortedKeys(c.Labels.Recommended) {

@@ -28,7 +28,7 @@ type Deployer struct {
 	Rollback bool
 	// Applier applies the objects that are not controllers; it may be nil
 	// when there are none or with Rollback.
-	Applier *rollout.Applier
+	Applier *rollout.ServerSideApplier
 	// Trail checks access and keeps the audit record; nil does neither.
 	Trail *Trail
 	// Events receives the progress of every controller.

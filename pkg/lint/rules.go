@@ -3,7 +3,6 @@ package lint
 import (
 	"fmt"
 	"path"
-	"regexp"
 	"sort"
 	"strings"
 
@@ -156,7 +155,8 @@ type Linter struct {
 	record bool
 	// severity holds each rule's severity by ID.
 	severity map[string]Severity
-	name     namePattern
+	// name is the parsed pattern of the name label.
+	name config.NamePattern
 }
 
 // New returns a Linter for the convention in cfg, with the rules named in
@@ -165,7 +165,7 @@ func New(cfg *config.Config, disable ...string) (*Linter, error) {
 	if cfg == nil {
 		cfg = config.Default()
 	}
-	l := &Linter{cfg: cfg, disabled: map[string]bool{}, severity: map[string]Severity{}, name: parseNamePattern(cfg.Labels.Name)}
+	l := &Linter{cfg: cfg, disabled: map[string]bool{}, severity: map[string]Severity{}, name: cfg.Labels.NamePattern()}
 	for _, id := range disable {
 		id = strings.TrimSpace(id)
 		if ruleByID(id) == nil {
@@ -281,44 +281,6 @@ func (c *checker) otherValue(key string, except int) (string, bool) {
 	return "", false
 }
 
-// placeholder matches "{label}" in the name pattern.
-var placeholder = regexp.MustCompile(`\{([^{}]*)\}`)
-
-// namePattern is the name pattern split once into literal text and the
-// labels that fill it, so that checking an object needs no regexp.
-type namePattern struct {
-	literals []string // len(labels)+1 pieces of text around the placeholders
-	labels   []string
-}
-
-func parseNamePattern(pattern string) namePattern {
-	var p namePattern
-	rest := 0
-	for _, m := range placeholder.FindAllStringSubmatchIndex(pattern, -1) {
-		p.literals = append(p.literals, pattern[rest:m[0]])
-		p.labels = append(p.labels, pattern[m[2]:m[3]])
-		rest = m[1]
-	}
-	p.literals = append(p.literals, pattern[rest:])
-	return p
-}
-
-// expand fills the pattern from a lookup; ok is false when a placeholder
-// has no value.
-func (p namePattern) expand(get func(string) (string, bool)) (string, bool) {
-	ok := true
-	var b strings.Builder
-	for i, lit := range p.literals {
-		b.WriteString(lit)
-		if i < len(p.labels) {
-			v, found := get(p.labels[i])
-			ok = ok && found
-			b.WriteString(v)
-		}
-	}
-	return b.String(), ok
-}
-
 func checkRequired(c *checker) {
 	if !c.workload {
 		return
@@ -352,8 +314,8 @@ func (c *checker) suggest(key string, site int) string {
 	if v, ok := c.otherValue(key, site); ok {
 		return v
 	}
-	if key == "name" && c.l.cfg.Labels.Name != "" {
-		v, _ := c.l.name.expand(func(k string) (string, bool) {
+	if key == "name" && !c.l.name.IsZero() {
+		v, _ := c.l.name.Format(func(k string) (string, bool) {
 			if v, ok := c.sites[site].labels.Get(k); ok {
 				return v, true
 			}
@@ -392,8 +354,7 @@ func checkAllowed(c *checker) {
 }
 
 func checkNamePattern(c *checker) {
-	pattern := c.l.cfg.Labels.Name
-	if !c.workload || pattern == "" {
+	if !c.workload || c.l.name.IsZero() {
 		return
 	}
 	for _, s := range c.sites {
@@ -401,13 +362,13 @@ func checkNamePattern(c *checker) {
 		if !ok {
 			continue
 		}
-		want, ok := c.l.name.expand(s.labels.Get)
-		if !ok || got == want {
+		want, ok := c.l.name.Match(got, s.labels.Get)
+		if ok {
 			continue
 		}
 		e, _ := s.labels.entry("name")
 		c.report(RuleNamePattern, e.ValueNode, s.field+".name",
-			fmt.Sprintf("label name=%s on %s does not follow the pattern %s", got, s.what, pattern),
+			fmt.Sprintf("label name=%s on %s does not follow the pattern %s", got, s.what, c.l.name),
 			fmt.Sprintf("set name: %s", want))
 	}
 }

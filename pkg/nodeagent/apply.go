@@ -39,8 +39,9 @@ const (
 	ActionUnchanged  = "unchanged"
 )
 
-// Applier renders an agent and applies it to a cluster.
-type Applier struct {
+// Installer renders an agent and installs or updates it on a cluster:
+// as a DaemonSet, or as a ReplicationController rolled by the updater.
+type Installer struct {
 	Client    kubernetes.Interface
 	Discovery discovery.DiscoveryInterface
 	// Events receives the steps of a ReplicationController's create or
@@ -48,8 +49,8 @@ type Applier struct {
 	Events rollout.EventFunc
 }
 
-// ApplyOptions tunes one apply.
-type ApplyOptions struct {
+// InstallOptions tunes one Install.
+type InstallOptions struct {
 	Mode   Mode
 	DryRun rollout.DryRun
 	// Timeout bounds the wait for the agent's pods to become Ready (for a
@@ -57,8 +58,8 @@ type ApplyOptions struct {
 	Timeout time.Duration
 }
 
-// ApplyResult is what Apply did.
-type ApplyResult struct {
+// InstallResult is what Install did.
+type InstallResult struct {
 	// Mode is the kind of controller chosen, and Why says how it was chosen.
 	Mode Mode
 	Why  string
@@ -74,15 +75,15 @@ type ApplyResult struct {
 	DryRun      bool
 }
 
-// Apply renders spec as the controller opts.Mode asks for (auto: a
+// Install renders spec as the controller opts.Mode asks for (auto: a
 // DaemonSet when the cluster serves them) and applies it: a DaemonSet by
 // server-side apply, a ReplicationController through the rolling updater
 // with max surge 0, since two agents cannot share a node's host port.
-func (ap *Applier) Apply(ctx context.Context, spec Spec, opts ApplyOptions) (*ApplyResult, error) {
+func (ap *Installer) Install(ctx context.Context, spec Spec, opts InstallOptions) (*InstallResult, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
-	res := &ApplyResult{DryRun: opts.DryRun != rollout.DryRunNone}
+	res := &InstallResult{DryRun: opts.DryRun != rollout.DryRunNone}
 	env, err := environment.Read(ctx, ap.Client, spec.Namespace, spec.Secret)
 	switch {
 	case errors.Is(err, environment.ErrNotDeclared):
@@ -110,7 +111,7 @@ func (ap *Applier) Apply(ctx context.Context, spec Spec, opts ApplyOptions) (*Ap
 // keepRecord returns the running agent's audit record when it already
 // runs spec.Image, so that applying the same agent again changes nothing;
 // otherwise spec.Record.
-func (ap *Applier) keepRecord(ctx context.Context, spec Spec) *audit.Record {
+func (ap *Installer) keepRecord(ctx context.Context, spec Spec) *audit.Record {
 	running, err := find(ctx, ap.Client, spec.Namespace, spec.Name)
 	if err != nil || running == nil {
 		return spec.Record
@@ -124,7 +125,7 @@ func (ap *Applier) keepRecord(ctx context.Context, spec Spec) *audit.Record {
 // resolveMode picks the controller kind. An agent that already runs keeps
 // its kind under auto; asking for the other kind is refused, since both
 // would claim the same host port on every node.
-func (ap *Applier) resolveMode(ctx context.Context, spec Spec, mode Mode) (Mode, string, error) {
+func (ap *Installer) resolveMode(ctx context.Context, spec Spec, mode Mode) (Mode, string, error) {
 	ds, err := findDS(ctx, ap.Client, spec.Namespace, spec.Name)
 	if err != nil {
 		return "", "", err
@@ -184,7 +185,7 @@ func ServesDaemonSets(d discovery.DiscoveryInterface) (bool, error) {
 	return false, nil
 }
 
-func (ap *Applier) applyDaemonSet(ctx context.Context, spec Spec, opts ApplyOptions, res *ApplyResult) (*ApplyResult, error) {
+func (ap *Installer) applyDaemonSet(ctx context.Context, spec Spec, opts InstallOptions, res *InstallResult) (*InstallResult, error) {
 	ds, err := RenderDaemonSet(spec)
 	if err != nil {
 		return nil, err
@@ -250,7 +251,7 @@ func unchangedDaemonSet(before, after *appsv1.DaemonSet, dryRun bool) bool {
 
 // waitDaemonSet waits, as "kubectl rollout status" does, until every node
 // the DaemonSet should cover runs an available pod of its latest template.
-func (ap *Applier) waitDaemonSet(ctx context.Context, ds *appsv1.DaemonSet, timeout time.Duration) error {
+func (ap *Installer) waitDaemonSet(ctx context.Context, ds *appsv1.DaemonSet, timeout time.Duration) error {
 	if timeout <= 0 {
 		timeout = rollout.DefaultTimeout
 	}
@@ -290,7 +291,7 @@ func (ap *Applier) waitDaemonSet(ctx context.Context, ds *appsv1.DaemonSet, time
 }
 
 // coverage summarises the agent's status for an error message.
-func (ap *Applier) coverage(ctx context.Context, namespace, name string) string {
+func (ap *Installer) coverage(ctx context.Context, namespace, name string) string {
 	st, err := GetStatus(ctx, ap.Client, namespace, name)
 	if err != nil {
 		return "its status cannot be read: " + err.Error()
@@ -305,7 +306,7 @@ func (ap *Applier) coverage(ctx context.Context, namespace, name string) string 
 	return fmt.Sprintf("%d of %d nodes have a Ready agent; missing on %s", ready, total, strings.Join(missing, ", "))
 }
 
-func (ap *Applier) applyReplicationController(ctx context.Context, spec Spec, opts ApplyOptions, res *ApplyResult) (*ApplyResult, error) {
+func (ap *Installer) applyReplicationController(ctx context.Context, spec Spec, opts InstallOptions, res *InstallResult) (*InstallResult, error) {
 	rc, err := RenderReplicationController(spec, 0)
 	if err != nil {
 		return nil, err
@@ -358,7 +359,7 @@ func (ap *Applier) applyReplicationController(ctx context.Context, spec Spec, op
 
 // explainPortFailure adds, to an update that failed because a pod cannot
 // be scheduled for want of the host port, which node's port is taken by what.
-func (ap *Applier) explainPortFailure(ctx context.Context, spec Spec, err error) error {
+func (ap *Installer) explainPortFailure(ctx context.Context, spec Spec, err error) error {
 	var pf *rollout.PodFailure
 	if !errors.As(err, &pf) || !strings.Contains(pf.Message, freePortsReason) {
 		return err

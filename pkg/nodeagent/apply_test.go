@@ -75,8 +75,8 @@ func TestApplyChoosesTheController(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			client := fake.NewClientset(tc.objects...)
 			client.Discovery().(*fakediscovery.FakeDiscovery).Resources = tc.resources
-			ap := &Applier{Client: client, Discovery: client.Discovery()}
-			res, err := ap.Apply(t.Context(), spec(), ApplyOptions{Mode: tc.mode, DryRun: rollout.DryRunClient})
+			ap := &Installer{Client: client, Discovery: client.Discovery()}
+			res, err := ap.Install(t.Context(), spec(), InstallOptions{Mode: tc.mode, DryRun: rollout.DryRunClient})
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("error = %v, want one containing %q", err, tc.wantErr)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"strconv"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -14,11 +13,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
-	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
-	"k8s.io/client-go/tools/cache"
 
+	"github.com/envops/kubectl-envops/pkg/kube/watcher"
 	"github.com/envops/kubectl-envops/pkg/rollout"
 )
 
@@ -82,7 +80,7 @@ func (s *Syncer) Sync(ctx context.Context) (*SyncResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer v.stop()
+	defer v.Stop()
 	res, written, err := s.reconcile(ctx, v, mark{})
 	if err != nil {
 		return nil, err
@@ -115,12 +113,12 @@ func (s *Syncer) Watch(ctx context.Context, onResult func(*SyncResult)) error {
 	if err != nil {
 		return err
 	}
-	defer v.stop()
+	defer v.Stop()
 	reported := map[string]bool{}
 	first, updating, gone := true, "", false
 	var written mark
 	for {
-		if err := v.failed(); err != nil {
+		if err := v.Failed(); err != nil {
 			return fmt.Errorf("lost the watch on nodes and namespace %q: %w", s.Namespace, err)
 		}
 		var wake time.Time
@@ -135,7 +133,7 @@ func (s *Syncer) Watch(ctx context.Context, onResult func(*SyncResult)) error {
 				onResult(&SyncResult{Namespace: s.Namespace, Name: s.Name, Gone: true})
 			}
 			gone = true
-		case err != nil && transient(err):
+		case err != nil && retriable(err):
 			wake = time.Now().Add(retryAfter)
 		case err != nil:
 			return err
@@ -163,14 +161,14 @@ func (s *Syncer) Watch(ctx context.Context, onResult func(*SyncResult)) error {
 			}
 			first, updating = false, res.Updating
 		}
-		if err := v.wait(ctx, wake); err != nil {
+		if err := v.Wait(ctx, wake); err != nil {
 			return nil
 		}
 	}
 }
 
-// transient tells whether a failed write may succeed when tried again.
-func transient(err error) bool {
+// retriable tells whether a failed write may succeed when tried again.
+func retriable(err error) bool {
 	return apierrors.IsConflict(err) || apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) ||
 		apierrors.IsTooManyRequests(err) || apierrors.IsServiceUnavailable(err) || apierrors.IsInternalError(err)
 }
@@ -294,21 +292,17 @@ func (s *Syncer) scale(ctx context.Context, uid types.UID, replicas int32) (int6
 // deadline passes, which is not an error: what is known is reported.
 func (s *Syncer) settle(ctx context.Context, v *view, written mark, deadline time.Time) error {
 	for {
-		if err := v.failed(); err != nil {
+		if err := v.Failed(); err != nil {
 			return fmt.Errorf("lost the watch on nodes and namespace %q: %w", s.Namespace, err)
 		}
-		a, err := v.agent(s.Name)
-		if err != nil {
-			return err
-		}
-		pods, err := v.pods.List(a.Selector)
+		a, pods, err := v.agentPods(s.Name)
 		if err != nil {
 			return err
 		}
 		if !written.stale(a) && placed(a, pods) || !time.Now().Before(deadline) {
 			return nil
 		}
-		if err := v.wait(ctx, deadline); err != nil {
+		if err := v.Wait(ctx, deadline); err != nil {
 			return err
 		}
 	}
@@ -335,11 +329,7 @@ func placed(a *agent, pods []*corev1.Pod) bool {
 
 // report fills in the host port conflicts from the cache.
 func (s *Syncer) report(ctx context.Context, v *view, res *SyncResult) error {
-	a, err := v.agent(s.Name)
-	if err != nil {
-		return err
-	}
-	pods, err := v.pods.List(a.Selector)
+	a, pods, err := v.agentPods(s.Name)
 	if err != nil {
 		return err
 	}
@@ -351,114 +341,20 @@ func (s *Syncer) report(ctx context.Context, v *view, res *SyncResult) error {
 // agent's pods through informers, and wakes its user on every change, so
 // that waiting costs one watch per kind rather than repeated requests.
 type view struct {
+	*watcher.Watcher
 	nodes corelisters.NodeLister
 	rcs   corelisters.ReplicationControllerNamespaceLister
 	pods  corelisters.PodNamespaceLister
-
-	changed chan struct{}
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-
-	mu  sync.Mutex
-	err error
 }
 
 // start runs the informers and waits until their caches are filled.
 func (s *Syncer) start(ctx context.Context, pods labels.Selector) (*view, error) {
-	v := &view{changed: make(chan struct{}, 1)}
-	nodeInf := coreinformers.NewNodeInformer(s.Client, 0, cache.Indexers{})
-	// Namespaced listers look objects up through the namespace index.
-	byNamespace := cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}
-	rcInf := coreinformers.NewReplicationControllerInformer(s.Client, s.Namespace, 0, byNamespace)
-	podInf := coreinformers.NewFilteredPodInformer(s.Client, s.Namespace, 0, byNamespace, func(o *metav1.ListOptions) {
-		o.LabelSelector = pods.String()
-	})
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	v.cancel = cancel
-	syncCtx, syncCancel := context.WithCancel(ctx)
-	defer syncCancel()
-	poke := func(any) { v.poke() }
-	informers := []cache.SharedIndexInformer{nodeInf, rcInf, podInf}
-	for _, inf := range informers {
-		if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-			AddFunc: poke, UpdateFunc: func(_, o any) { poke(o) }, DeleteFunc: poke,
-		}); err != nil {
-			cancel()
-			return nil, err
-		}
-		// A refused list or watch would be retried forever; stop instead
-		// and say why.
-		if err := inf.SetWatchErrorHandler(func(_ *cache.Reflector, err error) {
-			if apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) {
-				v.fail(err)
-				syncCancel()
-			}
-		}); err != nil {
-			cancel()
-			return nil, err
-		}
+	w := watcher.New(s.Client)
+	v := &view{Watcher: w, nodes: w.Nodes(), rcs: w.ReplicationControllers(s.Namespace, ""), pods: w.Pods(s.Namespace, pods)}
+	if err := w.Start(ctx); err != nil {
+		return nil, fmt.Errorf("cannot watch nodes, ReplicationControllers and pods in namespace %q: %w", s.Namespace, err)
 	}
-	checkers := make([]cache.DoneChecker, 0, len(informers))
-	for _, inf := range informers {
-		v.wg.Go(func() { inf.RunWithContext(runCtx) })
-		checkers = append(checkers, inf.HasSyncedChecker())
-	}
-	if !cache.WaitFor(syncCtx, "", checkers...) {
-		v.stop()
-		if err := v.failed(); err != nil {
-			return nil, fmt.Errorf("cannot watch nodes, ReplicationControllers and pods in namespace %q: %w", s.Namespace, err)
-		}
-		return nil, ctx.Err()
-	}
-	v.nodes = corelisters.NewNodeLister(nodeInf.GetIndexer())
-	v.rcs = corelisters.NewReplicationControllerLister(rcInf.GetIndexer()).ReplicationControllers(s.Namespace)
-	v.pods = corelisters.NewPodLister(podInf.GetIndexer()).Pods(s.Namespace)
 	return v, nil
-}
-
-func (v *view) poke() {
-	select {
-	case v.changed <- struct{}{}:
-	default:
-	}
-}
-
-func (v *view) fail(err error) {
-	v.mu.Lock()
-	if v.err == nil {
-		v.err = err
-	}
-	v.mu.Unlock()
-	v.poke()
-}
-
-func (v *view) failed() error {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return v.err
-}
-
-// stop ends the informers and waits for them to return.
-func (v *view) stop() {
-	v.cancel()
-	v.wg.Wait()
-}
-
-// wait blocks until something changes, until (if not zero) passes, or ctx ends.
-func (v *view) wait(ctx context.Context, until time.Time) error {
-	var timer <-chan time.Time
-	if !until.IsZero() {
-		t := time.NewTimer(time.Until(until))
-		defer t.Stop()
-		timer = t.C
-	}
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-v.changed:
-	case <-timer:
-	}
-	return nil
 }
 
 // agent returns the named agent's controller from the cache: the
@@ -482,6 +378,19 @@ func (v *view) agent(name string) (*agent, error) {
 		}
 	}
 	return nil, fmt.Errorf("%w: ReplicationController %q was deleted; create the agent again with \"kubectl envops node-agent %s --image IMAGE --host-port PORT\"", errGone, name, name)
+}
+
+// agentPods returns the named agent's controller and its pods from the cache.
+func (v *view) agentPods(name string) (*agent, []*corev1.Pod, error) {
+	a, err := v.agent(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	pods, err := v.pods.List(a.Selector)
+	if err != nil {
+		return nil, nil, err
+	}
+	return a, pods, nil
 }
 
 // errGone is wrapped when the agent's controller disappears from the cache.

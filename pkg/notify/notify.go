@@ -10,10 +10,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/envops/kubectl-envops/pkg/rollout"
 )
@@ -42,6 +47,10 @@ type WebhookOptions struct {
 	Timeout time.Duration
 	// Retries is how many times a failed request is repeated (default 3).
 	Retries int
+	// RetryWithin bounds the time from a message's first attempt to the
+	// start of its last (default 30s): a retry that would start later,
+	// such as one a long Retry-After asks for, is not made.
+	RetryWithin time.Duration
 	// Every posts progress each time the available share of the desired
 	// pods crosses a multiple of this percentage (default 25).
 	Every int32
@@ -58,6 +67,10 @@ type Webhook struct {
 	url  string
 	o    WebhookOptions
 	host string
+	// after and now are the clock, as time.After and time.Now; tests
+	// replace them, so that no test waits on a real clock.
+	after func(time.Duration) <-chan time.Time
+	now   func() time.Time
 	// redacted is the URL without its path, for error messages.
 	redacted string
 
@@ -86,6 +99,10 @@ func ValidateURL(raw string) error {
 
 // NewWebhook starts a Webhook posting to rawURL; call Close when done.
 func NewWebhook(rawURL string, o WebhookOptions) (*Webhook, error) {
+	return newWebhook(rawURL, o, time.After, time.Now)
+}
+
+func newWebhook(rawURL string, o WebhookOptions, after func(time.Duration) <-chan time.Time, now func() time.Time) (*Webhook, error) {
 	if err := ValidateURL(rawURL); err != nil {
 		return nil, err
 	}
@@ -97,6 +114,9 @@ func NewWebhook(rawURL string, o WebhookOptions) (*Webhook, error) {
 		o.Retries = 0
 	} else if o.Retries == 0 {
 		o.Retries = 3
+	}
+	if o.RetryWithin <= 0 {
+		o.RetryWithin = 30 * time.Second
 	}
 	if o.Every <= 0 || o.Every > 100 {
 		o.Every = 25
@@ -110,6 +130,7 @@ func NewWebhook(rawURL string, o WebhookOptions) (*Webhook, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &Webhook{
 		url: rawURL, o: o, host: u.Host, redacted: u.Scheme + "://" + u.Host + "/…",
+		after: after, now: now,
 		queue: make(chan string, 64), done: make(chan struct{}),
 		ctx: ctx, cancel: cancel,
 		shown: map[string]int32{},
@@ -180,33 +201,51 @@ func (w *Webhook) send() {
 	}
 }
 
-// post delivers one message, retrying on network errors, 429 and 5xx.
+// post delivers one message. Network errors, 429 and 5xx are retried, at
+// most Retries times and within RetryWithin: after the wait a 429 or 503
+// asks for in Retry-After, else after an exponential backoff.
 func (w *Webhook) post(text string) error {
 	body, err := json.Marshal(map[string]string{"text": text})
 	if err != nil {
 		return err
 	}
-	backoff := 200 * time.Millisecond
-	for attempt := 0; ; attempt++ {
-		retry, err := w.postOnce(body)
-		if err == nil || !retry || attempt >= w.o.Retries {
-			return err
+	backoff := wait.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Steps: w.o.Retries, Cap: 5 * time.Second}
+	deadline := w.now().Add(w.o.RetryWithin)
+	for {
+		a := w.postOnce(body)
+		if a.err == nil || !a.retry || backoff.Steps < 1 {
+			return a.err
+		}
+		d := backoff.Step()
+		if a.retryAfter >= 0 {
+			d = a.retryAfter
+		}
+		if d > deadline.Sub(w.now()) {
+			return fmt.Errorf("%w; not retried: the next attempt would be %s from now, beyond the %s allowed", a.err, d, w.o.RetryWithin)
 		}
 		select {
 		case <-w.ctx.Done():
-			return err
-		case <-time.After(backoff):
+			return a.err
+		case <-w.after(d):
 		}
-		backoff *= 2
 	}
 }
 
-func (w *Webhook) postOnce(body []byte) (retry bool, err error) {
+// attempt is the outcome of one request.
+type attempt struct {
+	err error
+	// retry says the request may succeed if repeated.
+	retry bool
+	// retryAfter is the wait the server asked for, or -1.
+	retryAfter time.Duration
+}
+
+func (w *Webhook) postOnce(body []byte) attempt {
 	ctx, cancel := context.WithTimeout(w.ctx, w.o.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(body))
 	if err != nil {
-		return false, err
+		return attempt{err: err, retryAfter: -1}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := w.o.Client.Do(req)
@@ -216,14 +255,43 @@ func (w *Webhook) postOnce(body []byte) (retry bool, err error) {
 		if errors.As(err, &ue) {
 			ue.URL = w.redacted
 		}
-		return w.ctx.Err() == nil, err
+		return attempt{err: err, retry: w.ctx.Err() == nil, retryAfter: -1}
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		return false, nil
+		return attempt{retryAfter: -1}
 	}
-	return resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500, fmt.Errorf("the webhook answered %s", resp.Status)
+	a := attempt{
+		err:        fmt.Errorf("the webhook answered %s", resp.Status),
+		retry:      resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500,
+		retryAfter: -1,
+	}
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+		a.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), w.now())
+	}
+	return a
+}
+
+// parseRetryAfter reads a Retry-After header, in seconds or as an HTTP date; it
+// returns -1 when there is none or it cannot be read, and 0 for a date
+// already past.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return -1
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs < 0 || secs > math.MaxInt64/int64(time.Second) {
+			return -1
+		}
+		return time.Duration(secs) * time.Second
+	}
+	t, err := http.ParseTime(v)
+	if err != nil {
+		return -1
+	}
+	return max(t.Sub(now), 0)
 }
 
 // Close sends what is queued, waiting at most Flush, and reports messages

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -209,5 +210,152 @@ func TestJSONLines(t *testing.T) {
 	}
 	if e.Type != rollout.EventProgress || e.Name != "web" || e.Ready != 1 || e.Desired != 8 {
 		t.Errorf("third line decodes to %+v", e)
+	}
+}
+
+// clockless records the waits a Webhook asks for instead of waiting, and
+// gives it a fixed time, so retries are checked without a real clock.
+type clockless struct {
+	mu    sync.Mutex
+	waits []time.Duration
+	at    time.Time
+}
+
+func (c *clockless) after(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.waits = append(c.waits, d)
+	ch := make(chan time.Time, 1)
+	ch <- c.at.Add(d)
+	return ch
+}
+
+func (c *clockless) now() time.Time { return c.at }
+
+func (c *clockless) recorded() []time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]time.Duration(nil), c.waits...)
+}
+
+// answer is one response of a scripted webhook.
+type answer struct {
+	code       int
+	retryAfter string
+}
+
+// scripted answers each request with the next answer, then 200, and
+// counts the requests.
+func scripted(answers ...answer) (http.HandlerFunc, func() int) {
+	var mu sync.Mutex
+	calls := 0
+	return func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, r.Body)
+			mu.Lock()
+			a := answer{code: http.StatusOK}
+			if calls < len(answers) {
+				a = answers[calls]
+			}
+			calls++
+			mu.Unlock()
+			if a.retryAfter != "" {
+				w.Header().Set("Retry-After", a.retryAfter)
+			}
+			w.WriteHeader(a.code)
+		}, func() int {
+			mu.Lock()
+			defer mu.Unlock()
+			return calls
+		}
+}
+
+func TestWebhookRetryWaits(t *testing.T) {
+	start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name      string
+		answers   []answer
+		opts      WebhookOptions
+		wantCalls int
+		wantWaits []time.Duration
+		wantErr   string
+	}{
+		{
+			name:      "429 with Retry-After in seconds waits that long",
+			answers:   []answer{{http.StatusTooManyRequests, "7"}},
+			wantCalls: 2, wantWaits: []time.Duration{7 * time.Second},
+		},
+		{
+			name:      "503 with Retry-After as an HTTP date waits until then",
+			answers:   []answer{{http.StatusServiceUnavailable, start.Add(12 * time.Second).Format(http.TimeFormat)}},
+			wantCalls: 2, wantWaits: []time.Duration{12 * time.Second},
+		},
+		{
+			name:      "a date already past retries at once",
+			answers:   []answer{{http.StatusServiceUnavailable, start.Add(-time.Hour).Format(http.TimeFormat)}},
+			wantCalls: 2, wantWaits: []time.Duration{0},
+		},
+		{
+			name: "Retry-After and backoff in one message",
+			answers: []answer{
+				{http.StatusTooManyRequests, "3"},
+				{http.StatusBadGateway, ""},
+				{http.StatusServiceUnavailable, "1"},
+			},
+			wantCalls: 4, wantWaits: []time.Duration{3 * time.Second, 400 * time.Millisecond, time.Second},
+		},
+		{
+			name:      "without Retry-After the wait doubles",
+			answers:   []answer{{http.StatusInternalServerError, ""}, {http.StatusInternalServerError, ""}, {http.StatusInternalServerError, ""}},
+			wantCalls: 4, wantWaits: []time.Duration{200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond},
+		},
+		{
+			name:      "Retry-After on another status is not read",
+			answers:   []answer{{http.StatusInternalServerError, "9"}},
+			wantCalls: 2, wantWaits: []time.Duration{200 * time.Millisecond},
+		},
+		{
+			name:      "an unreadable Retry-After falls back to backoff",
+			answers:   []answer{{http.StatusTooManyRequests, "soon"}},
+			wantCalls: 2, wantWaits: []time.Duration{200 * time.Millisecond},
+		},
+		{
+			name:      "attempts are bounded by Retries",
+			answers:   []answer{{http.StatusTooManyRequests, "1"}, {http.StatusTooManyRequests, "1"}, {http.StatusTooManyRequests, "1"}},
+			opts:      WebhookOptions{Retries: 2},
+			wantCalls: 3, wantWaits: []time.Duration{time.Second, time.Second},
+			wantErr: "429",
+		},
+		{
+			name:      "a Retry-After beyond RetryWithin is not waited for",
+			answers:   []answer{{http.StatusTooManyRequests, "3600"}},
+			opts:      WebhookOptions{RetryWithin: time.Minute},
+			wantCalls: 1, wantWaits: nil,
+			wantErr: "1h0m0s from now, beyond the 1m0s allowed",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			handler, calls := scripted(tc.answers...)
+			srv := httptest.NewServer(handler)
+			defer srv.Close()
+			clock := &clockless{at: start}
+			w, err := newWebhook(srv.URL, tc.opts, clock.after, clock.now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.Event(rolloutEvents()[0])
+			err = w.Close()
+			if tc.wantErr == "" && err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			if tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("Close = %v, want an error mentioning %q", err, tc.wantErr)
+			}
+			if got := calls(); got != tc.wantCalls {
+				t.Errorf("%d requests, want %d", got, tc.wantCalls)
+			}
+			if got := clock.recorded(); !slices.Equal(got, tc.wantWaits) {
+				t.Errorf("waits %v, want %v", got, tc.wantWaits)
+			}
+		})
 	}
 }

@@ -5,6 +5,7 @@
 package render
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -14,6 +15,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -24,6 +26,7 @@ import (
 	"sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/kustomize/kyaml/kio"
+	"sigs.k8s.io/kustomize/kyaml/openapi"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/envops/kubectl-envops/pkg/config"
@@ -87,7 +90,7 @@ func App(fsys filesys.FileSystem, cfg *config.Config, app, env string, opts Opti
 	if err != nil {
 		return nil, err
 	}
-	if err := checkSelectors(app, cfg.Labels.Name, objs); err != nil {
+	if err := checkSelectors(app, cfg.Labels.NamePattern(), objs); err != nil {
 		return nil, err
 	}
 	return objs, nil
@@ -206,10 +209,7 @@ func filters(cfg *config.Config, app string, opts Options) []kio.Filter {
 // does by default. Kustomize reads through a screenedFS, and the build is
 // bounded in time: kustomize's HTTP fetches have no deadline of their own.
 func build(fsys filesys.FileSystem, dir string, opts Options) ([]*yaml.RNode, error) {
-	sfs := newScreenedFS(fsys, opts.NoRemote)
-	m, err := runBounded(sfs, dir, opts.Timeout, func() (resmap.ResMap, error) {
-		return krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(sfs, dir)
-	})
+	m, sfs, err := runKustomize(fsys, dir, opts.NoRemote, opts.Timeout, krusty.MakeDefaultOptions())
 	if refused, _ := sfs.firstRefusal(); refused != nil {
 		return nil, refused
 	}
@@ -223,6 +223,38 @@ func build(fsys filesys.FileSystem, dir string, opts Options) ([]*yaml.RNode, er
 		return nil, fmt.Errorf("kustomize build %s: %s", dir, oneLine(err))
 	}
 	return m.ToRNodeSlice(), nil
+}
+
+// schemaLock guards the one piece of process-wide state a kustomize build
+// touches: kyaml's OpenAPI schema, which a kustomization's "openapi" field
+// replaces for the whole process. Builds that leave it alone (almost all)
+// share the lock and run in parallel; a build that sets it runs alone,
+// and the schema is reset after it so that it reaches no other build, as
+// if each build were its own kustomize process.
+var schemaLock sync.RWMutex
+
+// runKustomize runs one kustomize build of dir through a screenedFS,
+// bounded by timeout. It first runs as a shared build; if a kustomization
+// declares its own OpenAPI schema, that build stops before kustomize
+// installs the schema and runs again alone.
+func runKustomize(fsys filesys.FileSystem, dir string, noRemote bool, timeout time.Duration, kopts *krusty.Options) (resmap.ResMap, *screenedFS, error) {
+	sfs := newScreenedFS(fsys, noRemote, false)
+	m, err := runBounded(sfs, dir, timeout, func() (resmap.ResMap, error) {
+		schemaLock.RLock()
+		defer schemaLock.RUnlock()
+		return krusty.MakeKustomizer(kopts).Run(sfs, dir)
+	})
+	if !sfs.sawOwnSchema() {
+		return m, sfs, err
+	}
+	sfs = newScreenedFS(fsys, noRemote, true)
+	m, err = runBounded(sfs, dir, timeout, func() (resmap.ResMap, error) {
+		schemaLock.Lock()
+		defer schemaLock.Unlock()
+		defer openapi.ResetOpenAPI()
+		return krusty.MakeKustomizer(kopts).Run(sfs, dir)
+	})
+	return m, sfs, err
 }
 
 // errTimeout is wrapped by the error of a build that ran out of time.
@@ -269,10 +301,7 @@ func BuildWithPlugins(fsys filesys.FileSystem, dir string) ([]*unstructured.Unst
 	opts := krusty.MakeDefaultOptions()
 	opts.PluginConfig = types.EnabledPluginConfig(types.BploUseStaticallyLinked)
 	opts.PluginConfig.FnpLoadingOptions.EnableExec = true
-	sfs := newScreenedFS(fsys, false)
-	m, err := runBounded(sfs, dir, 0, func() (resmap.ResMap, error) {
-		return krusty.MakeKustomizer(opts).Run(sfs, dir)
-	})
+	m, sfs, err := runKustomize(fsys, dir, false, 0, opts)
 	if refused, _ := sfs.firstRefusal(); refused != nil {
 		return nil, refused
 	}
@@ -289,10 +318,19 @@ func oneLine(err error) string {
 	return strings.TrimSpace(spaces.ReplaceAllString(err.Error(), " "))
 }
 
+// toUnstructured converts kustomize's nodes into objects. Each node is
+// decoded as YAML once and passed through JSON, so that numbers take the
+// types Unstructured holds; this is what RNode.MarshalJSON does, without
+// first writing the node out as YAML text and reading it back.
 func toUnstructured(nodes []*yaml.RNode) ([]*unstructured.Unstructured, error) {
 	objs := make([]*unstructured.Unstructured, 0, len(nodes))
 	for _, n := range nodes {
-		b, err := n.MarshalJSON()
+		m := map[string]any{}
+		err := n.YNode().Decode(&m)
+		var b []byte
+		if err == nil {
+			b, err = json.Marshal(m)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s/%s: encoding as JSON: %w", n.GetKind(), n.GetName(), err)
 		}

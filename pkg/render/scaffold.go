@@ -142,7 +142,7 @@ func (a NewApp) Validate(cfg *config.Config) error {
 // nameLabel expands the configured name pattern for the new app.
 func (a NewApp) nameLabel(cfg *config.Config) (string, error) {
 	values := map[string]string{"app": a.Name, "tier": a.Tier, "role": a.Role, "language": a.Language}
-	name, missing := transform.ExpandName(cfg.Labels.Name, values)
+	name, missing := cfg.Labels.NamePattern().Format(config.Values(values))
 	if len(missing) > 0 {
 		return "", fmt.Errorf("the name label pattern %q needs {%s}, which has no value: pass --%s", cfg.Labels.Name, missing[0], missing[0])
 	}

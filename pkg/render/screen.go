@@ -34,6 +34,10 @@ func (e inputError) Unwrap() error        { return e.error }
 type screenedFS struct {
 	filesys.FileSystem
 	noRemote bool
+	// ownSchemaAllowed lets a kustomization that declares its own OpenAPI
+	// schema be read; without it, reading one fails and is recorded, so
+	// that the build stops before kustomize installs the schema.
+	ownSchemaAllowed bool
 
 	mu sync.Mutex
 	// refused is the first file refused: kustomize's own message for a
@@ -41,10 +45,25 @@ type screenedFS struct {
 	refused error
 	// remote is the first remote reference seen, for the timeout message.
 	remote string
+	// ownSchema is the first kustomization refused for declaring its own
+	// OpenAPI schema while ownSchemaAllowed is false.
+	ownSchema string
 }
 
-func newScreenedFS(fsys filesys.FileSystem, noRemote bool) *screenedFS {
-	return &screenedFS{FileSystem: fsys, noRemote: noRemote}
+func newScreenedFS(fsys filesys.FileSystem, noRemote, ownSchemaAllowed bool) *screenedFS {
+	return &screenedFS{FileSystem: fsys, noRemote: noRemote, ownSchemaAllowed: ownSchemaAllowed}
+}
+
+// errOwnSchema stops a shared build at a kustomization that declares its
+// own OpenAPI schema; the build runs again alone.
+var errOwnSchema = errors.New("declares its own OpenAPI schema")
+
+// sawOwnSchema reports whether a kustomization was refused for declaring
+// its own OpenAPI schema.
+func (s *screenedFS) sawOwnSchema() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ownSchema != ""
 }
 
 // ReadFile reads path for kustomize, refusing what it must not parse.
@@ -65,7 +84,16 @@ func (s *screenedFS) ReadFile(path string) ([]byte, error) {
 		return nil, s.refuse(inputError{fmt.Errorf("%s: %w; write the values out instead of nesting aliases", path, err)})
 	}
 	if slices.Contains(konfig.RecognizedKustomizationFileNames(), filepath.Base(path)) {
-		if ref := remoteReference(data); ref != "" {
+		k := parseKustomization(data)
+		if len(k.OpenAPI) > 0 && !s.ownSchemaAllowed {
+			s.mu.Lock()
+			if s.ownSchema == "" {
+				s.ownSchema = path
+			}
+			s.mu.Unlock()
+			return nil, fmt.Errorf("%s %w", path, errOwnSchema)
+		}
+		if ref := remoteReference(k); ref != "" {
 			s.mu.Lock()
 			if s.remote == "" {
 				s.remote = ref
@@ -94,15 +122,20 @@ func (s *screenedFS) firstRefusal() (refused error, remote string) {
 	return s.refused, s.remote
 }
 
-// remoteReference returns the first entry of a kustomization that kustomize
-// would fetch over the network, or "" (also for a file it cannot parse,
-// which kustomize reports itself).
-func remoteReference(data []byte) string {
+// parseKustomization reads a kustomization file as kustomize would; a file
+// it cannot parse is empty here, and kustomize reports it itself.
+func parseKustomization(data []byte) *types.Kustomization {
 	var k types.Kustomization
 	if err := k.Unmarshal(data); err != nil {
-		return ""
+		return &types.Kustomization{}
 	}
 	k.FixKustomization()
+	return &k
+}
+
+// remoteReference returns the first entry of a kustomization that kustomize
+// would fetch over the network, or "".
+func remoteReference(k *types.Kustomization) string {
 	refs := append(append(append([]string{}, k.Resources...), k.Components...), k.Crds...)
 	refs = append(refs, k.Configurations...)
 	refs = append(refs, k.Generators...)

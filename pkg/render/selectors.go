@@ -2,12 +2,13 @@ package render
 
 import (
 	"fmt"
-	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/envops/kubectl-envops/pkg/config"
 )
 
 // selectingKinds are the controllers that own pods by selector.
@@ -20,7 +21,7 @@ var selectingKinds = map[string]bool{
 // selects the pod template of the other. Controllers of one app that
 // differ only in name (web and web-canary) get one name label from the
 // convention, and so one selector.
-func checkSelectors(app, namePattern string, objs []*unstructured.Unstructured) error {
+func checkSelectors(app string, namePattern config.NamePattern, objs []*unstructured.Unstructured) error {
 	type ctrl struct {
 		obj  *unstructured.Unstructured
 		sel  labels.Selector
@@ -65,7 +66,7 @@ func checkSelectors(app, namePattern string, objs []*unstructured.Unstructured) 
 				continue
 			}
 			fix := "give each controller labels of its own in its selector and pod template"
-			if strings.Contains(namePattern, "{role}") {
+			if namePattern.Uses("role") {
 				fix = fmt.Sprintf("give each controller its own role label, so each gets its own name label (%s)", namePattern)
 			}
 			return fmt.Errorf("app %q renders %s/%s and %s/%s with overlapping selectors (%s and %s): both would manage the same pods; %s",

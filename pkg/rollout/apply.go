@@ -18,9 +18,9 @@ import (
 	"k8s.io/utils/ptr"
 )
 
-// Applier applies the objects that go with a controller (Services,
+// ServerSideApplier applies the objects that go with a controller (Services,
 // ConfigMaps, ...) with server-side apply under FieldManager.
-type Applier struct {
+type ServerSideApplier struct {
 	Dynamic dynamic.Interface
 	Mapper  meta.RESTMapper
 	// Namespace is given to namespaced objects that name none.
@@ -28,8 +28,8 @@ type Applier struct {
 }
 
 // Namespaced returns obj's namespace as it will be applied: its own, the
-// Applier's when it has none, or "" for a cluster-scoped kind.
-func (a *Applier) Namespaced(obj *unstructured.Unstructured) (string, error) {
+// applier's when it has none, or "" for a cluster-scoped kind.
+func (a *ServerSideApplier) Namespaced(obj *unstructured.Unstructured) (string, error) {
 	m, err := a.mapping(obj)
 	if err != nil {
 		return "", err
@@ -43,7 +43,7 @@ func (a *Applier) Namespaced(obj *unstructured.Unstructured) (string, error) {
 	return a.Namespace, nil
 }
 
-func (a *Applier) mapping(obj *unstructured.Unstructured) (*meta.RESTMapping, error) {
+func (a *ServerSideApplier) mapping(obj *unstructured.Unstructured) (*meta.RESTMapping, error) {
 	gvk := obj.GroupVersionKind()
 	m, err := a.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 	if err != nil {
@@ -52,7 +52,7 @@ func (a *Applier) mapping(obj *unstructured.Unstructured) (*meta.RESTMapping, er
 	return m, nil
 }
 
-func (a *Applier) resource(obj *unstructured.Unstructured) (dynamic.ResourceInterface, string, error) {
+func (a *ServerSideApplier) resource(obj *unstructured.Unstructured) (dynamic.ResourceInterface, string, error) {
 	m, err := a.mapping(obj)
 	if err != nil {
 		return nil, "", err
@@ -68,7 +68,7 @@ func (a *Applier) resource(obj *unstructured.Unstructured) (dynamic.ResourceInte
 }
 
 // Apply applies obj and tells whether that created or changed it.
-func (a *Applier) Apply(ctx context.Context, obj *unstructured.Unstructured, dryRun DryRun) (Action, error) {
+func (a *ServerSideApplier) Apply(ctx context.Context, obj *unstructured.Unstructured, dryRun DryRun) (Action, error) {
 	ri, ns, err := a.resource(obj)
 	if err != nil {
 		return "", err
@@ -125,7 +125,7 @@ func contentOf(obj *unstructured.Unstructured) map[string]any {
 
 // Preview returns obj as it is now (nil when missing) and as applying it
 // would leave it, computed by the server without persisting anything.
-func (a *Applier) Preview(ctx context.Context, obj *unstructured.Unstructured) (live, merged runtime.Object, err error) {
+func (a *ServerSideApplier) Preview(ctx context.Context, obj *unstructured.Unstructured) (live, merged runtime.Object, err error) {
 	ri, ns, err := a.resource(obj)
 	if err != nil {
 		return nil, nil, err

@@ -26,7 +26,7 @@ var (
 // server does, with a REST mapper that knows Services (namespaced) and
 // Namespaces (cluster-scoped); it records every patch sent.
 type applyServer struct {
-	applier *Applier
+	applier *ServerSideApplier
 	tracker k8stesting.ObjectTracker
 	mu      sync.Mutex
 	patches []k8stesting.PatchActionImpl
@@ -50,7 +50,7 @@ func newApplyServer(t *testing.T, objs ...runtime.Object) *applyServer {
 	mapper := meta.NewDefaultRESTMapper([]schema.GroupVersion{corev1.SchemeGroupVersion})
 	mapper.Add(corev1.SchemeGroupVersion.WithKind("Service"), meta.RESTScopeNamespace)
 	mapper.Add(corev1.SchemeGroupVersion.WithKind("Namespace"), meta.RESTScopeRoot)
-	s.applier = &Applier{Dynamic: dyn, Mapper: mapper, Namespace: "shop"}
+	s.applier = &ServerSideApplier{Dynamic: dyn, Mapper: mapper, Namespace: "shop"}
 	return s
 }
 
@@ -91,7 +91,7 @@ func TestApplierAppliesANamespacedObject(t *testing.T) {
 	}
 	svc := s.service(t, "shop", "web")
 	if svc == nil || svc.Spec.Ports[0].Port != 80 {
-		t.Fatalf("the Service is not in the Applier's namespace as applied: %+v", svc)
+		t.Fatalf("the Service is not in the ServerSideApplier's namespace as applied: %+v", svc)
 	}
 	if len(svc.ManagedFields) == 0 || svc.ManagedFields[0].Manager != FieldManager || svc.ManagedFields[0].Operation != metav1.ManagedFieldsOperationApply {
 		t.Fatalf("managed fields %+v, want an apply by %s", svc.ManagedFields, FieldManager)
@@ -121,7 +121,7 @@ func TestApplierAppliesANamespacedObject(t *testing.T) {
 		t.Fatalf("apply to its own namespace: %q, %v", act, err)
 	}
 	if ns, err := s.applier.Namespaced(webService(80)); err != nil || ns != "shop" {
-		t.Fatalf("Namespaced = %q, %v; want the Applier's", ns, err)
+		t.Fatalf("Namespaced = %q, %v; want the ServerSideApplier's", ns, err)
 	}
 }
 

@@ -15,21 +15,19 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	appsinformers "k8s.io/client-go/informers/apps/v1"
-	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
-	"k8s.io/client-go/tools/cache"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/polymorphichelpers"
 	deploymentutil "k8s.io/kubectl/pkg/util/deployment"
 	"k8s.io/utils/ptr"
+
+	"github.com/envops/kubectl-envops/pkg/kube/watcher"
 )
 
 const kindDeployment = "Deployment"
@@ -268,26 +266,14 @@ func (d *Deployments) wait(ctx context.Context, dep *appsv1.Deployment, o Option
 	if err != nil {
 		return fmt.Errorf("Deployment %q has an invalid selector: %w", dep.Name, err)
 	}
-	bySelector := func(lo *metav1.ListOptions) { lo.LabelSelector = sel.String() }
-	depInf := appsinformers.NewFilteredDeploymentInformer(d.Client, d.Namespace, 0, namespaceIndex, func(lo *metav1.ListOptions) {
-		lo.FieldSelector = fields.OneTermEqualSelector("metadata.name", dep.Name).String()
-	})
-	rsInf := appsinformers.NewFilteredReplicaSetInformer(d.Client, d.Namespace, 0, namespaceIndex, bySelector)
-	podInf := coreinformers.NewFilteredPodInformer(d.Client, d.Namespace, 0, namespaceIndex, bySelector)
-	w := newWatcher()
-	for _, inf := range []cache.SharedIndexInformer{depInf, rsInf, podInf} {
-		if err := w.add(inf); err != nil {
-			return err
-		}
-	}
-	if err := w.start(ctx); err != nil {
-		w.stop()
+	w := watcher.New(d.Client)
+	deps := w.Deployments(d.Namespace, dep.Name)
+	rss := w.ReplicaSets(d.Namespace, sel)
+	pods := w.Pods(d.Namespace, sel)
+	if err := w.Start(ctx); err != nil {
 		return fmt.Errorf("cannot watch Deployment %q: %w", dep.Name, err)
 	}
-	defer w.stop()
-	deps := appslisters.NewDeploymentLister(depInf.GetIndexer()).Deployments(d.Namespace)
-	rss := appslisters.NewReplicaSetLister(rsInf.GetIndexer()).ReplicaSets(d.Namespace)
-	pods := corelisters.NewPodLister(podInf.GetIndexer()).Pods(d.Namespace)
+	defer w.Stop()
 	viewer, err := polymorphichelpers.StatusViewerFor(deploymentGK)
 	if err != nil {
 		return err
@@ -297,7 +283,7 @@ func (d *Deployments) wait(ctx context.Context, dep *appsv1.Deployment, o Option
 	progressAt := time.Now()
 	var shown Event
 	for {
-		if err := w.failed(); err != nil {
+		if err := w.Failed(); err != nil {
 			return fmt.Errorf("lost the watch on Deployment %q: %w", dep.Name, err)
 		}
 		now := time.Now()
@@ -306,7 +292,7 @@ func (d *Deployments) wait(ctx context.Context, dep *appsv1.Deployment, o Option
 			if apierrors.IsNotFound(err) && now.Sub(progressAt) > timeout {
 				return fmt.Errorf("Deployment %q was deleted during the rollout", dep.Name)
 			}
-			if err := w.wait(ctx, now.Add(timeout)); err != nil {
+			if err := w.Wait(ctx, now.Add(timeout)); err != nil {
 				return err
 			}
 			continue
@@ -341,7 +327,7 @@ func (d *Deployments) wait(ctx context.Context, dep *appsv1.Deployment, o Option
 		if !now.Before(deadline) {
 			return fmt.Errorf("%w for %s: %s", ErrNoProgress, timeout, strings.TrimSpace(msg))
 		}
-		if err := w.wait(ctx, deadline); err != nil {
+		if err := w.Wait(ctx, deadline); err != nil {
 			return err
 		}
 	}

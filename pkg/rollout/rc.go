@@ -14,15 +14,14 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
-	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
-	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
+
+	"github.com/envops/kubectl-envops/pkg/kube/watcher"
 )
 
 const kindRC = "ReplicationController"
@@ -73,7 +72,7 @@ type rcRun struct {
 	o    Options
 	name string
 
-	w       *watcher
+	w       *watcher.Watcher
 	rcs     corelisters.ReplicationControllerNamespaceLister
 	pods    corelisters.PodNamespaceLister
 	podSel  labels.Selector
@@ -88,7 +87,7 @@ func (u *ReplicationControllers) newRun(name string, o Options) *rcRun {
 
 func (r *rcRun) close() {
 	if r.w != nil {
-		r.w.stop()
+		r.w.Stop()
 	}
 }
 
@@ -238,7 +237,7 @@ func (r *rcRun) decide(live, want *corev1.ReplicationController, mo mode) (*Plan
 		rc.Spec.Template = hashedTemplate(want.Spec.Template, hash)
 		rc.Spec.Replicas = ptr.To(desired)
 		rc.Spec.MinReadySeconds = r.minReadySeconds(want)
-		rc.Annotations = with(rc.Annotations, AnnotationTemplateHash, hash)
+		rc.Annotations = copyWith(rc.Annotations, AnnotationTemplateHash, hash)
 		rc.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: kindRC}
 		p.Action, p.Desired, p.write = ActionCreated, rc, true
 		p.target = target{hash: hash, desired: desired, minReady: rc.Spec.MinReadySeconds}
@@ -296,7 +295,7 @@ func (r *rcRun) decide(live, want *corev1.ReplicationController, mo mode) (*Plan
 	pauseAfter := r.o.PauseAfter
 	switch {
 	case newTemplate != nil:
-		up.Annotations = with(up.Annotations, AnnotationRevisions, pushRevision(live, desired, hash))
+		up.Annotations = copyWith(up.Annotations, AnnotationRevisions, pushRevision(live, desired, hash))
 		up.Spec.Template = hashedTemplate(newTemplate, hash)
 		up.Annotations[AnnotationTemplateHash] = hash
 		up.Annotations[AnnotationUpdate] = UpdateState{Desired: desired, PauseAfter: pauseAfter}.encode()
@@ -310,7 +309,7 @@ func (r *rcRun) decide(live, want *corev1.ReplicationController, mo mode) (*Plan
 		if mo == modeContinue {
 			pauseAfter = 0
 		}
-		up.Annotations = with(up.Annotations, AnnotationUpdate, UpdateState{Desired: desired, PauseAfter: pauseAfter}.encode())
+		up.Annotations = copyWith(up.Annotations, AnnotationUpdate, UpdateState{Desired: desired, PauseAfter: pauseAfter}.encode())
 		p.Action, p.Resume = ActionRolledOut, true
 	case mo == modeContinue:
 		return nil, fmt.Errorf("no update of ReplicationController %q is paused or in progress, so there is nothing to continue", r.name)
@@ -453,7 +452,7 @@ func (u *ReplicationControllers) normalize(want *corev1.ReplicationController) (
 	want = want.DeepCopy()
 	want.Namespace = u.Namespace
 	if len(want.Spec.Selector) == 0 {
-		want.Spec.Selector = without(want.Spec.Template.Labels, TemplateHashLabel)
+		want.Spec.Selector = copyWithout(want.Spec.Template.Labels, TemplateHashLabel)
 	}
 	if len(want.Spec.Selector) == 0 {
 		return nil, fmt.Errorf("ReplicationController %q has neither a selector nor pod template labels: add labels to spec.template.metadata.labels", want.Name)
@@ -493,26 +492,14 @@ func (r *rcRun) ensureWatcher(ctx context.Context, selector map[string]string) e
 	if r.w != nil {
 		return nil
 	}
-	w := newWatcher()
-	rcInf := coreinformers.NewFilteredReplicationControllerInformer(r.Client, r.Namespace, 0, namespaceIndex, func(lo *metav1.ListOptions) {
-		lo.FieldSelector = fields.OneTermEqualSelector("metadata.name", r.name).String()
-	})
-	sel := labels.SelectorFromSet(without(selector, DeploymentLabel))
-	podInf := coreinformers.NewFilteredPodInformer(r.Client, r.Namespace, 0, namespaceIndex, func(lo *metav1.ListOptions) {
-		lo.LabelSelector = sel.String()
-	})
-	for _, inf := range []cache.SharedIndexInformer{rcInf, podInf} {
-		if err := w.add(inf); err != nil {
-			return err
-		}
-	}
-	if err := w.start(ctx); err != nil {
-		w.stop()
+	w := watcher.New(r.Client)
+	sel := labels.SelectorFromSet(copyWithout(selector, DeploymentLabel))
+	rcs := w.ReplicationControllers(r.Namespace, r.name)
+	pods := w.Pods(r.Namespace, sel)
+	if err := w.Start(ctx); err != nil {
 		return fmt.Errorf("cannot watch ReplicationControllers and pods in namespace %q: %w", r.Namespace, err)
 	}
-	r.w, r.podSel = w, sel
-	r.rcs = corelisters.NewReplicationControllerLister(rcInf.GetIndexer()).ReplicationControllers(r.Namespace)
-	r.pods = corelisters.NewPodLister(podInf.GetIndexer()).Pods(r.Namespace)
+	r.w, r.podSel, r.rcs, r.pods = w, sel, rcs, pods
 	return nil
 }
 
@@ -536,7 +523,7 @@ func (r *rcRun) follow(ctx context.Context, written *corev1.ReplicationControlle
 	var lastWrite time.Time
 	var shown Event
 	for {
-		if err := r.w.failed(); err != nil {
+		if err := r.w.Failed(); err != nil {
 			return fmt.Errorf("lost the watch on namespace %q: %w", r.Namespace, err)
 		}
 		now := r.now()
@@ -548,7 +535,7 @@ func (r *rcRun) follow(ctx context.Context, written *corev1.ReplicationControlle
 			} else if live == nil || live.UID != written.UID {
 				return fmt.Errorf("ReplicationController %q was deleted or replaced by someone else during the update; run deploy again", r.name)
 			}
-			if err := r.w.wait(ctx, now.Add(time.Second)); err != nil {
+			if err := r.w.Wait(ctx, now.Add(time.Second)); err != nil {
 				return err
 			}
 			continue
@@ -583,7 +570,7 @@ func (r *rcRun) follow(ctx context.Context, written *corev1.ReplicationControlle
 		s := plan(obs, t)
 		if (s.kind == stepScale || s.kind == stepDelete) && r.o.UpdatePeriod > 0 && now.Before(lastWrite.Add(r.o.UpdatePeriod)) {
 			// --update-period spaces the steps out.
-			if err := r.w.wait(ctx, lastWrite.Add(r.o.UpdatePeriod)); err != nil {
+			if err := r.w.Wait(ctx, lastWrite.Add(r.o.UpdatePeriod)); err != nil {
 				return err
 			}
 			continue
@@ -628,7 +615,7 @@ func (r *rcRun) follow(ctx context.Context, written *corev1.ReplicationControlle
 		if at := nextAvailable(obs, t.minReady); !at.IsZero() {
 			wake = earliest(wake, at)
 		}
-		if err := r.w.wait(ctx, wake); err != nil {
+		if err := r.w.Wait(ctx, wake); err != nil {
 			return err
 		}
 	}

@@ -51,10 +51,10 @@ func isLegacy(rc *corev1.ReplicationController) bool {
 func simplified(rc *corev1.ReplicationController) *corev1.ReplicationController {
 	out := rc.DeepCopy()
 	hash := templateHashOf(rc)
-	out.Spec.Selector = without(rc.Spec.Selector, DeploymentLabel)
+	out.Spec.Selector = copyWithout(rc.Spec.Selector, DeploymentLabel)
 	if rc.Spec.Template != nil {
 		out.Spec.Template = hashedTemplate(rc.Spec.Template, hash)
-		out.Annotations = with(without(rc.Annotations, legacyAnnotations...), AnnotationTemplateHash, hash)
+		out.Annotations = copyWith(copyWithout(rc.Annotations, legacyAnnotations...), AnnotationTemplateHash, hash)
 	}
 	return out
 }
@@ -212,7 +212,7 @@ func (r *rcRun) findRenaming(ctx context.Context, name string) (*corev1.Replicat
 
 // labelPods puts the template-hash label on rc's pods that lack it.
 func (r *rcRun) labelPods(ctx context.Context, rc *corev1.ReplicationController, hash string) error {
-	list, err := r.Client.CoreV1().Pods(r.Namespace).List(ctx, metav1.ListOptions{LabelSelector: labels.SelectorFromSet(without(rc.Spec.Selector, DeploymentLabel)).String()})
+	list, err := r.Client.CoreV1().Pods(r.Namespace).List(ctx, metav1.ListOptions{LabelSelector: labels.SelectorFromSet(copyWithout(rc.Spec.Selector, DeploymentLabel)).String()})
 	if err != nil {
 		return fmt.Errorf("cannot list the pods of %q: %w", rc.Name, err)
 	}

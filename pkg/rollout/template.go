@@ -82,7 +82,7 @@ func stripUpdaterLabels(t *corev1.PodTemplateSpec) *corev1.PodTemplateSpec {
 // template-hash label set to hash.
 func hashedTemplate(t *corev1.PodTemplateSpec, hash string) *corev1.PodTemplateSpec {
 	c := stripUpdaterLabels(t)
-	c.Labels = with(c.Labels, TemplateHashLabel, hash)
+	c.Labels = copyWith(c.Labels, TemplateHashLabel, hash)
 	return c
 }
 
@@ -102,16 +102,16 @@ func templateHashOf(rc *corev1.ReplicationController) string {
 	return TemplateHash(rc.Spec.Template)
 }
 
-// with returns a copy of m with key=value added.
-func with(m map[string]string, key, value string) map[string]string {
+// copyWith returns a copy of m with key=value added.
+func copyWith(m map[string]string, key, value string) map[string]string {
 	out := make(map[string]string, len(m)+1)
 	maps.Copy(out, m)
 	out[key] = value
 	return out
 }
 
-// without returns a copy of m without the keys.
-func without(m map[string]string, keys ...string) map[string]string {
+// copyWithout returns a copy of m without the keys.
+func copyWithout(m map[string]string, keys ...string) map[string]string {
 	out := maps.Clone(m)
 	for _, k := range keys {
 		delete(out, k)

@@ -36,17 +36,8 @@ func (f EnvSecret) Filter(objs []*yaml.RNode) ([]*yaml.RNode, error) {
 	if f.SecretName == "" || f.MountPath == "" {
 		return nil, fmt.Errorf("environment secret injection needs both secretName and mountPath, got %q and %q", f.SecretName, f.MountPath)
 	}
-	for _, obj := range objs {
-		tmpl, err := podTemplate(obj)
-		if err != nil {
-			return nil, err
-		}
-		if tmpl == nil {
-			continue
-		}
-		if err := f.inject(obj, tmpl); err != nil {
-			return nil, err
-		}
+	if err := eachPodTemplate(objs, f.inject); err != nil {
+		return nil, err
 	}
 	return objs, nil
 }

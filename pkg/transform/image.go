@@ -42,21 +42,18 @@ func (f Image) Filter(objs []*yaml.RNode) ([]*yaml.RNode, error) {
 		return nil, ValidateImage(f.Image)
 	}
 	var all []container
-	for _, obj := range objs {
-		tmpl, err := podTemplate(obj)
-		if err != nil {
-			return nil, err
-		}
-		if tmpl == nil {
-			continue
-		}
+	err = eachPodTemplate(objs, func(obj, tmpl *yaml.RNode) error {
 		cs, err := elements(tmpl, "spec", "containers")
 		if err != nil {
-			return nil, fmt.Errorf("%s: reading containers: %w", describe(obj), err)
+			return fmt.Errorf("%s: reading containers: %w", describe(obj), err)
 		}
 		for _, c := range cs {
 			all = append(all, container{owner: describe(obj), node: c})
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	targets := f.match(all, named.Name())
 	if len(targets) == 0 {

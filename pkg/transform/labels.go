@@ -2,10 +2,10 @@ package transform
 
 import (
 	"fmt"
-	"regexp"
-	"strings"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/envops/kubectl-envops/pkg/config"
 )
 
 // SelectorLabel is the one label controllers select their pods by. It is
@@ -36,22 +36,16 @@ type LabelConvention struct {
 	Recommended map[string]string `json:"recommended,omitempty" yaml:"recommended,omitempty"`
 }
 
-// placeholder matches "{label}" in NamePattern.
-var placeholder = regexp.MustCompile(`\{([^{}]*)\}`)
-
 // Filter implements kio.Filter.
 func (f LabelConvention) Filter(objs []*yaml.RNode) ([]*yaml.RNode, error) {
-	for _, obj := range objs {
-		tmpl, err := podTemplate(obj)
-		if err != nil {
-			return nil, err
-		}
-		if tmpl == nil {
-			continue
-		}
+	err := eachPodTemplate(objs, func(obj, tmpl *yaml.RNode) error {
 		if err := f.apply(obj, tmpl); err != nil {
-			return nil, fmt.Errorf("%s: %w", describe(obj), err)
+			return fmt.Errorf("%s: %w", describe(obj), err)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return objs, nil
 }
@@ -143,21 +137,6 @@ func (f LabelConvention) name(values map[string]string) (string, bool) {
 	if f.NamePattern == "" {
 		return "", false
 	}
-	name, missing := ExpandName(f.NamePattern, values)
+	name, missing := config.ParseNamePattern(f.NamePattern).Format(config.Values(values))
 	return name, len(missing) == 0
-}
-
-// ExpandName fills the "{label}" placeholders of a name pattern such as
-// "{app}-{role}" from values, and returns the placeholders that had no value.
-func ExpandName(pattern string, values map[string]string) (string, []string) {
-	var missing []string
-	name := placeholder.ReplaceAllStringFunc(pattern, func(m string) string {
-		key := strings.Trim(m, "{}")
-		v := values[key]
-		if v == "" {
-			missing = append(missing, key)
-		}
-		return v
-	})
-	return name, missing
 }

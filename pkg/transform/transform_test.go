@@ -679,13 +679,3 @@ func TestValidateImage(t *testing.T) {
 		})
 	}
 }
-
-func TestExpandName(t *testing.T) {
-	name, missing := ExpandName("{app}-{role}", map[string]string{"app": "web", "role": "server"})
-	if name != "web-server" || len(missing) != 0 {
-		t.Errorf("got %q, missing %v; want web-server", name, missing)
-	}
-	if _, missing := ExpandName("{app}-{role}", map[string]string{"app": "web"}); len(missing) != 1 || missing[0] != "role" {
-		t.Errorf("missing = %v, want [role]", missing)
-	}
-}

@@ -74,3 +74,21 @@ func stringMap(kv ...string) *yaml.RNode {
 	}
 	return m
 }
+
+// eachPodTemplate calls fn with every object that has a pod template, and
+// that template, in order; the first error stops it.
+func eachPodTemplate(objs []*yaml.RNode, fn func(obj, tmpl *yaml.RNode) error) error {
+	for _, obj := range objs {
+		tmpl, err := podTemplate(obj)
+		if err != nil {
+			return err
+		}
+		if tmpl == nil {
+			continue
+		}
+		if err := fn(obj, tmpl); err != nil {
+			return err
+		}
+	}
+	return nil
+}
