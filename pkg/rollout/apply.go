@@ -223,9 +223,17 @@ func ForceApply[T any](ctx context.Context, c Patcher[T], name string, obj any, 
 		var zero T
 		return zero, err
 	}
-	opts := metav1.PatchOptions{FieldManager: FieldManager, Force: ptr.To(true)}
-	if dryRun == DryRunServer {
+	opts := dryRun.PatchOptions()
+	opts.Force = ptr.To(true)
+	return c.Patch(ctx, name, types.ApplyPatchType, body, opts)
+}
+
+// PatchOptions are the options of a patch this tool sends: under
+// FieldManager, and only validated by the server for DryRunServer.
+func (d DryRun) PatchOptions() metav1.PatchOptions {
+	opts := metav1.PatchOptions{FieldManager: FieldManager}
+	if d == DryRunServer {
 		opts.DryRun = []string{metav1.DryRunAll}
 	}
-	return c.Patch(ctx, name, types.ApplyPatchType, body, opts)
+	return opts
 }
