@@ -2,7 +2,6 @@ package nodeagent
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -16,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/discovery"
@@ -205,18 +203,7 @@ func (ap *Installer) applyDaemonSet(ctx context.Context, spec Spec, opts Install
 		}
 		return res, nil
 	}
-	body, err := json.Marshal(ds)
-	if err != nil {
-		return nil, err
-	}
-	// The agent is this tool's to define, so its apply takes over fields
-	// someone changed by hand, as "kubectl apply --server-side
-	// --force-conflicts" would.
-	po := metav1.PatchOptions{FieldManager: rollout.FieldManager, Force: ptr.To(true)}
-	if opts.DryRun == rollout.DryRunServer {
-		po.DryRun = []string{metav1.DryRunAll}
-	}
-	out, err := dsClient.Patch(ctx, spec.Name, types.ApplyPatchType, body, po)
+	out, err := rollout.ForceApply(ctx, dsClient, spec.Name, ds, opts.DryRun)
 	if err != nil {
 		return nil, fmt.Errorf("cannot apply DaemonSet %q in namespace %q: %w", spec.Name, spec.Namespace, err)
 	}

@@ -10,7 +10,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
@@ -252,15 +251,11 @@ func (s *Syncer) markStranded(ctx context.Context, pods []*corev1.Pod, set NodeS
 	}
 	cost := strconv.Itoa(strandedCost)
 	patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, corev1.PodDeletionCost, cost)
-	opts := metav1.PatchOptions{FieldManager: rollout.FieldManager}
-	if s.DryRun == rollout.DryRunServer {
-		opts.DryRun = []string{metav1.DryRunAll}
-	}
 	for _, p := range pods {
 		if !active(p) || p.Spec.NodeName == "" || counted[p.Spec.NodeName] || p.Annotations[corev1.PodDeletionCost] == cost {
 			continue
 		}
-		_, err := s.Client.CoreV1().Pods(s.Namespace).Patch(ctx, p.Name, types.MergePatchType, patch, opts)
+		_, err := s.Client.CoreV1().Pods(s.Namespace).Patch(ctx, p.Name, types.MergePatchType, patch, s.DryRun.PatchOptions())
 		if err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("cannot mark pod %q on node %s to be removed first: %w", p.Name, p.Spec.NodeName, err)
 		}
@@ -273,11 +268,7 @@ func (s *Syncer) markStranded(ctx context.Context, pods []*corev1.Pod, set NodeS
 func (s *Syncer) scale(ctx context.Context, uid types.UID, replicas int32) (int64, error) {
 	// The uid makes the patch fail rather than touch a re-created namesake.
 	patch := fmt.Appendf(nil, `{"metadata":{"uid":%q},"spec":{"replicas":%d}}`, uid, replicas)
-	opts := metav1.PatchOptions{FieldManager: rollout.FieldManager}
-	if s.DryRun == rollout.DryRunServer {
-		opts.DryRun = []string{metav1.DryRunAll}
-	}
-	out, err := s.Client.CoreV1().ReplicationControllers(s.Namespace).Patch(ctx, s.Name, types.MergePatchType, patch, opts)
+	out, err := s.Client.CoreV1().ReplicationControllers(s.Namespace).Patch(ctx, s.Name, types.MergePatchType, patch, s.DryRun.PatchOptions())
 	if err != nil {
 		return 0, fmt.Errorf("cannot scale ReplicationController %q in namespace %q to %d: %w", s.Name, s.Namespace, replicas, err)
 	}

@@ -145,16 +145,26 @@ func onImage(images []string, image string) bool {
 // Phase of one environment in a promotion.
 type Phase string
 
-// Phases reported in events and the summary.
+// Phases reported in events and the summary, in the order a promotion
+// can reach them.
 const (
-	PhaseGate     Phase = "gate"
-	PhaseDeploy   Phase = "deploying"
-	PhaseDone     Phase = "promoted"
-	PhaseFailed   Phase = "failed"
-	PhaseSkipped  Phase = "untouched"
-	PhaseBlocked  Phase = "blocked"
-	PhaseSoaking  Phase = "soaking"
+	// PhaseStarting: the promotion began; Message names the plan.
 	PhaseStarting Phase = "started"
+	// PhaseSoaking: the environment has not yet run the image steadily for
+	// the soak time; the promotion waits before the next one.
+	PhaseSoaking Phase = "soaking"
+	// PhaseBlocked: the environment before this one failed its gate.
+	PhaseBlocked Phase = "blocked"
+	// PhaseDeploy: the image is being deployed to the environment.
+	PhaseDeploy Phase = "deploying"
+	// PhaseDone: the environment runs the image.
+	PhaseDone Phase = "promoted"
+	// PhaseFailed: the environment's gate or deploy failed; the promotion
+	// stops there.
+	PhaseFailed Phase = "failed"
+	// PhaseSkipped: the environment was left as it was, after a failure or
+	// beyond --to.
+	PhaseSkipped Phase = "untouched"
 )
 
 // EventType is the type of every promotion event, beside the deploy

@@ -192,11 +192,7 @@ func (d *Deployments) Preview(ctx context.Context, obj *unstructured.Unstructure
 	default:
 		live = typed(l, "apps/v1", kindDeployment)
 	}
-	body, err := json.Marshal(withoutStatus(obj).Object)
-	if err != nil {
-		return nil, nil, err
-	}
-	m, err := deployments.Patch(ctx, obj.GetName(), types.ApplyPatchType, body, metav1.PatchOptions{FieldManager: FieldManager, Force: ptr.To(true), DryRun: []string{metav1.DryRunAll}})
+	m, err := ForceApply(ctx, deployments, obj.GetName(), withoutStatus(obj).Object, DryRunServer)
 	if err != nil {
 		return nil, nil, fmt.Errorf("the server rejected Deployment %q: %w", obj.GetName(), err)
 	}
@@ -209,4 +205,35 @@ func typed(obj runtime.Object, apiVersion, kind string) runtime.Object {
 	c := obj.DeepCopyObject()
 	c.GetObjectKind().SetGroupVersionKind(schema.FromAPIVersionAndKind(apiVersion, kind))
 	return c
+}
+
+// Patcher is the Patch of a typed client, such as a clientset's Deployments
+// or DaemonSets.
+type Patcher[T any] interface {
+	Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions, subresources ...string) (T, error)
+}
+
+// ForceApply server-side applies obj, a typed object or its map, under
+// FieldManager, taking over fields someone changed by hand as "kubectl apply
+// --server-side --force-conflicts" does: the objects this tool applies are
+// its own to define. DryRunServer makes it a server dry run.
+func ForceApply[T any](ctx context.Context, c Patcher[T], name string, obj any, dryRun DryRun) (T, error) {
+	body, err := json.Marshal(obj)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	opts := dryRun.PatchOptions()
+	opts.Force = ptr.To(true)
+	return c.Patch(ctx, name, types.ApplyPatchType, body, opts)
+}
+
+// PatchOptions are the options of a patch this tool sends: under
+// FieldManager, and only validated by the server for DryRunServer.
+func (d DryRun) PatchOptions() metav1.PatchOptions {
+	opts := metav1.PatchOptions{FieldManager: FieldManager}
+	if d == DryRunServer {
+		opts.DryRun = []string{metav1.DryRunAll}
+	}
+	return opts
 }

@@ -2,7 +2,6 @@ package rollout
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -17,7 +16,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 	appslisters "k8s.io/client-go/listers/apps/v1"
@@ -92,15 +90,7 @@ func (d *Deployments) Deploy(ctx context.Context, obj *unstructured.Unstructured
 	if o.DryRun == DryRunClient {
 		return Result{Kind: kindDeployment, Name: name, Action: planDeployment(want, live), Replicas: ptr.Deref(want.Spec.Replicas, 1), DryRun: true}, nil
 	}
-	body, err := json.Marshal(obj.Object)
-	if err != nil {
-		return Result{}, err
-	}
-	opts := metav1.PatchOptions{FieldManager: FieldManager, Force: ptr.To(true)}
-	if o.DryRun == DryRunServer {
-		opts.DryRun = []string{metav1.DryRunAll}
-	}
-	applied, err := deployments.Patch(ctx, name, types.ApplyPatchType, body, opts)
+	applied, err := ForceApply(ctx, deployments, name, obj.Object, o.DryRun)
 	if err != nil {
 		return Result{}, fmt.Errorf("cannot apply Deployment %q: %w", name, err)
 	}

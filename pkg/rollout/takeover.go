@@ -25,6 +25,20 @@ import (
 // selector loses the deployment key, and the second controller's pods are
 // adopted by the app's own controller, so that no pod restarts needlessly.
 
+// DeploymentLabel is the selector key earlier releases added; it is removed
+// from the selector of any controller an update finds it on.
+const DeploymentLabel = "deployment"
+
+// Annotations of the two-controller update of earlier releases.
+const (
+	legacyNextController   = annotationPrefix + "next-controller"
+	legacyOriginalReplicas = annotationPrefix + "original-replicas"
+	legacyUpdateSource     = annotationPrefix + "update-source"
+	legacyDesiredReplicas  = annotationPrefix + "desired-replicas"
+	legacyOriginalName     = annotationPrefix + "original-name"
+)
+
+// legacyAnnotations are removed from a controller once it is taken over.
 var legacyAnnotations = []string{legacyNextController, legacyOriginalReplicas, legacyUpdateSource, legacyDesiredReplicas, legacyOriginalName, AnnotationTakeover, annotationPrefix + "lock"}
 
 // isLegacy tells whether rc needs taking over: it lacks the template-hash

@@ -35,17 +35,6 @@ const (
 	// AnnotationTakeover, on the controller, names the second controller of
 	// an update started by an earlier release whose pods it is adopting.
 	AnnotationTakeover = annotationPrefix + "takeover-from"
-
-	// DeploymentLabel is the selector key earlier releases added; it is
-	// removed from the selector of any controller an update finds it on.
-	DeploymentLabel = "deployment"
-
-	// Annotations of the two-controller update of earlier releases.
-	legacyNextController   = annotationPrefix + "next-controller"
-	legacyOriginalReplicas = annotationPrefix + "original-replicas"
-	legacyUpdateSource     = annotationPrefix + "update-source"
-	legacyDesiredReplicas  = annotationPrefix + "desired-replicas"
-	legacyOriginalName     = annotationPrefix + "original-name"
 )
 
 // maxRevisions is how many previous templates a controller remembers.
