@@ -7,6 +7,12 @@ COMMIT     ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS    := -s -w -X $(MODULE)/pkg/version.version=$(VERSION) -X $(MODULE)/pkg/version.commit=$(COMMIT)
 BIN        := bin
 GO         ?= go
+# Every go command run from here, and those the tests and the control-plane
+# build run, compile with the same settings, so the packages they share (most
+# of Kubernetes) are compiled once per machine. The test harnesses set them
+# explicitly too, for runs that do not go through make.
+export CGO_ENABLED := 0
+export GOFLAGS := $(strip $(GOFLAGS) -trimpath)
 # The local clusters used by "make cluster-up" and "make demo".
 CLUSTER_STATE ?= $(abspath .cache/clusters)
 CLUSTER    := cd test/cluster && $(GO) run ./cmd/envops-cluster
