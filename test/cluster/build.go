@@ -206,8 +206,9 @@ func Build(ctx context.Context, o BuildOptions) (string, error) {
 		}
 		progress = append(progress, component{name: p.name, version: version, file: filepath.Join(staging, mainBinaryName(p.pkg))})
 	}
+	fmt.Fprintf(o.Log, "building the control plane (first run only; cached in %s)\n", o.CacheDir)
 	logPath := filepath.Join(o.CacheDir, "build-1.log")
-	if _, err := runGoReporting(ctx, goBin, o.ToolsDir, logPath, env, progress, o.Log, o.CacheDir, args...); err != nil {
+	if _, err := runGoReporting(ctx, goBin, o.ToolsDir, logPath, env, progress, o.Log, args...); err != nil {
 		return "", fmt.Errorf("building %s failed: %v; log: %s", componentNames(progress), err, logPath)
 	}
 	if err := os.Rename(filepath.Join(staging, mainBinaryName("go.etcd.io/etcd/server/v3")), filepath.Join(staging, Etcd)); err != nil {
@@ -218,7 +219,7 @@ func Build(ctx context.Context, o BuildOptions) (string, error) {
 	// its own module graph.
 	logPath = filepath.Join(o.CacheDir, "build-2.log")
 	kwok := []component{{name: Kwok, version: KwokVersion, file: filepath.Join(staging, Kwok)}}
-	if _, err := runGoReporting(ctx, goBin, o.ToolsDir, logPath, append(env, "GOBIN="+staging), kwok, o.Log, o.CacheDir,
+	if _, err := runGoReporting(ctx, goBin, o.ToolsDir, logPath, append(env, "GOBIN="+staging), kwok, o.Log,
 		"install", "-trimpath", "-ldflags", "-s -w", "sigs.k8s.io/kwok/cmd/kwok@"+KwokVersion); err != nil {
 		return "", fmt.Errorf("building kwok %s failed: %v; log: %s", KwokVersion, err, logPath)
 	}
@@ -270,10 +271,10 @@ func componentNames(cs []component) string {
 // one line per component when it starts and one when its binary appears,
 // with the time since the start; a line every two minutes says how far the
 // compile has got, so a long first build never looks stuck.
-func runGoReporting(ctx context.Context, goBin, dir, logPath string, env []string, cs []component, log io.Writer, cacheDir string, args ...string) ([]byte, error) {
+func runGoReporting(ctx context.Context, goBin, dir, logPath string, env []string, cs []component, log io.Writer, args ...string) ([]byte, error) {
 	start := time.Now()
 	for _, c := range cs {
-		fmt.Fprintf(log, "building %s %s (first run only; cached in %s)\n", c.name, c.version, cacheDir)
+		fmt.Fprintf(log, "building %s %s\n", c.name, c.version)
 	}
 	var compiled atomic.Int64
 	stop := make(chan struct{})

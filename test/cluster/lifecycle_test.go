@@ -221,7 +221,7 @@ func TestBuildReportsEachComponentAndSharesCompileSettings(t *testing.T) {
 		{KubeAPIServer, KubernetesVersion}, {ControllerManager, KubernetesVersion}, {Scheduler, KubernetesVersion},
 		{Kubectl, KubernetesVersion}, {Etcd, EtcdVersion}, {Kwok, KwokVersion},
 	} {
-		for _, want := range []string{"building " + c.name + " " + c.version + " ", "built " + c.name + " " + c.version + " in "} {
+		for _, want := range []string{"\nbuilding " + c.name + " " + c.version + "\n", "\nbuilt " + c.name + " " + c.version + " in "} {
 			if !strings.Contains(log.String(), want) {
 				t.Errorf("the build log lacks %q:\n%s", want, log.String())
 			}
