@@ -317,3 +317,30 @@ func TestMainBinaryName(t *testing.T) {
 		}
 	}
 }
+
+// The Makefile runs every go command with the compile settings of the
+// control-plane build, so that vet, unit tests, the plugin's builds and the
+// control plane compile the Kubernetes packages they share once.
+func TestMakefileUsesTheControlPlaneCompileSettings(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "Makefile"))
+	if err != nil {
+		t.Skipf("not in a checkout: %v", err)
+	}
+	exports := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "export "); ok {
+			if k, v, ok := strings.Cut(rest, ":="); ok {
+				exports[strings.TrimSpace(k)] = strings.TrimSpace(v)
+			}
+		}
+	}
+	for _, kv := range buildEnv {
+		k, v, _ := strings.Cut(kv, "=")
+		if exports[k] != v {
+			t.Errorf("the Makefile exports %s := %q, the control-plane build uses %q", k, exports[k], v)
+		}
+	}
+	if !strings.Contains(exports["GOFLAGS"], "-trimpath") {
+		t.Errorf("the Makefile's GOFLAGS (%q) lacks -trimpath, which the control-plane build uses", exports["GOFLAGS"])
+	}
+}
