@@ -270,7 +270,8 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 // waitFor when the condition never holds.
 func poll(t *testing.T, timeout time.Duration, cond func() bool) bool {
 	t.Helper()
-	err := wait.PollUntilContextTimeout(t.Context(), 200*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
+	// Not t.Context(): it is canceled before cleanups run, and a cleanup may wait.
+	err := wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
 		return cond(), nil
 	})
 	return err == nil
