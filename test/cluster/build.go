@@ -89,6 +89,7 @@ var controlPlane = []struct{ name, pkg string }{
 	{Scheduler, "k8s.io/kubernetes/cmd/kube-scheduler"},
 	{Kubectl, "k8s.io/kubernetes/cmd/kubectl"},
 	{Etcd, "go.etcd.io/etcd/server/v3"},
+	{Kwok, "sigs.k8s.io/kwok/cmd/kwok"},
 }
 
 // toolsGo is the tools module's only source file: it imports every program
@@ -201,8 +202,11 @@ func Build(ctx context.Context, o BuildOptions) (string, error) {
 	for _, p := range controlPlane {
 		args = append(args, p.pkg)
 		version := KubernetesVersion
-		if p.name == Etcd {
+		switch p.name {
+		case Etcd:
 			version = EtcdVersion
+		case Kwok:
+			version = KwokVersion
 		}
 		progress = append(progress, component{name: p.name, version: version, file: filepath.Join(staging, mainBinaryName(p.pkg))})
 	}
@@ -215,15 +219,8 @@ func Build(ctx context.Context, o BuildOptions) (string, error) {
 		return "", err
 	}
 
-	// kwok needs older k8s.io modules than the control plane: build it in
-	// its own module graph.
+	// kwok ships its stage definitions beside its sources, not in its binary.
 	logPath = filepath.Join(o.CacheDir, "build-2.log")
-	kwok := []component{{name: Kwok, version: KwokVersion, file: filepath.Join(staging, Kwok)}}
-	if _, err := runGoReporting(ctx, goBin, o.ToolsDir, logPath, append(env, "GOBIN="+staging), kwok, o.Log,
-		"install", "-trimpath", "-ldflags", "-s -w", "sigs.k8s.io/kwok/cmd/kwok@"+KwokVersion); err != nil {
-		return "", fmt.Errorf("building kwok %s failed: %v; log: %s", KwokVersion, err, logPath)
-	}
-	logPath = filepath.Join(o.CacheDir, "build-3.log")
 	out, err := runGo(ctx, goBin, o.ToolsDir, logPath, env, "mod", "download", "-json", "sigs.k8s.io/kwok@"+KwokVersion)
 	if err != nil {
 		return "", fmt.Errorf("fetching the kwok stage definitions failed: %v; log: %s", err, logPath)
