@@ -347,3 +347,52 @@ func TestMakefileUsesTheControlPlaneCompileSettings(t *testing.T) {
 		t.Errorf("the Makefile's GOFLAGS (%q) lacks -trimpath, which the control-plane build uses", exports["GOFLAGS"])
 	}
 }
+
+// Build with the real go command, on a tools module whose programs are
+// stubs: one go build names, renames and reports every binary, and the
+// result is a complete binary directory.
+func TestBuildWithTheGoCommandOnStubPrograms(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("no go command on PATH")
+	}
+	tools := t.TempDir()
+	files := map[string]string{
+		"go.mod": "module example.com/tools\n\ngo 1.26\n\nrequire (\n\tk8s.io/kubernetes " + KubernetesVersion +
+			"\n\tgo.etcd.io/etcd/server/v3 " + EtcdVersion + "\n\tsigs.k8s.io/kwok " + KwokVersion + "\n)\n\n" +
+			"replace k8s.io/kubernetes => ./stub/kubernetes\n\nreplace go.etcd.io/etcd/server/v3 => ./stub/etcd\n\nreplace sigs.k8s.io/kwok => ./stub/kwok\n",
+		"stub/kubernetes/go.mod": "module k8s.io/kubernetes\n\ngo 1.26\n",
+		"stub/etcd/go.mod":       "module go.etcd.io/etcd/server/v3\n\ngo 1.26\n",
+		"stub/etcd/main.go":      "package main\n\nfunc main() {}\n",
+		"stub/kwok/go.mod":       "module sigs.k8s.io/kwok\n\ngo 1.26\n",
+	}
+	for _, c := range []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"} {
+		files["stub/kubernetes/cmd/"+c+"/main.go"] = "package main\n\nfunc main() {}\n"
+	}
+	files["stub/kwok/cmd/kwok/main.go"] = "package main\n\nfunc main() {}\n"
+	for n, b := range files {
+		p := filepath.Join(tools, n)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(b), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var log bytes.Buffer
+	binDir, err := Build(context.Background(), BuildOptions{CacheDir: t.TempDir(), ToolsDir: tools, Log: &log})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	if !complete(binDir) {
+		t.Fatalf("binary directory %s is not complete", binDir)
+	}
+	for _, n := range []string{Etcd, KubeAPIServer, ControllerManager, Scheduler, Kubectl, Kwok} {
+		if !strings.Contains(log.String(), "\nbuilt "+n+" ") {
+			t.Errorf("no line says %s was built:\n%s", n, log.String())
+		}
+	}
+	t.Log(log.String())
+	if _, err := os.Stat(filepath.Join(binDir, "server")); err == nil {
+		t.Errorf("etcd was left under the go command's name %q", "server")
+	}
+}
