@@ -9,9 +9,10 @@ BIN        := bin
 GO         ?= go
 # Every go command run from here, and those the tests and the control-plane
 # build run, compile with the same settings, so the packages they share (most
-# of Kubernetes) are compiled once per machine. The test harnesses set them
-# explicitly too, for runs that do not go through make.
-export CGO_ENABLED := 0
+# of Kubernetes) are compiled once per machine: -trimpath, and CGO_ENABLED
+# left to the toolchain's default (the release builds alone set it to 0; a
+# control plane built without cgo makes the API-server outage test flaky).
+# The test harnesses pass -trimpath explicitly too, for runs without make.
 export GOFLAGS := $(strip $(GOFLAGS) -trimpath)
 # The local clusters used by "make cluster-up" and "make demo".
 CLUSTER_STATE ?= $(abspath .cache/clusters)

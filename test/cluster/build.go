@@ -133,11 +133,6 @@ func WriteToolsDir(cacheDir string) (string, error) {
 	return dir, nil
 }
 
-// buildEnv holds the settings that go into every package's compile key.
-// The main module's builds use the same (the Makefile exports them), so
-// the Kubernetes packages both sides import are compiled once.
-var buildEnv = []string{"CGO_ENABLED=0"}
-
 // Build compiles the control-plane binaries unless the cache already holds
 // them for these versions, and returns the binary directory. Concurrent
 // builds (parallel test runs) wait for each other through a file lock.
@@ -190,7 +185,10 @@ func Build(ctx context.Context, o BuildOptions) (string, error) {
 		return "", err
 	}
 	defer os.RemoveAll(workTmp)
-	env := append(append([]string{}, buildEnv...), "GOTMPDIR="+workTmp)
+	// CGO_ENABLED stays as the caller has it, as for the main module's
+	// builds and tests, so that the packages both import share compile
+	// keys (see the Makefile).
+	env := []string{"GOTMPDIR=" + workTmp}
 
 	// One go build for every program of the tools module: the compiler
 	// works on all of them at once, and the packages they share (most of

@@ -129,11 +129,11 @@ func runMain(m *testing.M) int {
 }
 
 // goBuildEnv is the environment of every "go build" of the tests: the
-// settings that enter compile keys are those of "make" and of the control
-// plane's build (CGO_ENABLED=0 here, -trimpath on the command line), so the
-// packages they share are compiled once per machine.
+// caller's, CGO_ENABLED included, as for "make" and the control plane's
+// build; with -trimpath on the command line, the packages they share are
+// compiled once per machine.
 func goBuildEnv() []string {
-	return append(os.Environ(), "CGO_ENABLED=0")
+	return os.Environ()
 }
 
 // repoRoot is the main module's directory (tests run in test/e2e).

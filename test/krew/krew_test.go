@@ -115,9 +115,9 @@ func buildRelease(t *testing.T) release {
 	r := release{dir: filepath.Join(work, "dist"), tools: filepath.Join(work, "tools")}
 	r.manifest = filepath.Join(r.dir, "krew-manifest.yaml")
 
-	// The compile settings of every build of "make test" (CGO_ENABLED=0,
-	// -trimpath), so that none of them compiles a shared package again.
-	goEnv := append(os.Environ(), "CGO_ENABLED=0")
+	// -trimpath, as every build of "make test", so that none of them
+	// compiles a shared package again.
+	goEnv := os.Environ()
 	if res := run(t, goEnv, ".", "go", "build", "-trimpath", "-o", r.tools+string(os.PathSeparator),
 		"sigs.k8s.io/krew/cmd/krew", "sigs.k8s.io/krew/cmd/validate-krew-manifest"); res.ExitCode != 0 {
 		t.Fatalf("build krew:\n%s", res)
