@@ -7,6 +7,13 @@ COMMIT     ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS    := -s -w -X $(MODULE)/pkg/version.version=$(VERSION) -X $(MODULE)/pkg/version.commit=$(COMMIT)
 BIN        := bin
 GO         ?= go
+# Every go command run from here, and those the tests and the control-plane
+# build run, compile with the same settings, so the packages they share (most
+# of Kubernetes) are compiled once per machine: -trimpath, and CGO_ENABLED
+# left to the toolchain's default (the release builds alone set it to 0; a
+# control plane built without cgo makes the API-server outage test flaky).
+# The test harnesses pass -trimpath explicitly too, for runs without make.
+export GOFLAGS := $(strip $(GOFLAGS) -trimpath)
 # The local clusters used by "make cluster-up" and "make demo".
 CLUSTER_STATE ?= $(abspath .cache/clusters)
 CLUSTER    := cd test/cluster && $(GO) run ./cmd/envops-cluster

@@ -58,6 +58,7 @@ func runMain(m *testing.M) int {
 	defer os.RemoveAll(state)
 	s, err := cluster.StartSet(context.Background(), cluster.SetOptions{
 		Names: []string{"bench"}, StateDir: filepath.Join(state, "clusters"), Log: os.Stderr,
+		StopWithParent: true, // a benchmark killed by its -timeout leaves no cluster behind
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench: start cluster:", err)

@@ -8,6 +8,9 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,9 +18,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // Versions of the control-plane programs; the tools module pins the same.
@@ -43,7 +48,8 @@ type BuildOptions struct {
 	// CacheDir holds one directory per version set; default
 	// $ENVOPS_CLUSTER_CACHE, else $XDG_CACHE_HOME/kubectl-envops/cluster.
 	CacheDir string
-	// ToolsDir is the Go module pinning the control plane (test/cluster/tools).
+	// ToolsDir is a Go module pinning the control plane; default: the
+	// module embedded in this package, written out under CacheDir.
 	ToolsDir string
 	// Log receives one line per step.
 	Log io.Writer
@@ -61,13 +67,70 @@ func DefaultCacheDir() string {
 	return filepath.Join(base, "kubectl-envops", "cluster")
 }
 
-// DefaultToolsDir locates the tools module beside this package's source.
-func DefaultToolsDir() string {
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		return "tools"
+// The tools module pins the control-plane programs. Its go.mod and go.sum
+// are kept as tools/tools.mod and tools/tools.sum so that they belong to
+// this package and can be embedded: a binary built with -trimpath, or run
+// away from the checkout, has no source tree to find them in. To change a
+// version, copy both to go.mod and go.sum in an empty directory together
+// with the tools.go that WriteToolsDir writes, run "go get", and copy them
+// back.
+var (
+	//go:embed tools/tools.mod
+	toolsMod []byte
+	//go:embed tools/tools.sum
+	toolsSum []byte
+)
+
+// controlPlane lists the programs built from the tools module, by binary
+// name and main package.
+var controlPlane = []struct{ name, pkg string }{
+	{KubeAPIServer, "k8s.io/kubernetes/cmd/kube-apiserver"},
+	{ControllerManager, "k8s.io/kubernetes/cmd/kube-controller-manager"},
+	{Scheduler, "k8s.io/kubernetes/cmd/kube-scheduler"},
+	{Kubectl, "k8s.io/kubernetes/cmd/kubectl"},
+	{Etcd, "go.etcd.io/etcd/server/v3"},
+	{Kwok, "sigs.k8s.io/kwok/cmd/kwok"},
+}
+
+// toolsGo is the tools module's only source file: it imports every program
+// so that "go mod tidy" keeps their requirements.
+func toolsGo() []byte {
+	var b bytes.Buffer
+	b.WriteString("//go:build tools\n\n// Package tools pins the control-plane programs; it is never compiled.\npackage tools\n\nimport (\n")
+	for _, p := range controlPlane {
+		fmt.Fprintf(&b, "\t_ %q\n", p.pkg)
 	}
-	return filepath.Join(filepath.Dir(file), "tools")
+	b.WriteString(")\n")
+	return b.Bytes()
+}
+
+// WriteToolsDir writes the embedded tools module into a directory under
+// cacheDir named by its content, and returns that directory.
+func WriteToolsDir(cacheDir string) (string, error) {
+	files := map[string][]byte{"go.mod": toolsMod, "go.sum": toolsSum, "tools.go": toolsGo()}
+	h := sha256.New()
+	for _, n := range []string{"go.mod", "go.sum", "tools.go"} {
+		h.Write([]byte(n))
+		h.Write(files[n])
+	}
+	dir := filepath.Join(cacheDir, "tools-"+hex.EncodeToString(h.Sum(nil))[:12])
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("write the tools module: %w", err)
+	}
+	for n, b := range files {
+		if old, err := os.ReadFile(filepath.Join(dir, n)); err == nil && bytes.Equal(old, b) {
+			continue
+		}
+		// Write then rename: a reader never sees half a file.
+		tmp := filepath.Join(dir, "."+n+".tmp")
+		if err := os.WriteFile(tmp, b, 0o644); err != nil {
+			return "", fmt.Errorf("write the tools module: %w", err)
+		}
+		if err := os.Rename(tmp, filepath.Join(dir, n)); err != nil {
+			return "", fmt.Errorf("write the tools module: %w", err)
+		}
+	}
+	return dir, nil
 }
 
 // Build compiles the control-plane binaries unless the cache already holds
@@ -76,9 +139,6 @@ func DefaultToolsDir() string {
 func Build(ctx context.Context, o BuildOptions) (string, error) {
 	if o.CacheDir == "" {
 		o.CacheDir = DefaultCacheDir()
-	}
-	if o.ToolsDir == "" {
-		o.ToolsDir = DefaultToolsDir()
 	}
 	if o.Log == nil {
 		o.Log = io.Discard
@@ -102,41 +162,69 @@ func Build(ctx context.Context, o BuildOptions) (string, error) {
 	if err != nil {
 		return "", errors.New("go toolchain not found on PATH: install Go 1.26 or newer (https://go.dev/doc/install) to build the local control plane")
 	}
+	if o.ToolsDir == "" {
+		if o.ToolsDir, err = WriteToolsDir(o.CacheDir); err != nil {
+			return "", err
+		}
+	}
 	if _, err := os.Stat(filepath.Join(o.ToolsDir, "go.mod")); err != nil {
 		return "", fmt.Errorf("tools module not found at %s: run from a checkout of kubectl-envops", o.ToolsDir)
 	}
 	staging := binDir + ".partial"
+	if err := os.RemoveAll(staging); err != nil {
+		return "", err
+	}
 	if err := os.MkdirAll(staging, 0o755); err != nil {
 		return "", err
 	}
-	// -s -w: no symbol tables or DWARF, which only lengthen the link.
-	ldflags := fmt.Sprintf("-s -w -X k8s.io/component-base/version.gitVersion=%s -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37", KubernetesVersion)
-	steps := []struct {
-		what string
-		args []string
-		env  []string
-	}{
-		{"kube-apiserver, kube-controller-manager, kube-scheduler and kubectl " + KubernetesVersion,
-			[]string{"build", "-trimpath", "-ldflags", ldflags, "-o", staging + string(os.PathSeparator),
-				"k8s.io/kubernetes/cmd/kube-apiserver", "k8s.io/kubernetes/cmd/kube-controller-manager",
-				"k8s.io/kubernetes/cmd/kube-scheduler", "k8s.io/kubernetes/cmd/kubectl"}, nil},
-		{"etcd " + EtcdVersion, []string{"build", "-trimpath", "-ldflags", "-s -w", "-o", filepath.Join(staging, Etcd), "go.etcd.io/etcd/server/v3"}, nil},
-		// kwok needs older k8s.io modules than the control plane: build it in its own module graph.
-		{"kwok " + KwokVersion, []string{"install", "-trimpath", "-ldflags", "-s -w", "sigs.k8s.io/kwok/cmd/kwok@" + KwokVersion}, []string{"GOBIN=" + staging}},
-		{"kwok stage definitions", []string{"mod", "download", "-json", "sigs.k8s.io/kwok@" + KwokVersion}, nil},
+	// The go command links each binary in its work directory and renames
+	// it into staging: on the same file system, a binary that appears is
+	// complete, which is how progress is reported below.
+	workTmp := filepath.Join(o.CacheDir, "tmp")
+	if err := os.MkdirAll(workTmp, 0o755); err != nil {
+		return "", err
 	}
-	for i, s := range steps {
-		fmt.Fprintf(o.Log, "building %s (first run only; cached in %s)\n", s.what, o.CacheDir)
-		logPath := filepath.Join(o.CacheDir, fmt.Sprintf("build-%d.log", i+1))
-		out, err := runGo(ctx, goBin, o.ToolsDir, logPath, s.env, s.args...)
-		if err != nil {
-			return "", fmt.Errorf("building %s failed: %v; log: %s", s.what, err, logPath)
+	defer os.RemoveAll(workTmp)
+	// CGO_ENABLED stays as the caller has it, as for the main module's
+	// builds and tests, so that the packages both import share compile
+	// keys (see the Makefile).
+	env := []string{"GOTMPDIR=" + workTmp}
+
+	// One go build for every program of the tools module: the compiler
+	// works on all of them at once, and the packages they share (most of
+	// Kubernetes) are compiled once. -s -w: no symbol tables or DWARF,
+	// which only lengthen the link; -X is link-time only.
+	ldflags := fmt.Sprintf("-s -w -X k8s.io/component-base/version.gitVersion=%s -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37", KubernetesVersion)
+	args := []string{"build", "-trimpath", "-v", "-ldflags", ldflags, "-o", staging + string(os.PathSeparator)}
+	var progress []component
+	for _, p := range controlPlane {
+		args = append(args, p.pkg)
+		version := KubernetesVersion
+		switch p.name {
+		case Etcd:
+			version = EtcdVersion
+		case Kwok:
+			version = KwokVersion
 		}
-		if s.args[0] == "mod" {
-			if err := writeKwokStages(out, filepath.Join(staging, kwokStagesFile)); err != nil {
-				return "", fmt.Errorf("collecting kwok stages: %w; log: %s", err, logPath)
-			}
-		}
+		progress = append(progress, component{name: p.name, version: version, file: filepath.Join(staging, mainBinaryName(p.pkg))})
+	}
+	fmt.Fprintf(o.Log, "building the control plane (first run only; cached in %s)\n", o.CacheDir)
+	logPath := filepath.Join(o.CacheDir, "build-1.log")
+	if _, err := runGoReporting(ctx, goBin, o.ToolsDir, logPath, env, progress, o.Log, args...); err != nil {
+		return "", fmt.Errorf("building %s failed: %v; log: %s", componentNames(progress), err, logPath)
+	}
+	if err := os.Rename(filepath.Join(staging, mainBinaryName("go.etcd.io/etcd/server/v3")), filepath.Join(staging, Etcd)); err != nil {
+		return "", err
+	}
+
+	// kwok ships its stage definitions beside its sources, not in its binary.
+	logPath = filepath.Join(o.CacheDir, "build-2.log")
+	out, err := runGo(ctx, goBin, o.ToolsDir, logPath, env, "mod", "download", "-json", "sigs.k8s.io/kwok@"+KwokVersion)
+	if err != nil {
+		return "", fmt.Errorf("fetching the kwok stage definitions failed: %v; log: %s", err, logPath)
+	}
+	if err := writeKwokStages(out, filepath.Join(staging, kwokStagesFile)); err != nil {
+		return "", fmt.Errorf("collecting kwok stages: %w; log: %s", err, logPath)
 	}
 	if err := os.RemoveAll(binDir); err != nil {
 		return "", err
@@ -145,6 +233,89 @@ func Build(ctx context.Context, o BuildOptions) (string, error) {
 		return "", err
 	}
 	return binDir, nil
+}
+
+// mainBinaryName is the file name "go build -o DIR/" gives a main package:
+// its last path element, or the one before a major-version suffix.
+func mainBinaryName(pkg string) string {
+	elems := strings.Split(pkg, "/")
+	last := elems[len(elems)-1]
+	major := len(last) >= 2 && last[0] == 'v' && last[1] >= '1' && last[1] <= '9' && last != "v1" &&
+		strings.Trim(last[1:], "0123456789") == ""
+	if len(elems) > 1 && major {
+		return elems[len(elems)-2]
+	}
+	return last
+}
+
+// component is one binary of a running build, for progress lines.
+type component struct {
+	name, version, file string
+	done                bool
+}
+
+func componentNames(cs []component) string {
+	names := make([]string, len(cs))
+	for i, c := range cs {
+		names[i] = c.name
+	}
+	return strings.Join(names, ", ")
+}
+
+// runGoReporting runs the go command like runGo and, while it runs, logs
+// one line per component when it starts and one when its binary appears,
+// with the time since the start; a line every two minutes says how far the
+// compile has got, so a long first build never looks stuck.
+func runGoReporting(ctx context.Context, goBin, dir, logPath string, env []string, cs []component, log io.Writer, args ...string) ([]byte, error) {
+	start := time.Now()
+	for _, c := range cs {
+		fmt.Fprintf(log, "building %s %s\n", c.name, c.version)
+	}
+	var compiled atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		lastNote := start
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			pending := 0
+			for i := range cs {
+				if cs[i].done {
+					continue
+				}
+				if _, err := os.Stat(cs[i].file); err == nil {
+					cs[i].done = true
+					fmt.Fprintf(log, "built %s %s in %s\n", cs[i].name, cs[i].version, time.Since(start).Round(time.Second))
+					continue
+				}
+				pending++
+			}
+			if pending > 0 && time.Since(lastNote) >= 2*time.Minute {
+				lastNote = time.Now()
+				fmt.Fprintf(log, "still building (%s elapsed, %d packages compiled so far)\n", time.Since(start).Round(time.Second), compiled.Load())
+			}
+		}
+	}()
+	out, err := runGoCounting(ctx, goBin, dir, logPath, env, &compiled, args...)
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range cs {
+		if !c.done {
+			fmt.Fprintf(log, "built %s %s in %s\n", c.name, c.version, time.Since(start).Round(time.Second))
+		}
+	}
+	return out, nil
 }
 
 func complete(binDir string) bool {
@@ -158,6 +329,12 @@ func complete(binDir string) bool {
 
 // runGo runs the go command, logging to logPath, and returns its stdout.
 func runGo(ctx context.Context, goBin, dir, logPath string, env []string, args ...string) ([]byte, error) {
+	return runGoCounting(ctx, goBin, dir, logPath, env, nil, args...)
+}
+
+// runGoCounting is runGo that also counts the lines of stderr, which "go
+// build -v" writes one per package it compiles.
+func runGoCounting(ctx context.Context, goBin, dir, logPath string, env []string, lines *atomic.Int64, args ...string) ([]byte, error) {
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -169,11 +346,21 @@ func runGo(ctx context.Context, goBin, dir, logPath string, env []string, args .
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout = io.MultiWriter(&stdout, logf)
 	cmd.Stderr = logf
-	fmt.Fprintf(logf, "$ go %s\n", strings.Join(args, " "))
+	if lines != nil {
+		cmd.Stderr = io.MultiWriter(logf, lineCounter{lines})
+	}
+	fmt.Fprintf(logf, "$ %s go %s\n", strings.Join(env, " "), strings.Join(args, " "))
 	if err := cmd.Run(); err != nil {
 		return nil, err
 	}
 	return stdout.Bytes(), nil
+}
+
+type lineCounter struct{ n *atomic.Int64 }
+
+func (c lineCounter) Write(p []byte) (int, error) {
+	c.n.Add(int64(bytes.Count(p, []byte{'\n'})))
+	return len(p), nil
 }
 
 // writeKwokStages concatenates the stage definitions that ship in the kwok

@@ -37,6 +37,11 @@ type Options struct {
 	ReadyTimeout time.Duration
 	// Log receives one line per step.
 	Log io.Writer
+	// StopWithParent kills every component when the process that started
+	// it ends, however it ends (SIGKILL, a test binary's timeout panic):
+	// tests set it so that no control plane outlives them. Clusters meant
+	// to outlive the command, as "envops-cluster up" starts, leave it off.
+	StopWithParent bool
 }
 
 // Process is one running component.
@@ -63,6 +68,9 @@ type Cluster struct {
 	BinDir     string    `json:"binDir"`
 
 	pki pki
+	// stopWithParent: see Options.StopWithParent; components restarted
+	// through StartComponent inherit it.
+	stopWithParent bool
 }
 
 // ContextName is the kube context of the cluster serving an environment.
@@ -104,7 +112,8 @@ func Up(ctx context.Context, o Options) (c *Cluster, err error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	c = &Cluster{Name: o.Name, Context: ContextName(o.Name), Dir: dir, BinDir: o.BinDir, Kubeconfig: filepath.Join(dir, "kubeconfig")}
+	c = &Cluster{Name: o.Name, Context: ContextName(o.Name), Dir: dir, BinDir: o.BinDir, Kubeconfig: filepath.Join(dir, "kubeconfig"),
+		stopWithParent: o.StopWithParent}
 	defer func() {
 		if err != nil {
 			// Keep the directory: the error names a log file in it.
@@ -230,7 +239,12 @@ func (c *Cluster) start(name string, port int, args ...string) error {
 	// Its own process group: an interrupt of the test run must not kill the
 	// component before Down has a chance to, and Down can stop it alone.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	start := cmd.Start
+	if c.stopWithParent {
+		cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+		start = func() error { return startOnLockedThread(cmd) }
+	}
+	if err := start(); err != nil {
 		return fmt.Errorf("starting %s failed: %w; log: %s", name, err, logPath)
 	}
 	p := Process{Name: name, PID: cmd.Process.Pid, Log: logPath, Port: port, Args: args}

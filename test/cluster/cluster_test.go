@@ -20,17 +20,17 @@ func TestUpSideBySideAndDownLeavesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	state := t.TempDir()
-	a, err := Up(ctx, Options{Name: "dev", Nodes: 2, StateDir: state, BinDir: binDir, Log: testLog{t}})
+	a, err := Up(ctx, Options{Name: "dev", Nodes: 2, StateDir: state, BinDir: binDir, Log: testLog{t}, StopWithParent: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Down()
 	// Same name while it runs: refused with a clear message, the first untouched.
-	if _, err := Up(ctx, Options{Name: "dev", StateDir: state, BinDir: binDir}); err == nil || !strings.Contains(err.Error(), "already running") {
+	if _, err := Up(ctx, Options{Name: "dev", StateDir: state, BinDir: binDir, StopWithParent: true}); err == nil || !strings.Contains(err.Error(), "already running") {
 		t.Fatalf("second up of a running cluster: err = %v, want 'already running'", err)
 	}
 	// Another state directory: a second control plane on other ports.
-	b, err := Up(ctx, Options{Name: "dev", Nodes: 1, StateDir: t.TempDir(), BinDir: binDir, Log: testLog{t}})
+	b, err := Up(ctx, Options{Name: "dev", Nodes: 1, StateDir: t.TempDir(), BinDir: binDir, Log: testLog{t}, StopWithParent: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +154,7 @@ func TestRestartAPIServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := Up(ctx, Options{Name: "faults", Nodes: 1, StateDir: t.TempDir(), BinDir: binDir})
+	c, err := Up(ctx, Options{Name: "faults", Nodes: 1, StateDir: t.TempDir(), BinDir: binDir, StopWithParent: true})
 	if err != nil {
 		t.Fatal(err)
 	}

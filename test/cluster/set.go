@@ -24,6 +24,8 @@ type SetOptions struct {
 	Build BuildOptions
 	// Log receives progress lines.
 	Log io.Writer
+	// StopWithParent: see Options.StopWithParent.
+	StopWithParent bool
 }
 
 // Set is several clusters and one kubeconfig with a context for each.
@@ -62,7 +64,7 @@ func StartSet(ctx context.Context, o SetOptions) (*Set, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := Up(ctx, Options{Name: name, Nodes: o.Nodes, StateDir: o.StateDir, BinDir: binDir, Log: o.Log})
+			c, err := Up(ctx, Options{Name: name, Nodes: o.Nodes, StateDir: o.StateDir, BinDir: binDir, Log: o.Log, StopWithParent: o.StopWithParent})
 			s.Clusters[i] = c
 			if err != nil {
 				errs[i] = fmt.Errorf("cluster %s: %w", name, err)

@@ -343,8 +343,11 @@ func TestInitEnvWatchNamespaces(t *testing.T) {
 			_ = prod.CoreV1().Secrets(m[1]).Delete(context.Background(), "environment", metav1.DeleteOptions{})
 		}
 	})
-	waitFor(t, 60*time.Second, "the watch to start", func() bool {
-		return strings.Contains(p.stderr.String(), "watching namespaces")
+	// The command writes the existing namespaces before it watches; the
+	// watch lists namespaces before it follows them, so one created from
+	// now on is seen either way.
+	waitFor(t, 60*time.Second, "the Secret in the existing namespace", func() bool {
+		return envSecretValue(t, prod, existing) == "prod"
 	})
 	if got := envSecretValue(t, prod, existing); got != "prod" {
 		t.Errorf("existing namespace %s declares %q, want prod", existing, got)

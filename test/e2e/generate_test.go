@@ -218,8 +218,9 @@ func TestKustomizePluginsMatchGenerate(t *testing.T) {
 	dir := generateProject(t)
 	bin := t.TempDir()
 	for _, p := range []string{"envsecret", "labelconvention"} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(bin, p), "./plugins/"+p)
+		cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(bin, p), "./plugins/"+p)
 		cmd.Dir = repoRoot()
+		cmd.Env = goBuildEnv()
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("building plugin %s: %v\n%s", p, err, out)
 		}

@@ -18,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -75,6 +76,9 @@ func runMain(m *testing.M) int {
 			Names:    []string{"dev", "prod"},
 			StateDir: filepath.Join(work, "clusters"),
 			Log:      os.Stderr,
+			// A test binary killed outright (or by its -timeout) takes
+			// the control planes along.
+			StopWithParent: true,
 		})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "e2e: start clusters:", err)
@@ -111,15 +115,25 @@ func runMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
-	build := exec.CommandContext(ctx, "go", "build",
+	// The compile settings of every build of the run (see goBuildEnv).
+	build := exec.CommandContext(ctx, "go", "build", "-trimpath",
 		"-ldflags", "-X github.com/envops/kubectl-envops/pkg/version.version=v0.0.0-e2e -X github.com/envops/kubectl-envops/pkg/version.commit=e2e",
 		"-o", filepath.Join(pathDir, "kubectl-envops"), "./cmd/kubectl-envops")
 	build.Dir = repoRoot()
+	build.Env = goBuildEnv()
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: build kubectl-envops: %v\n%s", err, out)
 		return 1
 	}
 	return m.Run()
+}
+
+// goBuildEnv is the environment of every "go build" of the tests: the
+// caller's, CGO_ENABLED included, as for "make" and the control plane's
+// build; with -trimpath on the command line, the packages they share are
+// compiled once per machine.
+func goBuildEnv() []string {
+	return os.Environ()
 }
 
 // repoRoot is the main module's directory (tests run in test/e2e).
@@ -242,16 +256,25 @@ func sanitize(name string) string {
 	return s
 }
 
-// waitFor checks cond until it holds or the timeout ends the test.
+// waitFor checks cond, a condition on what the cluster or a command shows,
+// until it holds or the timeout ends the test.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(200 * time.Millisecond)
+	if !poll(t, timeout, cond) {
+		t.Fatalf("timed out after %s waiting for %s", timeout, what)
 	}
+}
+
+// poll checks cond every 200ms until it holds (true) or timeout passes
+// (false); the one wait loop of the tests, for those that say more than
+// waitFor when the condition never holds.
+func poll(t *testing.T, timeout time.Duration, cond func() bool) bool {
+	t.Helper()
+	// Not t.Context(): it is canceled before cleanups run, and a cleanup may wait.
+	err := wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
+		return cond(), nil
+	})
+	return err == nil
 }
 
 // addNode registers a kwok-managed node on a cluster, waits until it is

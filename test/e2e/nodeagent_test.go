@@ -138,12 +138,8 @@ func waitOnePerNode(t *testing.T, cs kubernetes.Interface, ns string, want int) 
 		}
 		return true
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("want %d agents, one on each schedulable node (%s):\n%s", want, last, describeAgents(t, cs, ns))
-		}
-		time.Sleep(200 * time.Millisecond)
+	if !poll(t, 60*time.Second, ok) {
+		t.Fatalf("want %d agents, one on each schedulable node (%s):\n%s", want, last, describeAgents(t, cs, ns))
 	}
 }
 

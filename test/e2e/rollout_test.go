@@ -185,10 +185,8 @@ func assertSettled(t *testing.T, cs kubernetes.Interface, ns string, replicas in
 		}
 		return true
 	}
-	for deadline := time.Now().Add(30 * time.Second); !settled(); time.Sleep(200 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("want %d Ready pods of web (uid %s) on %s, template %s, have:\n%s", replicas, web.UID, image, hash, describePods(t, cs, ns))
-		}
+	if !poll(t, 30*time.Second, settled) {
+		t.Fatalf("want %d Ready pods of web (uid %s) on %s, template %s, have:\n%s", replicas, web.UID, image, hash, describePods(t, cs, ns))
 	}
 	all, err := cs.CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{})
 	if err != nil {
@@ -645,8 +643,9 @@ func previousRelease(t *testing.T) string {
 			return
 		}
 		bin := filepath.Join(workDir, "previous-bin", "kubectl-envops")
-		build := exec.Command("go", "build", "-o", bin, "./cmd/kubectl-envops")
+		build := exec.Command("go", "build", "-trimpath", "-o", bin, "./cmd/kubectl-envops")
 		build.Dir = src
+		build.Env = goBuildEnv()
 		if out, err := build.CombinedOutput(); err != nil {
 			previous.err = fmt.Errorf("build %s: %v\n%s", previousReleaseCommit, err, out)
 			return

@@ -115,7 +115,10 @@ func buildRelease(t *testing.T) release {
 	r := release{dir: filepath.Join(work, "dist"), tools: filepath.Join(work, "tools")}
 	r.manifest = filepath.Join(r.dir, "krew-manifest.yaml")
 
-	if res := run(t, os.Environ(), ".", "go", "build", "-o", r.tools+string(os.PathSeparator),
+	// -trimpath, as every build of "make test", so that none of them
+	// compiles a shared package again.
+	goEnv := os.Environ()
+	if res := run(t, goEnv, ".", "go", "build", "-trimpath", "-o", r.tools+string(os.PathSeparator),
 		"sigs.k8s.io/krew/cmd/krew", "sigs.k8s.io/krew/cmd/validate-krew-manifest"); res.ExitCode != 0 {
 		t.Fatalf("build krew:\n%s", res)
 	}
@@ -134,7 +137,7 @@ func buildRelease(t *testing.T) release {
 	srv := httptest.NewServer(http.FileServer(http.Dir(r.dir)))
 	t.Cleanup(srv.Close)
 	r.url = srv.URL
-	res := run(t, os.Environ(), repoRoot(t), "go", "run", "./hack/dist",
+	res := run(t, goEnv, repoRoot(t), "go", "run", "-trimpath", "./hack/dist",
 		"-version", releaseVersion, "-commit", releaseCommit, "-out", r.dir, "-base-url", srv.URL,
 		"-platforms", strings.Join(platforms, ","))
 	if res.ExitCode != 0 {
