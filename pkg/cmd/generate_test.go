@@ -1,19 +1,14 @@
 package cmd
 
 import (
-	"bytes"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"sigs.k8s.io/yaml"
-
-	"github.com/envops/kubectl-envops/pkg/render"
 )
 
 // writeGenerateProject writes a project with one scaffolded-style app "web" and
@@ -177,40 +172,22 @@ func TestGenerateErrors(t *testing.T) {
 	}
 }
 
-// TestPrintYAMLStreamIsOnePrinter checks that apps encoded apart are
-// written exactly as one printer writes all their objects, whichever apps
-// render no objects.
-func TestPrintYAMLStreamIsOnePrinter(t *testing.T) {
-	obj := func(name string) *unstructured.Unstructured {
-		return &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "ConfigMap", "metadata": map[string]any{"name": name}}}
-	}
-	app := func(name string, n int) render.AppObjects {
-		a := render.AppObjects{App: name}
-		for i := range n {
-			a.Objects = append(a.Objects, obj(fmt.Sprintf("%s-%d", name, i)))
-		}
-		return a
-	}
-	for _, apps := range [][]render.AppObjects{
-		{app("a", 2), app("b", 0), app("c", 1)},
-		{app("a", 0), app("b", 3)},
-		{app("a", 1), app("b", 0)},
-		{app("a", 0)},
-		nil,
+// TestGenerateTemplates checks that -o jsonpath and -o go-template print
+// the rendered objects, and that --output-dir, which writes files, takes
+// only yaml or json.
+func TestGenerateTemplates(t *testing.T) {
+	cfgPath := writeGenerateProject(t)
+	for _, tc := range []struct{ format, want string }{
+		{"jsonpath={.kind}/{.metadata.name} {.spec.replicas}", "ReplicationController/web 3"},
+		{"go-template={{range .spec.template.spec.containers}}{{.image}}{{end}}", "nginx:1.28"},
 	} {
-		var want, got bytes.Buffer
-		var all []*unstructured.Unstructured
-		for _, a := range apps {
-			all = append(all, a.Objects...)
+		out, stderr, code := runGenerate(t, "web", "--env", "prod", "--image", "nginx:1.28", "-o", tc.format, "--config", cfgPath)
+		if code != 0 || out != tc.want {
+			t.Errorf("-o %s: exit %d, stdout %q, stderr %q; want %q", tc.format, code, out, stderr, tc.want)
 		}
-		if err := printRendered(&want, "yaml", all); err != nil {
-			t.Fatal(err)
-		}
-		if err := printYAMLStream(&got, apps); err != nil {
-			t.Fatal(err)
-		}
-		if got.String() != want.String() {
-			t.Errorf("got:\n%s\nwant:\n%s", got.String(), want.String())
-		}
+	}
+	_, stderr, code := runGenerate(t, "--all", "--env", "prod", "-o", "jsonpath={.items}", "--output-dir", t.TempDir(), "--config", cfgPath)
+	if code != ExitUsage || !strings.Contains(stderr, "--output-dir writes yaml or json files") {
+		t.Errorf("--output-dir with a template: exit %d, stderr %q; want exit 2 saying --output-dir takes yaml or json", code, stderr)
 	}
 }
