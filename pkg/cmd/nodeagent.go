@@ -2,8 +2,8 @@ package cmd
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -213,75 +213,38 @@ func (o *NodeAgentOptions) Validate() error {
 func (o *NodeAgentOptions) Run(ctx context.Context) error {
 	ctx, stop := untilInterrupted(ctx)
 	defer stop()
-
-	record := &audit.Record{Time: time.Now(), Cause: o.Cause}
-	// A client dry run only reads, so it needs no write access.
-	if o.Guard != nil && o.dryRun != rollout.DryRunClient {
-		user, err := o.Guard(ctx, o.Namespace, false)
-		if err != nil {
-			return err
-		}
-		record.User = user
-	}
-	if o.Image != "" {
-		res, err := o.apply(ctx, record)
-		if err != nil {
-			return err
-		}
-		if res.Mode == nodeagent.ModeDaemonSet && o.Sync {
-			fmt.Fprintf(o.ErrOut, "note: %s runs one pod on every node by itself; there is nothing to sync\n", nodeagent.Ref(nodeagent.KindDaemonSet, o.Name))
-			return nil
-		}
-	}
-	if !o.Sync {
-		return nil
-	}
-	syncer := &nodeagent.Syncer{Client: o.Client, Namespace: o.Namespace, Name: o.Name, DryRun: o.dryRun}
-	var err error
-	if o.Watch {
-		fmt.Fprintf(o.ErrOut, "watching nodes for %s in namespace %q; press Ctrl-C to stop\n", nodeagent.Ref(nodeagent.KindReplicationController, o.Name), o.Namespace)
-		if err = syncer.Watch(ctx, o.printSync); err == nil {
-			fmt.Fprintln(o.ErrOut, "stopped watching nodes")
-		}
-	} else {
-		var res *nodeagent.SyncResult
-		if res, err = syncer.Sync(ctx); err == nil {
-			o.printSync(res)
-		}
-	}
-	if errors.Is(err, nodeagent.ErrDaemonSet) {
-		fmt.Fprintf(o.ErrOut, "note: %v\n", err)
-		return nil
-	}
-	return err
-}
-
-func (o *NodeAgentOptions) apply(ctx context.Context, record *audit.Record) (*nodeagent.InstallResult, error) {
 	spec := nodeagent.Spec{
 		Name: o.Name, Namespace: o.Namespace, Image: o.Image,
 		HostPort: int32(o.HostPort), Protocol: o.protocol, EnvFromSecret: o.EnvFromSecret,
 		Tier: o.Tier, Role: o.Role,
-		Secret: o.Config.Secret, Labels: o.Config.Labels, Record: record,
+		Secret: o.Config.Secret, Labels: o.Config.Labels, Record: &audit.Record{Time: time.Now(), Cause: o.Cause},
 	}
-	if err := spec.Validate(); err != nil {
-		return nil, usageError("%v", err)
+	if err := spec.Validate(); o.Image != "" && err != nil {
+		return usageError("%v", err)
 	}
 	// With -o, stdout holds only the object; progress goes to stderr.
 	progress := o.Out
-	if o.output().usesPrinter() {
+	if !o.output().isOwn() {
 		progress = o.ErrOut
 	}
-	ap := &nodeagent.Installer{Client: o.Client, Discovery: o.Discovery, Events: func(e rollout.Event) {
-		if e.Message != "" && e.Type != rollout.EventDone {
-			fmt.Fprintf(progress, "%s: %s\n", e.Type, e.Message)
-		}
-	}}
-	res, err := ap.Install(ctx, spec, nodeagent.InstallOptions{Mode: o.mode, DryRun: o.dryRun, Timeout: o.Timeout})
-	if err != nil {
-		return nil, err
+	job := &nodeagent.Job{Client: o.Client, Discovery: o.Discovery, Spec: spec, Sync: o.Sync, Watch: o.Watch, Guard: o.Guard,
+		Install: nodeagent.InstallOptions{Mode: o.mode, DryRun: o.dryRun, Timeout: o.Timeout},
+		Events: func(e rollout.Event) {
+			if e.Message != "" && e.Type != rollout.EventDone {
+				fmt.Fprintf(progress, "%s: %s\n", e.Type, e.Message)
+			}
+		},
+		Installed: func(res *nodeagent.InstallResult) error { return o.printInstall(progress, res) },
+		Synced:    o.printSync,
+		Note:      func(line string) { fmt.Fprintln(o.ErrOut, line) },
 	}
+	return job.Run(ctx)
+}
+
+// printInstall prints the applied object as -o asks, and a summary line.
+func (o *NodeAgentOptions) printInstall(progress io.Writer, res *nodeagent.InstallResult) error {
 	if err := o.output().printObjects(o.Out, []runtime.Object{printable(res.Object)}); err != nil {
-		return nil, err
+		return err
 	}
 	kind := nodeagent.KindReplicationController
 	if res.Mode == nodeagent.ModeDaemonSet {
@@ -296,7 +259,7 @@ func (o *NodeAgentOptions) apply(ctx context.Context, record *audit.Record) (*no
 	for _, e := range res.Nodes.Excluded {
 		fmt.Fprintf(progress, "  not counted: node %s (%s)\n", e.Node, e.Reason)
 	}
-	return res, nil
+	return nil
 }
 
 // printSync prints one sync result: the replicas, the nodes left out, and
@@ -389,7 +352,7 @@ func (o *NodeAgentStatusOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if o.output().usesPrinter() {
+	if !o.output().isOwn() {
 		return o.output().printValue(o.Out, st)
 	}
 	rows := make([][]string, 0, len(st.Nodes))
