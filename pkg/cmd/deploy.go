@@ -12,9 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
-	"k8s.io/kubectl/pkg/cmd/diff"
 	"k8s.io/kubectl/pkg/util/templates"
-	"k8s.io/utils/exec"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	"github.com/envops/kubectl-envops/pkg/config"
@@ -257,10 +255,7 @@ func checkImageAndWebhook(image, webhook string) error {
 	if err := (render.Options{Image: image}).Validate(); err != nil {
 		return usageError("--image: %v", err)
 	}
-	if webhook == "" {
-		return nil
-	}
-	if err := notify.ValidateURL(webhook); err != nil {
+	if err := notify.ValidateURL(webhook); webhook != "" && err != nil {
 		return usageError("--notify: %v", err)
 	}
 	return nil
@@ -306,7 +301,7 @@ func (o *DeployOptions) Run(ctx context.Context) error {
 		}
 	}
 	if o.Diff {
-		return o.diff(ctx, d, plan)
+		return d.Diff(ctx, plan, o.IOStreams)
 	}
 	if o.DryRun == rollout.DryRunNone {
 		action := "deploy " + o.App
@@ -354,32 +349,6 @@ func (o *DeployOptions) Run(ctx context.Context) error {
 	return err
 }
 
-// diff prints, like kubectl diff, each object as it is and as the deploy
-// would leave it.
-func (o *DeployOptions) diff(ctx context.Context, d *deploy.Deployer, plan *deploy.Plan) error {
-	previews, err := d.Previews(ctx, plan)
-	if err != nil {
-		return err
-	}
-	differ, err := diff.NewDiffer("LIVE", "MERGED")
-	if err != nil {
-		return err
-	}
-	defer differ.TearDown()
-	for _, p := range previews {
-		if err := differ.Diff(p, diff.Printer{}, false, false); err != nil {
-			return err
-		}
-	}
-	err = differ.Run(&diff.DiffProgram{Exec: exec.New(), IOStreams: o.IOStreams})
-	// diff(1) exits 1 when it found differences: that is the answer, not a failure.
-	var ee exec.ExitError
-	if errors.As(err, &ee) && ee.ExitStatus() == 1 {
-		return nil
-	}
-	return err
-}
-
 // deployPrinter shows deploy events: on a terminal, progress rewrites one
 // line per controller; otherwise every event is a timestamped line; with
 // jsonl or a template, every event goes through -o's printer.
@@ -400,7 +369,7 @@ func newDeployPrinter(out io.Writer, f *outputFlags, tty bool) *deployPrinter {
 	switch {
 	case *f.format == "jsonl":
 		p.each = notify.NewJSONLines(out).Event
-	case f.usesPrinter():
+	case !f.isOwn():
 		p.each = func(e rollout.Event) {
 			p.mu.Lock()
 			defer p.mu.Unlock()

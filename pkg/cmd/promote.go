@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -19,9 +18,8 @@ import (
 
 	"github.com/envops/kubectl-envops/pkg/config"
 	"github.com/envops/kubectl-envops/pkg/fleet"
-	"github.com/envops/kubectl-envops/pkg/notify"
+	"github.com/envops/kubectl-envops/pkg/kube"
 	"github.com/envops/kubectl-envops/pkg/promote"
-	"github.com/envops/kubectl-envops/pkg/render"
 	"github.com/envops/kubectl-envops/pkg/rollout"
 )
 
@@ -114,9 +112,7 @@ func NewCmdPromote(g *Globals, runF func(*PromoteOptions) error) *cobra.Command 
 // output offers text, jsonl and kubectl's templates, each applied to one
 // event; json and yaml would not make a stream.
 func (o *PromoteOptions) output() *outputFlags {
-	f := outputOf(&o.print, &o.Output, "text", "jsonl")
-	f.print.JSONYamlPrintFlags = nil
-	return f
+	return outputOf(&o.print, &o.Output, "text", "jsonl").templatesOnly()
 }
 
 // Complete loads the project file and the kubeconfig and plans the
@@ -158,7 +154,10 @@ func (o *PromoteOptions) Complete(g *Globals, _ *cobra.Command, args []string) e
 		return fmt.Errorf("cannot load kubeconfig: %w", err)
 	}
 	o.newClient = fleet.ContextClients(o.raw)
-	o.step = func() *Globals { return stepGlobals(g, o.IOStreams) }
+	o.step = func() *Globals {
+		cf := kube.CopyConfigFlags(g.ConfigFlags)
+		return &Globals{ConfigFlags: cf, Factory: cmdutil.NewFactory(cf), Streams: o.IOStreams, ConfigPath: g.ConfigPath}
+	}
 	return nil
 }
 
@@ -179,36 +178,7 @@ func (o *PromoteOptions) Validate() error {
 	case o.FailureGrace <= 0:
 		return usageError("invalid --failure-grace %s: use a positive duration such as 30s", o.FailureGrace)
 	}
-	if err := (render.Options{Image: o.Image}).Validate(); err != nil {
-		return usageError("--image: %v", err)
-	}
-	if err := notify.ValidateURL(o.Notify); o.Notify != "" && err != nil {
-		return usageError("--notify: %v", err)
-	}
-	return nil
-}
-
-// stepGlobals copies kubectl's flags for one deploy, leaving the context
-// to the environment's mapping; each deploy gets its own client factory,
-// since a factory keeps the first context it loads.
-func stepGlobals(g *Globals, streams genericiooptions.IOStreams) *Globals {
-	cf := genericclioptions.NewConfigFlags(true).WithDiscoveryBurst(300).WithWrapConfigFn(withTransientRetries)
-	src := g.ConfigFlags
-	copyFlag := func(dst, from *string) {
-		if dst != nil && from != nil {
-			*dst = *from
-		}
-	}
-	copyFlag(cf.KubeConfig, src.KubeConfig)
-	copyFlag(cf.Namespace, src.Namespace)
-	copyFlag(cf.Impersonate, src.Impersonate)
-	copyFlag(cf.Username, src.Username)
-	copyFlag(cf.BearerToken, src.BearerToken)
-	copyFlag(cf.Timeout, src.Timeout)
-	if src.ImpersonateGroup != nil {
-		*cf.ImpersonateGroup = append([]string(nil), *src.ImpersonateGroup...)
-	}
-	return &Globals{ConfigFlags: cf, Factory: cmdutil.NewFactory(cf), Streams: streams, ConfigPath: g.ConfigPath}
+	return checkImageAndWebhook(o.Image, o.Notify)
 }
 
 // Run reads the image (with --from), then promotes it step by step.
