@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -187,10 +185,4 @@ func (g *Globals) currentTarget() (string, kubernetes.Interface, error) {
 		return "", nil, fmt.Errorf("cannot create a client: %w", err)
 	}
 	return ns, client, nil
-}
-
-// interruptible is ctx, ended by Ctrl-C or SIGTERM, for commands that keep
-// running until stopped or leave work that a second run resumes.
-func interruptible(ctx context.Context) (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 }

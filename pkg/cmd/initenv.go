@@ -240,7 +240,7 @@ func (o *InitEnvOptions) printResult(res *environment.InitResult) error {
 
 // watch adds the Secret to namespaces as they appear, until Ctrl-C.
 func (o *InitEnvOptions) watch(ctx context.Context, record audit.Record) error {
-	ctx, stop := interruptible(ctx)
+	ctx, stop := untilInterrupted(ctx)
 	defer stop()
 	fmt.Fprintf(o.ErrOut, "watching namespaces in context %q for new ones; press Ctrl-C to stop\n", o.Context)
 	err := environment.Watch(ctx, o.Client, environment.WatchOptions{

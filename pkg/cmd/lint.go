@@ -280,7 +280,3 @@ func (o *LintOptions) write(rep *lint.Report, failOn lint.Severity) error {
 	}
 	return o.output().printValue(o.Out, report)
 }
-
-// firstNonEmpty is the first of s that is not empty (status and promote
-// print "-" for a missing value with it).
-func firstNonEmpty(s ...string) string { return cmp.Or(s...) }

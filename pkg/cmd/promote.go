@@ -183,7 +183,7 @@ func (o *PromoteOptions) Validate() error {
 
 // Run reads the image (with --from), then promotes it step by step.
 func (o *PromoteOptions) Run(ctx context.Context) error {
-	ctx, stop := interruptible(ctx)
+	ctx, stop := untilInterrupted(ctx)
 	defer stop()
 
 	image := o.Image

@@ -140,7 +140,7 @@ func (o *RBACOptions) Run(ctx context.Context) error {
 }
 
 func (o *RBACOptions) printObjects(objs []runtime.Object) error {
-	if o.output().usesPrinter() {
+	if !o.output().isOwn() {
 		return o.output().printObjects(o.Out, objs)
 	}
 	// One document per object, so the output feeds "kubectl apply -f -".
