@@ -5,16 +5,12 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/envops/kubectl-envops/pkg/config"
@@ -144,7 +140,7 @@ func (o *LintOptions) Complete(g *Globals, _ *cobra.Command, args []string) erro
 	o.Config = cfg
 	o.Color = o.Output == lint.FormatText && printers.AllowsColorOutput(o.Out)
 	if o.Live {
-		o.Targets, err = o.liveTargets(g)
+		o.Targets, err = lint.LiveTargets(g.ConfigFlags, g.Factory, o.AllNamespaces, o.AllContexts)
 	}
 	return inputError(err)
 }
@@ -177,43 +173,6 @@ func (o *LintOptions) Validate() error {
 		return usageError("--disable: %w", err)
 	}
 	return nil
-}
-
-// liveTargets resolves the current context's namespace, or every context.
-func (o *LintOptions) liveTargets(g *Globals) ([]lint.LiveTarget, error) {
-	loader := g.ConfigFlags.ToRawKubeConfigLoader()
-	raw, err := loader.RawConfig()
-	if err != nil {
-		return nil, fmt.Errorf("cannot load kubeconfig: %w", err)
-	}
-	if o.AllContexts {
-		// Every context gets the bound and the retries of the factory's clients.
-		overrides := &clientcmd.ConfigOverrides{Timeout: *g.ConfigFlags.Timeout}
-		if ns := *g.ConfigFlags.Namespace; ns != "" {
-			overrides.Context = clientcmdapi.Context{Namespace: ns}
-		}
-		if as := g.ConfigFlags.Impersonate; as != nil && *as != "" {
-			overrides.AuthInfo.Impersonate = *as
-		}
-		return lint.ContextTargets(raw, overrides, o.AllNamespaces)
-	}
-	name := cmp.Or(*g.ConfigFlags.Context, raw.CurrentContext)
-	if name == "" {
-		return nil, errors.New("no current context in your kubeconfig: pass --context, or set one with \"kubectl config use-context\"")
-	}
-	ns, _, err := loader.Namespace()
-	if err != nil {
-		return nil, fmt.Errorf("cannot determine the namespace: %w", err)
-	}
-	// The factory honours every global flag (--as, --token, --server, ...).
-	client, err := g.Factory.DynamicClient()
-	if err != nil {
-		return nil, fmt.Errorf("cannot reach context %q: %w", name, err)
-	}
-	if o.AllNamespaces {
-		ns = ""
-	}
-	return []lint.LiveTarget{{Context: name, Namespace: ns, Client: client}}, nil
 }
 
 // Run lints the input, prints the report and sets the exit code.
