@@ -102,7 +102,9 @@ func (l *Linter) LintTargets(ctx context.Context, targets []LiveTarget, timeout 
 // namespace of the current context (every namespace with allNamespaces)
 // through the factory, which honours every flag (--as, --token, --server,
 // ...), or with allContexts every context of the kubeconfig.
-func LiveTargets(flags *genericclioptions.ConfigFlags, factory interface{ DynamicClient() (dynamic.Interface, error) }, allNamespaces, allContexts bool) ([]LiveTarget, error) {
+func LiveTargets(flags *genericclioptions.ConfigFlags, factory interface {
+	DynamicClient() (dynamic.Interface, error)
+}, allNamespaces, allContexts bool) ([]LiveTarget, error) {
 	loader := flags.ToRawKubeConfigLoader()
 	raw, err := loader.RawConfig()
 	if err != nil {
