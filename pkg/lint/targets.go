@@ -98,13 +98,17 @@ func (l *Linter) LintTargets(ctx context.Context, targets []LiveTarget, timeout 
 	return read, fmt.Errorf("%w (and %d more contexts that could not be read)", failed[0], len(failed)-1)
 }
 
+// DynamicClientGetter is the part of kubectl's client factory LiveTargets
+// uses.
+type DynamicClientGetter interface {
+	DynamicClient() (dynamic.Interface, error)
+}
+
 // LiveTargets resolves what --live reads with kubectl's global flags: the
 // namespace of the current context (every namespace with allNamespaces)
 // through the factory, which honours every flag (--as, --token, --server,
 // ...), or with allContexts every context of the kubeconfig.
-func LiveTargets(flags *genericclioptions.ConfigFlags, factory interface {
-	DynamicClient() (dynamic.Interface, error)
-}, allNamespaces, allContexts bool) ([]LiveTarget, error) {
+func LiveTargets(flags *genericclioptions.ConfigFlags, factory DynamicClientGetter, allNamespaces, allContexts bool) ([]LiveTarget, error) {
 	loader := flags.ToRawKubeConfigLoader()
 	raw, err := loader.RawConfig()
 	if err != nil {
