@@ -145,11 +145,11 @@ func (o *InitEnvOptions) Complete(g *Globals, cmd *cobra.Command, args []string)
 
 // Validate checks the command line without touching the cluster.
 func (o *InitEnvOptions) Validate() error {
-	if err := config.ValidateEnvironmentName(o.Env); err != nil {
-		return usageError("%v", err)
-	}
 	if err := o.output().validate(); err != nil {
 		return err
+	}
+	if err := config.ValidateEnvironmentName(o.Env); err != nil {
+		return usageError("%v", err)
 	}
 	switch {
 	case o.WatchNamespaces && (o.DryRunStrategy != cmdutil.DryRunNone || !o.output().isOwn()):

@@ -3,7 +3,6 @@ package cmd
 import (
 	"context"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -46,16 +45,16 @@ type NodeAgentOptions struct {
 	// shaping is the first flag given that shapes the agent --image applies.
 	shaping     string
 	hostPortSet bool
-	Namespace   string
-	Config      *config.Config
-	Client      kubernetes.Interface
-	Discovery   discovery.DiscoveryInterface
+	print       *outputFlags
 	// Guard, when set, checks access before anything is changed and returns
 	// who the user is; Cause is the change cause recorded on the agent.
-	Guard func(ctx context.Context, namespace string, allNamespaces bool) (string, error)
-	Cause string
+	Guard     func(ctx context.Context, namespace string, allNamespaces bool) (string, error)
+	Cause     string
+	Namespace string
+	Config    *config.Config
+	Client    kubernetes.Interface
+	Discovery discovery.DiscoveryInterface
 
-	print *outputFlags
 	genericiooptions.IOStreams
 }
 
@@ -227,14 +226,15 @@ func (o *NodeAgentOptions) Run(ctx context.Context) error {
 	if !o.output().isOwn() {
 		progress = o.ErrOut
 	}
+	say := func(format string, a ...any) { fmt.Fprintf(progress, format, a...) }
 	job := &nodeagent.Job{Client: o.Client, Discovery: o.Discovery, Spec: spec, Sync: o.Sync, Watch: o.Watch, Guard: o.Guard,
 		Install: nodeagent.InstallOptions{Mode: o.mode, DryRun: o.dryRun, Timeout: o.Timeout},
 		Events: func(e rollout.Event) {
 			if e.Message != "" && e.Type != rollout.EventDone {
-				fmt.Fprintf(progress, "%s: %s\n", e.Type, e.Message)
+				say("%s: %s\n", e.Type, e.Message)
 			}
 		},
-		Installed: func(res *nodeagent.InstallResult) error { return o.printInstall(progress, res) },
+		Installed: func(res *nodeagent.InstallResult) error { return o.printInstall(res, say) },
 		Synced:    o.printSync,
 		Note:      func(line string) { fmt.Fprintln(o.ErrOut, line) },
 	}
@@ -242,7 +242,7 @@ func (o *NodeAgentOptions) Run(ctx context.Context) error {
 }
 
 // printInstall prints the applied object as -o asks, and a summary line.
-func (o *NodeAgentOptions) printInstall(progress io.Writer, res *nodeagent.InstallResult) error {
+func (o *NodeAgentOptions) printInstall(res *nodeagent.InstallResult, say func(string, ...any)) error {
 	if err := o.output().printObjects(o.Out, []runtime.Object{printable(res.Object)}); err != nil {
 		return err
 	}
@@ -255,9 +255,9 @@ func (o *NodeAgentOptions) printInstall(progress io.Writer, res *nodeagent.Insta
 		line += fmt.Sprintf(" with %d replicas, one per schedulable node", res.Nodes.Count())
 	}
 	line += fmt.Sprintf(" (%s: %s)", res.Mode, res.Why)
-	fmt.Fprintln(progress, line+dryRunSuffix(o.dryRun))
+	say("%s%s\n", line, dryRunSuffix(o.dryRun))
 	for _, e := range res.Nodes.Excluded {
-		fmt.Fprintf(progress, "  not counted: node %s (%s)\n", e.Node, e.Reason)
+		say("  not counted: node %s (%s)\n", e.Node, e.Reason)
 	}
 	return nil
 }
