@@ -191,15 +191,7 @@ func (o *DeployOptions) Complete(g *Globals, cmd *cobra.Command, args []string) 
 	o.cfg, o.fsys = o.target.Config, filesys.MakeFsOnDisk()
 	o.trail = deploy.NewTrail(o.target.Client, o.Env, changeCause(cmd, args, o.ChangeCause))
 	o.applier = func() (*rollout.ServerSideApplier, error) {
-		dyn, err := g.Factory.DynamicClient()
-		if err != nil {
-			return nil, fmt.Errorf("cannot create a client for context %q: %w", o.target.Context, err)
-		}
-		mapper, err := g.Factory.ToRESTMapper()
-		if err != nil {
-			return nil, fmt.Errorf("cannot discover the API of context %q: %w", o.target.Context, err)
-		}
-		return &rollout.ServerSideApplier{Dynamic: dyn, Mapper: mapper, Namespace: o.target.Namespace}, nil
+		return deploy.NewApplier(g.Factory, o.target.Context, o.target.Namespace)
 	}
 	return nil
 }

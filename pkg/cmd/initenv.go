@@ -2,12 +2,10 @@ package cmd
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
@@ -174,14 +172,14 @@ func (o *InitEnvOptions) Run(ctx context.Context) error {
 	if o.Guard != nil && o.DryRunStrategy != cmdutil.DryRunClient {
 		user, err := o.Guard(ctx, o.Namespace, o.AllNamespaces)
 		if err != nil {
-			return o.explain(err)
+			return environment.ExplainInit(err, o.Context)
 		}
 		record.User = user
 	}
 	res, err := environment.Init(ctx, o.Client, environment.InitRequest{Env: o.Env, Context: o.Context, Namespace: o.Namespace,
 		AllNamespaces: o.AllNamespaces, Force: o.Force, DryRun: o.DryRunStrategy, Secret: o.Config.Secret, Record: record, FieldManager: FieldManager})
 	if err != nil {
-		return o.explain(err)
+		return environment.ExplainInit(err, o.Context)
 	}
 	if err := o.printResult(res); err != nil {
 		return err
@@ -194,22 +192,6 @@ func (o *InitEnvOptions) Run(ctx context.Context) error {
 		return o.watch(ctx, record)
 	}
 	return nil
-}
-
-// explain adds the context to errors so one line says where it happened.
-func (o *InitEnvOptions) explain(err error) error {
-	var ce *environment.ConflictError
-	var ie *environment.IdentityError
-	var denied *rbac.DeniedError
-	switch {
-	case errors.Is(err, environment.ErrNoNamespaces):
-		return err
-	case errors.As(err, &ce) || errors.As(err, &ie):
-		return environment.WithContext(err, o.Context)
-	case !errors.As(err, &denied) && apierrors.IsForbidden(err):
-		return &rbac.ExplainedError{Err: fmt.Errorf("context %q: %w; ask for the role printed by \"kubectl envops rbac --for init-env\"", o.Context, err)}
-	}
-	return fmt.Errorf("context %q: %w", o.Context, err)
 }
 
 func (o *InitEnvOptions) printResult(res *environment.InitResult) error {
@@ -259,7 +241,7 @@ func (o *InitEnvOptions) watch(ctx context.Context, record audit.Record) error {
 		},
 	})
 	if err != nil {
-		return o.explain(err)
+		return environment.ExplainInit(err, o.Context)
 	}
 	fmt.Fprintln(o.ErrOut, "stopped watching namespaces")
 	return nil
