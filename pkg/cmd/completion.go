@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/envops/kubectl-envops/pkg/completion"
+	"github.com/envops/kubectl-envops/pkg/config"
+	"github.com/envops/kubectl-envops/pkg/render"
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/kubectl/pkg/util/templates"
@@ -246,5 +248,35 @@ func namespaceNames(g *Globals) cobra.CompletionFunc {
 		}
 		cobra.CompErrorln(err.Error())
 		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+}
+
+// appNameCompletion offers the app names of the project as the first
+// argument.
+func appNameCompletion(g *Globals) cobra.CompletionFunc {
+	return projectNames(g, true, cobra.ShellCompDirectiveNoFileComp, func(cfg *config.Config) []string {
+		apps, _ := render.Apps(cfg)
+		return apps
+	})
+}
+
+// environmentNameCompletion offers the environments of the project file.
+func environmentNameCompletion(g *Globals) cobra.CompletionFunc {
+	return projectNames(g, false, cobra.ShellCompDirectiveNoFileComp, (*config.Config).EnvironmentNames)
+}
+
+// projectNames offers names read from the project file, as the first
+// argument only when firstArg; a project file that cannot be read gives
+// onError.
+func projectNames(g *Globals, firstArg bool, onError cobra.ShellCompDirective, names func(*config.Config) []string) cobra.CompletionFunc {
+	return func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+		if firstArg && len(args) > 0 {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		cfg, err := g.LoadConfig()
+		if err != nil {
+			return nil, onError
+		}
+		return names(cfg), cobra.ShellCompDirectiveNoFileComp
 	}
 }

@@ -29,13 +29,7 @@ type EnvFlags struct {
 func (f *EnvFlags) AddFlags(cmd *cobra.Command, g *Globals) {
 	cmd.Flags().StringVar(&f.Env, "env", "", "Environment to act on; selects its context from .envops.yaml unless --context is given, and must match the cluster's environment Secret")
 	cmd.Flags().BoolVarP(&f.Yes, "yes", "y", false, "Do not ask for confirmation on environments marked confirm: true (required when stdin is not a terminal)")
-	_ = cmd.RegisterFlagCompletionFunc("env", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-		cfg, err := g.LoadConfig()
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveError
-		}
-		return cfg.EnvironmentNames(), cobra.ShellCompDirectiveNoFileComp
-	})
+	_ = cmd.RegisterFlagCompletionFunc("env", projectNames(g, false, cobra.ShellCompDirectiveError, (*config.Config).EnvironmentNames))
 }
 
 // Target is the cluster and namespace a command acts on, resolved from

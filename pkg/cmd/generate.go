@@ -158,29 +158,3 @@ func (o *GenerateOptions) Run(context.Context) error {
 	}
 	return o.output().printObjects(o.Out, printed)
 }
-
-// appNameCompletion offers the app names of the project.
-func appNameCompletion(g *Globals) cobra.CompletionFunc {
-	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
-		if len(args) > 0 {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		cfg, err := g.LoadConfig()
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		apps, _ := render.Apps(cfg)
-		return apps, cobra.ShellCompDirectiveNoFileComp
-	}
-}
-
-// environmentNameCompletion offers the environments of the project file.
-func environmentNameCompletion(g *Globals) cobra.CompletionFunc {
-	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
-		cfg, err := g.LoadConfig()
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		return cfg.EnvironmentNames(), cobra.ShellCompDirectiveNoFileComp
-	}
-}

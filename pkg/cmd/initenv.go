@@ -86,16 +86,7 @@ func NewCmdInitEnv(g *Globals, runF func(*InitEnvOptions) error) *cobra.Command 
 	o.output().addFlags(cmd, "Print the Secrets written (or that would be written) instead of a summary:")
 	f.BoolVar(&o.WatchNamespaces, "watch-namespaces", false, "After writing, keep running and add the Secret to namespaces created later (implies --all-namespaces; Ctrl-C stops)")
 	f.StringVar(&o.ChangeCause, "change-cause", "", "Why the Secret is written, recorded in its annotations (default: this command line, credentials redacted)")
-	cmd.ValidArgsFunction = func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
-		if len(args) > 0 {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		cfg, err := g.LoadConfig()
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveError
-		}
-		return cfg.EnvironmentNames(), cobra.ShellCompDirectiveNoFileComp
-	}
+	cmd.ValidArgsFunction = projectNames(g, true, cobra.ShellCompDirectiveError, (*config.Config).EnvironmentNames)
 	return cmd
 }
 

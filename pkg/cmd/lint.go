@@ -1,10 +1,8 @@
 package cmd
 
 import (
-	"bytes"
 	"cmp"
 	"context"
-	"encoding/json"
 	"strings"
 	"time"
 
@@ -224,17 +222,11 @@ func (o *LintOptions) Run(ctx context.Context) error {
 // write prints the report in lint's own format, or through a template over
 // its json form.
 func (o *LintOptions) write(rep *lint.Report, failOn lint.Severity) error {
-	opts := lint.WriteOptions{Format: o.Output, Color: o.Color, FailOn: failOn, ToolVersion: version.Get().Version}
-	if o.output().isOwn() && !o.output().templateOnly() {
-		return lint.Write(o.Out, rep, opts)
+	if o.output().isOwn() {
+		return lint.Write(o.Out, rep, lint.WriteOptions{Format: o.Output, Color: o.Color, FailOn: failOn, ToolVersion: version.Get().Version})
 	}
-	var buf bytes.Buffer
-	opts.Format = lint.FormatJSON
-	if err := lint.Write(&buf, rep, opts); err != nil {
-		return err
-	}
-	var report any
-	if err := json.Unmarshal(buf.Bytes(), &report); err != nil {
+	report, err := lint.JSONValue(rep)
+	if err != nil {
 		return err
 	}
 	return o.output().printValue(o.Out, report)
