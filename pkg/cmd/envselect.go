@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/client-go/kubernetes"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/envops/kubectl-envops/pkg/config"
 	"github.com/envops/kubectl-envops/pkg/environment"
@@ -82,14 +84,9 @@ func (g *Globals) SelectEnv(cfg *config.Config, env string) (*Target, error) {
 		}
 	}
 
-	loader := g.ConfigFlags.ToRawKubeConfigLoader()
-	raw, err := loader.RawConfig()
+	raw, err := g.kubeconfig(&t.Context)
 	if err != nil {
-		return nil, inputError(fmt.Errorf("cannot load kubeconfig: %w", err))
-	}
-	t.Context = *g.ConfigFlags.Context
-	if t.Context == "" {
-		t.Context = raw.CurrentContext
+		return nil, err
 	}
 	if _, ok := raw.Contexts[t.Context]; !ok {
 		if t.Mapped && t.Context == t.Mapping.Context {
@@ -100,9 +97,8 @@ func (g *Globals) SelectEnv(cfg *config.Config, env string) (*Target, error) {
 		}
 		return nil, inputError(fmt.Errorf("context %q not found in your kubeconfig: check \"kubectl config get-contexts\"", t.Context))
 	}
-	t.Namespace, _, err = loader.Namespace()
-	if err != nil {
-		return nil, inputError(fmt.Errorf("cannot determine the namespace: %w", err))
+	if t.Namespace, _, err = g.namespace(); err != nil {
+		return nil, err
 	}
 	t.Client, err = g.Factory.KubernetesClientSet()
 	if err != nil {
@@ -156,6 +152,26 @@ func envChoices(cfg *config.Config) string {
 		return "one of " + strings.Join(names, ", ")
 	}
 	return "for example dev or prod"
+}
+
+// kubeconfig reads the kubeconfig that kubectl's flags select, and sets
+// kubeContext to the context they make current.
+func (g *Globals) kubeconfig(kubeContext *string) (clientcmdapi.Config, error) {
+	raw, err := g.ConfigFlags.ToRawKubeConfigLoader().RawConfig()
+	if err != nil {
+		return raw, inputError(fmt.Errorf("cannot load kubeconfig: %w", err))
+	}
+	*kubeContext = cmp.Or(*g.ConfigFlags.Context, raw.CurrentContext)
+	return raw, nil
+}
+
+// namespace is the namespace kubectl's flags select, and whether -n gave it.
+func (g *Globals) namespace() (string, bool, error) {
+	ns, explicit, err := g.ConfigFlags.ToRawKubeConfigLoader().Namespace()
+	if err != nil {
+		return "", false, inputError(fmt.Errorf("cannot determine the namespace: %w", err))
+	}
+	return ns, explicit, nil
 }
 
 // target loads the project file and resolves env against it.

@@ -111,18 +111,11 @@ func (o *InitEnvOptions) Complete(g *Globals, cmd *cobra.Command, args []string)
 	if o.Config, err = g.LoadConfig(); err != nil {
 		return err
 	}
-	loader := g.ConfigFlags.ToRawKubeConfigLoader()
-	raw, err := loader.RawConfig()
-	if err != nil {
-		return inputError(fmt.Errorf("cannot load kubeconfig: %w", err))
+	if _, err := g.kubeconfig(&o.Context); err != nil {
+		return err
 	}
-	o.Context = *g.ConfigFlags.Context
-	if o.Context == "" {
-		o.Context = raw.CurrentContext
-	}
-	o.Namespace, o.ExplicitNamespace, err = loader.Namespace()
-	if err != nil {
-		return inputError(fmt.Errorf("cannot determine the namespace: %w", err))
+	if o.Namespace, o.ExplicitNamespace, err = g.namespace(); err != nil {
+		return err
 	}
 	o.Client, err = g.Factory.KubernetesClientSet()
 	if err != nil {

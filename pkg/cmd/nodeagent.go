@@ -357,11 +357,7 @@ func (o *NodeAgentStatusOptions) Run(ctx context.Context) error {
 	}
 	rows := make([][]string, 0, len(st.Nodes))
 	for _, n := range st.Nodes {
-		pod := n.Pod
-		if pod == "" {
-			pod = "<none>"
-		}
-		rows = append(rows, []string{n.Node, fmt.Sprint(n.Ready), pod, n.Reason})
+		rows = append(rows, []string{n.Node, fmt.Sprint(n.Ready), orNone(n.Pod), n.Reason})
 	}
 	if err := printTable(o.Out, []string{"NODE", "READY", "AGENT POD", "NOTE"}, rows); err != nil {
 		return err
