@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"bufio"
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/client-go/kubernetes"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/envops/kubectl-envops/pkg/config"
 	"github.com/envops/kubectl-envops/pkg/environment"
@@ -152,26 +150,6 @@ func envChoices(cfg *config.Config) string {
 		return "one of " + strings.Join(names, ", ")
 	}
 	return "for example dev or prod"
-}
-
-// kubeconfig reads the kubeconfig that kubectl's flags select, and sets
-// kubeContext to the context they make current.
-func (g *Globals) kubeconfig(kubeContext *string) (clientcmdapi.Config, error) {
-	raw, err := g.ConfigFlags.ToRawKubeConfigLoader().RawConfig()
-	if err != nil {
-		return raw, inputError(fmt.Errorf("cannot load kubeconfig: %w", err))
-	}
-	*kubeContext = cmp.Or(*g.ConfigFlags.Context, raw.CurrentContext)
-	return raw, nil
-}
-
-// namespace is the namespace kubectl's flags select, and whether -n gave it.
-func (g *Globals) namespace() (string, bool, error) {
-	ns, explicit, err := g.ConfigFlags.ToRawKubeConfigLoader().Namespace()
-	if err != nil {
-		return "", false, inputError(fmt.Errorf("cannot determine the namespace: %w", err))
-	}
-	return ns, explicit, nil
 }
 
 // target loads the project file and resolves env against it.
