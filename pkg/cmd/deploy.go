@@ -29,7 +29,10 @@ const ExitResumable = 3
 // DeployOptions holds the flags of "kubectl envops deploy".
 type DeployOptions struct {
 	App string
-	EnvFlags
+	// Env is the environment the cluster must serve; Yes skips the typed
+	// confirmation of environments marked confirm: true.
+	Env            string
+	Yes            bool
 	Image          string
 	Kind           string
 	MaxSurge       string
@@ -130,7 +133,9 @@ func NewCmdDeploy(g *Globals, runF func(*DeployOptions) error) *cobra.Command {
 		RunE:              runOptions(g, o, runF),
 	}
 	f := cmd.Flags()
-	o.EnvFlags.AddFlags(cmd, g)
+	f.StringVar(&o.Env, "env", "", "Environment to act on; selects its context from .envops.yaml unless --context is given, and must match the cluster's environment Secret")
+	f.BoolVarP(&o.Yes, "yes", "y", false, "Do not ask for confirmation on environments marked confirm: true (required when stdin is not a terminal)")
+	_ = cmd.RegisterFlagCompletionFunc("env", projectNames(g, false, cobra.ShellCompDirectiveError, (*config.Config).EnvironmentNames))
 	f.StringVar(&o.Image, "image", "", "Image for the app's container, e.g. registry.example.com/web:1.4.2 (default: the overlay's)")
 	f.StringVar(&o.Kind, "kind", "", "Deploy the app's controller as this kind: ReplicationController or Deployment (default: as rendered)")
 	f.StringVar(&o.MaxSurge, "max-surge", "", "Pods allowed above the desired count during the update, a count or a percentage rounded up (default 25%)")

@@ -8,7 +8,6 @@ import (
 	"io"
 	"strings"
 
-	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/client-go/kubernetes"
@@ -16,21 +15,6 @@ import (
 	"github.com/envops/kubectl-envops/pkg/config"
 	"github.com/envops/kubectl-envops/pkg/environment"
 )
-
-// EnvFlags are the flags of commands that act on one environment.
-type EnvFlags struct {
-	// Env is the environment the command expects the cluster to serve.
-	Env string
-	// Yes skips the typed confirmation of environments marked confirm: true.
-	Yes bool
-}
-
-// AddFlags registers --env (completed from .envops.yaml) and --yes.
-func (f *EnvFlags) AddFlags(cmd *cobra.Command, g *Globals) {
-	cmd.Flags().StringVar(&f.Env, "env", "", "Environment to act on; selects its context from .envops.yaml unless --context is given, and must match the cluster's environment Secret")
-	cmd.Flags().BoolVarP(&f.Yes, "yes", "y", false, "Do not ask for confirmation on environments marked confirm: true (required when stdin is not a terminal)")
-	_ = cmd.RegisterFlagCompletionFunc("env", projectNames(g, false, cobra.ShellCompDirectiveError, (*config.Config).EnvironmentNames))
-}
 
 // Target is the cluster and namespace a command acts on, resolved from
 // --env, .envops.yaml and kubectl's flags.
