@@ -132,6 +132,7 @@ func NewCmdDeploy(g *Globals, runF func(*DeployOptions) error) *cobra.Command {
 		Args:              exactArgs(1, "one app name"),
 		RunE:              runOptions(g, o, runF),
 	}
+	o.output().addFlags(cmd, "Output format: text, jsonl for one JSON event per line, or a template applied to each event")
 	f := cmd.Flags()
 	f.StringVar(&o.Env, "env", "", "Environment to act on; selects its context from .envops.yaml unless --context is given, and must match the cluster's environment Secret")
 	f.BoolVarP(&o.Yes, "yes", "y", false, "Do not ask for confirmation on environments marked confirm: true (required when stdin is not a terminal)")
@@ -152,7 +153,6 @@ func NewCmdDeploy(g *Globals, runF func(*DeployOptions) error) *cobra.Command {
 	f.BoolVar(&o.NoRollback, "no-rollback", false, "When the update fails, leave it in place (exit 3) instead of rolling back")
 	f.BoolVar(&o.BreakLock, "break-lock", false, "Take the app's deploy lock from another deploy that holds it (use only when that deploy is gone)")
 	f.StringVar(&o.Notify, "notify", "", "Post a short message per phase (started, progress, done, failed, rolled back) to this Slack-compatible incoming webhook")
-	o.output().addFlags(cmd, "Output format: text, jsonl for one JSON event per line, or a template applied to each event")
 	f.StringVar(&o.ChangeCause, "change-cause", "", "Why the app is deployed, recorded on its controllers and shown by history (default: this command line, credentials redacted)")
 	addRemoteResourcesFlag(f, &o.Remote)
 	_ = cmd.RegisterFlagCompletionFunc("kind", cobra.FixedCompletions([]string{deploy.KindReplicationController, deploy.KindDeployment}, cobra.ShellCompDirectiveNoFileComp))

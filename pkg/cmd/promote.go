@@ -1,12 +1,12 @@
 package cmd
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -250,7 +250,7 @@ func (o *PromoteOptions) deploy(ctx context.Context, env, image string) error {
 	g, format := o.step(), o.Output
 	if !o.output().isOwn() {
 		// The deploy writes JSON lines, each printed through the template.
-		format, g.Streams.Out = "jsonl", &eventLines{o: o}
+		format, g.Streams.Out = "jsonl", o.eventLines()
 	}
 	cmd := NewCmdDeploy(g, nil)
 	args := []string{o.App, "--env", env, "--image", image,
@@ -272,23 +272,12 @@ func (o *PromoteOptions) deploy(ctx context.Context, env, image string) error {
 
 // eventLines prints each JSON line written to it as one event of the
 // promotion's output.
-type eventLines struct {
-	o    *PromoteOptions
-	rest []byte
-}
-
-func (w *eventLines) Write(p []byte) (int, error) {
-	w.rest = append(w.rest, p...)
-	for {
-		line, rest, ok := bytes.Cut(w.rest, []byte("\n"))
-		if !ok {
-			return len(p), nil
+func (o *PromoteOptions) eventLines() io.Writer {
+	return &promote.LineWriter{Each: func(line []byte) {
+		if err := o.output().printValue(o.Out, json.RawMessage(line)); err != nil {
+			fmt.Fprintf(o.ErrOut, "warning: %v\n", err)
 		}
-		w.rest = rest
-		if err := w.o.output().printValue(w.o.Out, json.RawMessage(line)); err != nil {
-			fmt.Fprintf(w.o.ErrOut, "warning: %v\n", err)
-		}
-	}
+	}}
 }
 
 // summary prints one line per environment of the promotion.

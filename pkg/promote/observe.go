@@ -1,6 +1,7 @@
 package promote
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 
@@ -60,4 +61,24 @@ func SourceImage(app, env string, ctrls []appstate.Controller) (string, error) {
 		}
 	}
 	return image, nil
+}
+
+// LineWriter calls Each with every complete line written to it, without
+// its newline, however the writes split the lines: the JSON lines of a
+// step's deploy become the promotion's events one by one.
+type LineWriter struct {
+	Each func(line []byte)
+	rest []byte
+}
+
+func (w *LineWriter) Write(p []byte) (int, error) {
+	w.rest = append(w.rest, p...)
+	for {
+		line, rest, ok := bytes.Cut(w.rest, []byte("\n"))
+		if !ok {
+			return len(p), nil
+		}
+		w.rest = rest
+		w.Each(line)
+	}
 }
