@@ -97,23 +97,7 @@ func (o *CompletionOptions) Validate() error {
 
 // Run prints the script.
 func (o *CompletionOptions) Run(context.Context) error {
-	desc := !o.NoDescriptions
-	switch o.Shell {
-	case "bash":
-		return o.root.GenBashCompletionV2(o.Out, desc)
-	case "zsh":
-		if desc {
-			return o.root.GenZshCompletion(o.Out)
-		}
-		return o.root.GenZshCompletionNoDesc(o.Out)
-	case "fish":
-		return o.root.GenFishCompletion(o.Out, desc)
-	default:
-		if desc {
-			return o.root.GenPowerShellCompletionWithDesc(o.Out)
-		}
-		return o.root.GenPowerShellCompletion(o.Out)
-	}
+	return completion.Script(o.Out, o.root, o.Shell, !o.NoDescriptions)
 }
 
 // CompletionInstallOptions holds the flags of "kubectl envops completion install".
