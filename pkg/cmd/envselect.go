@@ -1,9 +1,7 @@
 package cmd
 
 import (
-	"errors"
 	"fmt"
-	"strings"
 
 	"k8s.io/client-go/kubernetes"
 
@@ -19,23 +17,11 @@ type Target = environment.Target
 // given, its mapped namespace. It must run before anything else reads the
 // kubeconfig, because the client factory caches what it loads first.
 func (g *Globals) SelectEnv(cfg *config.Config, env string) (*Target, error) {
-	if env == "" {
-		return nil, usageError("--env is required: name the environment to act on (%s)", envChoices(cfg))
-	}
-	if err := config.ValidateEnvironmentName(env); err != nil {
+	t, err := environment.NewTarget(cfg, env)
+	if err != nil {
 		return nil, usageError("%v", err)
 	}
-	t := &Target{Env: env, Config: cfg, Warn: g.Streams.ErrOut}
-	mapping, err := cfg.Environment(env)
-	switch {
-	case err == nil:
-		t.Mapping, t.Mapped = mapping, true
-	case errors.Is(err, config.ErrUnknownEnvironment) && len(cfg.Environments) == 0:
-		// Without mappings the current context is used and the guard alone
-		// decides whether it serves env.
-	default:
-		return nil, usageError("%v", err)
-	}
+	t.Warn = g.Streams.ErrOut
 	if t.Mapped {
 		if *g.ConfigFlags.Context == "" {
 			*g.ConfigFlags.Context = t.Mapping.Context
@@ -44,19 +30,12 @@ func (g *Globals) SelectEnv(cfg *config.Config, env string) (*Target, error) {
 			*g.ConfigFlags.Namespace = t.Mapping.Namespace
 		}
 	}
-
 	raw, err := g.kubeconfig(&t.Context)
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := raw.Contexts[t.Context]; !ok {
-		if t.Mapped && t.Context == t.Mapping.Context {
-			return nil, inputError(fmt.Errorf("environment %q maps to context %q in %s, but your kubeconfig has no such context: fix the mapping or add the context", env, t.Context, cfg.Path))
-		}
-		if t.Context == "" {
-			return nil, inputError(fmt.Errorf("no current context in your kubeconfig: pass --context, or map %q to a context in %s", env, config.FileName))
-		}
-		return nil, inputError(fmt.Errorf("context %q not found in your kubeconfig: check \"kubectl config get-contexts\"", t.Context))
+	if err := t.CheckContext(raw); err != nil {
+		return nil, inputError(err)
 	}
 	if t.Namespace, _, err = g.namespace(); err != nil {
 		return nil, err
@@ -66,13 +45,6 @@ func (g *Globals) SelectEnv(cfg *config.Config, env string) (*Target, error) {
 		return nil, fmt.Errorf("cannot create a client for context %q: %w", t.Context, err)
 	}
 	return t, nil
-}
-
-func envChoices(cfg *config.Config) string {
-	if names := cfg.EnvironmentNames(); len(names) > 0 {
-		return "one of " + strings.Join(names, ", ")
-	}
-	return "for example dev or prod"
 }
 
 // target loads the project file and resolves env against it.

@@ -11,6 +11,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/client-go/kubernetes"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/envops/kubectl-envops/pkg/config"
 )
@@ -80,4 +81,43 @@ func ConfirmTyped(in io.Reader, out io.Writer, word, what string) error {
 		return fmt.Errorf("confirmation did not match %q: nothing was changed", word)
 	}
 	return nil
+}
+
+// NewTarget starts the target of env: its mapping in cfg, when cfg maps
+// it. Without any mapping the current context is used and the guard alone
+// decides whether it serves env. Its errors are the command line's.
+func NewTarget(cfg *config.Config, env string) (*Target, error) {
+	if env == "" {
+		choices := "for example dev or prod"
+		if names := cfg.EnvironmentNames(); len(names) > 0 {
+			choices = "one of " + strings.Join(names, ", ")
+		}
+		return nil, fmt.Errorf("--env is required: name the environment to act on (%s)", choices)
+	}
+	if err := config.ValidateEnvironmentName(env); err != nil {
+		return nil, err
+	}
+	t := &Target{Env: env, Config: cfg}
+	mapping, err := cfg.Environment(env)
+	switch {
+	case err == nil:
+		t.Mapping, t.Mapped = mapping, true
+	case !errors.Is(err, config.ErrUnknownEnvironment) || len(cfg.Environments) > 0:
+		return nil, err
+	}
+	return t, nil
+}
+
+// CheckContext checks that the kubeconfig holds the target's context.
+func (t *Target) CheckContext(raw clientcmdapi.Config) error {
+	if _, ok := raw.Contexts[t.Context]; ok {
+		return nil
+	}
+	switch {
+	case t.Mapped && t.Context == t.Mapping.Context:
+		return fmt.Errorf("environment %q maps to context %q in %s, but your kubeconfig has no such context: fix the mapping or add the context", t.Env, t.Context, t.Config.Path)
+	case t.Context == "":
+		return fmt.Errorf("no current context in your kubeconfig: pass --context, or map %q to a context in %s", t.Env, config.FileName)
+	}
+	return fmt.Errorf("context %q not found in your kubeconfig: check \"kubectl config get-contexts\"", t.Context)
 }
