@@ -185,27 +185,11 @@ func (o *LintOptions) Run(ctx context.Context) error {
 	linter.RecordObjects(o.Output == lint.FormatJUnit)
 	p := lint.Project{Config: o.Config, Render: o.Remote.renderOptions(o.Config, "")}
 	rep := &lint.Report{}
-	var liveErr error
-	switch {
-	case len(o.Paths) > 0:
-		err = linter.LintPaths(ctx, p, o.Paths, o.In, o.AllowEmpty, rep)
-	case o.Kustomization != "":
-		err = linter.LintKustomization(ctx, p, o.Kustomization, rep)
-	case o.App != "":
-		err = linter.LintApp(ctx, p, o.App, o.Env, rep)
-	case o.Live:
-		// Not one cluster could be read: an empty report would mislead.
-		if read, lerr := linter.LintTargets(ctx, o.Targets, o.LiveTimeout, rep); read == 0 {
-			err = lerr
-		} else {
-			liveErr = lerr
-		}
-	}
+	liveErr, err := linter.Lint(ctx, p, lint.Request{Paths: o.Paths, Stdin: o.In, AllowEmpty: o.AllowEmpty, Kustomization: o.Kustomization,
+		App: o.App, Env: o.Env, Live: o.Live, Targets: o.Targets, LiveTimeout: o.LiveTimeout}, rep)
 	if err != nil {
 		return inputError(err)
 	}
-	// Rules across objects (overlapping selectors) see every input.
-	linter.Finish(rep)
 	failOn, _ := lint.ParseSeverity(o.FailOn)
 	if err := o.write(rep, failOn); err != nil {
 		return err
