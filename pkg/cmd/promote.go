@@ -186,27 +186,19 @@ func (o *PromoteOptions) Run(ctx context.Context) error {
 	ctx, stop := untilInterrupted(ctx)
 	defer stop()
 
+	cluster := promote.Cluster{Config: o.cfg, Raw: o.raw, App: o.App, Timeout: o.Timeout, NewClient: o.newClient}
 	image := o.Image
 	if o.plan.Source != "" {
-		ctrls, err := fleet.App(ctx, o.cfg, o.raw, o.plan.Source, o.App, o.Timeout, o.newClient)
-		if err != nil {
-			return fmt.Errorf("cannot read the image of %q in %s: %w", o.App, o.plan.Source, err)
-		}
-		if image, err = promote.SourceImage(o.App, o.plan.Source, ctrls); err != nil {
+		var err error
+		if image, err = cluster.Image(ctx, o.plan.Source); err != nil {
 			return err
 		}
 	}
 	text := o.Output == "text" && o.output().isOwn()
 	runner := &promote.Runner{
-		App:  o.App,
-		Soak: o.Soak,
-		Observe: func(ctx context.Context, env string) (promote.Observation, error) {
-			ctrls, err := fleet.App(ctx, o.cfg, o.raw, env, o.App, o.Timeout, o.newClient)
-			if err != nil {
-				return promote.Observation{}, err
-			}
-			return promote.Observe(o.App, ctrls), nil
-		},
+		App:     o.App,
+		Soak:    o.Soak,
+		Observe: cluster.Observe,
 		Deploy: func(ctx context.Context, env, image string) error {
 			if text {
 				fmt.Fprintf(o.Out, "\n== %s (context %s) ==\n", env, o.cfg.Environments[env].Context)

@@ -2,10 +2,16 @@ package promote
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"strings"
+	"time"
+
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/envops/kubectl-envops/pkg/appstate"
+	"github.com/envops/kubectl-envops/pkg/config"
+	"github.com/envops/kubectl-envops/pkg/fleet"
 )
 
 // Observe is the gate's view of app's controllers in one environment.
@@ -81,4 +87,31 @@ func (w *LineWriter) Write(p []byte) (int, error) {
 		w.rest = rest
 		w.Each(line)
 	}
+}
+
+// Cluster reads the app in the cluster of each environment.
+type Cluster struct {
+	Config    *config.Config
+	Raw       clientcmdapi.Config
+	App       string
+	Timeout   time.Duration
+	NewClient fleet.NewClient
+}
+
+// Observe is the app's state in env, for the gate before the next step.
+func (c Cluster) Observe(ctx context.Context, env string) (Observation, error) {
+	ctrls, err := fleet.App(ctx, c.Config, c.Raw, env, c.App, c.Timeout, c.NewClient)
+	if err != nil {
+		return Observation{}, err
+	}
+	return Observe(c.App, ctrls), nil
+}
+
+// Image is the image the app runs in env, the source of a promotion.
+func (c Cluster) Image(ctx context.Context, env string) (string, error) {
+	ctrls, err := fleet.App(ctx, c.Config, c.Raw, env, c.App, c.Timeout, c.NewClient)
+	if err != nil {
+		return "", fmt.Errorf("cannot read the image of %q in %s: %w", c.App, env, err)
+	}
+	return SourceImage(c.App, env, ctrls)
 }
