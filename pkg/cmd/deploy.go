@@ -311,18 +311,13 @@ func (o *DeployOptions) Run(ctx context.Context) error {
 	}
 
 	out := newDeployPrinter(o.Out, o.output(), printers.IsTerminal(o.Out))
-	sinks := []rollout.EventFunc{out.Event}
+	d.Events = out.Event
 	var hook *notify.Webhook
 	if o.Notify != "" && o.DryRun == rollout.DryRunNone {
 		if hook, err = notify.NewWebhook(o.Notify, notify.WebhookOptions{}); err != nil {
 			return usageError("--notify: %v", err)
 		}
-		sinks = append(sinks, hook.Event)
-	}
-	d.Events = func(e rollout.Event) {
-		for _, s := range sinks {
-			s(e)
-		}
+		d.Events = func(e rollout.Event) { out.Event(e); hook.Event(e) }
 	}
 	err = d.Run(ctx, plan, func(res rollout.Result, ns string) {
 		out.Result(res, ns, o.DryRun)

@@ -133,7 +133,7 @@ func (o *RBACOptions) Run(ctx context.Context) error {
 	}
 	for _, r := range rbac.Rules(use) {
 		if r.Optional {
-			fmt.Fprintf(o.ErrOut, "note: not granted: %s %s in all namespaces (without it the command works but cannot %s)\n", joinVerbs(r.Verbs), r.GroupResource(), r.Why)
+			fmt.Fprintf(o.ErrOut, "note: not granted: %s %s in all namespaces (without it the command works but cannot %s)\n", strings.Join(r.Verbs, ","), r.GroupResource(), r.Why)
 		}
 	}
 	return nil
@@ -152,5 +152,3 @@ func (o *RBACOptions) printObjects(objs []runtime.Object) error {
 	}
 	return nil
 }
-
-func joinVerbs(verbs []string) string { return strings.Join(verbs, ",") }
