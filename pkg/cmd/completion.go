@@ -15,6 +15,8 @@ import (
 	"github.com/envops/kubectl-envops/pkg/render"
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/kubectl/pkg/util/templates"
 )
 
@@ -200,39 +202,11 @@ func (o *CompletionInstallOptions) Run(context.Context) error {
 func registerGlobalFlagCompletions(root *cobra.Command, g *Globals) {
 	// Every one of these flags comes from ConfigFlags; a missing one is a
 	// programming error that the completion tests show.
+	raw := func() (clientcmdapi.Config, error) { return g.Factory.ToRawKubeConfigLoader().RawConfig() }
 	for _, flag := range []string{"context", "cluster", "user"} {
-		_ = root.RegisterFlagCompletionFunc(flag, kubeconfigNames(g, flag))
+		_ = root.RegisterFlagCompletionFunc(flag, completion.KubeconfigFunc(raw, flag))
 	}
-	_ = root.RegisterFlagCompletionFunc("namespace", namespaceNames(g))
-}
-
-// kubeconfigNames completes the names of the flag's kind read from the
-// kubeconfig.
-func kubeconfigNames(g *Globals, flag string) cobra.CompletionFunc {
-	return func(_ *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
-		raw, err := g.Factory.ToRawKubeConfigLoader().RawConfig()
-		if err != nil {
-			cobra.CompErrorln(err.Error())
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		return completion.WithPrefix(completion.KubeconfigNames(&raw, flag), toComplete), cobra.ShellCompDirectiveNoFileComp
-	}
-}
-
-// namespaceNames completes the namespaces of the cluster that the command
-// line selects.
-func namespaceNames(g *Globals) cobra.CompletionFunc {
-	return func(cmd *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
-		cs, err := g.Factory.KubernetesClientSet()
-		if err == nil {
-			var names map[string]string
-			if names, err = completion.Namespaces(cmd.Context(), cs); err == nil {
-				return completion.WithPrefix(names, toComplete), cobra.ShellCompDirectiveNoFileComp
-			}
-		}
-		cobra.CompErrorln(err.Error())
-		return nil, cobra.ShellCompDirectiveNoFileComp
-	}
+	_ = root.RegisterFlagCompletionFunc("namespace", completion.NamespaceFunc(func() (kubernetes.Interface, error) { return g.Factory.KubernetesClientSet() }))
 }
 
 // appNameCompletion offers the app names of the project as the first
