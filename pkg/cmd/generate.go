@@ -146,15 +146,15 @@ func (o *GenerateOptions) Run(context.Context) error {
 		return render.WriteYAMLStream(o.Out, rendered)
 	}
 	var objs []*unstructured.Unstructured
-	var printed []runtime.Object
 	for _, r := range rendered {
 		objs = append(objs, r.Objects...)
-		for _, obj := range r.Objects {
-			printed = append(printed, obj)
-		}
 	}
 	if o.output().isOwn() {
 		return render.Write(o.Out, o.Output, objs)
+	}
+	printed := make([]runtime.Object, len(objs))
+	for i, obj := range objs {
+		printed[i] = obj
 	}
 	return o.output().printObjects(o.Out, printed)
 }

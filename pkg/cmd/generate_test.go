@@ -11,19 +11,22 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
+// generateFiles is the project of writeGenerateProject.
+var generateFiles = map[string]string{
+	".envops.yaml":                     "environments:\n  dev: {context: dev-cluster}\n  prod: {context: prod-cluster}\n",
+	"apps/web/base/kustomization.yaml": "resources:\n- rc.yaml\nlabels:\n- pairs: {app: web, tier: frontend, role: server}\n  includeTemplates: true\n",
+	"apps/web/base/rc.yaml": "apiVersion: v1\nkind: ReplicationController\nmetadata:\n  name: web\nspec:\n  replicas: 1\n" +
+		"  template:\n    spec:\n      containers:\n      - name: web\n        image: nginx:1.27\n",
+	"apps/web/overlays/dev/kustomization.yaml":  "resources:\n- ../../base\n",
+	"apps/web/overlays/prod/kustomization.yaml": "resources:\n- ../../base\nreplicas:\n- {name: web, count: 3}\n",
+}
+
 // writeGenerateProject writes a project with one scaffolded-style app "web" and
 // returns the path of its .envops.yaml.
 func writeGenerateProject(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	files := map[string]string{
-		".envops.yaml":                     "environments:\n  dev: {context: dev-cluster}\n  prod: {context: prod-cluster}\n",
-		"apps/web/base/kustomization.yaml": "resources:\n- rc.yaml\nlabels:\n- pairs: {app: web, tier: frontend, role: server}\n  includeTemplates: true\n",
-		"apps/web/base/rc.yaml": "apiVersion: v1\nkind: ReplicationController\nmetadata:\n  name: web\nspec:\n  replicas: 1\n" +
-			"  template:\n    spec:\n      containers:\n      - name: web\n        image: nginx:1.27\n",
-		"apps/web/overlays/dev/kustomization.yaml":  "resources:\n- ../../base\n",
-		"apps/web/overlays/prod/kustomization.yaml": "resources:\n- ../../base\nreplicas:\n- {name: web, count: 3}\n",
-	}
+	files := generateFiles
 	for p, c := range files {
 		p = filepath.Join(dir, p)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -186,7 +189,17 @@ func TestGenerateTemplates(t *testing.T) {
 			t.Errorf("-o %s: exit %d, stdout %q, stderr %q; want %q", tc.format, code, out, stderr, tc.want)
 		}
 	}
-	_, stderr, code := runGenerate(t, "--all", "--env", "prod", "-o", "jsonpath={.items}", "--output-dir", t.TempDir(), "--config", cfgPath)
+	// Several objects are a List, whose items a template reaches.
+	api := filepath.Join(filepath.Dir(cfgPath), "apps", "api")
+	for dir, body := range map[string]string{"base": strings.ReplaceAll(strings.ReplaceAll(generateFiles["apps/web/base/kustomization.yaml"], "web", "api"), "frontend", "backend"), "overlays/prod": "resources:\n- ../../base\n"} {
+		writeFile(t, filepath.Join(api, dir, "kustomization.yaml"), body, 0o644)
+	}
+	writeFile(t, filepath.Join(api, "base", "rc.yaml"), strings.ReplaceAll(generateFiles["apps/web/base/rc.yaml"], "web", "api"), 0o644)
+	out, stderr, code := runGenerate(t, "--all", "--env", "prod", "-o", "jsonpath={.kind}: {.items[*].metadata.name}", "--config", cfgPath)
+	if code != 0 || out != "List: api web" {
+		t.Errorf("--all -o jsonpath: exit %d, stdout %q, stderr %q; want %q", code, out, stderr, "List: api web")
+	}
+	_, stderr, code = runGenerate(t, "--all", "--env", "prod", "-o", "jsonpath={.items}", "--output-dir", t.TempDir(), "--config", cfgPath)
 	if code != ExitUsage || !strings.Contains(stderr, "--output-dir writes yaml or json files") {
 		t.Errorf("--output-dir with a template: exit %d, stderr %q; want exit 2 saying --output-dir takes yaml or json", code, stderr)
 	}

@@ -45,11 +45,7 @@ func SplitImage(v string) (app, image string) {
 // List that "kubectl apply -f" accepts (format "json").
 func Write(w io.Writer, format string, objs []*unstructured.Unstructured) error {
 	if format == "json" {
-		list := &unstructured.UnstructuredList{Object: map[string]any{"apiVersion": "v1", "kind": "List"}}
-		for _, obj := range objs {
-			list.Items = append(list.Items, *obj)
-		}
-		return (&printers.JSONPrinter{}).PrintObj(list, w)
+		return (&printers.JSONPrinter{}).PrintObj(List(objs), w)
 	}
 	p := &printers.YAMLPrinter{}
 	for _, obj := range objs {
@@ -58,6 +54,15 @@ func Write(w io.Writer, format string, objs []*unstructured.Unstructured) error 
 		}
 	}
 	return nil
+}
+
+// List is objs as one v1 List.
+func List(objs []*unstructured.Unstructured) *unstructured.UnstructuredList {
+	list := &unstructured.UnstructuredList{Object: map[string]any{"apiVersion": "v1", "kind": "List"}}
+	for _, obj := range objs {
+		list.Items = append(list.Items, *obj)
+	}
+	return list
 }
 
 // WriteYAMLStream writes the objects of every app as one YAML stream,
