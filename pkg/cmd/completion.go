@@ -11,8 +11,12 @@ import (
 	"strings"
 
 	"github.com/envops/kubectl-envops/pkg/completion"
+	"github.com/envops/kubectl-envops/pkg/config"
+	"github.com/envops/kubectl-envops/pkg/render"
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/kubectl/pkg/util/templates"
 )
 
@@ -95,23 +99,7 @@ func (o *CompletionOptions) Validate() error {
 
 // Run prints the script.
 func (o *CompletionOptions) Run(context.Context) error {
-	desc := !o.NoDescriptions
-	switch o.Shell {
-	case "bash":
-		return o.root.GenBashCompletionV2(o.Out, desc)
-	case "zsh":
-		if desc {
-			return o.root.GenZshCompletion(o.Out)
-		}
-		return o.root.GenZshCompletionNoDesc(o.Out)
-	case "fish":
-		return o.root.GenFishCompletion(o.Out, desc)
-	default:
-		if desc {
-			return o.root.GenPowerShellCompletionWithDesc(o.Out)
-		}
-		return o.root.GenPowerShellCompletion(o.Out)
-	}
+	return completion.Script(o.Out, o.root, o.Shell, !o.NoDescriptions)
 }
 
 // CompletionInstallOptions holds the flags of "kubectl envops completion install".
@@ -214,37 +202,39 @@ func (o *CompletionInstallOptions) Run(context.Context) error {
 func registerGlobalFlagCompletions(root *cobra.Command, g *Globals) {
 	// Every one of these flags comes from ConfigFlags; a missing one is a
 	// programming error that the completion tests show.
+	raw := func() (clientcmdapi.Config, error) { return g.Factory.ToRawKubeConfigLoader().RawConfig() }
 	for _, flag := range []string{"context", "cluster", "user"} {
-		_ = root.RegisterFlagCompletionFunc(flag, kubeconfigNames(g, flag))
+		_ = root.RegisterFlagCompletionFunc(flag, completion.KubeconfigFunc(raw, flag))
 	}
-	_ = root.RegisterFlagCompletionFunc("namespace", namespaceNames(g))
+	_ = root.RegisterFlagCompletionFunc("namespace", completion.NamespaceFunc(func() (kubernetes.Interface, error) { return g.Factory.KubernetesClientSet() }))
 }
 
-// kubeconfigNames completes the names of the flag's kind read from the
-// kubeconfig.
-func kubeconfigNames(g *Globals, flag string) cobra.CompletionFunc {
-	return func(_ *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
-		raw, err := g.Factory.ToRawKubeConfigLoader().RawConfig()
-		if err != nil {
-			cobra.CompErrorln(err.Error())
+// appNameCompletion offers the app names of the project as the first
+// argument.
+func appNameCompletion(g *Globals) cobra.CompletionFunc {
+	return projectNames(g, true, cobra.ShellCompDirectiveNoFileComp, func(cfg *config.Config) []string {
+		apps, _ := render.Apps(cfg)
+		return apps
+	})
+}
+
+// environmentNameCompletion offers the environments of the project file.
+func environmentNameCompletion(g *Globals) cobra.CompletionFunc {
+	return projectNames(g, false, cobra.ShellCompDirectiveNoFileComp, (*config.Config).EnvironmentNames)
+}
+
+// projectNames offers names read from the project file, as the first
+// argument only when firstArg; a project file that cannot be read gives
+// onError.
+func projectNames(g *Globals, firstArg bool, onError cobra.ShellCompDirective, names func(*config.Config) []string) cobra.CompletionFunc {
+	return func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+		if firstArg && len(args) > 0 {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		return completion.WithPrefix(completion.KubeconfigNames(&raw, flag), toComplete), cobra.ShellCompDirectiveNoFileComp
-	}
-}
-
-// namespaceNames completes the namespaces of the cluster that the command
-// line selects.
-func namespaceNames(g *Globals) cobra.CompletionFunc {
-	return func(cmd *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
-		cs, err := g.Factory.KubernetesClientSet()
-		if err == nil {
-			var names map[string]string
-			if names, err = completion.Namespaces(cmd.Context(), cs); err == nil {
-				return completion.WithPrefix(names, toComplete), cobra.ShellCompDirectiveNoFileComp
-			}
+		cfg, err := g.LoadConfig()
+		if err != nil {
+			return nil, onError
 		}
-		cobra.CompErrorln(err.Error())
-		return nil, cobra.ShellCompDirectiveNoFileComp
+		return names(cfg), cobra.ShellCompDirectiveNoFileComp
 	}
 }

@@ -1,11 +1,13 @@
 package cmd
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/kubectl/pkg/util/templates"
 	"sigs.k8s.io/yaml"
 
@@ -24,6 +26,26 @@ func (g *Globals) LoadConfig() (*config.Config, error) {
 		cfg, err = config.Find("")
 	}
 	return cfg, inputError(err)
+}
+
+// kubeconfig reads the kubeconfig that kubectl's flags select, and sets
+// kubeContext to the context they make current.
+func (g *Globals) kubeconfig(kubeContext *string) (clientcmdapi.Config, error) {
+	raw, err := g.ConfigFlags.ToRawKubeConfigLoader().RawConfig()
+	if err != nil {
+		return raw, inputError(fmt.Errorf("cannot load kubeconfig: %w", err))
+	}
+	*kubeContext = cmp.Or(*g.ConfigFlags.Context, raw.CurrentContext)
+	return raw, nil
+}
+
+// namespace is the namespace kubectl's flags select, and whether -n gave it.
+func (g *Globals) namespace() (string, bool, error) {
+	ns, explicit, err := g.ConfigFlags.ToRawKubeConfigLoader().Namespace()
+	if err != nil {
+		return "", false, inputError(fmt.Errorf("cannot determine the namespace: %w", err))
+	}
+	return ns, explicit, nil
 }
 
 // NewCmdConfig builds "kubectl envops config", the parent of "config view".

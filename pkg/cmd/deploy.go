@@ -12,9 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
-	"k8s.io/kubectl/pkg/cmd/diff"
 	"k8s.io/kubectl/pkg/util/templates"
-	"k8s.io/utils/exec"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	"github.com/envops/kubectl-envops/pkg/config"
@@ -31,7 +29,10 @@ const ExitResumable = 3
 // DeployOptions holds the flags of "kubectl envops deploy".
 type DeployOptions struct {
 	App string
-	EnvFlags
+	// Env is the environment the cluster must serve; Yes skips the typed
+	// confirmation of environments marked confirm: true.
+	Env            string
+	Yes            bool
 	Image          string
 	Kind           string
 	MaxSurge       string
@@ -131,8 +132,11 @@ func NewCmdDeploy(g *Globals, runF func(*DeployOptions) error) *cobra.Command {
 		Args:              exactArgs(1, "one app name"),
 		RunE:              runOptions(g, o, runF),
 	}
+	o.output().addFlags(cmd, "Output format: text, jsonl for one JSON event per line, or a template applied to each event")
 	f := cmd.Flags()
-	o.EnvFlags.AddFlags(cmd, g)
+	f.StringVar(&o.Env, "env", "", "Environment to act on; selects its context from .envops.yaml unless --context is given, and must match the cluster's environment Secret")
+	f.BoolVarP(&o.Yes, "yes", "y", false, "Do not ask for confirmation on environments marked confirm: true (required when stdin is not a terminal)")
+	_ = cmd.RegisterFlagCompletionFunc("env", projectNames(g, false, cobra.ShellCompDirectiveError, (*config.Config).EnvironmentNames))
 	f.StringVar(&o.Image, "image", "", "Image for the app's container, e.g. registry.example.com/web:1.4.2 (default: the overlay's)")
 	f.StringVar(&o.Kind, "kind", "", "Deploy the app's controller as this kind: ReplicationController or Deployment (default: as rendered)")
 	f.StringVar(&o.MaxSurge, "max-surge", "", "Pods allowed above the desired count during the update, a count or a percentage rounded up (default 25%)")
@@ -149,7 +153,6 @@ func NewCmdDeploy(g *Globals, runF func(*DeployOptions) error) *cobra.Command {
 	f.BoolVar(&o.NoRollback, "no-rollback", false, "When the update fails, leave it in place (exit 3) instead of rolling back")
 	f.BoolVar(&o.BreakLock, "break-lock", false, "Take the app's deploy lock from another deploy that holds it (use only when that deploy is gone)")
 	f.StringVar(&o.Notify, "notify", "", "Post a short message per phase (started, progress, done, failed, rolled back) to this Slack-compatible incoming webhook")
-	o.output().addFlags(cmd, "Output format: text, jsonl for one JSON event per line, or a template applied to each event")
 	f.StringVar(&o.ChangeCause, "change-cause", "", "Why the app is deployed, recorded on its controllers and shown by history (default: this command line, credentials redacted)")
 	addRemoteResourcesFlag(f, &o.Remote)
 	_ = cmd.RegisterFlagCompletionFunc("kind", cobra.FixedCompletions([]string{deploy.KindReplicationController, deploy.KindDeployment}, cobra.ShellCompDirectiveNoFileComp))
@@ -193,15 +196,7 @@ func (o *DeployOptions) Complete(g *Globals, cmd *cobra.Command, args []string) 
 	o.cfg, o.fsys = o.target.Config, filesys.MakeFsOnDisk()
 	o.trail = deploy.NewTrail(o.target.Client, o.Env, changeCause(cmd, args, o.ChangeCause))
 	o.applier = func() (*rollout.ServerSideApplier, error) {
-		dyn, err := g.Factory.DynamicClient()
-		if err != nil {
-			return nil, fmt.Errorf("cannot create a client for context %q: %w", o.target.Context, err)
-		}
-		mapper, err := g.Factory.ToRESTMapper()
-		if err != nil {
-			return nil, fmt.Errorf("cannot discover the API of context %q: %w", o.target.Context, err)
-		}
-		return &rollout.ServerSideApplier{Dynamic: dyn, Mapper: mapper, Namespace: o.target.Namespace}, nil
+		return deploy.NewApplier(g.Factory, o.target.Context, o.target.Namespace)
 	}
 	return nil
 }
@@ -257,10 +252,7 @@ func checkImageAndWebhook(image, webhook string) error {
 	if err := (render.Options{Image: image}).Validate(); err != nil {
 		return usageError("--image: %v", err)
 	}
-	if webhook == "" {
-		return nil
-	}
-	if err := notify.ValidateURL(webhook); err != nil {
+	if err := notify.ValidateURL(webhook); webhook != "" && err != nil {
 		return usageError("--notify: %v", err)
 	}
 	return nil
@@ -306,7 +298,7 @@ func (o *DeployOptions) Run(ctx context.Context) error {
 		}
 	}
 	if o.Diff {
-		return o.diff(ctx, d, plan)
+		return d.Diff(ctx, plan, o.IOStreams)
 	}
 	if o.DryRun == rollout.DryRunNone {
 		action := "deploy " + o.App
@@ -319,18 +311,13 @@ func (o *DeployOptions) Run(ctx context.Context) error {
 	}
 
 	out := newDeployPrinter(o.Out, o.output(), printers.IsTerminal(o.Out))
-	sinks := []rollout.EventFunc{out.Event}
+	d.Events = out.Event
 	var hook *notify.Webhook
 	if o.Notify != "" && o.DryRun == rollout.DryRunNone {
 		if hook, err = notify.NewWebhook(o.Notify, notify.WebhookOptions{}); err != nil {
 			return usageError("--notify: %v", err)
 		}
-		sinks = append(sinks, hook.Event)
-	}
-	d.Events = func(e rollout.Event) {
-		for _, s := range sinks {
-			s(e)
-		}
+		d.Events = func(e rollout.Event) { out.Event(e); hook.Event(e) }
 	}
 	err = d.Run(ctx, plan, func(res rollout.Result, ns string) {
 		out.Result(res, ns, o.DryRun)
@@ -350,32 +337,6 @@ func (o *DeployOptions) Run(ctx context.Context) error {
 	}
 	if err == nil {
 		err = out.err
-	}
-	return err
-}
-
-// diff prints, like kubectl diff, each object as it is and as the deploy
-// would leave it.
-func (o *DeployOptions) diff(ctx context.Context, d *deploy.Deployer, plan *deploy.Plan) error {
-	previews, err := d.Previews(ctx, plan)
-	if err != nil {
-		return err
-	}
-	differ, err := diff.NewDiffer("LIVE", "MERGED")
-	if err != nil {
-		return err
-	}
-	defer differ.TearDown()
-	for _, p := range previews {
-		if err := differ.Diff(p, diff.Printer{}, false, false); err != nil {
-			return err
-		}
-	}
-	err = differ.Run(&diff.DiffProgram{Exec: exec.New(), IOStreams: o.IOStreams})
-	// diff(1) exits 1 when it found differences: that is the answer, not a failure.
-	var ee exec.ExitError
-	if errors.As(err, &ee) && ee.ExitStatus() == 1 {
-		return nil
 	}
 	return err
 }
@@ -400,7 +361,7 @@ func newDeployPrinter(out io.Writer, f *outputFlags, tty bool) *deployPrinter {
 	switch {
 	case *f.format == "jsonl":
 		p.each = notify.NewJSONLines(out).Event
-	case f.usesPrinter():
+	case !f.isOwn():
 		p.each = func(e rollout.Event) {
 			p.mu.Lock()
 			defer p.mu.Unlock()

@@ -186,7 +186,7 @@ func TestDeployRefusesTheWrongClusterBeforeAnyChange(t *testing.T) {
 			if tt.secret != nil {
 				client = fake.NewClientset(tt.secret)
 			}
-			o := &DeployOptions{App: "web", EnvFlags: EnvFlags{Env: "dev"}, Image: "nginx:1.28", Output: "text", Options: rollout.Options{Timeout: time.Minute},
+			o := &DeployOptions{App: "web", Env: "dev", Image: "nginx:1.28", Output: "text", Options: rollout.Options{Timeout: time.Minute},
 				cfg: cfg, fsys: filesys.MakeFsOnDisk(), IOStreams: g.Streams,
 				target: &Target{Env: "dev", Context: "envops-dev", Namespace: "shop", Config: cfg, Client: client},
 				applier: func() (*rollout.ServerSideApplier, error) {

@@ -91,14 +91,8 @@ func (o *EnvOptions) Complete(g *Globals, _ *cobra.Command, _ []string) error {
 		return err
 	}
 	o.Config = cfg
-	loader := g.ConfigFlags.ToRawKubeConfigLoader()
-	o.Raw, err = loader.RawConfig()
-	if err != nil {
-		return inputError(fmt.Errorf("cannot load kubeconfig: %w", err))
-	}
-	o.Context = *g.ConfigFlags.Context
-	if o.Context == "" {
-		o.Context = o.Raw.CurrentContext
+	if o.Raw, err = g.kubeconfig(&o.Context); err != nil {
+		return err
 	}
 	if o.AllContexts {
 		if len(o.Raw.Contexts) == 0 {
@@ -110,9 +104,8 @@ func (o *EnvOptions) Complete(g *Globals, _ *cobra.Command, _ []string) error {
 	if o.Context == "" {
 		return inputError(errors.New("no current context in your kubeconfig: pass --context, or set one with \"kubectl config use-context\""))
 	}
-	o.Namespace, _, err = loader.Namespace()
-	if err != nil {
-		return inputError(fmt.Errorf("cannot determine the namespace: %w", err))
+	if o.Namespace, _, err = g.namespace(); err != nil {
+		return err
 	}
 	o.NewClient = func(string, time.Duration) (kubernetes.Interface, error) {
 		// The factory honours every global flag (--as, --token, --server, ...).

@@ -1,86 +1,27 @@
 package cmd
 
 import (
-	"bufio"
-	"context"
-	"errors"
 	"fmt"
-	"io"
-	"os/signal"
-	"strings"
-	"syscall"
 
-	"github.com/spf13/cobra"
-	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/envops/kubectl-envops/pkg/config"
 	"github.com/envops/kubectl-envops/pkg/environment"
 )
 
-// EnvFlags are the flags of commands that act on one environment.
-type EnvFlags struct {
-	// Env is the environment the command expects the cluster to serve.
-	Env string
-	// Yes skips the typed confirmation of environments marked confirm: true.
-	Yes bool
-}
-
-// AddFlags registers --env (completed from .envops.yaml) and --yes.
-func (f *EnvFlags) AddFlags(cmd *cobra.Command, g *Globals) {
-	cmd.Flags().StringVar(&f.Env, "env", "", "Environment to act on; selects its context from .envops.yaml unless --context is given, and must match the cluster's environment Secret")
-	cmd.Flags().BoolVarP(&f.Yes, "yes", "y", false, "Do not ask for confirmation on environments marked confirm: true (required when stdin is not a terminal)")
-	_ = cmd.RegisterFlagCompletionFunc("env", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-		cfg, err := g.LoadConfig()
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveError
-		}
-		return cfg.EnvironmentNames(), cobra.ShellCompDirectiveNoFileComp
-	})
-}
-
-// Target is the cluster and namespace a command acts on, resolved from
-// --env, .envops.yaml and kubectl's flags.
-type Target struct {
-	// Env is the expected environment.
-	Env string
-	// Context is the effective kube context name.
-	Context string
-	// Namespace is the effective namespace.
-	Namespace string
-	// Mapping is the environment's entry in .envops.yaml (zero if none).
-	Mapping config.Environment
-	// Mapped is true when .envops.yaml defines Env.
-	Mapped bool
-	Config *config.Config
-	Client kubernetes.Interface
-	// Warn receives the guard's warnings (nil: none are printed).
-	Warn io.Writer
-}
+// Target is the cluster and namespace a command acts on.
+type Target = environment.Target
 
 // SelectEnv resolves env against the project file: when --context is not
 // given, the environment's mapped context is used, and when -n is not
 // given, its mapped namespace. It must run before anything else reads the
 // kubeconfig, because the client factory caches what it loads first.
 func (g *Globals) SelectEnv(cfg *config.Config, env string) (*Target, error) {
-	if env == "" {
-		return nil, usageError("--env is required: name the environment to act on (%s)", envChoices(cfg))
-	}
-	if err := config.ValidateEnvironmentName(env); err != nil {
+	t, err := environment.NewTarget(cfg, env)
+	if err != nil {
 		return nil, usageError("%v", err)
 	}
-	t := &Target{Env: env, Config: cfg, Warn: g.Streams.ErrOut}
-	mapping, err := cfg.Environment(env)
-	switch {
-	case err == nil:
-		t.Mapping, t.Mapped = mapping, true
-	case errors.Is(err, config.ErrUnknownEnvironment) && len(cfg.Environments) == 0:
-		// Without mappings the current context is used and the guard alone
-		// decides whether it serves env.
-	default:
-		return nil, usageError("%v", err)
-	}
+	t.Warn = g.Streams.ErrOut
 	if t.Mapped {
 		if *g.ConfigFlags.Context == "" {
 			*g.ConfigFlags.Context = t.Mapping.Context
@@ -89,81 +30,21 @@ func (g *Globals) SelectEnv(cfg *config.Config, env string) (*Target, error) {
 			*g.ConfigFlags.Namespace = t.Mapping.Namespace
 		}
 	}
-
-	loader := g.ConfigFlags.ToRawKubeConfigLoader()
-	raw, err := loader.RawConfig()
+	raw, err := g.kubeconfig(&t.Context)
 	if err != nil {
-		return nil, inputError(fmt.Errorf("cannot load kubeconfig: %w", err))
+		return nil, err
 	}
-	t.Context = *g.ConfigFlags.Context
-	if t.Context == "" {
-		t.Context = raw.CurrentContext
+	if err := t.CheckContext(raw); err != nil {
+		return nil, inputError(err)
 	}
-	if _, ok := raw.Contexts[t.Context]; !ok {
-		if t.Mapped && t.Context == t.Mapping.Context {
-			return nil, inputError(fmt.Errorf("environment %q maps to context %q in %s, but your kubeconfig has no such context: fix the mapping or add the context", env, t.Context, cfg.Path))
-		}
-		if t.Context == "" {
-			return nil, inputError(fmt.Errorf("no current context in your kubeconfig: pass --context, or map %q to a context in %s", env, config.FileName))
-		}
-		return nil, inputError(fmt.Errorf("context %q not found in your kubeconfig: check \"kubectl config get-contexts\"", t.Context))
-	}
-	t.Namespace, _, err = loader.Namespace()
-	if err != nil {
-		return nil, inputError(fmt.Errorf("cannot determine the namespace: %w", err))
+	if t.Namespace, _, err = g.namespace(); err != nil {
+		return nil, err
 	}
 	t.Client, err = g.Factory.KubernetesClientSet()
 	if err != nil {
 		return nil, fmt.Errorf("cannot create a client for context %q: %w", t.Context, err)
 	}
 	return t, nil
-}
-
-// Verify runs the guard: the target namespace must declare Env.
-func (t *Target) Verify(ctx context.Context) error {
-	return t.VerifyNamespace(ctx, t.Namespace)
-}
-
-// VerifyNamespace runs the guard on another namespace of the same cluster.
-func (t *Target) VerifyNamespace(ctx context.Context, namespace string) error {
-	warning, err := environment.CheckIn(ctx, t.Client, t.Context, namespace, t.Env, t.Config.Secret)
-	if warning != "" && t.Warn != nil {
-		fmt.Fprintln(t.Warn, warning)
-	}
-	return err
-}
-
-// Confirm asks for the environment's name on a terminal when .envops.yaml
-// marks it confirm: true; without a terminal it requires --yes. action
-// completes "about to ...", e.g. "deploy web".
-func (t *Target) Confirm(streams genericiooptions.IOStreams, yes bool, action string) error {
-	if !t.Mapping.Confirm || yes {
-		return nil
-	}
-	if !printers.IsTerminal(streams.In) {
-		return usageError("environment %q asks for confirmation (confirm: true in %s) and stdin is not a terminal: pass --yes to %s in context %q", t.Env, t.Config.Path, action, t.Context)
-	}
-	return confirmTyped(streams.In, streams.ErrOut, t.Env, fmt.Sprintf("about to %s in environment %q (context %q, namespace %q)", action, t.Env, t.Context, t.Namespace))
-}
-
-// confirmTyped asks the user to type word and fails unless they do.
-func confirmTyped(in io.Reader, out io.Writer, word, what string) error {
-	fmt.Fprintf(out, "%s.\nType %q to continue: ", what, word)
-	line, err := bufio.NewReader(in).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("cannot read the confirmation: %w", err)
-	}
-	if strings.TrimSpace(line) != word {
-		return fmt.Errorf("confirmation did not match %q: nothing was changed", word)
-	}
-	return nil
-}
-
-func envChoices(cfg *config.Config) string {
-	if names := cfg.EnvironmentNames(); len(names) > 0 {
-		return "one of " + strings.Join(names, ", ")
-	}
-	return "for example dev or prod"
 }
 
 // target loads the project file and resolves env against it.
@@ -187,10 +68,4 @@ func (g *Globals) currentTarget() (string, kubernetes.Interface, error) {
 		return "", nil, fmt.Errorf("cannot create a client: %w", err)
 	}
 	return ns, client, nil
-}
-
-// interruptible is ctx, ended by Ctrl-C or SIGTERM, for commands that keep
-// running until stopped or leave work that a second run resumes.
-func interruptible(ctx context.Context) (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 }

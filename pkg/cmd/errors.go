@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/envops/kubectl-envops/pkg/config"
+	"github.com/envops/kubectl-envops/pkg/environment"
 	"github.com/envops/kubectl-envops/pkg/rbac"
 	"github.com/envops/kubectl-envops/pkg/render"
 	"github.com/envops/kubectl-envops/pkg/rollout"
@@ -75,6 +76,7 @@ var exitCodes = []struct {
 	{"a mistake in the command line", isA[*UsageError], ExitUsage},
 	{"input that cannot be used", isA[*InputError], ExitUsage},
 	{"an environment the project file does not define", is(config.ErrUnknownEnvironment), ExitUsage},
+	{"a confirmation that needs --yes", is(environment.ErrNeedsYes), ExitUsage},
 	{"a file the command would overwrite", is(fs.ErrExist), ExitUsage},
 	{"input kustomize must not read (too large, an alias bomb, a remote resource when turned off)", is(render.ErrInput), ExitUsage},
 	{"lint findings at or above --fail-on", isA[*FindingsError], ExitError},

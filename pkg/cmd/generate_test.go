@@ -1,34 +1,32 @@
 package cmd
 
 import (
-	"bytes"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"sigs.k8s.io/yaml"
-
-	"github.com/envops/kubectl-envops/pkg/render"
 )
+
+// generateFiles is the project of writeGenerateProject.
+var generateFiles = map[string]string{
+	".envops.yaml":                     "environments:\n  dev: {context: dev-cluster}\n  prod: {context: prod-cluster}\n",
+	"apps/web/base/kustomization.yaml": "resources:\n- rc.yaml\nlabels:\n- pairs: {app: web, tier: frontend, role: server}\n  includeTemplates: true\n",
+	"apps/web/base/rc.yaml": "apiVersion: v1\nkind: ReplicationController\nmetadata:\n  name: web\nspec:\n  replicas: 1\n" +
+		"  template:\n    spec:\n      containers:\n      - name: web\n        image: nginx:1.27\n",
+	"apps/web/overlays/dev/kustomization.yaml":  "resources:\n- ../../base\n",
+	"apps/web/overlays/prod/kustomization.yaml": "resources:\n- ../../base\nreplicas:\n- {name: web, count: 3}\n",
+}
 
 // writeGenerateProject writes a project with one scaffolded-style app "web" and
 // returns the path of its .envops.yaml.
 func writeGenerateProject(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	files := map[string]string{
-		".envops.yaml":                     "environments:\n  dev: {context: dev-cluster}\n  prod: {context: prod-cluster}\n",
-		"apps/web/base/kustomization.yaml": "resources:\n- rc.yaml\nlabels:\n- pairs: {app: web, tier: frontend, role: server}\n  includeTemplates: true\n",
-		"apps/web/base/rc.yaml": "apiVersion: v1\nkind: ReplicationController\nmetadata:\n  name: web\nspec:\n  replicas: 1\n" +
-			"  template:\n    spec:\n      containers:\n      - name: web\n        image: nginx:1.27\n",
-		"apps/web/overlays/dev/kustomization.yaml":  "resources:\n- ../../base\n",
-		"apps/web/overlays/prod/kustomization.yaml": "resources:\n- ../../base\nreplicas:\n- {name: web, count: 3}\n",
-	}
+	files := generateFiles
 	for p, c := range files {
 		p = filepath.Join(dir, p)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -177,40 +175,32 @@ func TestGenerateErrors(t *testing.T) {
 	}
 }
 
-// TestPrintYAMLStreamIsOnePrinter checks that apps encoded apart are
-// written exactly as one printer writes all their objects, whichever apps
-// render no objects.
-func TestPrintYAMLStreamIsOnePrinter(t *testing.T) {
-	obj := func(name string) *unstructured.Unstructured {
-		return &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "ConfigMap", "metadata": map[string]any{"name": name}}}
-	}
-	app := func(name string, n int) render.AppObjects {
-		a := render.AppObjects{App: name}
-		for i := range n {
-			a.Objects = append(a.Objects, obj(fmt.Sprintf("%s-%d", name, i)))
-		}
-		return a
-	}
-	for _, apps := range [][]render.AppObjects{
-		{app("a", 2), app("b", 0), app("c", 1)},
-		{app("a", 0), app("b", 3)},
-		{app("a", 1), app("b", 0)},
-		{app("a", 0)},
-		nil,
+// TestGenerateTemplates checks that -o jsonpath and -o go-template print
+// the rendered objects, and that --output-dir, which writes files, takes
+// only yaml or json.
+func TestGenerateTemplates(t *testing.T) {
+	cfgPath := writeGenerateProject(t)
+	for _, tc := range []struct{ format, want string }{
+		{"jsonpath={.kind}/{.metadata.name} {.spec.replicas}", "ReplicationController/web 3"},
+		{"go-template={{range .spec.template.spec.containers}}{{.image}}{{end}}", "nginx:1.28"},
 	} {
-		var want, got bytes.Buffer
-		var all []*unstructured.Unstructured
-		for _, a := range apps {
-			all = append(all, a.Objects...)
+		out, stderr, code := runGenerate(t, "web", "--env", "prod", "--image", "nginx:1.28", "-o", tc.format, "--config", cfgPath)
+		if code != 0 || out != tc.want {
+			t.Errorf("-o %s: exit %d, stdout %q, stderr %q; want %q", tc.format, code, out, stderr, tc.want)
 		}
-		if err := printRendered(&want, "yaml", all); err != nil {
-			t.Fatal(err)
-		}
-		if err := printYAMLStream(&got, apps); err != nil {
-			t.Fatal(err)
-		}
-		if got.String() != want.String() {
-			t.Errorf("got:\n%s\nwant:\n%s", got.String(), want.String())
-		}
+	}
+	// Several objects are a List, whose items a template reaches.
+	api := filepath.Join(filepath.Dir(cfgPath), "apps", "api")
+	for dir, body := range map[string]string{"base": strings.ReplaceAll(strings.ReplaceAll(generateFiles["apps/web/base/kustomization.yaml"], "web", "api"), "frontend", "backend"), "overlays/prod": "resources:\n- ../../base\n"} {
+		writeFile(t, filepath.Join(api, dir, "kustomization.yaml"), body, 0o644)
+	}
+	writeFile(t, filepath.Join(api, "base", "rc.yaml"), strings.ReplaceAll(generateFiles["apps/web/base/rc.yaml"], "web", "api"), 0o644)
+	out, stderr, code := runGenerate(t, "--all", "--env", "prod", "-o", "jsonpath={.kind}: {.items[*].metadata.name}", "--config", cfgPath)
+	if code != 0 || out != "List: api web" {
+		t.Errorf("--all -o jsonpath: exit %d, stdout %q, stderr %q; want %q", code, out, stderr, "List: api web")
+	}
+	_, stderr, code = runGenerate(t, "--all", "--env", "prod", "-o", "jsonpath={.items}", "--output-dir", t.TempDir(), "--config", cfgPath)
+	if code != ExitUsage || !strings.Contains(stderr, "--output-dir writes yaml or json files") {
+		t.Errorf("--output-dir with a template: exit %d, stderr %q; want exit 2 saying --output-dir takes yaml or json", code, stderr)
 	}
 }

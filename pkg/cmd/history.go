@@ -93,7 +93,7 @@ func (o *HistoryOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if o.output().usesPrinter() {
+	if !o.output().isOwn() {
 		if entries == nil {
 			entries = []audit.Entry{}
 		}

@@ -2,12 +2,10 @@ package cmd
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
@@ -88,16 +86,7 @@ func NewCmdInitEnv(g *Globals, runF func(*InitEnvOptions) error) *cobra.Command 
 	o.output().addFlags(cmd, "Print the Secrets written (or that would be written) instead of a summary:")
 	f.BoolVar(&o.WatchNamespaces, "watch-namespaces", false, "After writing, keep running and add the Secret to namespaces created later (implies --all-namespaces; Ctrl-C stops)")
 	f.StringVar(&o.ChangeCause, "change-cause", "", "Why the Secret is written, recorded in its annotations (default: this command line, credentials redacted)")
-	cmd.ValidArgsFunction = func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
-		if len(args) > 0 {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		cfg, err := g.LoadConfig()
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveError
-		}
-		return cfg.EnvironmentNames(), cobra.ShellCompDirectiveNoFileComp
-	}
+	cmd.ValidArgsFunction = projectNames(g, true, cobra.ShellCompDirectiveError, (*config.Config).EnvironmentNames)
 	return cmd
 }
 
@@ -122,18 +111,11 @@ func (o *InitEnvOptions) Complete(g *Globals, cmd *cobra.Command, args []string)
 	if o.Config, err = g.LoadConfig(); err != nil {
 		return err
 	}
-	loader := g.ConfigFlags.ToRawKubeConfigLoader()
-	raw, err := loader.RawConfig()
-	if err != nil {
-		return inputError(fmt.Errorf("cannot load kubeconfig: %w", err))
+	if _, err := g.kubeconfig(&o.Context); err != nil {
+		return err
 	}
-	o.Context = *g.ConfigFlags.Context
-	if o.Context == "" {
-		o.Context = raw.CurrentContext
-	}
-	o.Namespace, o.ExplicitNamespace, err = loader.Namespace()
-	if err != nil {
-		return inputError(fmt.Errorf("cannot determine the namespace: %w", err))
+	if o.Namespace, o.ExplicitNamespace, err = g.namespace(); err != nil {
+		return err
 	}
 	o.Client, err = g.Factory.KubernetesClientSet()
 	if err != nil {
@@ -145,11 +127,11 @@ func (o *InitEnvOptions) Complete(g *Globals, cmd *cobra.Command, args []string)
 
 // Validate checks the command line without touching the cluster.
 func (o *InitEnvOptions) Validate() error {
-	if err := config.ValidateEnvironmentName(o.Env); err != nil {
-		return usageError("%v", err)
-	}
 	if err := o.output().validate(); err != nil {
 		return err
+	}
+	if err := config.ValidateEnvironmentName(o.Env); err != nil {
+		return usageError("%v", err)
 	}
 	switch {
 	case o.WatchNamespaces && (o.DryRunStrategy != cmdutil.DryRunNone || !o.output().isOwn()):
@@ -174,14 +156,14 @@ func (o *InitEnvOptions) Run(ctx context.Context) error {
 	if o.Guard != nil && o.DryRunStrategy != cmdutil.DryRunClient {
 		user, err := o.Guard(ctx, o.Namespace, o.AllNamespaces)
 		if err != nil {
-			return o.explain(err)
+			return environment.ExplainInit(err, o.Context)
 		}
 		record.User = user
 	}
 	res, err := environment.Init(ctx, o.Client, environment.InitRequest{Env: o.Env, Context: o.Context, Namespace: o.Namespace,
 		AllNamespaces: o.AllNamespaces, Force: o.Force, DryRun: o.DryRunStrategy, Secret: o.Config.Secret, Record: record, FieldManager: FieldManager})
 	if err != nil {
-		return o.explain(err)
+		return environment.ExplainInit(err, o.Context)
 	}
 	if err := o.printResult(res); err != nil {
 		return err
@@ -194,22 +176,6 @@ func (o *InitEnvOptions) Run(ctx context.Context) error {
 		return o.watch(ctx, record)
 	}
 	return nil
-}
-
-// explain adds the context to errors so one line says where it happened.
-func (o *InitEnvOptions) explain(err error) error {
-	var ce *environment.ConflictError
-	var ie *environment.IdentityError
-	var denied *rbac.DeniedError
-	switch {
-	case errors.Is(err, environment.ErrNoNamespaces):
-		return err
-	case errors.As(err, &ce) || errors.As(err, &ie):
-		return environment.WithContext(err, o.Context)
-	case !errors.As(err, &denied) && apierrors.IsForbidden(err):
-		return &rbac.ExplainedError{Err: fmt.Errorf("context %q: %w; ask for the role printed by \"kubectl envops rbac --for init-env\"", o.Context, err)}
-	}
-	return fmt.Errorf("context %q: %w", o.Context, err)
 }
 
 func (o *InitEnvOptions) printResult(res *environment.InitResult) error {
@@ -240,7 +206,7 @@ func (o *InitEnvOptions) printResult(res *environment.InitResult) error {
 
 // watch adds the Secret to namespaces as they appear, until Ctrl-C.
 func (o *InitEnvOptions) watch(ctx context.Context, record audit.Record) error {
-	ctx, stop := interruptible(ctx)
+	ctx, stop := untilInterrupted(ctx)
 	defer stop()
 	fmt.Fprintf(o.ErrOut, "watching namespaces in context %q for new ones; press Ctrl-C to stop\n", o.Context)
 	err := environment.Watch(ctx, o.Client, environment.WatchOptions{
@@ -259,7 +225,7 @@ func (o *InitEnvOptions) watch(ctx context.Context, record audit.Record) error {
 		},
 	})
 	if err != nil {
-		return o.explain(err)
+		return environment.ExplainInit(err, o.Context)
 	}
 	fmt.Fprintln(o.ErrOut, "stopped watching namespaces")
 	return nil

@@ -1,20 +1,14 @@
 package cmd
 
 import (
-	"bytes"
 	"cmp"
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/envops/kubectl-envops/pkg/config"
@@ -144,7 +138,7 @@ func (o *LintOptions) Complete(g *Globals, _ *cobra.Command, args []string) erro
 	o.Config = cfg
 	o.Color = o.Output == lint.FormatText && printers.AllowsColorOutput(o.Out)
 	if o.Live {
-		o.Targets, err = o.liveTargets(g)
+		o.Targets, err = lint.LiveTargets(g.ConfigFlags, g.Factory, o.AllNamespaces, o.AllContexts)
 	}
 	return inputError(err)
 }
@@ -179,43 +173,6 @@ func (o *LintOptions) Validate() error {
 	return nil
 }
 
-// liveTargets resolves the current context's namespace, or every context.
-func (o *LintOptions) liveTargets(g *Globals) ([]lint.LiveTarget, error) {
-	loader := g.ConfigFlags.ToRawKubeConfigLoader()
-	raw, err := loader.RawConfig()
-	if err != nil {
-		return nil, fmt.Errorf("cannot load kubeconfig: %w", err)
-	}
-	if o.AllContexts {
-		// Every context gets the bound and the retries of the factory's clients.
-		overrides := &clientcmd.ConfigOverrides{Timeout: *g.ConfigFlags.Timeout}
-		if ns := *g.ConfigFlags.Namespace; ns != "" {
-			overrides.Context = clientcmdapi.Context{Namespace: ns}
-		}
-		if as := g.ConfigFlags.Impersonate; as != nil && *as != "" {
-			overrides.AuthInfo.Impersonate = *as
-		}
-		return lint.ContextTargets(raw, overrides, o.AllNamespaces)
-	}
-	name := cmp.Or(*g.ConfigFlags.Context, raw.CurrentContext)
-	if name == "" {
-		return nil, errors.New("no current context in your kubeconfig: pass --context, or set one with \"kubectl config use-context\"")
-	}
-	ns, _, err := loader.Namespace()
-	if err != nil {
-		return nil, fmt.Errorf("cannot determine the namespace: %w", err)
-	}
-	// The factory honours every global flag (--as, --token, --server, ...).
-	client, err := g.Factory.DynamicClient()
-	if err != nil {
-		return nil, fmt.Errorf("cannot reach context %q: %w", name, err)
-	}
-	if o.AllNamespaces {
-		ns = ""
-	}
-	return []lint.LiveTarget{{Context: name, Namespace: ns, Client: client}}, nil
-}
-
 // Run lints the input, prints the report and sets the exit code.
 func (o *LintOptions) Run(ctx context.Context) error {
 	if ctx == nil {
@@ -228,27 +185,11 @@ func (o *LintOptions) Run(ctx context.Context) error {
 	linter.RecordObjects(o.Output == lint.FormatJUnit)
 	p := lint.Project{Config: o.Config, Render: o.Remote.renderOptions(o.Config, "")}
 	rep := &lint.Report{}
-	var liveErr error
-	switch {
-	case len(o.Paths) > 0:
-		err = linter.LintPaths(ctx, p, o.Paths, o.In, o.AllowEmpty, rep)
-	case o.Kustomization != "":
-		err = linter.LintKustomization(ctx, p, o.Kustomization, rep)
-	case o.App != "":
-		err = linter.LintApp(ctx, p, o.App, o.Env, rep)
-	case o.Live:
-		// Not one cluster could be read: an empty report would mislead.
-		if read, lerr := linter.LintTargets(ctx, o.Targets, o.LiveTimeout, rep); read == 0 {
-			err = lerr
-		} else {
-			liveErr = lerr
-		}
-	}
+	liveErr, err := linter.Lint(ctx, p, lint.Request{Paths: o.Paths, Stdin: o.In, AllowEmpty: o.AllowEmpty, Kustomization: o.Kustomization,
+		App: o.App, Env: o.Env, Live: o.Live, Targets: o.Targets, LiveTimeout: o.LiveTimeout}, rep)
 	if err != nil {
 		return inputError(err)
 	}
-	// Rules across objects (overlapping selectors) see every input.
-	linter.Finish(rep)
 	failOn, _ := lint.ParseSeverity(o.FailOn)
 	if err := o.write(rep, failOn); err != nil {
 		return err
@@ -265,22 +206,12 @@ func (o *LintOptions) Run(ctx context.Context) error {
 // write prints the report in lint's own format, or through a template over
 // its json form.
 func (o *LintOptions) write(rep *lint.Report, failOn lint.Severity) error {
-	opts := lint.WriteOptions{Format: o.Output, Color: o.Color, FailOn: failOn, ToolVersion: version.Get().Version}
-	if o.output().isOwn() && !o.output().templateOnly() {
-		return lint.Write(o.Out, rep, opts)
+	if o.output().isOwn() {
+		return lint.Write(o.Out, rep, lint.WriteOptions{Format: o.Output, Color: o.Color, FailOn: failOn, ToolVersion: version.Get().Version})
 	}
-	var buf bytes.Buffer
-	opts.Format = lint.FormatJSON
-	if err := lint.Write(&buf, rep, opts); err != nil {
-		return err
-	}
-	var report any
-	if err := json.Unmarshal(buf.Bytes(), &report); err != nil {
+	report, err := lint.JSONValue(rep)
+	if err != nil {
 		return err
 	}
 	return o.output().printValue(o.Out, report)
 }
-
-// firstNonEmpty is the first of s that is not empty (status and promote
-// print "-" for a missing value with it).
-func firstNonEmpty(s ...string) string { return cmp.Or(s...) }

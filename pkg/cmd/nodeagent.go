@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -46,16 +45,16 @@ type NodeAgentOptions struct {
 	// shaping is the first flag given that shapes the agent --image applies.
 	shaping     string
 	hostPortSet bool
-	Namespace   string
-	Config      *config.Config
-	Client      kubernetes.Interface
-	Discovery   discovery.DiscoveryInterface
+	print       *outputFlags
 	// Guard, when set, checks access before anything is changed and returns
 	// who the user is; Cause is the change cause recorded on the agent.
-	Guard func(ctx context.Context, namespace string, allNamespaces bool) (string, error)
-	Cause string
+	Guard     func(ctx context.Context, namespace string, allNamespaces bool) (string, error)
+	Cause     string
+	Namespace string
+	Config    *config.Config
+	Client    kubernetes.Interface
+	Discovery discovery.DiscoveryInterface
 
-	print *outputFlags
 	genericiooptions.IOStreams
 }
 
@@ -213,75 +212,39 @@ func (o *NodeAgentOptions) Validate() error {
 func (o *NodeAgentOptions) Run(ctx context.Context) error {
 	ctx, stop := untilInterrupted(ctx)
 	defer stop()
-
-	record := &audit.Record{Time: time.Now(), Cause: o.Cause}
-	// A client dry run only reads, so it needs no write access.
-	if o.Guard != nil && o.dryRun != rollout.DryRunClient {
-		user, err := o.Guard(ctx, o.Namespace, false)
-		if err != nil {
-			return err
-		}
-		record.User = user
-	}
-	if o.Image != "" {
-		res, err := o.apply(ctx, record)
-		if err != nil {
-			return err
-		}
-		if res.Mode == nodeagent.ModeDaemonSet && o.Sync {
-			fmt.Fprintf(o.ErrOut, "note: %s runs one pod on every node by itself; there is nothing to sync\n", nodeagent.Ref(nodeagent.KindDaemonSet, o.Name))
-			return nil
-		}
-	}
-	if !o.Sync {
-		return nil
-	}
-	syncer := &nodeagent.Syncer{Client: o.Client, Namespace: o.Namespace, Name: o.Name, DryRun: o.dryRun}
-	var err error
-	if o.Watch {
-		fmt.Fprintf(o.ErrOut, "watching nodes for %s in namespace %q; press Ctrl-C to stop\n", nodeagent.Ref(nodeagent.KindReplicationController, o.Name), o.Namespace)
-		if err = syncer.Watch(ctx, o.printSync); err == nil {
-			fmt.Fprintln(o.ErrOut, "stopped watching nodes")
-		}
-	} else {
-		var res *nodeagent.SyncResult
-		if res, err = syncer.Sync(ctx); err == nil {
-			o.printSync(res)
-		}
-	}
-	if errors.Is(err, nodeagent.ErrDaemonSet) {
-		fmt.Fprintf(o.ErrOut, "note: %v\n", err)
-		return nil
-	}
-	return err
-}
-
-func (o *NodeAgentOptions) apply(ctx context.Context, record *audit.Record) (*nodeagent.InstallResult, error) {
 	spec := nodeagent.Spec{
 		Name: o.Name, Namespace: o.Namespace, Image: o.Image,
 		HostPort: int32(o.HostPort), Protocol: o.protocol, EnvFromSecret: o.EnvFromSecret,
 		Tier: o.Tier, Role: o.Role,
-		Secret: o.Config.Secret, Labels: o.Config.Labels, Record: record,
+		Secret: o.Config.Secret, Labels: o.Config.Labels, Record: &audit.Record{Time: time.Now(), Cause: o.Cause},
 	}
-	if err := spec.Validate(); err != nil {
-		return nil, usageError("%v", err)
+	if err := spec.Validate(); o.Image != "" && err != nil {
+		return usageError("%v", err)
 	}
 	// With -o, stdout holds only the object; progress goes to stderr.
 	progress := o.Out
-	if o.output().usesPrinter() {
+	if !o.output().isOwn() {
 		progress = o.ErrOut
 	}
-	ap := &nodeagent.Installer{Client: o.Client, Discovery: o.Discovery, Events: func(e rollout.Event) {
-		if e.Message != "" && e.Type != rollout.EventDone {
-			fmt.Fprintf(progress, "%s: %s\n", e.Type, e.Message)
-		}
-	}}
-	res, err := ap.Install(ctx, spec, nodeagent.InstallOptions{Mode: o.mode, DryRun: o.dryRun, Timeout: o.Timeout})
-	if err != nil {
-		return nil, err
+	say := func(format string, a ...any) { fmt.Fprintf(progress, format, a...) }
+	job := &nodeagent.Job{Client: o.Client, Discovery: o.Discovery, Spec: spec, Sync: o.Sync, Watch: o.Watch, Guard: o.Guard,
+		Install: nodeagent.InstallOptions{Mode: o.mode, DryRun: o.dryRun, Timeout: o.Timeout},
+		Events: func(e rollout.Event) {
+			if e.Message != "" && e.Type != rollout.EventDone {
+				say("%s: %s\n", e.Type, e.Message)
+			}
+		},
+		Installed: func(res *nodeagent.InstallResult) error { return o.printInstall(res, say) },
+		Synced:    o.printSync,
+		Note:      func(line string) { fmt.Fprintln(o.ErrOut, line) },
 	}
+	return job.Run(ctx)
+}
+
+// printInstall prints the applied object as -o asks, and a summary line.
+func (o *NodeAgentOptions) printInstall(res *nodeagent.InstallResult, say func(string, ...any)) error {
 	if err := o.output().printObjects(o.Out, []runtime.Object{printable(res.Object)}); err != nil {
-		return nil, err
+		return err
 	}
 	kind := nodeagent.KindReplicationController
 	if res.Mode == nodeagent.ModeDaemonSet {
@@ -292,11 +255,11 @@ func (o *NodeAgentOptions) apply(ctx context.Context, record *audit.Record) (*no
 		line += fmt.Sprintf(" with %d replicas, one per schedulable node", res.Nodes.Count())
 	}
 	line += fmt.Sprintf(" (%s: %s)", res.Mode, res.Why)
-	fmt.Fprintln(progress, line+dryRunSuffix(o.dryRun))
+	say("%s%s\n", line, dryRunSuffix(o.dryRun))
 	for _, e := range res.Nodes.Excluded {
-		fmt.Fprintf(progress, "  not counted: node %s (%s)\n", e.Node, e.Reason)
+		say("  not counted: node %s (%s)\n", e.Node, e.Reason)
 	}
-	return res, nil
+	return nil
 }
 
 // printSync prints one sync result: the replicas, the nodes left out, and
@@ -389,16 +352,12 @@ func (o *NodeAgentStatusOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if o.output().usesPrinter() {
+	if !o.output().isOwn() {
 		return o.output().printValue(o.Out, st)
 	}
 	rows := make([][]string, 0, len(st.Nodes))
 	for _, n := range st.Nodes {
-		pod := n.Pod
-		if pod == "" {
-			pod = "<none>"
-		}
-		rows = append(rows, []string{n.Node, fmt.Sprint(n.Ready), pod, n.Reason})
+		rows = append(rows, []string{n.Node, fmt.Sprint(n.Ready), orNone(n.Pod), n.Reason})
 	}
 	if err := printTable(o.Out, []string{"NODE", "READY", "AGENT POD", "NOTE"}, rows); err != nil {
 		return err

@@ -131,10 +131,6 @@ func (f *outputFlags) isOwn() bool {
 	return slices.Contains(f.own, *f.format) && !f.templateOnly()
 }
 
-// usesPrinter tells whether the chosen format is one of kubectl's
-// printers rather than the command's own.
-func (f *outputFlags) usesPrinter() bool { return !f.isOwn() }
-
 // printer returns kubectl's printer for the chosen format, or a usage error
 // naming the formats there are. It is nil when the command prints itself.
 func (f *outputFlags) printer() (printers.ResourcePrinter, error) {

@@ -1,16 +1,15 @@
 package cmd
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -19,9 +18,8 @@ import (
 
 	"github.com/envops/kubectl-envops/pkg/config"
 	"github.com/envops/kubectl-envops/pkg/fleet"
-	"github.com/envops/kubectl-envops/pkg/notify"
+	"github.com/envops/kubectl-envops/pkg/kube"
 	"github.com/envops/kubectl-envops/pkg/promote"
-	"github.com/envops/kubectl-envops/pkg/render"
 	"github.com/envops/kubectl-envops/pkg/rollout"
 )
 
@@ -114,9 +112,7 @@ func NewCmdPromote(g *Globals, runF func(*PromoteOptions) error) *cobra.Command 
 // output offers text, jsonl and kubectl's templates, each applied to one
 // event; json and yaml would not make a stream.
 func (o *PromoteOptions) output() *outputFlags {
-	f := outputOf(&o.print, &o.Output, "text", "jsonl")
-	f.print.JSONYamlPrintFlags = nil
-	return f
+	return outputOf(&o.print, &o.Output, "text", "jsonl").templatesOnly()
 }
 
 // Complete loads the project file and the kubeconfig and plans the
@@ -158,7 +154,10 @@ func (o *PromoteOptions) Complete(g *Globals, _ *cobra.Command, args []string) e
 		return fmt.Errorf("cannot load kubeconfig: %w", err)
 	}
 	o.newClient = fleet.ContextClients(o.raw)
-	o.step = func() *Globals { return stepGlobals(g, o.IOStreams) }
+	o.step = func() *Globals {
+		cf := kube.CopyConfigFlags(g.ConfigFlags)
+		return &Globals{ConfigFlags: cf, Factory: cmdutil.NewFactory(cf), Streams: o.IOStreams, ConfigPath: g.ConfigPath}
+	}
 	return nil
 }
 
@@ -179,64 +178,27 @@ func (o *PromoteOptions) Validate() error {
 	case o.FailureGrace <= 0:
 		return usageError("invalid --failure-grace %s: use a positive duration such as 30s", o.FailureGrace)
 	}
-	if err := (render.Options{Image: o.Image}).Validate(); err != nil {
-		return usageError("--image: %v", err)
-	}
-	if err := notify.ValidateURL(o.Notify); o.Notify != "" && err != nil {
-		return usageError("--notify: %v", err)
-	}
-	return nil
-}
-
-// stepGlobals copies kubectl's flags for one deploy, leaving the context
-// to the environment's mapping; each deploy gets its own client factory,
-// since a factory keeps the first context it loads.
-func stepGlobals(g *Globals, streams genericiooptions.IOStreams) *Globals {
-	cf := genericclioptions.NewConfigFlags(true).WithDiscoveryBurst(300).WithWrapConfigFn(withTransientRetries)
-	src := g.ConfigFlags
-	copyFlag := func(dst, from *string) {
-		if dst != nil && from != nil {
-			*dst = *from
-		}
-	}
-	copyFlag(cf.KubeConfig, src.KubeConfig)
-	copyFlag(cf.Namespace, src.Namespace)
-	copyFlag(cf.Impersonate, src.Impersonate)
-	copyFlag(cf.Username, src.Username)
-	copyFlag(cf.BearerToken, src.BearerToken)
-	copyFlag(cf.Timeout, src.Timeout)
-	if src.ImpersonateGroup != nil {
-		*cf.ImpersonateGroup = append([]string(nil), *src.ImpersonateGroup...)
-	}
-	return &Globals{ConfigFlags: cf, Factory: cmdutil.NewFactory(cf), Streams: streams, ConfigPath: g.ConfigPath}
+	return checkImageAndWebhook(o.Image, o.Notify)
 }
 
 // Run reads the image (with --from), then promotes it step by step.
 func (o *PromoteOptions) Run(ctx context.Context) error {
-	ctx, stop := interruptible(ctx)
+	ctx, stop := untilInterrupted(ctx)
 	defer stop()
 
+	cluster := promote.Cluster{Config: o.cfg, Raw: o.raw, App: o.App, Timeout: o.Timeout, NewClient: o.newClient}
 	image := o.Image
 	if o.plan.Source != "" {
-		ctrls, err := fleet.App(ctx, o.cfg, o.raw, o.plan.Source, o.App, o.Timeout, o.newClient)
-		if err != nil {
-			return fmt.Errorf("cannot read the image of %q in %s: %w", o.App, o.plan.Source, err)
-		}
-		if image, err = promote.SourceImage(o.App, o.plan.Source, ctrls); err != nil {
+		var err error
+		if image, err = cluster.Image(ctx, o.plan.Source); err != nil {
 			return err
 		}
 	}
 	text := o.Output == "text" && o.output().isOwn()
 	runner := &promote.Runner{
-		App:  o.App,
-		Soak: o.Soak,
-		Observe: func(ctx context.Context, env string) (promote.Observation, error) {
-			ctrls, err := fleet.App(ctx, o.cfg, o.raw, env, o.App, o.Timeout, o.newClient)
-			if err != nil {
-				return promote.Observation{}, err
-			}
-			return promote.Observe(o.App, ctrls), nil
-		},
+		App:     o.App,
+		Soak:    o.Soak,
+		Observe: cluster.Observe,
 		Deploy: func(ctx context.Context, env, image string) error {
 			if text {
 				fmt.Fprintf(o.Out, "\n== %s (context %s) ==\n", env, o.cfg.Environments[env].Context)
@@ -280,7 +242,7 @@ func (o *PromoteOptions) deploy(ctx context.Context, env, image string) error {
 	g, format := o.step(), o.Output
 	if !o.output().isOwn() {
 		// The deploy writes JSON lines, each printed through the template.
-		format, g.Streams.Out = "jsonl", &eventLines{o: o}
+		format, g.Streams.Out = "jsonl", o.eventLines()
 	}
 	cmd := NewCmdDeploy(g, nil)
 	args := []string{o.App, "--env", env, "--image", image,
@@ -302,23 +264,12 @@ func (o *PromoteOptions) deploy(ctx context.Context, env, image string) error {
 
 // eventLines prints each JSON line written to it as one event of the
 // promotion's output.
-type eventLines struct {
-	o    *PromoteOptions
-	rest []byte
-}
-
-func (w *eventLines) Write(p []byte) (int, error) {
-	w.rest = append(w.rest, p...)
-	for {
-		line, rest, ok := bytes.Cut(w.rest, []byte("\n"))
-		if !ok {
-			return len(p), nil
+func (o *PromoteOptions) eventLines() io.Writer {
+	return &promote.LineWriter{Each: func(line []byte) {
+		if err := o.output().printValue(o.Out, json.RawMessage(line)); err != nil {
+			fmt.Fprintf(o.ErrOut, "warning: %v\n", err)
 		}
-		w.rest = rest
-		if err := w.o.output().printValue(w.o.Out, json.RawMessage(line)); err != nil {
-			fmt.Fprintf(w.o.ErrOut, "warning: %v\n", err)
-		}
-	}
+	}}
 }
 
 // summary prints one line per environment of the promotion.

@@ -70,7 +70,7 @@ func TestPromoteEventsThroughTemplates(t *testing.T) {
 func TestPromoteDeployLinesThroughTemplates(t *testing.T) {
 	var out, errOut strings.Builder
 	o := &PromoteOptions{App: "web", Output: "go-template={{.type}}:{{.name}};", IOStreams: genericiooptions.IOStreams{Out: &out, ErrOut: &errOut}}
-	w := &eventLines{o: o}
+	w := o.eventLines()
 	for _, p := range []string{`{"type":"progress","name":"web"}` + "\n" + `{"type":"do`, `ne","name":"web"}` + "\n"} {
 		if n, err := w.Write([]byte(p)); err != nil || n != len(p) {
 			t.Fatalf("write %q: %d, %v", p, n, err)

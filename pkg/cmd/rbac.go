@@ -133,14 +133,14 @@ func (o *RBACOptions) Run(ctx context.Context) error {
 	}
 	for _, r := range rbac.Rules(use) {
 		if r.Optional {
-			fmt.Fprintf(o.ErrOut, "note: not granted: %s %s in all namespaces (without it the command works but cannot %s)\n", joinVerbs(r.Verbs), r.GroupResource(), r.Why)
+			fmt.Fprintf(o.ErrOut, "note: not granted: %s %s in all namespaces (without it the command works but cannot %s)\n", strings.Join(r.Verbs, ","), r.GroupResource(), r.Why)
 		}
 	}
 	return nil
 }
 
 func (o *RBACOptions) printObjects(objs []runtime.Object) error {
-	if o.output().usesPrinter() {
+	if !o.output().isOwn() {
 		return o.output().printObjects(o.Out, objs)
 	}
 	// One document per object, so the output feeds "kubectl apply -f -".
@@ -152,5 +152,3 @@ func (o *RBACOptions) printObjects(objs []runtime.Object) error {
 	}
 	return nil
 }
-
-func joinVerbs(verbs []string) string { return strings.Join(verbs, ",") }

@@ -39,16 +39,12 @@ var rootLong = templates.LongDesc(`
 	Each request to an API server gives up after --request-timeout (default 30s;
 	0 waits for ever), retries included; a watch only until the server answers.`)
 
-// The commands that build their own clients or bound a step use kube's
-// transport and time bound.
-var (
-	withTransientRetries = kube.WithTransientRetries
-	withTimeoutCause     = kube.WithTimeoutCause
-)
+// The commands that bound a step use kube's time bound.
+var withTimeoutCause = kube.WithTimeoutCause
 
 // NewRootCmd builds the "kubectl envops" command tree.
 func NewRootCmd(streams genericiooptions.IOStreams) *cobra.Command {
-	configFlags := genericclioptions.NewConfigFlags(true).WithDiscoveryBurst(300).WithWrapConfigFn(kube.WithTransientRetries)
+	configFlags := kube.NewConfigFlags()
 	// A bounded default, so that a server that never answers fails the
 	// command; the flag's help shows it.
 	requestTimeout := kube.DefaultRequestTimeout.String()

@@ -147,7 +147,7 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 		}
 		return fleet.Healthy(rows)
 	}
-	ctx, stop := interruptible(ctx)
+	ctx, stop := untilInterrupted(ctx)
 	defer stop()
 	var last []byte
 	return status.Watch(ctx, o.Targets, o.Interval, func(rows []fleet.StatusRow) error {

@@ -29,17 +29,11 @@ var versionExample = templates.Examples(`
 	# Print the version alone
 	kubectl envops version -o jsonpath='{.version}'`)
 
-// NewCmdVersion builds "kubectl envops version". runF, when set, replaces
-// Run so tests can inspect the parsed options.
+// NewCmdVersion builds "kubectl envops version"; runF replaces Run in tests.
 func NewCmdVersion(g *Globals, runF func(*VersionOptions) error) *cobra.Command {
 	o := &VersionOptions{IOStreams: g.Streams}
-	cmd := &cobra.Command{
-		Use:     "version",
-		Short:   "Print the plugin's version, commit, Go and client-go versions",
-		Example: versionExample,
-		Args:    cobra.NoArgs,
-		RunE:    runOptions(g, o, runF),
-	}
+	cmd := &cobra.Command{Use: "version", Short: "Print the plugin's version, commit, Go and client-go versions",
+		Example: versionExample, Args: cobra.NoArgs, RunE: runOptions(g, o, runF)}
 	o.output().addFlags(cmd, "Output format, default text.")
 	return cmd
 }

@@ -8,7 +8,9 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/envops/kubectl-envops/pkg/rollout"
@@ -219,4 +221,24 @@ const EventResult rollout.EventType = "result"
 // namespace ns; suffix ends the message (a dry run says so).
 func ResultEvent(res rollout.Result, ns, suffix string) rollout.Event {
 	return rollout.Event{Time: time.Now(), Type: EventResult, Kind: res.Kind, Namespace: ns, Name: res.Name, Message: string(res.Action) + suffix, Desired: res.Replicas, Ready: res.Replicas}
+}
+
+// ClientGetter is the part of kubectl's client factory NewApplier uses.
+type ClientGetter interface {
+	DynamicClient() (dynamic.Interface, error)
+	ToRESTMapper() (meta.RESTMapper, error)
+}
+
+// NewApplier is the server-side applier of the app's other objects in
+// namespace, through the factory's clients for kubeContext.
+func NewApplier(f ClientGetter, kubeContext, namespace string) (*rollout.ServerSideApplier, error) {
+	dyn, err := f.DynamicClient()
+	if err != nil {
+		return nil, fmt.Errorf("cannot create a client for context %q: %w", kubeContext, err)
+	}
+	mapper, err := f.ToRESTMapper()
+	if err != nil {
+		return nil, fmt.Errorf("cannot discover the API of context %q: %w", kubeContext, err)
+	}
+	return &rollout.ServerSideApplier{Dynamic: dyn, Mapper: mapper, Namespace: namespace}, nil
 }

@@ -2,11 +2,15 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/kubectl/pkg/cmd/diff"
+	"k8s.io/utils/exec"
 )
 
 // Preview is one object as it is and as the deploy would leave it, which
@@ -60,4 +64,31 @@ func (d *Deployer) Previews(ctx context.Context, p *Plan) ([]*Preview, error) {
 		add(obj, live, merged)
 	}
 	return out, nil
+}
+
+// Diff shows, as kubectl diff does (through KUBECTL_EXTERNAL_DIFF or
+// diff -u), each object of the plan as it is and as the deploy would leave
+// it. Differences found are the answer, not a failure.
+func (d *Deployer) Diff(ctx context.Context, p *Plan, streams genericiooptions.IOStreams) error {
+	previews, err := d.Previews(ctx, p)
+	if err != nil {
+		return err
+	}
+	differ, err := diff.NewDiffer("LIVE", "MERGED")
+	if err != nil {
+		return err
+	}
+	defer differ.TearDown()
+	for _, p := range previews {
+		if err := differ.Diff(p, diff.Printer{}, false, false); err != nil {
+			return err
+		}
+	}
+	err = differ.Run(&diff.DiffProgram{Exec: exec.New(), IOStreams: streams})
+	// diff(1) exits 1 when it found differences.
+	var ee exec.ExitError
+	if errors.As(err, &ee) && ee.ExitStatus() == 1 {
+		return nil
+	}
+	return err
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/envops/kubectl-envops/pkg/audit"
 	"github.com/envops/kubectl-envops/pkg/config"
+	"github.com/envops/kubectl-envops/pkg/rbac"
 )
 
 // ErrNoNamespaces is returned when "all namespaces" finds only system ones.
@@ -130,4 +131,22 @@ func write(ctx context.Context, client kubernetes.Interface, changes []Change, d
 		}
 	}
 	return Apply(ctx, client, changes, false, fieldManager)
+}
+
+// ExplainInit says where init-env failed, in one line: the declaration's
+// errors name the context, a refusal by the API server names the role that
+// grants the access, and any other error is prefixed with the context.
+func ExplainInit(err error, kubeContext string) error {
+	var ce *ConflictError
+	var ie *IdentityError
+	var denied *rbac.DeniedError
+	switch {
+	case errors.Is(err, ErrNoNamespaces):
+		return err
+	case errors.As(err, &ce) || errors.As(err, &ie):
+		return WithContext(err, kubeContext)
+	case !errors.As(err, &denied) && apierrors.IsForbidden(err):
+		return &rbac.ExplainedError{Err: fmt.Errorf("context %q: %w; ask for the role printed by \"kubectl envops rbac --for init-env\"", kubeContext, err)}
+	}
+	return fmt.Errorf("context %q: %w", kubeContext, err)
 }

@@ -241,3 +241,14 @@ func plural(n int, noun string) string {
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
 }
+
+// JSONValue is the report as its json format decodes, for templates.
+func JSONValue(rep *Report) (any, error) {
+	var buf bytes.Buffer
+	if err := writeJSON(&buf, rep); err != nil {
+		return nil, err
+	}
+	var v any
+	err := json.Unmarshal(buf.Bytes(), &v)
+	return v, err
+}

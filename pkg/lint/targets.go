@@ -1,12 +1,14 @@
 package lint
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"sort"
 	"time"
 
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -94,4 +96,49 @@ func (l *Linter) LintTargets(ctx context.Context, targets []LiveTarget, timeout 
 		return read, failed[0]
 	}
 	return read, fmt.Errorf("%w (and %d more contexts that could not be read)", failed[0], len(failed)-1)
+}
+
+// DynamicClientGetter is the part of kubectl's client factory LiveTargets
+// uses.
+type DynamicClientGetter interface {
+	DynamicClient() (dynamic.Interface, error)
+}
+
+// LiveTargets resolves what --live reads with kubectl's global flags: the
+// namespace of the current context (every namespace with allNamespaces)
+// through the factory, which honours every flag (--as, --token, --server,
+// ...), or with allContexts every context of the kubeconfig.
+func LiveTargets(flags *genericclioptions.ConfigFlags, factory DynamicClientGetter, allNamespaces, allContexts bool) ([]LiveTarget, error) {
+	loader := flags.ToRawKubeConfigLoader()
+	raw, err := loader.RawConfig()
+	if err != nil {
+		return nil, fmt.Errorf("cannot load kubeconfig: %w", err)
+	}
+	if allContexts {
+		// Every context gets the bound and the retries of the factory's clients.
+		overrides := &clientcmd.ConfigOverrides{Timeout: *flags.Timeout}
+		if ns := *flags.Namespace; ns != "" {
+			overrides.Context = clientcmdapi.Context{Namespace: ns}
+		}
+		if as := flags.Impersonate; as != nil && *as != "" {
+			overrides.AuthInfo.Impersonate = *as
+		}
+		return ContextTargets(raw, overrides, allNamespaces)
+	}
+	name := cmp.Or(*flags.Context, raw.CurrentContext)
+	if name == "" {
+		return nil, errors.New("no current context in your kubeconfig: pass --context, or set one with \"kubectl config use-context\"")
+	}
+	ns, _, err := loader.Namespace()
+	if err != nil {
+		return nil, fmt.Errorf("cannot determine the namespace: %w", err)
+	}
+	client, err := factory.DynamicClient()
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach context %q: %w", name, err)
+	}
+	if allNamespaces {
+		ns = ""
+	}
+	return []LiveTarget{{Context: name, Namespace: ns, Client: client}}, nil
 }
