@@ -24,7 +24,7 @@ FUZZTIME   ?= 10s
 # The krew install test builds the release for these platforms; empty means all five.
 KREW_PLATFORMS ?= $(shell $(GO) env GOOS 2>/dev/null)/$(shell $(GO) env GOARCH 2>/dev/null)
 
-.PHONY: help build test unit fuzz e2e cluster-test krew-test vet bench bench-rollout demo cluster-up cluster-down cluster-status cluster-build check-go
+.PHONY: help build test unit race fuzz e2e cluster-test krew-test vet bench bench-rollout demo cluster-up cluster-down cluster-status cluster-build check-go
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -44,6 +44,9 @@ vet: check-go ## gofmt and go vet on every module
 unit: check-go ## unit tests (no cluster)
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v -e /test/e2e -e /bench/rollout)
 
+race: check-go ## the packages that render, watch and fan out concurrently, under the race detector
+	$(GO) test -race -count=1 ./pkg/render/ ./pkg/kube/watcher/ ./pkg/fleet/ ./pkg/deploy/
+
 fuzz: check-go ## a short run of every fuzz target (FUZZTIME each, default 10s); new failing inputs land in testdata/fuzz
 	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
 		echo "$(GO) test -run='^$$' -fuzz='^$$fn$$' -fuzztime=$(FUZZTIME) $$pkg"; \
@@ -59,7 +62,7 @@ cluster-test: check-go ## tests of the local control plane harness itself
 krew-test: check-go ## build the release (KREW_PLATFORMS, default this machine's) and install it with krew v0.4.3, offline
 	cd test/krew && ENVOPS_DIST_PLATFORMS="$(KREW_PLATFORMS)" $(GO) test -count=1 -v -timeout 40m ./...
 
-test: vet unit fuzz cluster-build cluster-test e2e krew-test ## everything CI runs: vet, unit tests, short fuzzing, harness, end-to-end and krew install tests
+test: vet unit race fuzz cluster-build cluster-test e2e krew-test ## everything CI runs: vet, unit tests, the race detector on concurrent packages, short fuzzing, harness, end-to-end and krew install tests
 
 bench: check-go ## benchmarks against their peers (kustomize CLI, conftest), built from Go modules; prints figures
 	$(GO) run ./bench/generate -apps 200
