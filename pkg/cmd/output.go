@@ -30,6 +30,10 @@ type outputFlags struct {
 	// own lists the formats the command prints itself; own[0] is the default.
 	own   []string
 	print *genericclioptions.PrintFlags
+	// made is the printer last made, for the format and template in
+	// madeFor: a stream of events is printed through one parsed template.
+	made    printers.ResourcePrinter
+	madeFor [2]string
 }
 
 // newOutputFlags binds -o to format. own are the command's own formats, the
@@ -137,8 +141,16 @@ func (f *outputFlags) printer() (printers.ResourcePrinter, error) {
 	if f.isOwn() {
 		return nil, nil
 	}
+	key := [2]string{*f.format, ""}
+	if t := f.print.TemplatePrinterFlags.TemplateArgument; t != nil {
+		key[1] = *t
+	}
+	if f.made != nil && f.madeFor == key {
+		return f.made, nil
+	}
 	p, err := f.print.ToPrinter()
 	if err == nil {
+		f.made, f.madeFor = p, key
 		return p, nil
 	}
 	if genericclioptions.IsNoCompatiblePrinterError(err) {

@@ -137,3 +137,20 @@ func TestDryRunFlag(t *testing.T) {
 		}
 	}
 }
+
+// A stream of events goes through one parsed template; a changed format
+// gets a printer of its own.
+func TestOutputParsesTheTemplateOnce(t *testing.T) {
+	f := parsedOutput(t, []string{"-o", "jsonpath={.image}"})
+	first, err := f.printer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := f.printer(); again != first {
+		t.Error("the template was parsed again for the next event")
+	}
+	*f.format = "go-template={{.image}}"
+	if other, _ := f.printer(); other == first {
+		t.Error("a changed format kept the old printer")
+	}
+}
