@@ -59,9 +59,9 @@ func (g *Globals) target(env string) (*Target, error) {
 // currentTarget is the namespace and client of kubectl's flags and current
 // context, for commands run without --env.
 func (g *Globals) currentTarget() (string, kubernetes.Interface, error) {
-	ns, _, err := g.Factory.ToRawKubeConfigLoader().Namespace()
+	ns, _, err := g.namespace()
 	if err != nil {
-		return "", nil, inputError(fmt.Errorf("cannot determine the namespace: %w", err))
+		return "", nil, err
 	}
 	client, err := g.Factory.KubernetesClientSet()
 	if err != nil {

@@ -86,8 +86,8 @@ func (o *RBACOptions) Complete(g *Globals, _ *cobra.Command, _ []string) error {
 		return err
 	}
 	var err error
-	if o.Namespace, _, err = g.Factory.ToRawKubeConfigLoader().Namespace(); err != nil {
-		return inputError(fmt.Errorf("cannot determine the namespace: %w", err))
+	if o.Namespace, _, err = g.namespace(); err != nil {
+		return err
 	}
 	if errs := validation.IsDNS1123Label(o.Namespace); len(errs) > 0 {
 		return usageError("invalid namespace %q: a namespace name is at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit; fix -n or the namespace of the context", o.Namespace)
