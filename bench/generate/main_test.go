@@ -25,10 +25,11 @@ func TestCorpusRendersEveryOverlay(t *testing.T) {
 		t.Fatal(err)
 	}
 	for env, replicas := range map[string]int64{"dev": 1, "staging": 2, "prod": 3} {
-		all, err := render.All(filesys.MakeFsOnDisk(), cfg, env, render.Options{})
+		rendered, err := render.All(filesys.MakeFsOnDisk(), cfg, []string{env}, render.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
+		all := rendered[0].Apps
 		if len(all) != 3 {
 			t.Fatalf("%s: rendered %d apps, want 3", env, len(all))
 		}

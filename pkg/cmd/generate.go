@@ -1,8 +1,10 @@
 package cmd
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -17,16 +19,20 @@ import (
 
 // GenerateOptions holds the flags of "kubectl envops generate".
 type GenerateOptions struct {
-	App       string
-	All       bool
-	Env       string
-	Image     string
-	Output    string
-	OutputDir string
-	Remote    remoteResourcesFlag
+	App string
+	All bool
+	// Env is one environment, or several separated by commas.
+	Env string
+	// AllEnvironments renders every environment of the project file.
+	AllEnvironments bool
+	Image           string
+	Output          string
+	OutputDir       string
+	Remote          remoteResourcesFlag
 
 	cfg   *config.Config
 	fsys  filesys.FileSystem
+	envs  []string
 	print *outputFlags
 
 	genericiooptions.IOStreams
@@ -50,14 +56,17 @@ var generateExample = templates.Examples(`
 	kubectl envops generate web --env prod --image registry.example.com/web:1.4.2 | kubectl apply --dry-run=server -f -
 
 	# Render every app for prod into one file per app
-	kubectl envops generate --all --env prod --output-dir rendered/`)
+	kubectl envops generate --all --env prod --output-dir rendered/
+
+	# Render every app for every environment: rendered/ENV/APP.yaml
+	kubectl envops generate --all --all-environments --output-dir rendered/`)
 
 // NewCmdGenerate builds "kubectl envops generate". runF, when set, replaces
 // Run so tests can inspect the parsed options.
 func NewCmdGenerate(g *Globals, runF func(*GenerateOptions) error) *cobra.Command {
 	o := &GenerateOptions{IOStreams: g.Streams}
 	cmd := &cobra.Command{
-		Use:               "generate (APP | --all) --env ENV [--image IMG] [-o yaml|json] [--output-dir DIR]",
+		Use:               "generate (APP | --all) (--env ENV[,ENV...] | --all-environments) [--image IMG] [-o yaml|json] [--output-dir DIR]",
 		Short:             "Render an app's overlay for an environment, as deploy would send it",
 		Long:              generateLong,
 		Example:           generateExample,
@@ -66,7 +75,8 @@ func NewCmdGenerate(g *Globals, runF func(*GenerateOptions) error) *cobra.Comman
 		RunE:              runOptions(g, o, runF),
 	}
 	cmd.Flags().BoolVar(&o.All, "all", false, "Render every app in the apps directory")
-	cmd.Flags().StringVar(&o.Env, "env", "", "Environment whose overlay to render (required)")
+	cmd.Flags().StringVar(&o.Env, "env", "", "Environment whose overlay to render; several, comma-separated, need --output-dir")
+	cmd.Flags().BoolVar(&o.AllEnvironments, "all-environments", false, "Render every environment of .envops.yaml; needs --output-dir")
 	cmd.Flags().StringVar(&o.Image, "image", "", "Image for the app's container, e.g. registry.example.com/web:1.4.2; with --all, APP=IMAGE sets it on that app only")
 	o.output().addFlags(cmd, "Output format, default yaml;")
 	cmd.Flags().StringVar(&o.OutputDir, "output-dir", "", "Write one file per app into this directory instead of standard output")
@@ -91,6 +101,11 @@ func (o *GenerateOptions) Complete(g *Globals, _ *cobra.Command, args []string) 
 	}
 	o.cfg = cfg
 	o.fsys = filesys.MakeFsOnDisk()
+	if o.AllEnvironments {
+		o.envs = cfg.EnvironmentOrder()
+	} else if o.Env != "" {
+		o.envs = strings.Split(o.Env, ",")
+	}
 	return nil
 }
 
@@ -101,8 +116,24 @@ func (o *GenerateOptions) Validate() error {
 		return usageError("give either an app name or --all, not both")
 	case !o.All && o.App == "":
 		return usageError("name the app to render, or pass --all; apps live in %s", o.cfg.AppsDir())
-	case o.Env == "":
+	case o.AllEnvironments && o.Env != "":
+		return usageError("give either --env or --all-environments, not both")
+	case o.AllEnvironments && len(o.envs) == 0:
+		return usageError("--all-environments: %s defines no environments; name one with --env", cmp.Or(o.cfg.Path, "the project has no "+config.FileName+", so it"))
+	case o.Env == "" && !o.AllEnvironments:
 		return usageError("--env is required: name the environment whose overlay to render")
+	case len(o.envs) > 1 && o.OutputDir == "":
+		return usageError("rendering %d environments writes one directory each: add --output-dir DIR (files go to DIR/ENV/APP.%s)", len(o.envs), o.Output)
+	}
+	seen := map[string]bool{}
+	for _, env := range o.envs {
+		if err := config.ValidateEnvironmentName(env); err != nil {
+			return usageError("--env: %w", err)
+		}
+		if seen[env] {
+			return usageError("--env names environment %q twice", env)
+		}
+		seen[env] = true
 	}
 	if err := o.output().validate(); err != nil {
 		return err
@@ -129,24 +160,29 @@ func (o *GenerateOptions) Run(context.Context) error {
 	app, image := render.SplitImage(o.Image)
 	opts := o.Remote.renderOptions(o.cfg, image)
 	opts.ImageApp = app
-	rendered := []render.AppObjects{{App: o.App}}
+	if o.OutputDir != "" || o.output().isOwn() && o.Output == "yaml" {
+		opts.Encode = o.Output
+	}
+	var rendered []render.EnvObjects
 	var err error
 	if o.All {
-		rendered, err = render.All(o.fsys, o.cfg, o.Env, opts)
+		rendered, err = render.All(o.fsys, o.cfg, o.envs, opts)
 	} else {
-		rendered[0].Objects, err = render.App(o.fsys, o.cfg, o.App, o.Env, opts)
+		rendered, err = render.Each(o.fsys, o.cfg, []string{o.App}, o.envs, opts)
 	}
 	if err != nil {
 		return inputError(err)
 	}
-	switch {
-	case o.OutputDir != "":
+	if o.OutputDir != "" {
 		return render.WriteDir(o.OutputDir, o.Output, rendered, func(path string) { fmt.Fprintf(o.Out, "wrote %s\n", path) })
-	case o.output().isOwn() && o.Output == "yaml":
-		return render.WriteYAMLStream(o.Out, rendered)
+	}
+	// Without --output-dir, Validate allowed one environment only.
+	apps := rendered[0].Apps
+	if o.output().isOwn() && o.Output == "yaml" {
+		return render.WriteYAMLStream(o.Out, apps)
 	}
 	var objs []*unstructured.Unstructured
-	for _, r := range rendered {
+	for _, r := range apps {
 		objs = append(objs, r.Objects...)
 	}
 	if o.output().isOwn() {

@@ -204,3 +204,73 @@ func TestGenerateTemplates(t *testing.T) {
 		t.Errorf("--output-dir with a template: exit %d, stderr %q; want exit 2 saying --output-dir takes yaml or json", code, stderr)
 	}
 }
+
+// TestGenerateEnvironments checks that one command renders several
+// environments, one directory each, exactly as it renders each alone.
+func TestGenerateEnvironments(t *testing.T) {
+	cfgPath := writeGenerateProject(t)
+	alone := map[string]string{}
+	for _, env := range []string{"dev", "prod"} {
+		out, stderr, code := runGenerate(t, "web", "--env", env, "--config", cfgPath)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		alone[env] = out
+	}
+	for _, args := range [][]string{
+		{"--all", "--all-environments"},
+		{"--all", "--env", "prod,dev"},
+		{"web", "--env", "dev,prod"},
+	} {
+		dir := filepath.Join(t.TempDir(), "rendered")
+		out, stderr, code := runGenerate(t, append(args, "--output-dir", dir, "--config", cfgPath)...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, stderr)
+		}
+		for env, want := range alone {
+			path := filepath.Join(dir, env, "web.yaml")
+			if b, err := os.ReadFile(path); err != nil || string(b) != want {
+				t.Errorf("%v: %s = %q, %v; want what generate web --env %s prints:\n%s", args, path, b, err, env, want)
+			}
+			if !strings.Contains(out, "wrote "+path+"\n") {
+				t.Errorf("%v: stdout %q does not name %s", args, out, path)
+			}
+		}
+	}
+	// --all-environments follows the project file's order.
+	out, _, _ := runGenerate(t, "--all", "--all-environments", "--output-dir", t.TempDir(), "--config", cfgPath)
+	if dev, prod := strings.Index(out, "/dev/web.yaml"), strings.Index(out, "/prod/web.yaml"); dev < 0 || prod < dev {
+		t.Errorf("files reported out of the environments' order:\n%s", out)
+	}
+}
+
+func TestGenerateEnvironmentsRefused(t *testing.T) {
+	cfgPath := writeGenerateProject(t)
+	noEnvs := filepath.Join(filepath.Dir(cfgPath), "bare", ".envops.yaml")
+	writeFile(t, noEnvs, "apps: "+filepath.Join(filepath.Dir(cfgPath), "apps")+"\n", 0o644)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"several to standard output", []string{"--all", "--env", "dev,prod", "--config", cfgPath}, "rendering 2 environments writes one directory each: add --output-dir DIR"},
+		{"every environment to standard output", []string{"--all", "--all-environments", "--config", cfgPath}, "add --output-dir DIR"},
+		{"an environment twice", []string{"web", "--env", "dev,dev", "--output-dir", "out", "--config", cfgPath}, `--env names environment "dev" twice`},
+		{"an empty name", []string{"web", "--env", "dev,", "--output-dir", "out", "--config", cfgPath}, `invalid environment name ""`},
+		{"both forms", []string{"web", "--env", "dev", "--all-environments", "--config", cfgPath}, "either --env or --all-environments"},
+		{"no environments defined", []string{"web", "--all-environments", "--output-dir", "out", "--config", noEnvs}, "defines no environments; name one with --env"},
+		{"an unknown one among several", []string{"--all", "--env", "dev,qa", "--output-dir", "out", "--config", cfgPath}, `unknown environment "qa"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			t.Chdir(dir)
+			out, stderr, code := runGenerate(t, tc.args...)
+			if code != ExitUsage || out != "" || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, tc.want) {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit 2 and one line containing %q", code, out, stderr, tc.want)
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) > 0 {
+				t.Errorf("a refused command wrote %v", entries)
+			}
+		})
+	}
+}

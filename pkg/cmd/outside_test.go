@@ -65,3 +65,26 @@ func TestGenerateOutputDirDoesNotWriteThroughSymlinks(t *testing.T) {
 		t.Errorf("the link's target was overwritten: %q", b)
 	}
 }
+
+// TestGenerateEnvironmentDirDoesNotLeadOutside checks that an environment's
+// directory planted in --output-dir as a link to elsewhere is refused
+// before any file is written.
+func TestGenerateEnvironmentDirDoesNotLeadOutside(t *testing.T) {
+	cfgPath := writeGenerateProject(t)
+	out := t.TempDir()
+	outside := t.TempDir()
+	if err := os.Symlink(outside, filepath.Join(out, "prod")); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := run(t, "generate", "--all", "--all-environments", "--output-dir", out, "--config", cfgPath)
+	want := "prod is not a directory (a symbolic link)"
+	if code != ExitUsage || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, want) {
+		t.Errorf("exit %d, stderr %q; want exit 2 and one line containing %q", code, stderr, want)
+	}
+	if entries, _ := os.ReadDir(outside); len(entries) > 0 {
+		t.Errorf("generate wrote through the link: %v", entries)
+	}
+	if _, err := os.Stat(filepath.Join(out, "dev")); !os.IsNotExist(err) {
+		t.Errorf("generate wrote the dev directory before refusing: %v", err)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -276,6 +277,18 @@ func (c *Config) EnvironmentNames() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// EnvironmentOrder is every defined environment: those of PromotionOrder
+// in its order, then any it leaves out, by name.
+func (c *Config) EnvironmentOrder() []string {
+	order := c.PromotionOrder()
+	for _, name := range c.EnvironmentNames() {
+		if !slices.Contains(order, name) {
+			order = append(order, name)
+		}
+	}
+	return order
 }
 
 // Environment returns the named environment; an unknown name is an error

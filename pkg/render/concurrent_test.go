@@ -128,7 +128,12 @@ func TestAllEnvironmentsConcurrently(t *testing.T) {
 	errs := make([]error, len(envs))
 	var wg sync.WaitGroup
 	for i, env := range envs {
-		wg.Go(func() { results[i], errs[i] = All(fsys, cfg, env, Options{}) })
+		wg.Go(func() {
+			var r []EnvObjects
+			if r, errs[i] = All(fsys, cfg, []string{env}, Options{}); errs[i] == nil {
+				results[i] = r[0].Apps
+			}
+		})
 	}
 	wg.Wait()
 	for i, env := range envs {

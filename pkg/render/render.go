@@ -5,6 +5,7 @@
 package render
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -49,6 +51,11 @@ type Options struct {
 	NoRemote bool
 	// Timeout bounds one kustomize build; zero means DefaultTimeout.
 	Timeout time.Duration
+	// Encode, "yaml" or "json", has Each encode every app as soon as it
+	// is rendered, on the worker that rendered it, for WriteDir and
+	// WriteYAMLStream: encoding then overlaps with the builds still
+	// running instead of waiting for the last one.
+	Encode string
 }
 
 // Validate checks the options before anything is rendered.
@@ -65,6 +72,20 @@ type AppObjects struct {
 	App string
 	// Objects are what App returns for it.
 	Objects []*unstructured.Unstructured
+
+	// encoded is Objects as Write writes them in the format encodedAs.
+	encoded   []byte
+	encodedAs string
+}
+
+// encoding is the app's objects as Write writes them in format.
+func (a AppObjects) encoding(format string) ([]byte, error) {
+	if a.encodedAs == format {
+		return a.encoded, nil
+	}
+	var b bytes.Buffer
+	err := Write(&b, format, a.Objects)
+	return b.Bytes(), err
 }
 
 // App renders the overlay of app for env and applies the project's
@@ -96,8 +117,16 @@ func App(fsys filesys.FileSystem, cfg *config.Config, app, env string, opts Opti
 	return objs, nil
 }
 
-// All renders every app for env, concurrently, in the order of Apps.
-func All(fsys filesys.FileSystem, cfg *config.Config, env string, opts Options) ([]AppObjects, error) {
+// EnvObjects is every app rendered for one environment.
+type EnvObjects struct {
+	// Env is the environment's name.
+	Env string
+	// Apps are the environment's apps, in the order they were asked for.
+	Apps []AppObjects
+}
+
+// All renders every app, in the order of Apps, for each of envs.
+func All(fsys filesys.FileSystem, cfg *config.Config, envs []string, opts Options) ([]EnvObjects, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
@@ -111,20 +140,54 @@ func All(fsys filesys.FileSystem, cfg *config.Config, env string, opts Options) 
 	if opts.ImageApp != "" && !slices.Contains(apps, opts.ImageApp) {
 		return nil, fmt.Errorf("the image is for app %q, which is not in %s; apps: %s", opts.ImageApp, cfg.AppsDir(), strings.Join(apps, ", "))
 	}
-	out := make([]AppObjects, len(apps))
-	errs := make([]error, len(apps))
+	return Each(fsys, cfg, apps, envs, opts)
+}
+
+// Each renders each of apps for each of envs, concurrently. Every build of
+// every environment goes through one pool of one worker per CPU, so the
+// cores stay busy up to the last build instead of idling at the end of
+// each environment.
+func Each(fsys filesys.FileSystem, cfg *config.Config, apps, envs []string, opts Options) ([]EnvObjects, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	out := make([]EnvObjects, len(envs))
+	errs := make([]error, len(envs)*len(apps))
 	var g errgroup.Group
 	// Rendering is CPU-bound: more workers than CPUs only add contention.
 	g.SetLimit(runtime.GOMAXPROCS(0))
-	for i, app := range apps {
-		g.Go(func() error {
-			objs, err := App(fsys, cfg, app, env, opts)
-			out[i], errs[i] = AppObjects{App: app, Objects: objs}, err
-			return nil
-		})
+	// After a failure, builds after it in environment then app order are
+	// skipped; those before it still run, so the first failure in that
+	// order is the one reported, whatever the timing.
+	var firstFailed atomic.Int64
+	firstFailed.Store(int64(len(errs)))
+	for e, env := range envs {
+		out[e] = EnvObjects{Env: env, Apps: make([]AppObjects, len(apps))}
+		for a, app := range apps {
+			i := e*len(apps) + a
+			g.Go(func() error {
+				if int64(i) > firstFailed.Load() {
+					return nil
+				}
+				r := AppObjects{App: app}
+				var err error
+				r.Objects, err = App(fsys, cfg, app, env, opts)
+				if err == nil && opts.Encode != "" {
+					r.encoded, err = r.encoding(opts.Encode)
+					r.encodedAs = opts.Encode
+				}
+				out[e].Apps[a], errs[i] = r, err
+				for err != nil {
+					f := firstFailed.Load()
+					if int64(i) >= f || firstFailed.CompareAndSwap(f, int64(i)) {
+						break
+					}
+				}
+				return nil
+			})
+		}
 	}
 	_ = g.Wait()
-	// The first failing app in name order, so the message is stable.
 	for _, err := range errs {
 		if err != nil {
 			return nil, err

@@ -45,6 +45,20 @@ func project(t *testing.T) (filesys.FileSystem, *config.Config) {
 	return fsys, cfg
 }
 
+// diskProject is project on disk: renders that run concurrently need a
+// file system that is safe for concurrent use, which kustomize's in-memory
+// one is not.
+func diskProject(t *testing.T) (filesys.FileSystem, *config.Config) {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS("testdata")); err != nil {
+		t.Fatal(err)
+	}
+	_, cfg := project(t)
+	cfg.Apps = filepath.Join(dir, "project", "apps")
+	return filesys.MakeFsOnDisk(), cfg
+}
+
 // toYAML prints objects as a YAML stream.
 func toYAML(t *testing.T, objs []*unstructured.Unstructured) string {
 	t.Helper()
@@ -228,16 +242,20 @@ func TestOverlayWithoutEnvironmentsInConfig(t *testing.T) {
 }
 
 func TestAll(t *testing.T) {
-	fsys, cfg := project(t)
+	fsys, cfg := diskProject(t)
 	cfg.Environments = nil
 	// Only apps with a prod overlay can be rendered for prod: give them all one.
-	if err := fsys.WriteFile("/project/apps/mounted/overlays/prod/kustomization.yaml", []byte("resources:\n- ../../base\n")); err != nil {
+	if err := fsys.MkdirAll(cfg.Apps + "/mounted/overlays/prod"); err != nil {
 		t.Fatal(err)
 	}
-	all, err := All(fsys, cfg, "prod", Options{})
+	if err := fsys.WriteFile(cfg.Apps+"/mounted/overlays/prod/kustomization.yaml", []byte("resources:\n- ../../base\n")); err != nil {
+		t.Fatal(err)
+	}
+	rendered, err := All(fsys, cfg, []string{"prod"}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	all := rendered[0].Apps
 	var names []string
 	for _, a := range all {
 		names = append(names, a.App)
@@ -253,9 +271,62 @@ func TestAll(t *testing.T) {
 		t.Errorf("apps = %s, want api,mounted,web in name order", got)
 	}
 
-	_, err = All(fsys, cfg, "dev", Options{})
+	_, err = All(fsys, cfg, []string{"dev"}, Options{})
 	if err == nil || !strings.Contains(err.Error(), `app "api" has no overlay for environment "dev"`) {
 		t.Errorf("error = %v, want the first app lacking the overlay", err)
+	}
+}
+
+// TestAllEnvironments checks that rendering several environments at once
+// gives each environment, in the order asked, exactly what App gives.
+func TestAllEnvironments(t *testing.T) {
+	fsys, cfg := diskProject(t)
+	for _, f := range []string{"api/overlays/dev", "mounted/overlays/prod"} {
+		if err := fsys.MkdirAll(cfg.Apps + "/" + f); err != nil {
+			t.Fatal(err)
+		}
+		if err := fsys.WriteFile(cfg.Apps+"/"+f+"/kustomization.yaml", []byte("resources:\n- ../../base\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rendered, err := All(fsys, cfg, []string{"prod", "dev"}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, env := range rendered {
+		for _, a := range env.Apps {
+			got = append(got, env.Env+"/"+a.App)
+			single, err := App(fsys, cfg, a.App, env.Env, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if toYAML(t, single) != toYAML(t, a.Objects) {
+				t.Errorf("%s/%s rendered with every environment differs from App", env.Env, a.App)
+			}
+		}
+	}
+	if g, want := strings.Join(got, ","), "prod/api,prod/mounted,prod/web,dev/api,dev/mounted,dev/web"; g != want {
+		t.Errorf("rendered %s, want %s", g, want)
+	}
+}
+
+// TestEachReportsTheFirstFailureInOrder checks that of many failing
+// builds, the one reported is the first in environment then app order,
+// however the builds are scheduled.
+func TestEachReportsTheFirstFailureInOrder(t *testing.T) {
+	fsys, cfg := diskProject(t)
+	// web renders for dev and prod; api and mounted each lack one overlay.
+	apps := []string{"web", "web", "web", "mounted", "api", "web", "mounted"}
+	for range 50 {
+		_, err := Each(fsys, cfg, apps, []string{"prod", "dev"}, Options{})
+		if err == nil || !strings.Contains(err.Error(), `app "mounted" has no overlay for environment "prod"`) {
+			t.Fatalf("error = %v, want the first failure in order: mounted in prod", err)
+		}
+	}
+	_, err := Each(fsys, cfg, []string{"web", "api"}, []string{"dev", "prod"}, Options{})
+	if err == nil || !strings.Contains(err.Error(), `app "api" has no overlay for environment "dev"`) {
+		t.Errorf("error = %v, want api in dev", err)
 	}
 }
 

@@ -1,9 +1,10 @@
 package render
 
 import (
-	"bytes"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -73,10 +74,8 @@ func WriteYAMLStream(w io.Writer, rendered []AppObjects) error {
 	var g errgroup.Group
 	g.SetLimit(runtime.GOMAXPROCS(0))
 	for i, r := range rendered {
-		g.Go(func() error {
-			var b bytes.Buffer
-			err := Write(&b, "yaml", r.Objects)
-			docs[i] = b.Bytes()
+		g.Go(func() (err error) {
+			docs[i], err = r.encoding("yaml")
 			return err
 		})
 	}
@@ -102,12 +101,30 @@ func WriteYAMLStream(w io.Writer, rendered []AppObjects) error {
 	return nil
 }
 
-// WriteDir writes one file per app, APP.FORMAT, into dir, and calls wrote
-// with the path of each. Files are written inside dir only, never through
-// a symbolic link: a link planted there cannot redirect the output
-// elsewhere. A file in the way that is not regular is an error matching
-// ErrInput.
-func WriteDir(dir, format string, rendered []AppObjects, wrote func(path string)) error {
+// WriteDir writes one file per app into dir, and calls wrote with the path
+// of each: dir/APP.FORMAT for one environment, dir/ENV/APP.FORMAT for
+// several. Files are written inside dir only, never through a symbolic
+// link: a link planted there cannot redirect the output elsewhere. Every
+// path is checked before anything is written: a file in the way that is
+// not regular, or an environment's directory that is not a directory, is
+// an error matching ErrInput. Apps are encoded and written concurrently,
+// and reported in order: every file written, then the first that could
+// not be.
+func WriteDir(dir, format string, rendered []EnvObjects, wrote func(path string)) error {
+	name := func(env, app string) string {
+		if len(rendered) > 1 {
+			return filepath.Join(env, app+"."+format)
+		}
+		return app + "." + format
+	}
+	docs := make([][][]byte, len(rendered))
+	if err := eachApp(rendered, docs, func(e, a int) (err error) {
+		docs[e][a], err = rendered[e].Apps[a].encoding(format)
+		return err
+	}); err != nil {
+		return err
+	}
+
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("cannot create --output-dir: %w", err)
 	}
@@ -116,26 +133,85 @@ func WriteDir(dir, format string, rendered []AppObjects, wrote func(path string)
 		return fmt.Errorf("cannot open --output-dir: %w", err)
 	}
 	defer root.Close()
-	for _, r := range rendered {
-		name := r.App + "." + format
-		path := filepath.Join(dir, name)
-		if fi, err := root.Lstat(name); err == nil && !fi.Mode().IsRegular() {
-			return inputError{fmt.Errorf("%s is not a regular file (%s): generate writes only regular files in --output-dir; remove it", path, fileKind(fi.Mode()))}
+	for _, env := range rendered {
+		if len(rendered) > 1 {
+			if fi, err := root.Lstat(env.Env); err == nil && !fi.IsDir() {
+				return inputError{fmt.Errorf("%s is not a directory (%s): generate writes each environment into a directory of that name in --output-dir; remove it", filepath.Join(dir, env.Env), fileKind(fi.Mode()))}
+			}
 		}
-		f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-		if err != nil {
-			return fmt.Errorf("cannot write %s: %w", path, err)
+		for _, app := range env.Apps {
+			n := name(env.Env, app.App)
+			if fi, err := root.Lstat(n); err == nil && !fi.Mode().IsRegular() {
+				return inputError{fmt.Errorf("%s is not a regular file (%s): generate writes only regular files in --output-dir; remove it", filepath.Join(dir, n), fileKind(fi.Mode()))}
+			}
 		}
-		err = Write(f, format, r.Objects)
-		if cerr := f.Close(); err == nil {
-			err = cerr
+	}
+	for _, env := range rendered {
+		if len(rendered) > 1 {
+			if err := root.Mkdir(env.Env, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+				return fmt.Errorf("cannot create %s: %w", filepath.Join(dir, env.Env), err)
+			}
 		}
-		if err != nil {
-			return fmt.Errorf("writing %s: %w", path, err)
+	}
+
+	errs := make([][]error, len(rendered))
+	_ = eachApp(rendered, errs, func(e, a int) error {
+		errs[e][a] = writeIn(root, name(rendered[e].Env, rendered[e].Apps[a].App), docs[e][a])
+		return nil
+	})
+	var failed error
+	for e, env := range rendered {
+		for a, app := range env.Apps {
+			path := filepath.Join(dir, name(env.Env, app.App))
+			if err := errs[e][a]; err == nil {
+				wrote(path)
+			} else if failed == nil {
+				failed = fmt.Errorf("cannot write %s: %w", path, err)
+			}
 		}
-		wrote(path)
+	}
+	return failed
+}
+
+// eachApp calls f for every app of every environment, on one worker per
+// CPU, after making room in slots (indexed by environment, then app) for
+// what f stores. It returns the first error in that order.
+func eachApp[T any](rendered []EnvObjects, slots [][]T, f func(e, a int) error) error {
+	errs := make([][]error, len(rendered))
+	var g errgroup.Group
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for e, env := range rendered {
+		slots[e] = make([]T, len(env.Apps))
+		errs[e] = make([]error, len(env.Apps))
+		for a := range env.Apps {
+			g.Go(func() error {
+				errs[e][a] = f(e, a)
+				return nil
+			})
+		}
+	}
+	_ = g.Wait()
+	for _, es := range errs {
+		for _, err := range es {
+			if err != nil {
+				return err
+			}
+		}
 	}
 	return nil
+}
+
+// writeIn writes data to the file name inside root, replacing what it held.
+func writeIn(root *os.Root, name string, data []byte) error {
+	f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // fileKind names what a non-regular file is.
