@@ -46,7 +46,11 @@ var generateLong = templates.LongDesc(`
 	image of the app's container.
 
 	Selectors select by the name label only, so changing any other label never
-	changes a selector.`)
+	changes a selector.
+
+	Several environments (--env dev,prod, or --all-environments) render in one
+	process and need --output-dir: each environment gets a directory of its
+	own, DIR/ENV/APP.yaml.`)
 
 var generateExample = templates.Examples(`
 	# Print the dev overlay of app web
