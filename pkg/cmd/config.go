@@ -31,11 +31,21 @@ func (g *Globals) LoadConfig() (*config.Config, error) {
 // kubeconfig reads the kubeconfig that kubectl's flags select, and sets
 // kubeContext to the context they make current.
 func (g *Globals) kubeconfig(kubeContext *string) (clientcmdapi.Config, error) {
+	raw, err := g.rawKubeconfig()
+	if err != nil {
+		return raw, err
+	}
+	*kubeContext = cmp.Or(*g.ConfigFlags.Context, raw.CurrentContext)
+	return raw, nil
+}
+
+// rawKubeconfig reads the kubeconfig that kubectl's flags select; one
+// that cannot be loaded is input the command cannot use.
+func (g *Globals) rawKubeconfig() (clientcmdapi.Config, error) {
 	raw, err := g.ConfigFlags.ToRawKubeConfigLoader().RawConfig()
 	if err != nil {
 		return raw, inputError(fmt.Errorf("cannot load kubeconfig: %w", err))
 	}
-	*kubeContext = cmp.Or(*g.ConfigFlags.Context, raw.CurrentContext)
 	return raw, nil
 }
 

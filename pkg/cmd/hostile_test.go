@@ -103,3 +103,25 @@ func TestRBACRefusesAnInvalidNamespace(t *testing.T) {
 		t.Errorf("exit %d, stdout %q, stderr %q; want exit 2, nothing printed and one line starting %q", code, out, stderr, want)
 	}
 }
+
+// TestUnloadableKubeconfigIsInput checks that every command that reads
+// the kubeconfig answers one that cannot be loaded as bad input: exit 2,
+// one line naming the file.
+func TestUnloadableKubeconfigIsInput(t *testing.T) {
+	cfgPath := writeGenerateProject(t)
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	writeFile(t, kubeconfig, "clusters: [\n", 0o600)
+	for _, args := range [][]string{
+		{"status", "web"},
+		{"promote", "web", "--image", "nginx:1.28", "--yes"},
+		{"env"},
+		{"lint", "--live"},
+	} {
+		t.Run(args[0], func(t *testing.T) {
+			out, stderr, code := run(t, append(args, "--kubeconfig", kubeconfig, "--config", cfgPath)...)
+			if code != ExitUsage || out != "" || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "cannot load kubeconfig") || !strings.Contains(stderr, kubeconfig) {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit 2 and one line saying the kubeconfig %s cannot be loaded", code, out, stderr, kubeconfig)
+			}
+		})
+	}
+}

@@ -150,8 +150,8 @@ func (o *PromoteOptions) Complete(g *Globals, _ *cobra.Command, args []string) e
 			}
 		}
 	}
-	if o.raw, err = g.ConfigFlags.ToRawKubeConfigLoader().RawConfig(); err != nil {
-		return fmt.Errorf("cannot load kubeconfig: %w", err)
+	if o.raw, err = g.rawKubeconfig(); err != nil {
+		return err
 	}
 	o.newClient = fleet.ContextClients(o.raw)
 	o.step = func() *Globals {

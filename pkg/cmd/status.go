@@ -108,9 +108,9 @@ func (o *StatusOptions) Complete(g *Globals, _ *cobra.Command, args []string) er
 			return usageError("name the apps to show (no app directories found in %s)", cfg.AppsDir())
 		}
 	}
-	raw, err := g.ConfigFlags.ToRawKubeConfigLoader().RawConfig()
+	raw, err := g.rawKubeconfig()
 	if err != nil {
-		return fmt.Errorf("cannot load kubeconfig: %w", err)
+		return err
 	}
 	if !o.AllContexts && len(cfg.Environments) == 0 {
 		return usageError("no environments in %s: map each environment to its context there, or pass --all-contexts", config.FileName)
