@@ -13,6 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/kubectl/pkg/util/podutils"
+
+	"github.com/envops/kubectl-envops/pkg/kube"
 )
 
 // freePortsReason is the part of the scheduler's message that says a node's
@@ -76,11 +78,6 @@ func hostPortOf(tmpl *corev1.PodTemplateSpec) (int32, corev1.Protocol) {
 	return 0, ""
 }
 
-// active tells whether a pod runs or will run: not terminating, not finished.
-func active(p *corev1.Pod) bool {
-	return p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed
-}
-
 // unschedulable returns the scheduler's message when it could not place p.
 func unschedulable(p *corev1.Pod) (string, bool) {
 	if p.Spec.NodeName != "" {
@@ -96,7 +93,7 @@ func unschedulable(p *corev1.Pod) (string, bool) {
 
 // waitingForPort tells whether p is Pending because of a taken host port.
 func waitingForPort(p *corev1.Pod) (string, bool) {
-	if !active(p) {
+	if !kube.IsPodActive(p) {
 		return "", false
 	}
 	msg, ok := unschedulable(p)
@@ -127,7 +124,7 @@ func intendedNode(p *corev1.Pod) string {
 func podsByNode(pods []*corev1.Pod) map[string][]*corev1.Pod {
 	out := map[string][]*corev1.Pod{}
 	for _, p := range pods {
-		if !active(p) {
+		if !kube.IsPodActive(p) {
 			continue
 		}
 		if n := intendedNode(p); n != "" {
@@ -170,7 +167,7 @@ func portHolders(ctx context.Context, client kubernetes.Interface, nodes []strin
 		}
 		for i := range list.Items {
 			p := &list.Items[i]
-			if p.Spec.NodeName != node || !active(p) || (p.Namespace == agentNamespace && agent.Matches(labels.Set(p.Labels))) {
+			if p.Spec.NodeName != node || !kube.IsPodActive(p) || (p.Namespace == agentNamespace && agent.Matches(labels.Set(p.Labels))) {
 				continue
 			}
 			if claims(p, port, proto) {

@@ -9,6 +9,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/kubectl/pkg/util/podutils"
+
+	"github.com/envops/kubectl-envops/pkg/kube"
 )
 
 // NodeStatus says whether one node runs a Ready agent.
@@ -132,7 +134,7 @@ func buildStatus(a *agent, set NodeSet, pods []*corev1.Pod, holders map[string]s
 	}
 	sort.Slice(st.Nodes, func(i, j int) bool { return st.Nodes[i].Node < st.Nodes[j].Node })
 	for _, p := range pods {
-		if active(p) && intendedNode(p) == "" {
+		if kube.IsPodActive(p) && intendedNode(p) == "" {
 			msg, _ := unschedulable(p)
 			st.Unplaced = append(st.Unplaced, UnplacedPod{Pod: p.Name, Message: msg})
 		}
