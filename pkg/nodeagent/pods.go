@@ -1,9 +1,10 @@
 package nodeagent
 
 import (
+	"cmp"
 	"context"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -131,9 +132,15 @@ func podsByNode(pods []*corev1.Pod) map[string][]*corev1.Pod {
 			out[n] = append(out[n], p)
 		}
 	}
+	// Ready pods first, so a node's best pod speaks for it.
+	rank := func(p *corev1.Pod) int {
+		if podutils.IsPodReady(p) {
+			return 0
+		}
+		return 1
+	}
 	for _, list := range out {
-		// Ready pods first, so a node's best pod speaks for it.
-		sort.SliceStable(list, func(i, j int) bool { return podutils.IsPodReady(list[i]) && !podutils.IsPodReady(list[j]) })
+		slices.SortStableFunc(list, func(a, b *corev1.Pod) int { return cmp.Compare(rank(a), rank(b)) })
 	}
 	return out
 }
@@ -223,7 +230,7 @@ func conflicts(ctx context.Context, client kubernetes.Interface, a *agent, set N
 			held = append(held, PortHolder{Node: n, Pod: h})
 		}
 	}
-	sort.Slice(waiting, func(i, j int) bool { return waiting[i].Name < waiting[j].Name })
+	slices.SortFunc(waiting, func(a, b *corev1.Pod) int { return strings.Compare(a.Name, b.Name) })
 	out := make([]PortConflict, 0, len(waiting))
 	for _, p := range waiting {
 		msg, _ := waitingForPort(p)
