@@ -7,7 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -139,7 +139,7 @@ func Read(ctx context.Context, client kubernetes.Interface, namespace, app, appL
 			out = append(out, deployment(&deps.Items[i]))
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	slices.SortStableFunc(out, func(a, b Controller) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
 }
 
@@ -208,7 +208,7 @@ func digests(pods []corev1.Pod) []string {
 			}
 		}
 	}
-	sort.Strings(out)
+	slices.Sort(out)
 	return out
 }
 

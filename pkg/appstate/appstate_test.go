@@ -2,9 +2,11 @@ package appstate
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -89,5 +91,24 @@ func TestReadLastDeploy(t *testing.T) {
 	}
 	if got[0].DeployedBy != "alice" || !got[0].DeployedAt.Equal(at) || got[0].Images[0] != "web:2" {
 		t.Errorf("got %+v, want alice at %s on web:2", got[0], at)
+	}
+}
+
+func TestReadOrdersControllersByName(t *testing.T) {
+	dep := func(name string) *appsv1.Deployment {
+		return &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", Labels: map[string]string{"app": "web"}}}
+	}
+	got, err := Read(context.Background(), fake.NewClientset(rc(nil), dep("web"), dep("canary")), "ns", "web", "app", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for _, c := range got {
+		order = append(order, c.Kind+"/"+c.Name)
+	}
+	// By name; of two controllers with one name, the ReplicationController first.
+	want := []string{"Deployment/canary", "ReplicationController/web", "Deployment/web"}
+	if !slices.Equal(order, want) {
+		t.Errorf("controllers = %v, want %v", order, want)
 	}
 }

@@ -3,7 +3,7 @@ package audit
 import (
 	"context"
 	"fmt"
-	"sort"
+	"slices"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -172,6 +172,7 @@ func dedupe(in []Entry) []Entry {
 			out[i].Revision = e.Revision
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.After(out[j].Time) })
+	// Newest first; entries of the same time keep the order they were found in.
+	slices.SortStableFunc(out, func(a, b Entry) int { return b.Time.Compare(a.Time) })
 	return out
 }

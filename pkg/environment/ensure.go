@@ -3,7 +3,8 @@ package environment
 import (
 	"context"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -148,15 +149,11 @@ func (e *ConflictError) Error() string {
 	for ns, env := range e.Found {
 		byEnv[env] = append(byEnv[env], ns)
 	}
-	envs := make([]string, 0, len(byEnv))
-	for env := range byEnv {
-		envs = append(envs, env)
-	}
-	sort.Strings(envs)
+	envs := slices.Sorted(maps.Keys(byEnv))
 	parts := make([]string, 0, len(envs))
 	for _, env := range envs {
 		nss := byEnv[env]
-		sort.Strings(nss)
+		slices.Sort(nss)
 		const most = 5
 		more := ""
 		if len(nss) > most {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"sort"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -61,7 +60,7 @@ func Inspect(ctx context.Context, client kubernetes.Interface, namespace string,
 		r.Declared[env] = append(r.Declared[env], ns)
 	}
 	for _, nss := range r.Declared {
-		sort.Strings(nss)
+		slices.Sort(nss)
 	}
 	if r.Environment == "" && len(r.Declared) == 1 {
 		for env, nss := range r.Declared {
@@ -81,7 +80,7 @@ func Inspect(ctx context.Context, client kubernetes.Interface, namespace string,
 		}
 		r.Missing = append(r.Missing, ns.Name)
 	}
-	sort.Strings(r.Missing)
+	slices.Sort(r.Missing)
 	return r, nil
 }
 
@@ -99,7 +98,7 @@ func TargetNamespaces(ctx context.Context, client kubernetes.Interface) ([]strin
 		}
 		out = append(out, ns.Name)
 	}
-	sort.Strings(out)
+	slices.Sort(out)
 	return out, nil
 }
 

@@ -1,5 +1,6 @@
 // Package kube holds what every client of the API server shares: a
-// transport that bounds each request and retries passing failures.
+// transport that bounds each request and retries passing failures, and
+// how the controllers read a pod's state.
 package kube
 
 import (

@@ -13,19 +13,16 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/cache"
-	watchtools "k8s.io/client-go/tools/watch"
 	"k8s.io/kubectl/pkg/polymorphichelpers"
 	"k8s.io/utils/ptr"
 
 	"github.com/envops/kubectl-envops/pkg/audit"
 	"github.com/envops/kubectl-envops/pkg/environment"
+	"github.com/envops/kubectl-envops/pkg/kube/watcher"
 	"github.com/envops/kubectl-envops/pkg/rollout"
 )
 
@@ -244,30 +241,7 @@ func (ap *Installer) waitDaemonSet(ctx context.Context, ds *appsv1.DaemonSet, ti
 	}
 	wctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	client := ap.Client.AppsV1().DaemonSets(ds.Namespace)
-	sel := fields.OneTermEqualSelector(metav1.ObjectNameField, ds.Name).String()
-	lw := &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			o.FieldSelector = sel
-			return client.List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.FieldSelector = sel
-			return client.Watch(ctx, o)
-		},
-	}
-	viewer := &polymorphichelpers.DaemonSetStatusViewer{}
-	_, err := watchtools.UntilWithSync(wctx, lw, &appsv1.DaemonSet{}, nil, func(e watch.Event) (bool, error) {
-		if e.Type == watch.Deleted {
-			return false, fmt.Errorf("DaemonSet %q was deleted while its pods were starting", ds.Name)
-		}
-		u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(e.Object)
-		if err != nil {
-			return false, err
-		}
-		_, done, err := viewer.Status(&unstructured.Unstructured{Object: u}, 0)
-		return done, err
-	})
+	err := ap.untilDaemonSetDone(wctx, ds)
 	if err == nil {
 		return nil
 	}
@@ -275,6 +249,40 @@ func (ap *Installer) waitDaemonSet(ctx context.Context, ds *appsv1.DaemonSet, ti
 		return fmt.Errorf("timed out after %s waiting for the pods of daemonset.apps/%s: %s", timeout, ds.Name, ap.coverage(ctx, ds.Namespace, ds.Name))
 	}
 	return fmt.Errorf("waiting for the pods of daemonset.apps/%s: %w", ds.Name, err)
+}
+
+// untilDaemonSetDone watches the DaemonSet until kubectl's status viewer
+// says it is rolled out, or ctx ends.
+func (ap *Installer) untilDaemonSetDone(ctx context.Context, ds *appsv1.DaemonSet) error {
+	w := watcher.New(ap.Client)
+	daemonSets := w.DaemonSets(ds.Namespace, ds.Name)
+	if err := w.Start(ctx); err != nil {
+		return err
+	}
+	defer w.Stop()
+	viewer := &polymorphichelpers.DaemonSetStatusViewer{}
+	for {
+		if err := w.Failed(); err != nil {
+			return err
+		}
+		cur, err := daemonSets.Get(ds.Name)
+		if apierrors.IsNotFound(err) {
+			return fmt.Errorf("DaemonSet %q was deleted while its pods were starting", ds.Name)
+		}
+		if err != nil {
+			return err
+		}
+		u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(cur)
+		if err != nil {
+			return err
+		}
+		if _, done, err := viewer.Status(&unstructured.Unstructured{Object: u}, 0); done || err != nil {
+			return err
+		}
+		if err := w.Wait(ctx, time.Time{}); err != nil {
+			return err
+		}
+	}
 }
 
 // coverage summarises the agent's status for an error message.

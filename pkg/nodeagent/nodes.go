@@ -2,7 +2,8 @@ package nodeagent
 
 import (
 	"fmt"
-	"sort"
+	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
@@ -50,8 +51,8 @@ func ClassifyNodes(nodes []*corev1.Node, tmpl *corev1.PodTemplateSpec) NodeSet {
 		}
 		set.Schedulable = append(set.Schedulable, n.Name)
 	}
-	sort.Strings(set.Schedulable)
-	sort.Slice(set.Excluded, func(i, j int) bool { return set.Excluded[i].Node < set.Excluded[j].Node })
+	slices.Sort(set.Schedulable)
+	slices.SortFunc(set.Excluded, func(a, b Exclusion) int { return strings.Compare(a.Node, b.Node) })
 	return set
 }
 

@@ -1,9 +1,10 @@
 package nodeagent
 
 import (
+	"cmp"
 	"context"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -13,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/kubectl/pkg/util/podutils"
+
+	"github.com/envops/kubectl-envops/pkg/kube"
 )
 
 // freePortsReason is the part of the scheduler's message that says a node's
@@ -76,11 +79,6 @@ func hostPortOf(tmpl *corev1.PodTemplateSpec) (int32, corev1.Protocol) {
 	return 0, ""
 }
 
-// active tells whether a pod runs or will run: not terminating, not finished.
-func active(p *corev1.Pod) bool {
-	return p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed
-}
-
 // unschedulable returns the scheduler's message when it could not place p.
 func unschedulable(p *corev1.Pod) (string, bool) {
 	if p.Spec.NodeName != "" {
@@ -96,7 +94,7 @@ func unschedulable(p *corev1.Pod) (string, bool) {
 
 // waitingForPort tells whether p is Pending because of a taken host port.
 func waitingForPort(p *corev1.Pod) (string, bool) {
-	if !active(p) {
+	if !kube.IsPodActive(p) {
 		return "", false
 	}
 	msg, ok := unschedulable(p)
@@ -127,16 +125,22 @@ func intendedNode(p *corev1.Pod) string {
 func podsByNode(pods []*corev1.Pod) map[string][]*corev1.Pod {
 	out := map[string][]*corev1.Pod{}
 	for _, p := range pods {
-		if !active(p) {
+		if !kube.IsPodActive(p) {
 			continue
 		}
 		if n := intendedNode(p); n != "" {
 			out[n] = append(out[n], p)
 		}
 	}
+	// Ready pods first, so a node's best pod speaks for it.
+	rank := func(p *corev1.Pod) int {
+		if podutils.IsPodReady(p) {
+			return 0
+		}
+		return 1
+	}
 	for _, list := range out {
-		// Ready pods first, so a node's best pod speaks for it.
-		sort.SliceStable(list, func(i, j int) bool { return podutils.IsPodReady(list[i]) && !podutils.IsPodReady(list[j]) })
+		slices.SortStableFunc(list, func(a, b *corev1.Pod) int { return cmp.Compare(rank(a), rank(b)) })
 	}
 	return out
 }
@@ -170,7 +174,7 @@ func portHolders(ctx context.Context, client kubernetes.Interface, nodes []strin
 		}
 		for i := range list.Items {
 			p := &list.Items[i]
-			if p.Spec.NodeName != node || !active(p) || (p.Namespace == agentNamespace && agent.Matches(labels.Set(p.Labels))) {
+			if p.Spec.NodeName != node || !kube.IsPodActive(p) || (p.Namespace == agentNamespace && agent.Matches(labels.Set(p.Labels))) {
 				continue
 			}
 			if claims(p, port, proto) {
@@ -226,7 +230,7 @@ func conflicts(ctx context.Context, client kubernetes.Interface, a *agent, set N
 			held = append(held, PortHolder{Node: n, Pod: h})
 		}
 	}
-	sort.Slice(waiting, func(i, j int) bool { return waiting[i].Name < waiting[j].Name })
+	slices.SortFunc(waiting, func(a, b *corev1.Pod) int { return strings.Compare(a.Name, b.Name) })
 	out := make([]PortConflict, 0, len(waiting))
 	for _, p := range waiting {
 		msg, _ := waitingForPort(p)

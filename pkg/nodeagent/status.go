@@ -3,12 +3,15 @@ package nodeagent
 import (
 	"context"
 	"fmt"
-	"sort"
+	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/kubectl/pkg/util/podutils"
+
+	"github.com/envops/kubectl-envops/pkg/kube"
 )
 
 // NodeStatus says whether one node runs a Ready agent.
@@ -130,14 +133,14 @@ func buildStatus(a *agent, set NodeSet, pods []*corev1.Pod, holders map[string]s
 	for _, e := range set.Excluded {
 		add(e.Node, false, e.Reason)
 	}
-	sort.Slice(st.Nodes, func(i, j int) bool { return st.Nodes[i].Node < st.Nodes[j].Node })
+	slices.SortFunc(st.Nodes, func(a, b NodeStatus) int { return strings.Compare(a.Node, b.Node) })
 	for _, p := range pods {
-		if active(p) && intendedNode(p) == "" {
+		if kube.IsPodActive(p) && intendedNode(p) == "" {
 			msg, _ := unschedulable(p)
 			st.Unplaced = append(st.Unplaced, UnplacedPod{Pod: p.Name, Message: msg})
 		}
 	}
-	sort.Slice(st.Unplaced, func(i, j int) bool { return st.Unplaced[i].Pod < st.Unplaced[j].Pod })
+	slices.SortFunc(st.Unplaced, func(a, b UnplacedPod) int { return strings.Compare(a.Pod, b.Pod) })
 	return st
 }
 

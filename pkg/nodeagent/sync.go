@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 
+	"github.com/envops/kubectl-envops/pkg/kube"
 	"github.com/envops/kubectl-envops/pkg/kube/watcher"
 	"github.com/envops/kubectl-envops/pkg/rollout"
 )
@@ -252,7 +253,7 @@ func (s *Syncer) markStranded(ctx context.Context, pods []*corev1.Pod, set NodeS
 	cost := strconv.Itoa(strandedCost)
 	patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, corev1.PodDeletionCost, cost)
 	for _, p := range pods {
-		if !active(p) || p.Spec.NodeName == "" || counted[p.Spec.NodeName] || p.Annotations[corev1.PodDeletionCost] == cost {
+		if !kube.IsPodActive(p) || p.Spec.NodeName == "" || counted[p.Spec.NodeName] || p.Annotations[corev1.PodDeletionCost] == cost {
 			continue
 		}
 		_, err := s.Client.CoreV1().Pods(s.Namespace).Patch(ctx, p.Name, types.MergePatchType, patch, s.DryRun.PatchOptions())
@@ -307,7 +308,7 @@ func placed(a *agent, pods []*corev1.Pod) bool {
 	}
 	var n int32
 	for _, p := range pods {
-		if !active(p) {
+		if !kube.IsPodActive(p) {
 			continue
 		}
 		n++

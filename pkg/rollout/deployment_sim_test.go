@@ -20,6 +20,8 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	deploymentutil "k8s.io/kubectl/pkg/util/deployment"
 	"k8s.io/utils/ptr"
+
+	"github.com/envops/kubectl-envops/pkg/kube"
 )
 
 var (
@@ -108,7 +110,7 @@ func templateWithoutHash(t corev1.PodTemplateSpec) corev1.PodTemplateSpec {
 func (c *depCluster) ownPods(uid types.UID) []*corev1.Pod {
 	var out []*corev1.Pod
 	for _, p := range c.pods() {
-		if ref := metav1.GetControllerOf(p); ref != nil && ref.UID == uid && active(p) {
+		if ref := metav1.GetControllerOf(p); ref != nil && ref.UID == uid && kube.IsPodActive(p) {
 			out = append(out, p)
 		}
 	}
@@ -285,7 +287,7 @@ func (c *depCluster) podsByImage() map[string]int {
 	defer c.mu.Unlock()
 	out := map[string]int{}
 	for _, p := range c.pods() {
-		if active(p) {
+		if kube.IsPodActive(p) {
 			out[p.Spec.Containers[0].Image]++
 		}
 	}

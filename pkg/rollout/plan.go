@@ -9,6 +9,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/kubectl/pkg/util/podutils"
 	"k8s.io/utils/ptr"
+
+	"github.com/envops/kubectl-envops/pkg/kube"
 )
 
 // observed is what the updater sees of one controller at one moment.
@@ -74,7 +76,7 @@ func isNew(p *corev1.Pod, hash string) bool { return p.Labels[TemplateHashLabel]
 
 // alive tells whether a pod still counts as one of the controller's replicas.
 func (o *observed) alive(p *corev1.Pod) bool {
-	return active(p) && !o.deleted[p.UID]
+	return kube.IsPodActive(p) && !o.deleted[p.UID]
 }
 
 func (o *observed) available(p *corev1.Pod, minReady int32) bool {

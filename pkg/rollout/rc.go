@@ -799,11 +799,6 @@ func earliest(a, b time.Time) time.Time {
 	return a
 }
 
-// active tells whether the replication manager counts a pod as one of its replicas.
-func active(p *corev1.Pod) bool {
-	return p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed
-}
-
 // replicaFailure reports a controller that cannot create its pods (quota,
 // admission).
 func replicaFailure(rc *corev1.ReplicationController) error {

@@ -17,6 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/kubectl/pkg/util/podutils"
+
+	"github.com/envops/kubectl-envops/pkg/kube"
 )
 
 // dryRunWrites records the controller writes the server was asked to only
@@ -140,7 +142,7 @@ func TestMinReadySecondsHoldsOldPodsUntilNewOnesAreAvailable(t *testing.T) {
 		n := 0
 		for i := range objs.(*corev1.PodList).Items {
 			p := &objs.(*corev1.PodList).Items[i]
-			if !gone[p.Name] && active(p) && podutils.IsPodAvailable(p, 1, metav1.Now()) {
+			if !gone[p.Name] && kube.IsPodActive(p) && podutils.IsPodAvailable(p, 1, metav1.Now()) {
 				n++
 			}
 		}

@@ -20,6 +20,8 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
+
+	"github.com/envops/kubectl-envops/pkg/kube"
 )
 
 // cluster is a fake API server with a simulated replication manager and
@@ -198,7 +200,7 @@ func (c *cluster) observeAvailability(deleting string) {
 	}
 	var n int32
 	for _, p := range c.pods() {
-		if p.Name != deleting && active(p) && podReady(p) {
+		if p.Name != deleting && kube.IsPodActive(p) && podReady(p) {
 			n++
 		}
 	}
@@ -235,7 +237,7 @@ func (c *cluster) reconcile() {
 	for _, rc := range rcs {
 		var own []*corev1.Pod
 		for _, p := range c.pods() {
-			if ref := metav1.GetControllerOf(p); ref != nil && ref.UID == rc.UID && active(p) {
+			if ref := metav1.GetControllerOf(p); ref != nil && ref.UID == rc.UID && kube.IsPodActive(p) {
 				own = append(own, p)
 			}
 		}
@@ -344,7 +346,7 @@ func (c *cluster) kubelet(p *corev1.Pod) {
 func (c *cluster) activePods() int {
 	n := 0
 	for _, p := range c.pods() {
-		if active(p) {
+		if kube.IsPodActive(p) {
 			n++
 		}
 	}
@@ -370,7 +372,7 @@ func (c *cluster) images(name string) map[string]int {
 		return out
 	}
 	for _, p := range c.pods() {
-		if ref := metav1.GetControllerOf(p); ref != nil && ref.UID == rc.UID && active(p) {
+		if ref := metav1.GetControllerOf(p); ref != nil && ref.UID == rc.UID && kube.IsPodActive(p) {
 			out[p.Spec.Containers[0].Image]++
 		}
 	}
@@ -383,7 +385,7 @@ func (c *cluster) podUIDs() map[types.UID]string {
 	defer c.mu.Unlock()
 	out := map[types.UID]string{}
 	for _, p := range c.pods() {
-		if active(p) {
+		if kube.IsPodActive(p) {
 			out[p.UID] = p.Spec.Containers[0].Image
 		}
 	}

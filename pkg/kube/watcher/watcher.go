@@ -82,6 +82,14 @@ func (w *Watcher) Deployments(namespace, name string) appslisters.DeploymentName
 	return appslisters.NewDeploymentLister(inf.GetIndexer()).Deployments(namespace)
 }
 
+// DaemonSets watches the DaemonSets of namespace, only the one called name
+// unless name is "".
+func (w *Watcher) DaemonSets(namespace, name string) appslisters.DaemonSetNamespaceLister {
+	inf := appsinformers.NewFilteredDaemonSetInformer(w.client, namespace, 0, byNamespace, named(name))
+	w.add(inf)
+	return appslisters.NewDaemonSetLister(inf.GetIndexer()).DaemonSets(namespace)
+}
+
 // ReplicaSets watches the ReplicaSets of namespace that sel selects.
 func (w *Watcher) ReplicaSets(namespace string, sel labels.Selector) appslisters.ReplicaSetNamespaceLister {
 	inf := appsinformers.NewFilteredReplicaSetInformer(w.client, namespace, 0, byNamespace, selected(sel))
