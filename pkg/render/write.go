@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -148,7 +147,7 @@ func WriteDir(dir, format string, rendered []EnvObjects, wrote func(path string)
 	}
 	for _, env := range rendered {
 		if len(rendered) > 1 {
-			if err := root.Mkdir(env.Env, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			if err := root.Mkdir(env.Env, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 				return fmt.Errorf("cannot create %s: %w", filepath.Join(dir, env.Env), err)
 			}
 		}
@@ -156,7 +155,7 @@ func WriteDir(dir, format string, rendered []EnvObjects, wrote func(path string)
 
 	errs := make([][]error, len(rendered))
 	_ = eachApp(rendered, errs, func(e, a int) error {
-		errs[e][a] = writeIn(root, name(rendered[e].Env, rendered[e].Apps[a].App), docs[e][a])
+		errs[e][a] = root.WriteFile(name(rendered[e].Env, rendered[e].Apps[a].App), docs[e][a], 0o644)
 		return nil
 	})
 	var failed error
@@ -199,19 +198,6 @@ func eachApp[T any](rendered []EnvObjects, slots [][]T, f func(e, a int) error) 
 		}
 	}
 	return nil
-}
-
-// writeIn writes data to the file name inside root, replacing what it held.
-func writeIn(root *os.Root, name string, data []byte) error {
-	f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // fileKind names what a non-regular file is.
