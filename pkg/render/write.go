@@ -15,21 +15,36 @@ import (
 	"k8s.io/cli-runtime/pkg/printers"
 )
 
-// gcPercent is the garbage collector's target while apps render. Kustomize
-// allocates heavily and briefly: with Go's default of 100 and a heap that
-// starts small, collection takes a quarter of the CPU time; at 400 it
-// takes a fraction of that, for some more memory (about a third more at
-// 200 apps).
-const gcPercent = 400
+// Kustomize allocates heavily and briefly, and little of it lives: with
+// Go's default GOGC of 100 and a heap that starts small, collection takes
+// a quarter of the CPU time of rendering. gcPercent makes collections
+// rarer: at 800 it takes about 7% less CPU than at 400 on 600 overlays,
+// for a peak of about 180 MB instead of 135. memoryLimit caps what that
+// costs on very large projects: nearer the limit, the collector runs more
+// often again.
+const (
+	gcPercent   = 800
+	memoryLimit = 1 << 30
+)
 
-// TuneGC raises the garbage collector's target for rendering, unless the
-// user set GOGC; the returned func restores it.
+// TuneGC sets the garbage collector for rendering, unless the user set
+// GOGC (or GOMEMLIMIT, for the limit); the returned func restores it.
 func TuneGC() (restore func()) {
-	if os.Getenv("GOGC") != "" {
-		return func() {}
+	oldPercent, oldLimit := -2, int64(-1)
+	if os.Getenv("GOGC") == "" {
+		oldPercent = debug.SetGCPercent(gcPercent)
 	}
-	old := debug.SetGCPercent(gcPercent)
-	return func() { debug.SetGCPercent(old) }
+	if os.Getenv("GOMEMLIMIT") == "" {
+		oldLimit = debug.SetMemoryLimit(memoryLimit)
+	}
+	return func() {
+		if oldPercent != -2 {
+			debug.SetGCPercent(oldPercent)
+		}
+		if oldLimit >= 0 {
+			debug.SetMemoryLimit(oldLimit)
+		}
+	}
 }
 
 // SplitImage splits an image flag of the form APP=IMAGE; an image

@@ -3,6 +3,8 @@ package render
 import (
 	"bytes"
 	"fmt"
+	"math"
+	"runtime/debug"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -43,5 +45,32 @@ func TestWriteYAMLStreamIsOnePrinter(t *testing.T) {
 		if got.String() != want.String() {
 			t.Errorf("got:\n%s\nwant:\n%s", got.String(), want.String())
 		}
+	}
+}
+
+// TestTuneGC checks that rendering raises the collector's target and
+// caps memory, leaves what the user set alone, and restores both.
+func TestTuneGC(t *testing.T) {
+	prevPercent := debug.SetGCPercent(100)
+	prevLimit := debug.SetMemoryLimit(math.MaxInt64)
+	defer debug.SetGCPercent(prevPercent)
+	defer debug.SetMemoryLimit(prevLimit)
+
+	t.Setenv("GOGC", "")
+	t.Setenv("GOMEMLIMIT", "")
+	restore := TuneGC()
+	if p, l := debug.SetGCPercent(gcPercent), debug.SetMemoryLimit(-1); p != gcPercent || l != memoryLimit {
+		t.Errorf("while rendering: GOGC %d, limit %d; want %d and %d", p, l, gcPercent, memoryLimit)
+	}
+	restore()
+	if p, l := debug.SetGCPercent(100), debug.SetMemoryLimit(-1); p != 100 || l != math.MaxInt64 {
+		t.Errorf("after rendering: GOGC %d, limit %d; want both restored", p, l)
+	}
+
+	t.Setenv("GOGC", "50")
+	t.Setenv("GOMEMLIMIT", "100MiB")
+	TuneGC()()
+	if p, l := debug.SetGCPercent(100), debug.SetMemoryLimit(-1); p != 100 || l != math.MaxInt64 {
+		t.Errorf("with GOGC and GOMEMLIMIT set: GOGC %d, limit %d; want them left alone", p, l)
 	}
 }
