@@ -8,7 +8,7 @@
 // "kubectl envops new"), builds both programs from Go modules, and prints
 // the times and ratios. It never fails on time.
 //
-//	go run ./bench/generate -apps 200 [-runs 3]
+//	go run ./bench/generate -apps 200 [-runs 5]
 package main
 
 import (
@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,7 +38,7 @@ func main() {
 	kustomizeBin := flag.String("kustomize", "", "kustomize binary to compare with (default: built from bench/kustomize)")
 	envopsBin := flag.String("envops", "", "kubectl-envops binary (default: built from ./cmd/kubectl-envops)")
 	keep := flag.Bool("keep", false, "keep the corpus and binaries directory")
-	runs := flag.Int("runs", 3, "runs of each in-process and generate measurement; the fastest counts, as the machine may be shared")
+	runs := flag.Int("runs", 5, "rounds of measurement; times are the fastest, the ratio to krusty the median of the rounds")
 	flag.Parse()
 	if err := run(*apps, *runs, *kustomizeBin, *envopsBin, *keep, os.Stdout); err != nil {
 		fmt.Fprintf(os.Stderr, "error: %v\n", err)
@@ -76,38 +77,53 @@ func run(apps, runs int, kustomizeBin, envopsBin string, keep bool, out io.Write
 	}
 	fmt.Fprintf(out, "corpus: %d apps × %d environments = %d overlays (ReplicationController each)\n", apps, len(environments), len(overlays))
 
-	krustyTime, krustyCPU, err := fastest(runs, inProcess(func() error { return krustySerial(overlays) }))
-	if err != nil {
-		return fmt.Errorf("krusty: %w", err)
-	}
-	renderTime, _, err := fastest(runs, inProcess(func() error { return renderSerial(project, apps) }))
-	if err != nil {
-		return fmt.Errorf("render: %w", err)
-	}
-	// One process renders every environment into a directory, as a
-	// pipeline that renders everything for review would.
+	// The machine's speed drifts (other work, a virtual machine's
+	// neighbours), so the contenders run in rounds, one after the other,
+	// and the ratio is taken within each round: drift between rounds
+	// cancels out. Times are the fastest of all rounds.
 	outDir := filepath.Join(work, "rendered")
-	generateTime, generateCPU, err := fastest(runs, func() (time.Duration, error) {
-		return envops(envopsBin, project, "generate", "--all", "--all-environments", "--output-dir", outDir)
-	})
-	if err != nil {
-		return err
-	}
-	// One process per environment, each printing its stream.
-	perEnvTime, _, err := fastest(runs, func() (time.Duration, error) {
-		var cpu time.Duration
-		for _, env := range environments {
-			c, err := envops(envopsBin, project, "generate", "--all", "--env", env)
-			if err != nil {
-				return 0, err
+	contenders := []func() (cpu time.Duration, err error){
+		inProcess(func() error { return krustySerial(overlays) }),
+		inProcess(func() error { return renderSerial(project, apps) }),
+		// One process renders every environment into a directory, as a
+		// pipeline that renders everything for review would.
+		func() (time.Duration, error) {
+			return envops(envopsBin, project, "generate", "--all", "--all-environments", "--output-dir", outDir)
+		},
+		// One process per environment, each printing its stream.
+		func() (time.Duration, error) {
+			var cpu time.Duration
+			for _, env := range environments {
+				c, err := envops(envopsBin, project, "generate", "--all", "--env", env)
+				if err != nil {
+					return 0, err
+				}
+				cpu += c
 			}
-			cpu += c
-		}
-		return cpu, nil
-	})
-	if err != nil {
-		return err
+			return cpu, nil
+		},
 	}
+	const krusty, render, generate, perEnv = 0, 1, 2, 3
+	best := make([]measurement, len(contenders))
+	var ratios []float64
+	for round := 0; round < max(runs, 1); round++ {
+		this := make([]measurement, len(contenders))
+		for i, f := range contenders {
+			if this[i], err = measure(f); err != nil {
+				return err
+			}
+			if round == 0 || this[i].wall < best[i].wall {
+				best[i] = this[i]
+			}
+		}
+		ratios = append(ratios, this[generate].wall.Seconds()/this[krusty].wall.Seconds())
+	}
+	krustyTime, krustyCPU := best[krusty].wall, best[krusty].cpu
+	renderTime := best[render].wall
+	generateTime, generateCPU := best[generate].wall, best[generate].cpu
+	perEnvTime := best[perEnv].wall
+	slices.Sort(ratios)
+	ratio := ratios[len(ratios)/2]
 	cliTime, err := timed(func() error {
 		for _, dir := range overlays {
 			cmd := exec.Command(kustomizeBin, "build", dir)
@@ -128,7 +144,8 @@ func run(apps, runs int, kustomizeBin, envopsBin string, keep bool, out io.Write
 	fmt.Fprintf(out, "%-66s %8.2fs\n", "kubectl envops generate --all --all-environments, one process:", generateTime.Seconds())
 	fmt.Fprintf(out, "%-66s %8.2fs\n", fmt.Sprintf("kubectl envops generate --all --env ENV, %d processes:", len(environments)), perEnvTime.Seconds())
 	fmt.Fprintf(out, "generate vs kustomize CLI loop: %.1f× faster (target ≥ 30×)\n", cliTime.Seconds()/generateTime.Seconds())
-	fmt.Fprintf(out, "generate --all --all-environments vs serial krusty: %.2f× its time on %d cores (target ≤ 0.6× on 2 cores)\n", generateTime.Seconds()/krustyTime.Seconds(), runtime.GOMAXPROCS(0))
+	fmt.Fprintf(out, "generate --all --all-environments vs serial krusty: %.2f× its time on %d cores (target ≤ 0.6× on 2 cores)\n", ratio, runtime.GOMAXPROCS(0))
+	fmt.Fprintf(out, "  the median of %d rounds, each measuring both back to back: %s\n", len(ratios), formatRatios(ratios))
 	fmt.Fprintf(out, "  CPU time: generate %.2fs, krusty %.2fs (%.2f×); load average %s\n",
 		generateCPU.Seconds(), krustyCPU.Seconds(), generateCPU.Seconds()/krustyCPU.Seconds(), loadAverage())
 	fmt.Fprintf(out, "transforms, serial:             %.2f× krusty's time\n", renderTime.Seconds()/krustyTime.Seconds())
@@ -226,29 +243,31 @@ func renderSerial(project string, apps int) error {
 	return nil
 }
 
+// measurement is one run's wall-clock and CPU time.
+type measurement struct{ wall, cpu time.Duration }
+
+// measure runs f once; f reports the CPU time it took.
+func measure(f func() (cpu time.Duration, err error)) (m measurement, err error) {
+	m.wall, err = timed(func() (err error) {
+		m.cpu, err = f()
+		return err
+	})
+	return m, err
+}
+
+// formatRatios prints sorted ratios as "0.51× 0.53× …".
+func formatRatios(ratios []float64) string {
+	parts := make([]string, len(ratios))
+	for i, r := range ratios {
+		parts[i] = fmt.Sprintf("%.2f×", r)
+	}
+	return strings.Join(parts, " ")
+}
+
 func timed(f func() error) (time.Duration, error) {
 	start := time.Now()
 	err := f()
 	return time.Since(start), err
-}
-
-// fastest runs f runs times and returns the shortest time, with the CPU
-// time f reports for that run.
-func fastest(runs int, f func() (cpu time.Duration, err error)) (wall, cpu time.Duration, err error) {
-	for i := 0; i < max(runs, 1); i++ {
-		var c time.Duration
-		d, err := timed(func() (err error) {
-			c, err = f()
-			return err
-		})
-		if err != nil {
-			return 0, 0, err
-		}
-		if i == 0 || d < wall {
-			wall, cpu = d, c
-		}
-	}
-	return wall, cpu, nil
 }
 
 // inProcess measures f's CPU time in this process.

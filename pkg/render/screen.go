@@ -1,6 +1,7 @@
 package render
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -83,7 +84,7 @@ func (s *screenedFS) ReadFile(path string) ([]byte, error) {
 	if err := yamlsize.Check(data); err != nil {
 		return nil, s.refuse(inputError{fmt.Errorf("%s: %w; write the values out instead of nesting aliases", path, err)})
 	}
-	if slices.Contains(konfig.RecognizedKustomizationFileNames(), filepath.Base(path)) {
+	if slices.Contains(konfig.RecognizedKustomizationFileNames(), filepath.Base(path)) && mayNeedScreening(data) {
 		k := parseKustomization(data)
 		if len(k.OpenAPI) > 0 && !s.ownSchemaAllowed {
 			s.mu.Lock()
@@ -120,6 +121,22 @@ func (s *screenedFS) firstRefusal() (refused error, remote string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.refused, s.remote
+}
+
+// mayNeedScreening tells whether a kustomization can hold what ReadFile
+// refuses, without parsing it: an "openapi" field, or an entry IsRemote
+// accepts, which needs "://", "github.com" or an "@". YAML can spell a
+// character only literally or through a backslash escape, so a file with
+// none of these and no backslash holds neither. Most kustomizations are
+// local and skip the parse, a good part of screening's cost.
+func mayNeedScreening(data []byte) bool {
+	lower := bytes.ToLower(data)
+	for _, s := range []string{"openapi", "://", "github.com", "@", "\\"} {
+		if bytes.Contains(lower, []byte(s)) {
+			return true
+		}
+	}
+	return false
 }
 
 // parseKustomization reads a kustomization file as kustomize would; a file

@@ -140,3 +140,43 @@ func TestIsRemote(t *testing.T) {
 		}
 	}
 }
+
+// TestScreeningSeesEscapedRemoteReferences checks that a remote reference
+// spelled with YAML escapes, so that its text holds no "://" or "@", is
+// still refused when remote resources are off.
+func TestScreeningSeesEscapedRemoteReferences(t *testing.T) {
+	for _, entry := range []string{
+		`"https\x3a//example.com/rc.yaml"`,
+		`"https:\u002F/example.com/rc.yaml"`,
+		`"git\x40example.com:org/repo"`,
+		`"GitHub.com/org/repo"`,
+	} {
+		t.Run(entry, func(t *testing.T) {
+			fsys, cfg := project(t)
+			k := "resources:\n- replicationcontroller.yaml\n- " + entry + "\n"
+			if err := fsys.WriteFile("/project/apps/web/base/kustomization.yaml", []byte(k)); err != nil {
+				t.Fatal(err)
+			}
+			_, err := App(fsys, cfg, "web", "dev", Options{NoRemote: true})
+			if !errors.Is(err, ErrInput) || !strings.Contains(err.Error(), "remote resources are turned off") {
+				t.Errorf("%v, want the remote resource refused", err)
+			}
+		})
+	}
+}
+
+func TestMayNeedScreening(t *testing.T) {
+	for data, want := range map[string]bool{
+		"resources:\n- ../../base\nreplicas:\n- {name: web, count: 3}\n": false,
+		"resources:\n- https://example.com/x.yaml\n":                     true,
+		"resources:\n- github.com/org/repo//dir\n":                       true,
+		"resources:\n- git@example.com:org/repo\n":                       true,
+		"openapi:\n  path: schema.json\n":                                true,
+		"OpenAPI: x\n":                                                   true,
+		`resources: ["a\x2fb"]` + "\n":                                   true,
+	} {
+		if got := mayNeedScreening([]byte(data)); got != want {
+			t.Errorf("mayNeedScreening(%q) = %v, want %v", data, got, want)
+		}
+	}
+}
