@@ -62,9 +62,21 @@ func Write(w io.Writer, format string, objs []*unstructured.Unstructured) error 
 	if format == "json" {
 		return (&printers.JSONPrinter{}).PrintObj(List(objs), w)
 	}
-	p := &printers.YAMLPrinter{}
-	for _, obj := range objs {
-		if err := p.PrintObj(obj, w); err != nil {
+	for i, obj := range objs {
+		if i > 0 {
+			if _, err := io.WriteString(w, "---\n"); err != nil {
+				return err
+			}
+		}
+		b, ok := encodeYAML(obj)
+		if !ok {
+			// A fresh printer, which writes no separator of its own.
+			if err := (&printers.YAMLPrinter{}).PrintObj(obj, w); err != nil {
+				return err
+			}
+			continue
+		}
+		if _, err := w.Write(b); err != nil {
 			return err
 		}
 	}
