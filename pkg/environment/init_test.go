@@ -75,25 +75,26 @@ func TestInitWithOnlySystemNamespaces(t *testing.T) {
 }
 
 func TestViewNamespaces(t *testing.T) {
+	webDev := Reading{Namespace: "web", Environment: "dev", Source: "web"}
 	for _, tc := range []struct {
 		report Report
 		want   string
 	}{
-		{Report{Namespace: "web", Environment: "dev", Source: "web", Declared: map[string][]string{"dev": {"api", "web"}}, Missing: []string{"jobs"}},
+		{Report{webDev, Survey{Declared: map[string][]string{"dev": {"api", "web"}}, Missing: []string{"jobs"}}},
 			`2 namespaces declare "dev"; 1 lacks the Secret: jobs`},
-		{Report{Namespace: "web", Environment: "dev", Source: "web", Declared: map[string][]string{"dev": {"web"}, "prod": {"api", "db"}}},
+		{Report{webDev, Survey{Declared: map[string][]string{"dev": {"web"}, "prod": {"api", "db"}}}},
 			`disagree: "dev" in web; "prod" in api, db`},
-		{Report{Namespace: "web", Environment: "dev", Source: "web", Unchecked: "cannot list secrets"}, "not checked (cannot list secrets)"},
+		{Report{webDev, Survey{Unchecked: "cannot list secrets"}}, "not checked (cannot list secrets)"},
 	} {
 		v, err := NewView(&tc.report, "c", "cl", defaultSecret)
 		if err != nil || v.Namespaces() != tc.want {
 			t.Errorf("%+v: %q, %v; want %q", tc.report, v.Namespaces(), err, tc.want)
 		}
 	}
-	if _, err := NewView(&Report{Namespace: "web"}, "c", "cl", defaultSecret); err == nil || !strings.Contains(err.Error(), `declare it with "kubectl envops init-env ENV --context c -n web"`) {
+	if _, err := NewView(&Report{Reading: Reading{Namespace: "web"}}, "c", "cl", defaultSecret); err == nil || !strings.Contains(err.Error(), `declare it with "kubectl envops init-env ENV --context c -n web"`) {
 		t.Errorf("nothing declared: %v", err)
 	}
-	v := View{Namespace: "web", Source: "api", Secret: "environment", Key: "environment"}
+	v := View{Reading: Reading{Namespace: "web", Source: "api"}, Secret: "environment", Key: "environment"}
 	if got := v.ReadFrom(); got != `Secret api/environment, key "environment" (namespace "web" has no Secret "environment")` {
 		t.Errorf("read from %q", got)
 	}

@@ -15,8 +15,14 @@ import (
 )
 
 // Report is what a cluster declares about its environment, seen from one
-// namespace.
+// namespace: the environment as read there, and how the namespaces agree.
 type Report struct {
+	Reading
+	Survey
+}
+
+// Reading is the environment as read from one namespace.
+type Reading struct {
 	// Namespace is the namespace that was asked.
 	Namespace string `json:"namespace"`
 	// Environment is the cluster's environment: the asked namespace's value,
@@ -24,6 +30,10 @@ type Report struct {
 	Environment string `json:"environment"`
 	// Source is the namespace Environment was read from.
 	Source string `json:"source,omitempty"`
+}
+
+// Survey is what every namespace of the cluster declares.
+type Survey struct {
 	// Declared groups namespaces by the environment they declare; nil when
 	// the Secrets could not be listed.
 	Declared map[string][]string `json:"declared,omitempty"`
@@ -35,13 +45,16 @@ type Report struct {
 }
 
 // Consistent is true unless namespaces declare different environments.
-func (r *Report) Consistent() bool { return len(r.Declared) <= 1 }
+func (s *Survey) Consistent() bool { return len(s.Declared) <= 1 }
+
+// Environments lists the environments the namespaces declare, sorted.
+func (s *Survey) Environments() []string { return slices.Sorted(maps.Keys(s.Declared)) }
 
 // Inspect reads the environment of namespace and, where permissions allow,
 // of every other namespace. Only failing to read namespace itself (other
 // than its Secret being absent) is an error.
 func Inspect(ctx context.Context, client kubernetes.Interface, namespace string, s config.Secret) (*Report, error) {
-	r := &Report{Namespace: namespace}
+	r := &Report{Reading: Reading{Namespace: namespace}}
 	value, err := Read(ctx, client, namespace, s)
 	switch {
 	case err == nil:
@@ -101,6 +114,3 @@ func TargetNamespaces(ctx context.Context, client kubernetes.Interface) ([]strin
 	slices.Sort(out)
 	return out, nil
 }
-
-// Environments lists the environments the namespaces declare, sorted.
-func (r *Report) Environments() []string { return slices.Sorted(maps.Keys(r.Declared)) }

@@ -9,17 +9,13 @@ import (
 
 // View is the environment of one context as "env" shows it.
 type View struct {
-	Context     string              `json:"context"`
-	Cluster     string              `json:"cluster"`
-	Namespace   string              `json:"namespace"`
-	Environment string              `json:"environment"`
-	Source      string              `json:"source,omitempty"`
-	Secret      string              `json:"secret"`
-	Key         string              `json:"key"`
-	Consistent  bool                `json:"consistent"`
-	Declared    map[string][]string `json:"declared,omitempty"`
-	Missing     []string            `json:"missing,omitempty"`
-	Unchecked   string              `json:"unchecked,omitempty"`
+	Context string `json:"context"`
+	Cluster string `json:"cluster"`
+	Reading
+	Secret     string `json:"secret"`
+	Key        string `json:"key"`
+	Consistent bool   `json:"consistent"`
+	Survey
 }
 
 // NewView is the view of r, read through kubeContext of cluster. It fails
@@ -29,8 +25,8 @@ func NewView(r *Report, kubeContext, cluster string, s config.Secret) (View, err
 		return View{}, fmt.Errorf("context %q declares no environment: namespace %q has no Secret %q with key %q; declare it with \"kubectl envops init-env ENV --context %s -n %s\"",
 			kubeContext, r.Namespace, s.Name, s.Key, kubeContext, r.Namespace)
 	}
-	return View{Context: kubeContext, Cluster: cluster, Namespace: r.Namespace, Environment: r.Environment, Source: r.Source,
-		Secret: s.Name, Key: s.Key, Consistent: r.Consistent(), Declared: r.Declared, Missing: r.Missing, Unchecked: r.Unchecked}, nil
+	return View{Context: kubeContext, Cluster: cluster, Reading: r.Reading,
+		Secret: s.Name, Key: s.Key, Consistent: r.Consistent(), Survey: r.Survey}, nil
 }
 
 // ReadFrom says where the environment was read from.
@@ -50,7 +46,7 @@ func (v View) Namespaces() string {
 	if v.Unchecked != "" {
 		return fmt.Sprintf("not checked (%s)", v.Unchecked)
 	}
-	envs := (&Report{Declared: v.Declared}).Environments()
+	envs := v.Survey.Environments()
 	var parts []string
 	for _, e := range envs {
 		n := len(v.Declared[e])
