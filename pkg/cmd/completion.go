@@ -223,6 +223,27 @@ func environmentNameCompletion(g *Globals) cobra.CompletionFunc {
 	return projectNames(g, false, cobra.ShellCompDirectiveNoFileComp, (*config.Config).EnvironmentNames)
 }
 
+// environmentListCompletion offers the environments of the project file
+// for a comma-separated list: after "dev,", the others, each following it.
+func environmentListCompletion(g *Globals) cobra.CompletionFunc {
+	single := environmentNameCompletion(g)
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		names, directive := single(cmd, args, toComplete)
+		i := strings.LastIndexByte(toComplete, ',')
+		if i < 0 {
+			return names, directive
+		}
+		named := strings.Split(toComplete[:i], ",")
+		var out []string
+		for _, n := range names {
+			if !slices.Contains(named, n) {
+				out = append(out, toComplete[:i+1]+n)
+			}
+		}
+		return out, directive
+	}
+}
+
 // projectNames offers names read from the project file, as the first
 // argument only when firstArg; a project file that cannot be read gives
 // onError.

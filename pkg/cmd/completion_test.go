@@ -194,6 +194,8 @@ func TestCompleteFromTheProject(t *testing.T) {
 		{"apps from a subdirectory", "ci", []string{"generate", ""}, []string{"api", "web"}},
 		{"environments of --env", "", []string{"generate", "web", "--env", ""}, []string{"dev", "prod", "staging"}},
 		{"environments of history --env", "", []string{"history", "web", "--env", ""}, []string{"dev", "prod", "staging"}},
+		{"more environments after a comma", "", []string{"generate", "web", "--env", "dev,"}, []string{"dev,prod", "dev,staging"}},
+		{"the last of the environments", "", []string{"generate", "--all", "--env", "prod,dev,"}, []string{"prod,dev,staging"}},
 		{"environments as init-env's argument", "", []string{"init-env", ""}, []string{"dev", "prod", "staging"}},
 		{"nothing after the app", "", []string{"generate", "web", ""}, nil},
 	}

@@ -85,7 +85,7 @@ func NewCmdGenerate(g *Globals, runF func(*GenerateOptions) error) *cobra.Comman
 	o.output().addFlags(cmd, "Output format, default yaml;")
 	cmd.Flags().StringVar(&o.OutputDir, "output-dir", "", "Write one file per app into this directory instead of standard output")
 	addRemoteResourcesFlag(cmd.Flags(), &o.Remote)
-	_ = cmd.RegisterFlagCompletionFunc("env", environmentNameCompletion(g))
+	_ = cmd.RegisterFlagCompletionFunc("env", environmentListCompletion(g))
 	_ = cmd.MarkFlagDirname("output-dir")
 	return cmd
 }
