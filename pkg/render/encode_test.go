@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -12,6 +13,7 @@ import (
 	"k8s.io/cli-runtime/pkg/printers"
 	"sigs.k8s.io/kustomize/kyaml/kio"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
+	sigsyaml "sigs.k8s.io/yaml"
 )
 
 // printed is what kubectl's YAML printer writes for objs.
@@ -115,22 +117,49 @@ func FuzzWriteIsThePrinter(f *testing.F) {
 		if err != nil || objs[0].GroupVersionKind().Empty() {
 			return
 		}
-		// yaml.v2 orders some mixes of digits and letters in keys ("1A7",
-		// "90X", "101") differently from one run to the next, the printer
-		// included: such objects have no one output to compare with.
 		var want bytes.Buffer
-		for i := range 10 {
-			var b bytes.Buffer
-			if err := (&printers.YAMLPrinter{}).PrintObj(objs[0], &b); err != nil {
-				return
-			}
-			if i > 0 && b.String() != want.String() {
-				return
-			}
-			want = b
+		if err := (&printers.YAMLPrinter{}).PrintObj(objs[0], &want); err != nil {
+			return
 		}
-		if got := written(t, objs); got != want.String() {
+		got := written(t, objs)
+		// go.yaml.in/yaml/v2 orders keys that hold digits ("1A7", "90X",
+		// "101") by a comparison that is not a total order, so the printer
+		// itself writes them in an order that changes from run to run:
+		// there, the same data is all there is to compare.
+		if !anyKeyHasDigit(objs[0].Object) {
+			if got != want.String() {
+				t.Errorf("Write differs from the printer for %q:\n%s\nwant:\n%s", doc, got, want.String())
+			}
+			return
+		}
+		var g, w any
+		if err := sigsyaml.Unmarshal(want.Bytes(), &w); err != nil {
+			return
+		}
+		if err := sigsyaml.Unmarshal([]byte(got), &g); err != nil {
+			t.Fatalf("Write wrote YAML that does not parse: %v\n%s", err, got)
+		}
+		if !reflect.DeepEqual(g, w) {
 			t.Errorf("Write differs from the printer for %q:\n%s\nwant:\n%s", doc, got, want.String())
 		}
 	})
+}
+
+// anyKeyHasDigit tells whether a key of v, at any depth, holds a digit.
+func anyKeyHasDigit(v any) bool {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			if strings.ContainsAny(k, "0123456789") || anyKeyHasDigit(e) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range v {
+			if anyKeyHasDigit(e) {
+				return true
+			}
+		}
+	}
+	return false
 }
