@@ -30,19 +30,18 @@ const (
 // TuneGC sets the garbage collector for rendering, unless the user set
 // GOGC (or GOMEMLIMIT, for the limit); the returned func restores it.
 func TuneGC() (restore func()) {
-	oldPercent, oldLimit := -2, int64(-1)
+	var undo []func()
 	if os.Getenv("GOGC") == "" {
-		oldPercent = debug.SetGCPercent(gcPercent)
+		old := debug.SetGCPercent(gcPercent)
+		undo = append(undo, func() { debug.SetGCPercent(old) })
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
-		oldLimit = debug.SetMemoryLimit(memoryLimit)
+		old := debug.SetMemoryLimit(memoryLimit)
+		undo = append(undo, func() { debug.SetMemoryLimit(old) })
 	}
 	return func() {
-		if oldPercent != -2 {
-			debug.SetGCPercent(oldPercent)
-		}
-		if oldLimit >= 0 {
-			debug.SetMemoryLimit(oldLimit)
+		for _, f := range undo {
+			f()
 		}
 	}
 }
@@ -97,16 +96,12 @@ func List(objs []*unstructured.Unstructured) *unstructured.UnstructuredList {
 // apps are encoded concurrently, then written in order.
 func WriteYAMLStream(w io.Writer, rendered []AppObjects) error {
 	docs := make([][]byte, len(rendered))
-	var g errgroup.Group
-	g.SetLimit(runtime.GOMAXPROCS(0))
-	for i, r := range rendered {
-		g.Go(func() (err error) {
-			docs[i], err = r.encoding("yaml")
+	errs := make([]error, len(rendered))
+	parallel(len(rendered), func(i int) { docs[i], errs[i] = rendered[i].encoding("yaml") })
+	for _, err := range errs {
+		if err != nil {
 			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return err
+		}
 	}
 	first := true
 	for _, doc := range docs {
@@ -137,18 +132,27 @@ func WriteYAMLStream(w io.Writer, rendered []AppObjects) error {
 // and reported in order: every file written, then the first that could
 // not be.
 func WriteDir(dir, format string, rendered []EnvObjects, wrote func(path string)) error {
-	name := func(env, app string) string {
-		if len(rendered) > 1 {
-			return filepath.Join(env, app+"."+format)
-		}
-		return app + "." + format
+	type file struct {
+		name string
+		app  AppObjects
+		data []byte
+		err  error
 	}
-	docs := make([][][]byte, len(rendered))
-	if err := eachApp(rendered, docs, func(e, a int) (err error) {
-		docs[e][a], err = rendered[e].Apps[a].encoding(format)
-		return err
-	}); err != nil {
-		return err
+	var files []file
+	for _, env := range rendered {
+		for _, app := range env.Apps {
+			name := app.App + "." + format
+			if len(rendered) > 1 {
+				name = filepath.Join(env.Env, name)
+			}
+			files = append(files, file{name: name, app: app})
+		}
+	}
+	parallel(len(files), func(i int) { files[i].data, files[i].err = files[i].app.encoding(format) })
+	for _, f := range files {
+		if f.err != nil {
+			return f.err
+		}
 	}
 
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -159,72 +163,54 @@ func WriteDir(dir, format string, rendered []EnvObjects, wrote func(path string)
 		return fmt.Errorf("cannot open --output-dir: %w", err)
 	}
 	defer root.Close()
-	for _, env := range rendered {
-		if len(rendered) > 1 {
-			if fi, err := root.Lstat(env.Env); err == nil && !fi.IsDir() {
-				return inputError{fmt.Errorf("%s is not a directory (%s): generate writes each environment into a directory of that name in --output-dir; remove it", filepath.Join(dir, env.Env), fileKind(fi.Mode()))}
-			}
-		}
-		for _, app := range env.Apps {
-			n := name(env.Env, app.App)
-			if fi, err := root.Lstat(n); err == nil && !fi.Mode().IsRegular() {
-				return inputError{fmt.Errorf("%s is not a regular file (%s): generate writes only regular files in --output-dir; remove it", filepath.Join(dir, n), fileKind(fi.Mode()))}
-			}
+	// Environments have directories of their own when there are several.
+	var envDirs []string
+	if len(rendered) > 1 {
+		for _, env := range rendered {
+			envDirs = append(envDirs, env.Env)
 		}
 	}
-	for _, env := range rendered {
-		if len(rendered) > 1 {
-			if err := root.Mkdir(env.Env, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-				return fmt.Errorf("cannot create %s: %w", filepath.Join(dir, env.Env), err)
-			}
+	for _, d := range envDirs {
+		if fi, err := root.Lstat(d); err == nil && !fi.IsDir() {
+			return inputError{fmt.Errorf("%s is not a directory (%s): generate writes each environment into a directory of that name in --output-dir; remove it", filepath.Join(dir, d), fileKind(fi.Mode()))}
+		}
+	}
+	for _, f := range files {
+		if fi, err := root.Lstat(f.name); err == nil && !fi.Mode().IsRegular() {
+			return inputError{fmt.Errorf("%s is not a regular file (%s): generate writes only regular files in --output-dir; remove it", filepath.Join(dir, f.name), fileKind(fi.Mode()))}
+		}
+	}
+	for _, d := range envDirs {
+		if err := root.Mkdir(d, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("cannot create %s: %w", filepath.Join(dir, d), err)
 		}
 	}
 
-	errs := make([][]error, len(rendered))
-	_ = eachApp(rendered, errs, func(e, a int) error {
-		errs[e][a] = root.WriteFile(name(rendered[e].Env, rendered[e].Apps[a].App), docs[e][a], 0o644)
-		return nil
-	})
+	parallel(len(files), func(i int) { files[i].err = root.WriteFile(files[i].name, files[i].data, 0o644) })
 	var failed error
-	for e, env := range rendered {
-		for a, app := range env.Apps {
-			path := filepath.Join(dir, name(env.Env, app.App))
-			if err := errs[e][a]; err == nil {
-				wrote(path)
-			} else if failed == nil {
-				failed = fmt.Errorf("cannot write %s: %w", path, err)
-			}
+	for _, f := range files {
+		path := filepath.Join(dir, f.name)
+		if f.err == nil {
+			wrote(path)
+		} else if failed == nil {
+			failed = fmt.Errorf("cannot write %s: %w", path, f.err)
 		}
 	}
 	return failed
 }
 
-// eachApp calls f for every app of every environment, on one worker per
-// CPU, after making room in slots (indexed by environment, then app) for
-// what f stores. It returns the first error in that order.
-func eachApp[T any](rendered []EnvObjects, slots [][]T, f func(e, a int) error) error {
-	errs := make([][]error, len(rendered))
+// parallel calls f for 0 ≤ i < n on one worker per CPU, and returns when
+// every call has.
+func parallel(n int, f func(i int)) {
 	var g errgroup.Group
 	g.SetLimit(runtime.GOMAXPROCS(0))
-	for e, env := range rendered {
-		slots[e] = make([]T, len(env.Apps))
-		errs[e] = make([]error, len(env.Apps))
-		for a := range env.Apps {
-			g.Go(func() error {
-				errs[e][a] = f(e, a)
-				return nil
-			})
-		}
+	for i := range n {
+		g.Go(func() error {
+			f(i)
+			return nil
+		})
 	}
 	_ = g.Wait()
-	for _, es := range errs {
-		for _, err := range es {
-			if err != nil {
-				return err
-			}
-		}
-	}
-	return nil
 }
 
 // fileKind names what a non-regular file is.
