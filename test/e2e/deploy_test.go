@@ -22,10 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
 
 	"github.com/envops/kubectl-envops/test/cluster"
@@ -33,82 +30,6 @@ import (
 
 // webLabels select the pods of the test app, old and new alike.
 var webLabels = map[string]string{"app": "web", "role": "api"}
-
-// readyCounter follows every pod change in a namespace and remembers the
-// fewest Ready, non-terminating app pods it ever saw.
-type readyCounter struct {
-	mu      sync.Mutex
-	ready   map[types.UID]bool
-	fewest  int
-	started bool
-}
-
-func watchReady(t *testing.T, cs kubernetes.Interface, ns string) *readyCounter {
-	t.Helper()
-	return watchReadySelector(t, cs, ns, labels.SelectorFromSet(webLabels).String())
-}
-
-// watchReadySelector is watchReady for the pods matching selector. The
-// informer lists again when its watch drops, so it keeps counting across
-// an API server restart.
-func watchReadySelector(t *testing.T, cs kubernetes.Interface, ns, selector string) *readyCounter {
-	t.Helper()
-	rc := &readyCounter{ready: map[types.UID]bool{}}
-	f := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithNamespace(ns),
-		informers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.LabelSelector = selector }))
-	inf := f.Core().V1().Pods().Informer()
-	update := func(obj any, gone bool) {
-		p, ok := obj.(*corev1.Pod)
-		if !ok {
-			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-				p, _ = d.Obj.(*corev1.Pod)
-			}
-		}
-		if p == nil {
-			return
-		}
-		rc.mu.Lock()
-		defer rc.mu.Unlock()
-		if gone || p.DeletionTimestamp != nil || !podReady(p) {
-			delete(rc.ready, p.UID)
-		} else {
-			rc.ready[p.UID] = true
-		}
-		if rc.started {
-			rc.fewest = min(rc.fewest, len(rc.ready))
-		}
-	}
-	reg, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { update(obj, false) },
-		UpdateFunc: func(_, obj any) { update(obj, false) },
-		DeleteFunc: func(obj any) { update(obj, true) },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stop := make(chan struct{})
-	f.Start(stop)
-	t.Cleanup(func() { close(stop); f.Shutdown() })
-	// The handler, not just the cache, must have seen every pod before the count means anything.
-	if !cache.WaitForCacheSync(stop, reg.HasSynced) {
-		t.Fatal("the pod watch did not sync")
-	}
-	return rc
-}
-
-// start begins remembering the minimum from the current count.
-func (c *readyCounter) start() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.started = true
-	c.fewest = len(c.ready)
-}
-
-func (c *readyCounter) min() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.fewest
-}
 
 func podReady(p *corev1.Pod) bool {
 	for _, c := range p.Status.Conditions {
