@@ -1,6 +1,11 @@
 package rollout
 
-import "time"
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+)
 
 // EventType names a step of a deploy.
 type EventType string
@@ -11,7 +16,8 @@ const (
 	EventStarted EventType = "started"
 	// EventResumed: an interrupted update was found and is being continued.
 	EventResumed EventType = "resumed"
-	// EventNotice: a setting was adjusted (e.g. maxSurge 0 for a hostPort template).
+	// EventNotice: a setting was adjusted (e.g. maxSurge 0 for a hostPort
+	// template), or the wait lost the API server or reached it again.
 	EventNotice EventType = "notice"
 	// EventStep: the updater changed something (created, labelled, scaled, deleted, renamed).
 	EventStep EventType = "step"
@@ -52,3 +58,18 @@ type Event struct {
 
 // EventFunc receives events; it is called synchronously and must return quickly.
 type EventFunc func(Event)
+
+// connectionEvent tells that the watches lost the API server (lost not
+// nil) or reach it again: a wait that seems to hang says why, and the
+// update stays where it is meanwhile.
+func connectionEvent(lost error) Event {
+	if lost == nil {
+		return Event{Type: EventNotice, Message: "the API server answers again"}
+	}
+	// The URL of the request says nothing the user needs.
+	var ue *url.Error
+	if errors.As(lost, &ue) {
+		lost = ue.Err
+	}
+	return Event{Type: EventNotice, Message: fmt.Sprintf("cannot reach the API server (%v); the update holds where it is until it answers", lost)}
+}

@@ -3,6 +3,7 @@ package rollout
 import (
 	"context"
 	"errors"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -245,5 +246,17 @@ func TestUpdateInProgressAndRenamingTo(t *testing.T) {
 				t.Errorf("RenamingTo = %q, want %q", got, tt.renaming)
 			}
 		})
+	}
+}
+
+func TestConnectionEventNamesTheCauseNotTheRequest(t *testing.T) {
+	lost := connectionEvent(&url.Error{Op: "Get", URL: "https://127.0.0.1:6443/api/v1/namespaces/shop/pods?watch=true",
+		Err: errors.New("dial tcp 127.0.0.1:6443: connect: connection refused")})
+	if lost.Type != EventNotice || !strings.Contains(lost.Message, "cannot reach the API server (dial tcp 127.0.0.1:6443: connect: connection refused)") ||
+		strings.Contains(lost.Message, "watch=true") {
+		t.Errorf("lost: %+v", lost)
+	}
+	if back := connectionEvent(nil); back.Type != EventNotice || back.Message != "the API server answers again" {
+		t.Errorf("back: %+v", back)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -128,6 +129,12 @@ func outageDuringUpdate(t *testing.T) int {
 	t.Logf("the deploy across the outage:\n%s", r)
 	switch r.ExitCode {
 	case 0:
+		// The wait said why it stood still, and when it could go on.
+		lost := strings.Index(r.Stdout, "cannot reach the API server")
+		back := strings.Index(r.Stdout, "the API server answers again")
+		if lost < 0 || back < lost {
+			t.Errorf("the deploy did not tell that it lost the API server and then reached it again:\n%s", r)
+		}
 	case exitResumable:
 		t.Logf("the deploy stopped with the resume code; running it again:\n%s", r)
 		if again := runKubectl(t, project, "", append([]string{"envops", "deploy"}, deployArgs("registry.example.com/web:2.0")...)...); again.ExitCode != 0 {

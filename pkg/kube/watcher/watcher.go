@@ -5,15 +5,19 @@ package watcher
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
-	appsinformers "k8s.io/client-go/informers/apps/v1"
-	coreinformers "k8s.io/client-go/informers/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -35,6 +39,10 @@ type Watcher struct {
 	// the server refused.
 	err    error
 	onFail func()
+	// down holds the informers that cannot reach the API server, with why.
+	down         map[int]error
+	onConnection func(lost error)
+	reportedLost bool
 }
 
 // New returns a Watcher that lists and watches through client.
@@ -61,47 +69,163 @@ func selected(sel labels.Selector) func(*metav1.ListOptions) {
 
 // Nodes watches every node.
 func (w *Watcher) Nodes() corelisters.NodeLister {
-	inf := coreinformers.NewNodeInformer(w.client, 0, cache.Indexers{})
-	w.add(inf)
+	inf := informer(w, w.client.CoreV1().Nodes(), &corev1.Node{}, cache.Indexers{}, nil)
 	return corelisters.NewNodeLister(inf.GetIndexer())
 }
 
 // ReplicationControllers watches the ReplicationControllers of namespace,
 // only the one called name unless name is "".
 func (w *Watcher) ReplicationControllers(namespace, name string) corelisters.ReplicationControllerNamespaceLister {
-	inf := coreinformers.NewFilteredReplicationControllerInformer(w.client, namespace, 0, byNamespace, named(name))
-	w.add(inf)
+	inf := informer(w, w.client.CoreV1().ReplicationControllers(namespace), &corev1.ReplicationController{}, byNamespace, named(name))
 	return corelisters.NewReplicationControllerLister(inf.GetIndexer()).ReplicationControllers(namespace)
 }
 
 // Deployments watches the Deployments of namespace, only the one called
 // name unless name is "".
 func (w *Watcher) Deployments(namespace, name string) appslisters.DeploymentNamespaceLister {
-	inf := appsinformers.NewFilteredDeploymentInformer(w.client, namespace, 0, byNamespace, named(name))
-	w.add(inf)
+	inf := informer(w, w.client.AppsV1().Deployments(namespace), &appsv1.Deployment{}, byNamespace, named(name))
 	return appslisters.NewDeploymentLister(inf.GetIndexer()).Deployments(namespace)
 }
 
 // DaemonSets watches the DaemonSets of namespace, only the one called name
 // unless name is "".
 func (w *Watcher) DaemonSets(namespace, name string) appslisters.DaemonSetNamespaceLister {
-	inf := appsinformers.NewFilteredDaemonSetInformer(w.client, namespace, 0, byNamespace, named(name))
-	w.add(inf)
+	inf := informer(w, w.client.AppsV1().DaemonSets(namespace), &appsv1.DaemonSet{}, byNamespace, named(name))
 	return appslisters.NewDaemonSetLister(inf.GetIndexer()).DaemonSets(namespace)
 }
 
 // ReplicaSets watches the ReplicaSets of namespace that sel selects.
 func (w *Watcher) ReplicaSets(namespace string, sel labels.Selector) appslisters.ReplicaSetNamespaceLister {
-	inf := appsinformers.NewFilteredReplicaSetInformer(w.client, namespace, 0, byNamespace, selected(sel))
-	w.add(inf)
+	inf := informer(w, w.client.AppsV1().ReplicaSets(namespace), &appsv1.ReplicaSet{}, byNamespace, selected(sel))
 	return appslisters.NewReplicaSetLister(inf.GetIndexer()).ReplicaSets(namespace)
 }
 
 // Pods watches the pods of namespace that sel selects.
 func (w *Watcher) Pods(namespace string, sel labels.Selector) corelisters.PodNamespaceLister {
-	inf := coreinformers.NewFilteredPodInformer(w.client, namespace, 0, byNamespace, selected(sel))
-	w.add(inf)
+	inf := informer(w, w.client.CoreV1().Pods(namespace), &corev1.Pod{}, byNamespace, selected(sel))
 	return corelisters.NewPodLister(inf.GetIndexer()).Pods(namespace)
+}
+
+// listWatcher is what the typed client of every kind offers.
+type listWatcher[L runtime.Object] interface {
+	List(context.Context, metav1.ListOptions) (L, error)
+	Watch(context.Context, metav1.ListOptions) (watch.Interface, error)
+}
+
+// informer builds and registers an informer on c, whose lists and watches
+// wait for an unreachable API server instead of failing (see reaching).
+func informer[L runtime.Object](w *Watcher, c listWatcher[L], obj runtime.Object, indexers cache.Indexers, tweak func(*metav1.ListOptions)) cache.SharedIndexInformer {
+	id := len(w.informers)
+	options := func(o metav1.ListOptions) metav1.ListOptions {
+		if tweak != nil {
+			tweak(&o)
+		}
+		return o
+	}
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return reaching(ctx, w, id, func() (runtime.Object, error) { return c.List(ctx, options(o)) })
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return reaching(ctx, w, id, func() (watch.Interface, error) { return c.Watch(ctx, options(o)) })
+		},
+	}
+	inf := cache.NewSharedIndexInformerWithOptions(cache.ToListWatcherWithWatchListSemantics(lw, w.client), obj,
+		cache.SharedIndexInformerOptions{Indexers: indexers})
+	w.add(inf)
+	return inf
+}
+
+// RetryPeriod is how often a list or watch tries an unreachable API server
+// again.
+const RetryPeriod = time.Second
+
+// reaching calls call until it reaches the API server. The reflector under
+// an informer backs off exponentially after each failure, up to a minute
+// with its jitter, so a wait would sit idle for that long after an outage;
+// trying every RetryPeriod here, the caches fill again within a second of
+// the server's return. Errors other than an unreachable server go to the
+// reflector as they are.
+func reaching[T any](ctx context.Context, w *Watcher, id int, call func() (T, error)) (T, error) {
+	for {
+		v, err := call()
+		if err == nil {
+			w.reached(id)
+		}
+		if err == nil || !Unreachable(err) || ctx.Err() != nil {
+			return v, err
+		}
+		w.unreachable(id, err)
+		select {
+		case <-ctx.Done():
+			return v, err
+		case <-time.After(RetryPeriod):
+		}
+	}
+}
+
+// Unreachable tells whether err says that the API server could not be
+// reached or cannot serve yet, rather than that it refused the request.
+func Unreachable(err error) bool {
+	// A request the server never answered: net's own timeouts, and the
+	// bound of --request-timeout.
+	var timeout interface{ Timeout() bool }
+	return utilnet.IsConnectionRefused(err) || utilnet.IsConnectionReset(err) || utilnet.IsProbableEOF(err) ||
+		apierrors.IsServiceUnavailable(err) || apierrors.IsTooManyRequests(err) ||
+		(errors.As(err, &timeout) && timeout.Timeout())
+}
+
+// unreachable records that informer id cannot reach the API server.
+func (w *Watcher) unreachable(id int, err error) {
+	w.mu.Lock()
+	first := len(w.down) == 0
+	if w.down == nil {
+		w.down = map[int]error{}
+	}
+	w.down[id] = err
+	w.mu.Unlock()
+	if first {
+		w.poke()
+	}
+}
+
+// reached records that informer id reaches the API server.
+func (w *Watcher) reached(id int) {
+	w.mu.Lock()
+	_, was := w.down[id]
+	delete(w.down, id)
+	last := was && len(w.down) == 0
+	w.mu.Unlock()
+	if last {
+		w.poke()
+	}
+}
+
+// OnConnection registers f, which Wait calls on its caller's goroutine when
+// the watches lose the API server (with the error) and when they all reach
+// it again (with nil).
+func (w *Watcher) OnConnection(f func(lost error)) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.onConnection = f
+}
+
+// reportConnection calls the OnConnection function if the connection
+// changed since it last did.
+func (w *Watcher) reportConnection() {
+	w.mu.Lock()
+	var lost error
+	for _, err := range w.down {
+		lost = err
+		break
+	}
+	f := w.onConnection
+	changed := (lost != nil) != w.reportedLost
+	w.reportedLost = lost != nil
+	w.mu.Unlock()
+	if changed && f != nil {
+		f(lost)
+	}
 }
 
 // add registers an informer: every change wakes Wait, and a watch the
@@ -206,5 +330,6 @@ func (w *Watcher) Wait(ctx context.Context, until time.Time) error {
 	case <-w.changed:
 	case <-timer:
 	}
+	w.reportConnection()
 	return nil
 }

@@ -2,7 +2,14 @@ package watcher
 
 import (
 	"context"
+	"errors"
+	"io"
+	"net"
+	"net/url"
+	"os"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -12,8 +19,11 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/envops/kubectl-envops/pkg/kube"
 )
 
 func pod(name string, l map[string]string) *corev1.Pod {
@@ -79,3 +89,94 @@ func TestWatcherStopsOnARefusedWatch(t *testing.T) {
 	}
 	w.Stop() // stopping again is harmless
 }
+
+// refused is the error a client gets from a stopped API server.
+var refused = &url.Error{Op: "Get", URL: "https://127.0.0.1:6443/api/v1/namespaces/shop/pods",
+	Err: &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}}
+
+func TestWatcherWaitsOutAnUnreachableServer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	client := fake.NewClientset()
+	var mu sync.Mutex
+	var watches []*watch.FakeWatcher
+	stopped, failures := false, 0
+	client.PrependWatchReactor("pods", func(k8stesting.Action) (bool, watch.Interface, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped && failures < 3 {
+			failures++
+			return true, nil, refused
+		}
+		fw := watch.NewFake()
+		watches = append(watches, fw)
+		return true, fw, nil
+	})
+	w := New(client)
+	pods := w.Pods("shop", labels.Everything())
+	var seen []error
+	w.OnConnection(func(lost error) { seen = append(seen, lost) })
+	if err := w.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	// The server goes away: the watch ends, and the next three attempts
+	// cannot connect.
+	mu.Lock()
+	stopped = true
+	watches[0].Stop()
+	mu.Unlock()
+	for len(seen) < 2 {
+		if err := w.Wait(ctx, time.Now().Add(time.Minute)); err != nil {
+			t.Fatalf("Wait = %v after %d reports (%v), want one when the server went away and one when it came back", err, len(seen), seen)
+		}
+	}
+	if !errors.Is(seen[0], syscall.ECONNREFUSED) || seen[1] != nil {
+		t.Errorf("reports = %v, want the refused connection, then nil", seen)
+	}
+	if err := w.Failed(); err != nil {
+		t.Errorf("Failed = %v: an unreachable server is waited out, not a failure", err)
+	}
+	// The watch that reached the server again feeds the cache.
+	mu.Lock()
+	last := watches[len(watches)-1]
+	mu.Unlock()
+	last.Add(pod("web-1", nil))
+	for {
+		if got, _ := pods.List(labels.Everything()); len(got) == 1 {
+			break
+		}
+		if err := w.Wait(ctx, time.Now().Add(time.Minute)); err != nil {
+			t.Fatalf("Wait = %v, want the pod from the new watch", err)
+		}
+	}
+}
+
+func TestUnreachable(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"connection refused", refused, true},
+		{"connection reset", &url.Error{Op: "Get", URL: "https://x", Err: syscall.ECONNRESET}, true},
+		{"end of stream", io.ErrUnexpectedEOF, true},
+		{"server still starting", apierrors.NewServiceUnavailable("starting"), true},
+		{"throttled", apierrors.NewTooManyRequests("busy", 1), true},
+		{"dial timeout", &url.Error{Op: "Get", URL: "https://x", Err: &net.OpError{Op: "dial", Err: timeoutError{}}}, true},
+		{"no answer within --request-timeout", &url.Error{Op: "Get", URL: "https://x", Err: &kube.TimeoutError{After: time.Second, Flag: kube.RequestTimeoutFlag}}, true},
+		{"forbidden", apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "", nil), false},
+		{"not found", apierrors.NewNotFound(schema.GroupResource{Resource: "pods"}, "web"), false},
+		{"cancelled", context.Canceled, false},
+	} {
+		if got := Unreachable(c.err); got != c.want {
+			t.Errorf("%s: Unreachable(%v) = %v, want %v", c.name, c.err, got, c.want)
+		}
+	}
+}
+
+type timeoutError struct{}
+
+func (timeoutError) Error() string   { return "i/o timeout" }
+func (timeoutError) Timeout() bool   { return true }
+func (timeoutError) Temporary() bool { return true }
