@@ -141,8 +141,8 @@ func pause(ctx context.Context) {
 	}
 }
 
-// counts tells whether a pod counts as Ready, and why not.
-func counts(p *corev1.Pod) (bool, string) {
+// readyOrWhy tells whether a pod counts as Ready, and why not.
+func readyOrWhy(p *corev1.Pod) (bool, string) {
 	switch {
 	case p.DeletionTimestamp != nil:
 		return false, "terminating"
@@ -156,7 +156,7 @@ func (c *readyCounter) apply(p *corev1.Pod, gone bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if prev, ok := c.pods[p.UID]; ok {
-		if r, _ := counts(prev); r {
+		if r, _ := readyOrWhy(prev); r {
 			c.ready--
 		}
 	}
@@ -166,7 +166,7 @@ func (c *readyCounter) apply(p *corev1.Pod, gone bool) {
 	} else {
 		c.pods[p.UID] = p
 		var r bool
-		if r, why = counts(p); r {
+		if r, why = readyOrWhy(p); r {
 			c.ready++
 		}
 	}
@@ -186,7 +186,7 @@ func (c *readyCounter) replace(items []corev1.Pod) {
 		if prev, ok := c.pods[p.UID]; !ok || prev.ResourceVersion != p.ResourceVersion {
 			changed++
 		}
-		if r, _ := counts(p); r {
+		if r, _ := readyOrWhy(p); r {
 			ready++
 		}
 	}
