@@ -260,7 +260,7 @@ func (d *Deployments) wait(ctx context.Context, dep *appsv1.Deployment, o Option
 	deps := w.Deployments(d.Namespace, dep.Name)
 	rss := w.ReplicaSets(d.Namespace, sel)
 	pods := w.Pods(d.Namespace, sel)
-	w.OnConnection(func(lost error) { d.emit(dep.Name, connectionEvent(lost)) })
+	w.OnConnection(func(o watcher.Outage) { d.emit(dep.Name, connectionEvent(o)) })
 	if err := w.Start(ctx); err != nil {
 		return fmt.Errorf("cannot watch Deployment %q: %w", dep.Name, err)
 	}

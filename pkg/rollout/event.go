@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/url"
 	"time"
+
+	"github.com/envops/kubectl-envops/pkg/kube/watcher"
 )
 
 // EventType names a step of a deploy.
@@ -59,17 +61,18 @@ type Event struct {
 // EventFunc receives events; it is called synchronously and must return quickly.
 type EventFunc func(Event)
 
-// connectionEvent tells that the watches lost the API server (lost not
-// nil) or reach it again: a wait that seems to hang says why, and the
-// update stays where it is meanwhile.
-func connectionEvent(lost error) Event {
-	if lost == nil {
-		return Event{Type: EventNotice, Message: "the API server answers again"}
-	}
+// connectionEvent tells that the watches lost the API server, or reach it
+// again: a wait that seems to hang says why, and a step that took long
+// says why afterwards.
+func connectionEvent(o watcher.Outage) Event {
 	// The URL of the request says nothing the user needs.
+	cause := o.Err
 	var ue *url.Error
-	if errors.As(lost, &ue) {
-		lost = ue.Err
+	if errors.As(cause, &ue) {
+		cause = ue.Err
 	}
-	return Event{Type: EventNotice, Message: fmt.Sprintf("cannot reach the API server (%v); the update holds where it is until it answers", lost)}
+	if o.Until.IsZero() {
+		return Event{Type: EventNotice, Message: fmt.Sprintf("cannot reach the API server (%v); the update holds where it is until it answers", cause)}
+	}
+	return Event{Type: EventNotice, Message: fmt.Sprintf("the API server answers again after %s out of reach (%v)", o.Until.Sub(o.Since).Round(100*time.Millisecond), cause)}
 }

@@ -496,7 +496,7 @@ func (r *rcRun) ensureWatcher(ctx context.Context, selector map[string]string) e
 	sel := labels.SelectorFromSet(copyWithout(selector, DeploymentLabel))
 	rcs := w.ReplicationControllers(r.Namespace, r.name)
 	pods := w.Pods(r.Namespace, sel)
-	w.OnConnection(func(lost error) { r.emit(connectionEvent(lost)) })
+	w.OnConnection(func(o watcher.Outage) { r.emit(connectionEvent(o)) })
 	if err := w.Start(ctx); err != nil {
 		return fmt.Errorf("cannot watch ReplicationControllers and pods in namespace %q: %w", r.Namespace, err)
 	}

@@ -20,6 +20,7 @@ import (
 	"k8s.io/kubectl/pkg/util/podutils"
 
 	"github.com/envops/kubectl-envops/pkg/kube"
+	"github.com/envops/kubectl-envops/pkg/kube/watcher"
 )
 
 // dryRunWrites records the controller writes the server was asked to only
@@ -250,13 +251,15 @@ func TestUpdateInProgressAndRenamingTo(t *testing.T) {
 }
 
 func TestConnectionEventNamesTheCauseNotTheRequest(t *testing.T) {
-	lost := connectionEvent(&url.Error{Op: "Get", URL: "https://127.0.0.1:6443/api/v1/namespaces/shop/pods?watch=true",
-		Err: errors.New("dial tcp 127.0.0.1:6443: connect: connection refused")})
-	if lost.Type != EventNotice || !strings.Contains(lost.Message, "cannot reach the API server (dial tcp 127.0.0.1:6443: connect: connection refused)") ||
-		strings.Contains(lost.Message, "watch=true") {
+	since := time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)
+	o := watcher.Outage{Since: since, Err: &url.Error{Op: "Get", URL: "https://127.0.0.1:6443/api/v1/namespaces/shop/pods?watch=true",
+		Err: errors.New("dial tcp 127.0.0.1:6443: connect: connection refused")}}
+	lost := connectionEvent(o)
+	if lost.Type != EventNotice || lost.Message != "cannot reach the API server (dial tcp 127.0.0.1:6443: connect: connection refused); the update holds where it is until it answers" {
 		t.Errorf("lost: %+v", lost)
 	}
-	if back := connectionEvent(nil); back.Type != EventNotice || back.Message != "the API server answers again" {
+	o.Until = since.Add(14*time.Second + 320*time.Millisecond)
+	if back := connectionEvent(o); back.Type != EventNotice || back.Message != "the API server answers again after 14.3s out of reach (dial tcp 127.0.0.1:6443: connect: connection refused)" {
 		t.Errorf("back: %+v", back)
 	}
 }

@@ -39,10 +39,23 @@ type Watcher struct {
 	// the server refused.
 	err    error
 	onFail func()
-	// down holds the informers that cannot reach the API server, with why.
-	down         map[int]error
-	onConnection func(lost error)
-	reportedLost bool
+	// down holds the informers that cannot reach the API server.
+	down map[int]bool
+	// outage is the current outage, or the last one until Wait has
+	// reported its end; announced tells whether its start was reported.
+	outage       *Outage
+	announced    bool
+	onConnection func(Outage)
+}
+
+// Outage is a time when the watches could not reach the API server.
+type Outage struct {
+	// Err is why the first attempt failed.
+	Err   error
+	Since time.Time
+	// Until is when every watch reached the server again; zero while the
+	// outage lasts.
+	Until time.Time
 }
 
 // New returns a Watcher that lists and watches through client.
@@ -178,13 +191,20 @@ func Unreachable(err error) bool {
 // unreachable records that informer id cannot reach the API server.
 func (w *Watcher) unreachable(id int, err error) {
 	w.mu.Lock()
-	first := len(w.down) == 0
 	if w.down == nil {
-		w.down = map[int]error{}
+		w.down = map[int]bool{}
 	}
-	w.down[id] = err
+	w.down[id] = true
+	started := w.outage == nil
+	switch {
+	case started:
+		w.outage = &Outage{Err: err, Since: time.Now()}
+	case !w.outage.Until.IsZero():
+		// Lost again before Wait reported the return: one outage.
+		w.outage.Until = time.Time{}
+	}
 	w.mu.Unlock()
-	if first {
+	if started {
 		w.poke()
 	}
 }
@@ -192,39 +212,44 @@ func (w *Watcher) unreachable(id int, err error) {
 // reached records that informer id reaches the API server.
 func (w *Watcher) reached(id int) {
 	w.mu.Lock()
-	_, was := w.down[id]
+	ended := w.down[id] && len(w.down) == 1
 	delete(w.down, id)
-	last := was && len(w.down) == 0
+	if ended {
+		w.outage.Until = time.Now()
+	}
 	w.mu.Unlock()
-	if last {
+	if ended {
 		w.poke()
 	}
 }
 
-// OnConnection registers f, which Wait calls on its caller's goroutine when
-// the watches lose the API server (with the error) and when they all reach
-// it again (with nil).
-func (w *Watcher) OnConnection(f func(lost error)) {
+// OnConnection registers f, which Wait calls on its caller's goroutine
+// when the watches lose the API server (an Outage without Until) and when
+// they all reach it again (with Until). An outage that began and ended
+// between two Waits is reported once, ended.
+func (w *Watcher) OnConnection(f func(Outage)) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.onConnection = f
 }
 
-// reportConnection calls the OnConnection function if the connection
-// changed since it last did.
+// reportConnection tells the OnConnection function what it has not been
+// told of the current or last outage.
 func (w *Watcher) reportConnection() {
 	w.mu.Lock()
-	var lost error
-	for _, err := range w.down {
-		lost = err
-		break
+	var report *Outage
+	if o := w.outage; o != nil && (!o.Until.IsZero() || !w.announced) {
+		copied := *o
+		report = &copied
+		w.announced = o.Until.IsZero()
+		if !o.Until.IsZero() {
+			w.outage = nil
+		}
 	}
 	f := w.onConnection
-	changed := (lost != nil) != w.reportedLost
-	w.reportedLost = lost != nil
 	w.mu.Unlock()
-	if changed && f != nil {
-		f(lost)
+	if report != nil && f != nil {
+		f(*report)
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
@@ -94,54 +95,83 @@ func TestWatcherStopsOnARefusedWatch(t *testing.T) {
 var refused = &url.Error{Op: "Get", URL: "https://127.0.0.1:6443/api/v1/namespaces/shop/pods",
 	Err: &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}}
 
-func TestWatcherWaitsOutAnUnreachableServer(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+// flakyServer is a fake API server whose pod watch can be broken: the
+// watch ends, and the next three attempts to watch again are refused.
+type flakyServer struct {
+	mu       sync.Mutex
+	watches  []*watch.FakeWatcher
+	broken   bool
+	refusals int
+}
+
+func newFlakyServer() (*flakyServer, *fake.Clientset) {
+	s := &flakyServer{}
 	client := fake.NewClientset()
-	var mu sync.Mutex
-	var watches []*watch.FakeWatcher
-	stopped, failures := false, 0
 	client.PrependWatchReactor("pods", func(k8stesting.Action) (bool, watch.Interface, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if stopped && failures < 3 {
-			failures++
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.broken && s.refusals < 3 {
+			s.refusals++
 			return true, nil, refused
 		}
 		fw := watch.NewFake()
-		watches = append(watches, fw)
+		s.watches = append(s.watches, fw)
 		return true, fw, nil
 	})
+	return s, client
+}
+
+// breakWatch ends the first watch once the informer has opened it (Start
+// returns once the list is in, maybe before).
+func (s *flakyServer) breakWatch(t *testing.T, ctx context.Context) {
+	t.Helper()
+	opened := func(context.Context) (bool, error) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.watches) > 0, nil
+	}
+	if err := wait.PollUntilContextCancel(ctx, 10*time.Millisecond, true, opened); err != nil {
+		t.Fatalf("no watch opened: %v", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.broken = true
+	s.watches[0].Stop()
+}
+
+func (s *flakyServer) lastWatch() *watch.FakeWatcher {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.watches[len(s.watches)-1]
+}
+
+func TestWatcherWaitsOutAnUnreachableServer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	server, client := newFlakyServer()
 	w := New(client)
 	pods := w.Pods("shop", labels.Everything())
-	var seen []error
-	w.OnConnection(func(lost error) { seen = append(seen, lost) })
+	var seen []Outage
+	w.OnConnection(func(o Outage) { seen = append(seen, o) })
 	if err := w.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	defer w.Stop()
-	// The server goes away: the watch ends, and the next three attempts
-	// cannot connect.
-	mu.Lock()
-	stopped = true
-	watches[0].Stop()
-	mu.Unlock()
+	server.breakWatch(t, ctx)
 	for len(seen) < 2 {
 		if err := w.Wait(ctx, time.Now().Add(time.Minute)); err != nil {
 			t.Fatalf("Wait = %v after %d reports (%v), want one when the server went away and one when it came back", err, len(seen), seen)
 		}
 	}
-	if !errors.Is(seen[0], syscall.ECONNREFUSED) || seen[1] != nil {
-		t.Errorf("reports = %v, want the refused connection, then nil", seen)
+	if len(seen) != 2 || !errors.Is(seen[0].Err, syscall.ECONNREFUSED) || !seen[0].Until.IsZero() ||
+		seen[1].Err != seen[0].Err || seen[1].Since != seen[0].Since || !seen[1].Until.After(seen[1].Since) {
+		t.Errorf("reports = %+v, want the outage as it began (refused, no end), then as it ended", seen)
 	}
 	if err := w.Failed(); err != nil {
 		t.Errorf("Failed = %v: an unreachable server is waited out, not a failure", err)
 	}
 	// The watch that reached the server again feeds the cache.
-	mu.Lock()
-	last := watches[len(watches)-1]
-	mu.Unlock()
-	last.Add(pod("web-1", nil))
+	server.lastWatch().Add(pod("web-1", nil))
 	for {
 		if got, _ := pods.List(labels.Everything()); len(got) == 1 {
 			break
@@ -149,6 +179,39 @@ func TestWatcherWaitsOutAnUnreachableServer(t *testing.T) {
 		if err := w.Wait(ctx, time.Now().Add(time.Minute)); err != nil {
 			t.Fatalf("Wait = %v, want the pod from the new watch", err)
 		}
+	}
+}
+
+// A command busy elsewhere while the server was away (a request retrying)
+// still learns of the outage, once, at its next Wait.
+func TestWatcherReportsAnOutageThatEndedBetweenWaits(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	server, client := newFlakyServer()
+	w := New(client)
+	w.Pods("shop", labels.Everything())
+	var seen []Outage
+	w.OnConnection(func(o Outage) { seen = append(seen, o) })
+	if err := w.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	server.breakWatch(t, ctx)
+	ended := func(context.Context) (bool, error) {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return w.outage != nil && !w.outage.Until.IsZero(), nil
+	}
+	if err := wait.PollUntilContextCancel(ctx, 10*time.Millisecond, true, ended); err != nil {
+		t.Fatalf("the watch did not reach the server again: %v", err)
+	}
+	for range 2 {
+		if err := w.Wait(ctx, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(seen) != 1 || !errors.Is(seen[0].Err, syscall.ECONNREFUSED) || !seen[0].Until.After(seen[0].Since) {
+		t.Errorf("reports = %+v, want one: the outage, ended", seen)
 	}
 }
 
