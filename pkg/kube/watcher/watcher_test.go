@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
+	corelisters "k8s.io/client-go/listers/core/v1"
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/envops/kubectl-envops/pkg/kube"
@@ -145,24 +146,39 @@ func (s *flakyServer) lastWatch() *watch.FakeWatcher {
 	return s.watches[len(s.watches)-1]
 }
 
-func TestWatcherWaitsOutAnUnreachableServer(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+// flakyWatch is a Watcher of the pods of a flakyServer.
+type flakyWatch struct {
+	*Watcher
+	pods corelisters.PodNamespaceLister
+}
+
+// watchFlakyServer starts a Watcher on the pods of a flakyServer and breaks
+// the server's watch; the Watcher's reports go to the returned slice.
+func watchFlakyServer(t *testing.T, ctx context.Context) (flakyWatch, *flakyServer, *[]Outage) {
+	t.Helper()
 	server, client := newFlakyServer()
-	w := New(client)
-	pods := w.Pods("shop", labels.Everything())
-	var seen []Outage
-	w.OnConnection(func(o Outage) { seen = append(seen, o) })
+	w := flakyWatch{Watcher: New(client)}
+	w.pods = w.Pods("shop", labels.Everything())
+	seen := &[]Outage{}
+	w.OnConnection(func(o Outage) { *seen = append(*seen, o) })
 	if err := w.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	defer w.Stop()
+	t.Cleanup(w.Stop)
 	server.breakWatch(t, ctx)
-	for len(seen) < 2 {
+	return w, server, seen
+}
+
+func TestWatcherWaitsOutAnUnreachableServer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	w, server, reports := watchFlakyServer(t, ctx)
+	for len(*reports) < 2 {
 		if err := w.Wait(ctx, time.Now().Add(time.Minute)); err != nil {
-			t.Fatalf("Wait = %v after %d reports (%v), want one when the server went away and one when it came back", err, len(seen), seen)
+			t.Fatalf("Wait = %v after %d reports (%v), want one when the server went away and one when it came back", err, len(*reports), *reports)
 		}
 	}
+	seen := *reports
 	if len(seen) != 2 || !errors.Is(seen[0].Err, syscall.ECONNREFUSED) || !seen[0].Until.IsZero() ||
 		seen[1].Err != seen[0].Err || seen[1].Since != seen[0].Since || !seen[1].Until.After(seen[1].Since) {
 		t.Errorf("reports = %+v, want the outage as it began (refused, no end), then as it ended", seen)
@@ -173,7 +189,7 @@ func TestWatcherWaitsOutAnUnreachableServer(t *testing.T) {
 	// The watch that reached the server again feeds the cache.
 	server.lastWatch().Add(pod("web-1", nil))
 	for {
-		if got, _ := pods.List(labels.Everything()); len(got) == 1 {
+		if got, _ := w.pods.List(labels.Everything()); len(got) == 1 {
 			break
 		}
 		if err := w.Wait(ctx, time.Now().Add(time.Minute)); err != nil {
@@ -187,16 +203,7 @@ func TestWatcherWaitsOutAnUnreachableServer(t *testing.T) {
 func TestWatcherReportsAnOutageThatEndedBetweenWaits(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	server, client := newFlakyServer()
-	w := New(client)
-	w.Pods("shop", labels.Everything())
-	var seen []Outage
-	w.OnConnection(func(o Outage) { seen = append(seen, o) })
-	if err := w.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
-	server.breakWatch(t, ctx)
+	w, _, reports := watchFlakyServer(t, ctx)
 	ended := func(context.Context) (bool, error) {
 		w.mu.Lock()
 		defer w.mu.Unlock()
@@ -210,6 +217,7 @@ func TestWatcherReportsAnOutageThatEndedBetweenWaits(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	seen := *reports
 	if len(seen) != 1 || !errors.Is(seen[0].Err, syscall.ECONNREFUSED) || !seen[0].Until.After(seen[0].Since) {
 		t.Errorf("reports = %+v, want one: the outage, ended", seen)
 	}
