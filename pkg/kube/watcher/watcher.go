@@ -149,14 +149,14 @@ func informer[L runtime.Object](w *Watcher, c listWatcher[L], obj runtime.Object
 	return inf
 }
 
-// RetryPeriod is how often a list or watch tries an unreachable API server
+// retryPeriod is how often a list or watch tries an unreachable API server
 // again.
-const RetryPeriod = time.Second
+const retryPeriod = time.Second
 
 // reaching calls call until it reaches the API server. The reflector under
 // an informer backs off exponentially after each failure, up to a minute
 // with its jitter, so a wait would sit idle for that long after an outage;
-// trying every RetryPeriod here, the caches fill again within a second of
+// trying every retryPeriod here, the caches fill again within a second of
 // the server's return. Errors other than an unreachable server go to the
 // reflector as they are.
 func reaching[T any](ctx context.Context, w *Watcher, id int, call func() (T, error)) (T, error) {
@@ -165,21 +165,21 @@ func reaching[T any](ctx context.Context, w *Watcher, id int, call func() (T, er
 		if err == nil {
 			w.reached(id)
 		}
-		if err == nil || !Unreachable(err) || ctx.Err() != nil {
+		if err == nil || !serverUnreachable(err) || ctx.Err() != nil {
 			return v, err
 		}
 		w.unreachable(id, err)
 		select {
 		case <-ctx.Done():
 			return v, err
-		case <-time.After(RetryPeriod):
+		case <-time.After(retryPeriod):
 		}
 	}
 }
 
-// Unreachable tells whether err says that the API server could not be
+// serverUnreachable tells whether err says that the API server could not be
 // reached or cannot serve yet, rather than that it refused the request.
-func Unreachable(err error) bool {
+func serverUnreachable(err error) bool {
 	// A request the server never answered: net's own timeouts, and the
 	// bound of --request-timeout.
 	var timeout interface{ Timeout() bool }

@@ -223,7 +223,7 @@ func TestWatcherReportsAnOutageThatEndedBetweenWaits(t *testing.T) {
 	}
 }
 
-func TestUnreachable(t *testing.T) {
+func TestServerUnreachable(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		err  error
@@ -240,8 +240,8 @@ func TestUnreachable(t *testing.T) {
 		{"not found", apierrors.NewNotFound(schema.GroupResource{Resource: "pods"}, "web"), false},
 		{"cancelled", context.Canceled, false},
 	} {
-		if got := Unreachable(c.err); got != c.want {
-			t.Errorf("%s: Unreachable(%v) = %v, want %v", c.name, c.err, got, c.want)
+		if got := serverUnreachable(c.err); got != c.want {
+			t.Errorf("%s: serverUnreachable(%v) = %v, want %v", c.name, c.err, got, c.want)
 		}
 	}
 }
