@@ -61,9 +61,9 @@ func startDeploy(t *testing.T, dir string, args ...string) func() result {
 func TestFaultAPIServerOutageDuringRollingUpdate(t *testing.T) {
 	// The test's own watch vouches for the floor only if it saw every
 	// change of the pods. When the API server comes back it nearly always
-	// watches again first (it retries every 50ms, the deploy's informers
-	// back off for seconds); an attempt where it did not proves nothing
-	// either way, so it is made again.
+	// watches again first (it retries every 50ms, the deploy's watches
+	// every second); an attempt where it did not proves nothing either way,
+	// so it is made again.
 	const attempts = 3
 	for i := 1; i <= attempts; i++ {
 		unseen := outageDuringUpdate(t)
