@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"errors"
 	"fmt"
 
 	"k8s.io/client-go/kubernetes"
@@ -12,37 +13,21 @@ import (
 // Target is the cluster and namespace a command acts on.
 type Target = environment.Target
 
-// SelectEnv resolves env against the project file: when --context is not
-// given, the environment's mapped context is used, and when -n is not
-// given, its mapped namespace. It must run before anything else reads the
-// kubeconfig, because the client factory caches what it loads first.
-func (g *Globals) SelectEnv(cfg *config.Config, env string) (*Target, error) {
+// resolve resolves env against the project file and kubectl's flags into
+// the target a command acts on: the environment's mapped context unless
+// --context is given, its mapped namespace unless -n is. The flags are
+// left as given, so several environments can be resolved in one command.
+func (g *Globals) resolve(cfg *config.Config, env string) (*Target, error) {
 	t, err := environment.NewTarget(cfg, env)
 	if err != nil {
 		return nil, usageError("%v", err)
 	}
 	t.Warn = g.Streams.ErrOut
-	if t.Mapped {
-		if *g.ConfigFlags.Context == "" {
-			*g.ConfigFlags.Context = t.Mapping.Context
+	if err := t.Bind(g.ConfigFlags); err != nil {
+		if errors.Is(err, environment.ErrInput) {
+			return nil, inputError(err)
 		}
-		if *g.ConfigFlags.Namespace == "" && t.Mapping.Namespace != "" {
-			*g.ConfigFlags.Namespace = t.Mapping.Namespace
-		}
-	}
-	raw, err := g.kubeconfig(&t.Context)
-	if err != nil {
 		return nil, err
-	}
-	if err := t.CheckContext(raw); err != nil {
-		return nil, inputError(err)
-	}
-	if t.Namespace, _, err = g.namespace(); err != nil {
-		return nil, err
-	}
-	t.Client, err = g.Factory.KubernetesClientSet()
-	if err != nil {
-		return nil, fmt.Errorf("cannot create a client for context %q: %w", t.Context, err)
 	}
 	return t, nil
 }
@@ -53,7 +38,7 @@ func (g *Globals) target(env string) (*Target, error) {
 	if err != nil {
 		return nil, err
 	}
-	return g.SelectEnv(cfg, env)
+	return g.resolve(cfg, env)
 }
 
 // currentTarget is the namespace and client of kubectl's flags and current

@@ -65,7 +65,7 @@ func envTestGlobals(t *testing.T, kubeconfig, project, kubeContext, namespace st
 
 const envTestMappings = "environments:\n  dev: {context: envops-dev}\n  prod: {context: envops-prod, namespace: shop, confirm: true}\n"
 
-func TestSelectEnv(t *testing.T) {
+func TestResolve(t *testing.T) {
 	kubeconfig := envTestKubeconfig(t)
 	mapped := envTestProject(t, envTestMappings)
 	unmapped := envTestProject(t, "secret: {name: environment}\n")
@@ -104,7 +104,7 @@ func TestSelectEnv(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			target, err := g.SelectEnv(cfg, tt.env)
+			target, err := g.resolve(cfg, tt.env)
 			if tt.wantErr != "" {
 				if err == nil || !strings.HasPrefix(err.Error(), tt.wantErr) {
 					t.Fatalf("error = %v, want it to start with %s", err, tt.wantErr)
@@ -121,16 +121,50 @@ func TestSelectEnv(t *testing.T) {
 				t.Errorf("target context=%q namespace=%q confirm=%v; want %q %q %v",
 					target.Context, target.Namespace, target.Mapping.Confirm, tt.wantContext, tt.wantNamespace, tt.wantConfirm)
 			}
-			// The client factory must talk to the selected context.
-			rc, err := g.Factory.ToRESTConfig()
+			// The target's clients talk to the selected context, and
+			// kubectl's flags stay as the user gave them.
+			rc, err := target.Getter.ToRESTConfig()
 			if err != nil {
 				t.Fatal(err)
+			}
+			if *g.ConfigFlags.Context != tt.flagContext || *g.ConfigFlags.Namespace != tt.flagNamespace {
+				t.Errorf("resolving rewrote kubectl's flags to --context %q -n %q", *g.ConfigFlags.Context, *g.ConfigFlags.Namespace)
 			}
 			wantServer := map[string]string{"envops-dev": "https://127.0.0.1:1", "envops-prod": "https://127.0.0.1:2"}[tt.wantContext]
 			if rc.Host != wantServer {
 				t.Errorf("client talks to %s, want %s (context %s)", rc.Host, wantServer, tt.wantContext)
 			}
 		})
+	}
+}
+
+// Each environment of one command resolves to its own context and
+// namespace: resolving one leaves nothing behind for the next.
+func TestResolveSeveralEnvironments(t *testing.T) {
+	g, _, _ := envTestGlobals(t, envTestKubeconfig(t), envTestProject(t, envTestMappings), "", "")
+	cfg, err := g.LoadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	prod, err := g.resolve(cfg, "prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev, err := g.resolve(cfg, "dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		t                   *Target
+		context, ns, server string
+	}{{prod, "envops-prod", "shop", "https://127.0.0.1:2"}, {dev, "envops-dev", "web", "https://127.0.0.1:1"}} {
+		rc, err := tc.t.Getter.ToRESTConfig()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.t.Context != tc.context || tc.t.Namespace != tc.ns || rc.Host != tc.server {
+			t.Errorf("%s resolved to context %q namespace %q server %s, want %q %q %s", tc.t.Env, tc.t.Context, tc.t.Namespace, rc.Host, tc.context, tc.ns, tc.server)
+		}
 	}
 }
 

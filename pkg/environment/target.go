@@ -2,22 +2,37 @@ package environment
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/envops/kubectl-envops/pkg/config"
+	"github.com/envops/kubectl-envops/pkg/kube"
 )
 
-// Target is the cluster and namespace a command acts on, resolved from
-// --env, .envops.yaml and kubectl's flags.
+// ErrInput is wrapped by the errors of Bind that come from the kubeconfig
+// (it cannot be loaded, it lacks the context): input the command cannot
+// use, not a failure of the cluster.
+var ErrInput = errors.New("unusable kubeconfig")
+
+type inputError struct{ error }
+
+func (e inputError) Unwrap() []error { return []error{e.error, ErrInput} }
+
+// Target is the cluster and namespace a command acts on, resolved once
+// from --env, .envops.yaml and kubectl's flags (Bind), and passed on as a
+// value: nothing later rereads or rewrites the flags.
 type Target struct {
 	// Env is the expected environment.
 	Env string
@@ -31,8 +46,74 @@ type Target struct {
 	Mapped bool
 	Config *config.Config
 	Client kubernetes.Interface
+	// Getter is the client configuration of Context and Namespace, with
+	// every other flag as the user gave it; Dynamic and Mapper come from it.
+	Getter genericclioptions.RESTClientGetter
 	// Warn receives the guard's warnings (nil: none are printed).
 	Warn io.Writer
+}
+
+// Bind resolves the target's context and namespace from kubectl's flags
+// and the environment's mapping, and builds its client. --context wins
+// over the mapped context; -n wins over the mapped namespace, which wins
+// over the context's own. flags are read, never changed. Errors from the
+// kubeconfig wrap ErrInput.
+func (t *Target) Bind(flags *genericclioptions.ConfigFlags) error {
+	kubeContext, namespace := deref(flags.Context), deref(flags.Namespace)
+	if t.Mapped {
+		kubeContext = cmp.Or(kubeContext, t.Mapping.Context)
+		namespace = cmp.Or(namespace, t.Mapping.Namespace)
+	}
+	t.Getter = kube.Derive(flags, kubeContext, namespace)
+	loader := t.Getter.ToRawKubeConfigLoader()
+	raw, err := loader.RawConfig()
+	if err != nil {
+		return inputError{fmt.Errorf("cannot load kubeconfig: %w", err)}
+	}
+	t.Context = cmp.Or(kubeContext, raw.CurrentContext)
+	if err := t.CheckContext(raw); err != nil {
+		return inputError{err}
+	}
+	if t.Namespace, _, err = loader.Namespace(); err != nil {
+		return inputError{fmt.Errorf("cannot determine the namespace: %w", err)}
+	}
+	rc, err := t.Getter.ToRESTConfig()
+	if err != nil {
+		return inputError{fmt.Errorf("context %q: %w", t.Context, err)}
+	}
+	if t.Client, err = kubernetes.NewForConfig(rc); err != nil {
+		return fmt.Errorf("cannot create a client for context %q: %w", t.Context, err)
+	}
+	return nil
+}
+
+// Dynamic is a dynamic client of the target's context.
+func (t *Target) Dynamic() (dynamic.Interface, error) {
+	rc, err := t.Getter.ToRESTConfig()
+	if err != nil {
+		return nil, fmt.Errorf("context %q: %w", t.Context, err)
+	}
+	dyn, err := dynamic.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create a client for context %q: %w", t.Context, err)
+	}
+	return dyn, nil
+}
+
+// Mapper maps the kinds the target's cluster serves to their resources.
+func (t *Target) Mapper() (meta.RESTMapper, error) {
+	m, err := t.Getter.ToRESTMapper()
+	if err != nil {
+		return nil, fmt.Errorf("cannot discover the API of context %q: %w", t.Context, err)
+	}
+	return m, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 // Verify runs the guard: the target namespace must declare Env.
