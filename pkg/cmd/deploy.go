@@ -4,12 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"sync"
-	"time"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
-	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/kubectl/pkg/util/templates"
@@ -20,6 +19,7 @@ import (
 	"github.com/envops/kubectl-envops/pkg/notify"
 	"github.com/envops/kubectl-envops/pkg/render"
 	"github.com/envops/kubectl-envops/pkg/rollout"
+	"github.com/envops/kubectl-envops/pkg/version"
 )
 
 // ExitResumable is deploy's exit code for an update that failed or was
@@ -28,43 +28,60 @@ const ExitResumable = 3
 
 // DeployOptions holds the flags of "kubectl envops deploy".
 type DeployOptions struct {
-	App string
+	// Apps are the apps named on the command line; All and Selector choose
+	// them from the project instead.
+	Apps     []string
+	All      bool
+	Selector string
 	// Env is the environment the cluster must serve; Yes skips the typed
 	// confirmation of environments marked confirm: true.
-	Env            string
-	Yes            bool
-	Image          string
-	Kind           string
-	MaxSurge       string
-	MaxUnavailable string
-	Diff           bool
-	Rollback       bool
-	Notify         string
-	Output         string
-	ChangeCause    string
-	Remote         remoteResourcesFlag
-	// Options are the rollout settings; the flags of the same names set
-	// them, and Complete the parsed --max-surge, --max-unavailable and
-	// --dry-run.
-	rollout.Options
+	Env string
+	Yes bool
+	// Images are the --image values: IMG for the one app deployed, or
+	// APP=IMG for one of several.
+	Images      []string
+	Diff        bool
+	Rollback    bool
+	Concurrency int
+	FailFast    bool
+	Notify      string
+	Output      string
+	ChangeCause string
+	Remote      remoteResourcesFlag
+	rolloutFlags
 
 	// Resolved by Complete.
-	cfg     *config.Config
-	target  *Target
-	fsys    filesys.FileSystem
-	applier func() (*rollout.ServerSideApplier, error)
-	// trail checks access and records the deploy; nil does neither.
-	trail *deploy.Trail
-	print *outputFlags
+	cfg    *config.Config
+	target *Target
+	fsys   filesys.FileSystem
+	cause  string
+	print  *outputFlags
 
 	genericiooptions.IOStreams
 }
 
 var deployLong = templates.LongDesc(`
-	Deploy an app to an environment: render its overlay (as generate does),
+	Deploy apps to an environment: render each app's overlay (as generate does),
 	check that the cluster declares that environment (its environment Secret),
-	then create or update the app's objects and roll its pods to the new pod
+	then create or update the apps' objects and roll their pods to the new pod
 	template without taking Ready pods below desired - max unavailable.
+
+	Name one app or several, or choose them with --all or with -l by the label
+	convention their overlays render (tier=backend). Apps are deployed in the
+	order the needs: mapping of .envops.yaml gives, and in parallel up to
+	--concurrency where no order is declared. An app that fails stops the apps
+	that need it, which are reported as not started; the others go on, and
+	--fail-fast starts no app after a failure. An app whose rendered objects
+	already match what the cluster runs is reported unchanged, and nothing is
+	written. Running the same command again after an interruption finishes
+	what was left.
+
+	The objects an app deploys form one set, marked with kubectl's ApplySet
+	labels (applyset.kubernetes.io/part-of, and a parent ConfigMap
+	envops-applyset-APP). After an app's rollout succeeds, the members of its
+	set that its overlay no longer renders are deleted; --prune=false keeps
+	them. Nothing outside the set is ever deleted, the environment Secret
+	included.
 
 	A ReplicationController keeps its name and selector for life. An update
 	writes the new pod template into it (its pods carry an envops.io/template-hash
@@ -75,9 +92,8 @@ var deployLong = templates.LongDesc(`
 	controller's status shows every replica ready on the new template. The
 	previous templates are recorded on the controller, so --rollback rolls
 	forward to the last one, after a failure or after a success alike.
-	Running the same deploy again after an interruption (Ctrl-C, a lost
-	connection, kill -9) continues where it stopped. --pause-after N stops once
-	N new pods are available (a canary); --continue finishes, --rollback undoes.
+	--pause-after N stops once N new pods are available (a canary); --continue
+	finishes, --rollback undoes.
 
 	New pods that cannot start fail the update: at once when waiting cannot
 	help (the image does not exist, an invalid image name, no node matches),
@@ -85,7 +101,7 @@ var deployLong = templates.LongDesc(`
 	transient (image pull errors, crash loops); the update is then rolled back
 	unless --no-rollback. Nothing improving for --timeout fails it too.
 
-	One deploy of an app runs at a time: a deploy holds the Lease
+	One deploy of an app runs at a time: each app's deploy holds the Lease
 	envops-deploy-APP (coordination.k8s.io) and renews it while it runs, and a
 	second deploy refuses, naming the holder. A lease not renewed for 30s
 	expires; one left by your own killed deploy on this host is taken over at
@@ -95,17 +111,27 @@ var deployLong = templates.LongDesc(`
 	kubectl-envops) and rolled by its controller; a failure returns it to its
 	previous revision.
 
-	Exit codes: 0 done, 1 failed and rolled back (or nothing changed), 2 usage
-	error, 3 failed or interrupted and left in place for a resume.`)
+	Exit codes: 0 done, 1 failed and rolled back (or --diff found differences),
+	2 usage error, 3 failed or interrupted and left in place for a resume. With
+	several apps, the worst of the apps.`)
 
 var deployExample = templates.Examples(`
 	# Roll the web app in dev to a new image
 	kubectl envops deploy web --env dev --image registry.example.com/web:1.4.2
 
+	# Every app of the project, in the order of their needs, four at a time
+	kubectl envops deploy --all --env staging --concurrency 4
+
+	# The backend apps only, chosen by the label convention
+	kubectl envops deploy -l tier=backend --env staging
+
+	# Two apps, each with its own image
+	kubectl envops deploy web api --env dev --image web=registry.example.com/web:1.4.2 --image api=registry.example.com/api:2.0.1
+
 	# Roll prod two pods at a time, never below the desired count
 	kubectl envops deploy web --env prod --image registry.example.com/web:1.4.2 --max-surge 2 --max-unavailable 0
 
-	# Show what would change, without changing anything
+	# Show what would change, without changing anything (exit 1 when something would)
 	kubectl envops deploy web --env prod --image registry.example.com/web:1.4.2 --diff
 
 	# A canary: stop once 2 pods run the new image, then finish or undo
@@ -113,8 +139,9 @@ var deployExample = templates.Examples(`
 	kubectl envops deploy web --env prod --continue
 	kubectl envops deploy web --env prod --rollback
 
-	# Undo the last update, whether it failed, was interrupted or succeeded
-	kubectl envops deploy web --env prod --rollback
+	# A new or rebuilt cluster: declare it, then bring every app up
+	kubectl envops init-env prod --context prod-cluster
+	kubectl envops deploy --all --env prod --create-namespace --yes
 
 	# One JSON event per line for CI, and a message per phase to chat
 	kubectl envops deploy web --env dev --image registry.example.com/web:1.4.2 -o jsonl --notify https://hooks.slack.com/services/T000/B000/XXXX`)
@@ -124,68 +151,56 @@ var deployExample = templates.Examples(`
 func NewCmdDeploy(g *Globals, runF func(*DeployOptions) error) *cobra.Command {
 	o := &DeployOptions{IOStreams: g.Streams}
 	cmd := &cobra.Command{
-		Use:               "deploy APP --env ENV [--image IMG] [--max-surge N|%] [--max-unavailable N|%] [--dry-run=client|server] [--diff] [--rollback]",
-		Short:             "Create or update an app in an environment and roll its pods to the new template",
+		Use:               "deploy (APP... | --all | -l SELECTOR) --env ENV [--image IMG] [--max-surge N|%] [--max-unavailable N|%] [--dry-run=client|server] [--diff] [--rollback]",
+		Short:             "Create or update apps in an environment and roll their pods to the new template",
 		Long:              deployLong,
 		Example:           deployExample,
 		ValidArgsFunction: appNameCompletion(g),
-		Args:              exactArgs(1, "one app name"),
 		RunE:              runOptions(g, o, runF),
 	}
-	o.output().addFlags(cmd, "Output format: text, jsonl for one JSON event per line, or a template applied to each event")
+	o.output().addFlags(cmd, "Output format: text, jsonl for one JSON event per line, json or yaml for the summary (with --dry-run: the objects), name, or a template applied to each event")
 	f := cmd.Flags()
+	f.BoolVar(&o.All, "all", false, "Deploy every app of the project")
+	f.StringVarP(&o.Selector, "selector", "l", "", "Deploy the apps whose overlays render controllers with these convention labels, e.g. tier=backend or tier in (backend,worker)")
 	f.StringVar(&o.Env, "env", "", "Environment to act on; selects its context from .envops.yaml unless --context is given, and must match the cluster's environment Secret")
 	f.BoolVarP(&o.Yes, "yes", "y", false, "Do not ask for confirmation on environments marked confirm: true (required when stdin is not a terminal)")
 	_ = cmd.RegisterFlagCompletionFunc("env", projectNames(g, false, cobra.ShellCompDirectiveError, (*config.Config).EnvironmentNames))
-	f.StringVar(&o.Image, "image", "", "Image for the app's container, e.g. registry.example.com/web:1.4.2 (default: the overlay's)")
-	f.StringVar(&o.Kind, "kind", "", "Deploy the app's controller as this kind: ReplicationController or Deployment (default: as rendered)")
-	f.StringVar(&o.MaxSurge, "max-surge", "", "Pods allowed above the desired count during the update, a count or a percentage rounded up (default 25%)")
-	f.StringVar(&o.MaxUnavailable, "max-unavailable", "", "Desired pods allowed to be unavailable during the update, a count or a percentage rounded down (default 25%)")
-	f.Int32Var(&o.MinReadySeconds, "min-ready-seconds", 0, "Seconds a new pod must be Ready before it counts as available (default: the controller's own)")
-	f.DurationVar(&o.UpdatePeriod, "update-period", 0, "Least time between two scaling steps of a ReplicationController update")
-	f.DurationVar(&o.Timeout, "timeout", rollout.DefaultTimeout, "Fail the update when it makes no progress for this long")
+	f.StringArrayVar(&o.Images, "image", nil, "Image for the app's container, e.g. registry.example.com/web:1.4.2 (default: the overlay's); with several apps, APP=IMAGE, once per app")
+	o.rolloutFlags.add(cmd)
 	addDryRunFlag(cmd, `Must be "none", "client" or "server": client only reports what would happen, server also has the API server validate the changes; nothing is changed`)
-	f.BoolVar(&o.Diff, "diff", false, "Show the change against the live objects, as kubectl diff does, and change nothing")
+	f.BoolVar(&o.Diff, "diff", false, "Show the change against the live objects, as kubectl diff does, and change nothing; exit 1 when there are differences")
 	f.BoolVar(&o.Rollback, "rollback", false, "Roll the app back to its previous pod template: undoes the last update, whether it failed, was interrupted, paused or succeeded")
 	f.BoolVar(&o.Continue, "continue", false, "Finish the app's paused (--pause-after) or interrupted update")
 	f.Int32Var(&o.PauseAfter, "pause-after", 0, "Pause a ReplicationController update once this many pods of the new template are available (a canary); finish with --continue")
-	f.DurationVar(&o.FailureGrace, "failure-grace", rollout.DefaultFailureGrace, "How long new pods may sit in a back-off that may be transient (image pull errors, crash loops) without progress before the update fails")
-	f.BoolVar(&o.NoRollback, "no-rollback", false, "When the update fails, leave it in place (exit 3) instead of rolling back")
-	f.BoolVar(&o.BreakLock, "break-lock", false, "Take the app's deploy lock from another deploy that holds it (use only when that deploy is gone)")
+	f.IntVar(&o.Concurrency, "concurrency", deploy.DefaultConcurrency, "How many apps to deploy at once where their needs allow")
+	f.BoolVar(&o.FailFast, "fail-fast", false, "Start no further app once one has failed")
 	f.StringVar(&o.Notify, "notify", "", "Post a short message per phase (started, progress, done, failed, rolled back) to this Slack-compatible incoming webhook")
 	f.StringVar(&o.ChangeCause, "change-cause", "", "Why the app is deployed, recorded on its controllers and shown by history (default: this command line, credentials redacted)")
 	addRemoteResourcesFlag(f, &o.Remote)
-	_ = cmd.RegisterFlagCompletionFunc("kind", cobra.FixedCompletions([]string{deploy.KindReplicationController, deploy.KindDeployment}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
 func (o *DeployOptions) output() *outputFlags {
-	return outputOf(&o.print, &o.Output, "text", "jsonl").templatesOnly()
+	return outputOf(&o.print, &o.Output, "text", "jsonl").withNames()
+}
+
+// several tells whether the command deploys apps chosen as a set, which
+// is reported app by app with a summary.
+func (o *DeployOptions) several() bool {
+	return o.All || o.Selector != "" || len(o.Apps) > 1
 }
 
 // Complete parses the flags, reports a wrong command line before any file
 // or cluster is read, then loads the project file and resolves the
-// environment's context, namespace and clients.
+// environment's context, namespace and client, once.
 func (o *DeployOptions) Complete(g *Globals, cmd *cobra.Command, args []string) error {
-	o.App = args[0]
+	o.Apps = args
 	var err error
 	if o.DryRun, err = rolloutDryRun(cmd); err != nil {
 		return err
 	}
-	if kind, ok := deploy.ParseKind(o.Kind); ok {
-		o.Kind = kind
-	}
-	for _, fl := range []struct {
-		name string
-		dst  **intstr.IntOrString
-	}{{"max-surge", &o.Options.MaxSurge}, {"max-unavailable", &o.Options.MaxUnavailable}} {
-		if f := cmd.Flags().Lookup(fl.name); f.Changed {
-			v, err := rollout.ParseIntOrPercent(f.Value.String())
-			if err != nil {
-				return usageError("invalid --%s: %v", fl.name, err)
-			}
-			*fl.dst = &v
-		}
+	if err := o.rolloutFlags.complete(cmd); err != nil {
+		return err
 	}
 	if err := o.Validate(); err != nil {
 		return err
@@ -194,59 +209,100 @@ func (o *DeployOptions) Complete(g *Globals, cmd *cobra.Command, args []string) 
 		return err
 	}
 	o.cfg, o.fsys = o.target.Config, filesys.MakeFsOnDisk()
-	o.trail = deploy.NewTrail(o.target.Client, o.Env, changeCause(cmd, args, o.ChangeCause))
-	o.applier = func() (*rollout.ServerSideApplier, error) {
-		return deploy.NewApplier(g.Factory, o.target.Context, o.target.Namespace)
-	}
+	o.cause = changeCause(cmd, args, o.ChangeCause)
 	return nil
 }
 
 // Validate checks the command line.
 func (o *DeployOptions) Validate() error {
-	if o.Env == "" {
-		return usageError("--env is required: name the environment to deploy %q to", o.App)
+	chosen := 0
+	for _, c := range []bool{len(o.Apps) > 0, o.All, o.Selector != ""} {
+		if c {
+			chosen++
+		}
 	}
-	if _, ok := deploy.ParseKind(o.Kind); !ok {
-		return usageError("unknown --kind %q: use ReplicationController or Deployment", o.Kind)
+	switch {
+	case chosen == 0:
+		return usageError("name the apps to deploy: APP..., --all, or -l SELECTOR")
+	case chosen > 1:
+		return usageError("choose the apps one way: name them, or --all, or -l SELECTOR")
+	case o.Env == "":
+		return usageError("--env is required: name the environment to deploy to")
+	}
+	named := map[string]bool{}
+	for _, app := range o.Apps {
+		if named[app] {
+			return usageError("app %q is named twice: name each app once", app)
+		}
+		named[app] = true
 	}
 	if err := o.output().validate(); err != nil {
 		return err
 	}
-	if err := rollout.ValidateStrategy(o.Strategy()); err != nil {
-		return usageError("%v (--max-surge, --max-unavailable)", err)
+	if err := o.rolloutFlags.validate(); err != nil {
+		return err
+	}
+	if o.Selector != "" {
+		if _, err := labels.Parse(o.Selector); err != nil {
+			return usageError("invalid -l %q: %v", o.Selector, err)
+		}
 	}
 	switch {
-	case o.Timeout <= 0:
-		return usageError("invalid --timeout %s: use a positive duration such as 5m", o.Timeout)
-	case o.UpdatePeriod < 0:
-		return usageError("invalid --update-period %s: use a duration of 0 or more", o.UpdatePeriod)
-	case o.MinReadySeconds < 0:
-		return usageError("invalid --min-ready-seconds %d: use 0 or more", o.MinReadySeconds)
+	case o.Concurrency < 1:
+		return usageError("invalid --concurrency %d: use 1 or more", o.Concurrency)
 	case o.PauseAfter < 0:
 		return usageError("invalid --pause-after %d: use a count of new pods of 1 or more", o.PauseAfter)
-	case o.FailureGrace <= 0:
-		return usageError("invalid --failure-grace %s: use a positive duration such as 30s", o.FailureGrace)
 	case o.Continue && o.Rollback:
 		return usageError("--continue and --rollback contradict each other: drop one")
 	case o.Continue && o.PauseAfter > 0:
 		return usageError("--continue finishes a paused update and cannot pause it again: drop --pause-after")
-	case o.Continue && o.Image != "":
+	case o.Continue && len(o.Images) > 0:
 		return usageError("--continue finishes the update in progress and takes no --image: drop --image, or deploy the new image without --continue")
 	case o.Rollback && o.PauseAfter > 0:
 		return usageError("--rollback cannot be combined with --pause-after: drop one")
 	case o.Rollback && o.NoRollback:
 		return usageError("--rollback and --no-rollback contradict each other: drop one")
-	case o.Rollback && o.Image != "":
+	case o.Rollback && len(o.Images) > 0:
 		return usageError("--rollback restores the previous pods and takes no --image: drop --image")
 	case o.Rollback && o.Diff:
 		return usageError("--diff shows what a deploy would change and cannot be combined with --rollback")
 	case o.Diff && o.DryRun != rollout.DryRunNone:
 		return usageError("--diff already changes nothing: drop --dry-run")
+	case o.Diff && !o.output().isOwn():
+		return usageError("--diff prints a diff: drop -o")
+	case o.several() && (o.PauseAfter > 0 || o.Continue || o.Rollback):
+		return usageError("--pause-after, --continue and --rollback act on one app: name that app alone")
 	}
-	return checkImageAndWebhook(o.Image, o.Notify)
+	if _, err := o.images(); err != nil {
+		return err
+	}
+	return checkImageAndWebhook("", o.Notify)
 }
 
-// checkImageAndWebhook checks the --image and --notify of a deploy, for
+// images maps each app given an image to that image; "" holds the image of
+// a lone --image IMG, for the one app deployed.
+func (o *DeployOptions) images() (map[string]string, error) {
+	out := map[string]string{}
+	for _, v := range o.Images {
+		app, image := render.SplitImage(v)
+		if app == "" && (o.several() || len(o.Images) > 1) {
+			return nil, usageError("--image %s would set one image on every app: with several apps, name the app it is for, as --image APP=%s", v, v)
+		}
+		if _, dup := out[app]; dup {
+			return nil, usageError("--image gives app %q two images: give each app one", app)
+		}
+		if len(o.Apps) == 1 && app != "" && app != o.Apps[0] {
+			return nil, usageError("--image %s is for app %q, but the app deployed is %q", v, app, o.Apps[0])
+		}
+		if err := (render.Options{Image: image}).Validate(); err != nil {
+			return nil, usageError("--image: %v", err)
+		}
+		out[app] = image
+	}
+	return out, nil
+}
+
+// checkImageAndWebhook checks an --image and a --notify of a deploy, for
 // deploy and for promote, which passes them on to each deploy.
 func checkImageAndWebhook(image, webhook string) error {
 	if err := (render.Options{Image: image}).Validate(); err != nil {
@@ -258,60 +314,106 @@ func checkImageAndWebhook(image, webhook string) error {
 	return nil
 }
 
-// deployer is the deploy the flags ask for.
-func (o *DeployOptions) deployer() *deploy.Deployer {
-	return &deploy.Deployer{App: o.App, Client: o.target.Client, Namespace: o.target.Namespace, Options: o.Options, Rollback: o.Rollback, Trail: o.trail,
-		Warn: func(err error) { fmt.Fprintf(o.ErrOut, "warning: %v\n", err) }}
+// requests renders the chosen apps and makes one deploy request of each.
+// Every app is rendered before anything is sent, so that a broken overlay
+// stops the command before any app is deployed.
+func (o *DeployOptions) requests() ([]deploy.Request, error) {
+	images, err := o.images()
+	if err != nil {
+		return nil, err
+	}
+	apps := o.Apps
+	if o.All || o.Selector != "" {
+		if apps, err = render.Apps(o.cfg); err != nil {
+			return nil, inputError(err)
+		}
+		if len(apps) == 0 {
+			return nil, usageError("no apps to deploy: %s has no app directories", o.cfg.AppsDir())
+		}
+	}
+	for app := range images {
+		if app != "" && !slices.Contains(apps, app) {
+			return nil, usageError("--image names app %q, which is not deployed: deploy it, or drop its --image", app)
+		}
+	}
+	opts := o.Remote.renderOptions(o.cfg, "")
+	opts.Images = images
+	if !o.several() {
+		opts.Image, opts.ImageApp = images[""], apps[0]
+	}
+	envs, err := render.Each(o.fsys, o.cfg, apps, []string{o.Env}, opts)
+	if err != nil {
+		return nil, inputError(err)
+	}
+	rendered := envs[0].Apps
+	if o.Selector != "" {
+		sel, _ := labels.Parse(o.Selector)
+		if rendered = render.Choose(rendered, sel); len(rendered) == 0 {
+			return nil, usageError("no app of %s renders a workload labelled %s for environment %q", o.cfg.AppsDir(), o.Selector, o.Env)
+		}
+	}
+	reqs := make([]deploy.Request, 0, len(rendered))
+	for _, r := range rendered {
+		plan, err := deploy.Split(r.Objects, o.Kind)
+		if err != nil {
+			return nil, inputError(err)
+		}
+		if len(plan.Controllers) == 0 && (o.Rollback || o.Kind != "") {
+			return nil, usageError("app %q renders no ReplicationController or Deployment for environment %q, so there is nothing to roll", r.App, o.Env)
+		}
+		image := images[r.App]
+		if image == "" && !o.several() {
+			image = images[""]
+		}
+		reqs = append(reqs, deploy.Request{App: r.App, Plan: plan, Image: image, Options: o.Options, Rollback: o.Rollback, Prune: o.Prune, Cause: o.cause})
+	}
+	return reqs, nil
 }
 
-// Run renders the app, checks the cluster's environment and deploys.
+// deployer is the deploy the flags ask for, to the resolved target.
+func (o *DeployOptions) deployer(reqs []deploy.Request) *deploy.Deployer {
+	action := "deploy " + reqs[0].App
+	switch {
+	case o.Rollback:
+		action = "roll back " + reqs[0].App
+	case len(reqs) > 1:
+		action = fmt.Sprintf("deploy %d apps (%s)", len(reqs), appList(reqs))
+	}
+	return &deploy.Deployer{
+		Target:           o.target,
+		Tooling:          "kubectl-envops/" + version.Get().Version,
+		CreateNamespaces: o.CreateNamespace,
+		Confirm:          func() error { return o.target.Confirm(o.IOStreams, o.Yes, action) },
+		Warn:             func(app string, err error) { fmt.Fprintf(o.ErrOut, "warning: %s: %v\n", app, err) },
+	}
+}
+
+func appList(reqs []deploy.Request) string {
+	names := make([]string, len(reqs))
+	for i, r := range reqs {
+		names[i] = r.App
+	}
+	if len(names) > 5 {
+		return strings.Join(names[:5], ", ") + ", ..."
+	}
+	return strings.Join(names, ", ")
+}
+
+// Run renders the apps, checks the cluster's environment and deploys.
 func (o *DeployOptions) Run(ctx context.Context) error {
 	ctx, stop := untilInterrupted(ctx)
 	defer stop()
 
-	objs, err := render.App(o.fsys, o.cfg, o.App, o.Env, o.Remote.renderOptions(o.cfg, o.Image))
+	reqs, err := o.requests()
 	if err != nil {
-		return inputError(err)
-	}
-	plan, err := deploy.Split(objs, o.Kind)
-	if err != nil {
-		return inputError(err)
-	}
-	if len(plan.Controllers) == 0 && (o.Rollback || o.Kind != "") {
-		return usageError("app %q renders no ReplicationController or Deployment for environment %q, so there is nothing to roll", o.App, o.Env)
-	}
-	d := o.deployer()
-	// The environment and access checks run before anything else touches
-	// the cluster, bounded by --timeout too, so that a server that never
-	// answers cannot hold the deploy. A diff changes nothing, so it checks
-	// no access; it stamps the audit record all the same, as it shows what
-	// deploy writes.
-	checkCtx, cancelCheck := withTimeoutCause(ctx, o.Timeout, "--timeout")
-	defer cancelCheck()
-	if err := d.Prepare(checkCtx, plan, o.target.VerifyNamespace, o.Diff); err != nil {
 		return err
 	}
-	cancelCheck()
-	if len(plan.Others) > 0 && !o.Rollback {
-		if d.Applier, err = o.applier(); err != nil {
-			return err
-		}
-	}
+	d := o.deployer(reqs)
 	if o.Diff {
-		return d.Diff(ctx, plan, o.IOStreams)
+		return o.diff(ctx, d, reqs)
 	}
-	if o.DryRun == rollout.DryRunNone {
-		action := "deploy " + o.App
-		if o.Rollback {
-			action = "roll back " + o.App
-		}
-		if err := o.target.Confirm(o.IOStreams, o.Yes, action); err != nil {
-			return err
-		}
-	}
-
-	out := newDeployPrinter(o.Out, o.output(), printers.IsTerminal(o.Out))
-	d.Events = out.Event
+	out := newDeployPrinter(o.Out, o.output(), printers.IsTerminal(o.Out), o.several(), o.DryRun)
+	d.Events, d.Done = out.Event, out.Result
 	var hook *notify.Webhook
 	if o.Notify != "" && o.DryRun == rollout.DryRunNone {
 		if hook, err = notify.NewWebhook(o.Notify, notify.WebhookOptions{}); err != nil {
@@ -319,104 +421,53 @@ func (o *DeployOptions) Run(ctx context.Context) error {
 		}
 		d.Events = func(e rollout.Event) { out.Event(e); hook.Event(e) }
 	}
-	err = d.Run(ctx, plan, func(res rollout.Result, ns string) {
-		out.Result(res, ns, o.DryRun)
-		if res.Paused {
-			fmt.Fprintf(o.Out, "%s/%s is paused with %d new pods available: run \"kubectl envops deploy %s --env %s --continue\" to finish, or \"kubectl envops deploy %s --env %s --rollback\" to undo\n",
-				res.Kind, res.Name, o.PauseAfter, o.App, o.Env, o.App, o.Env)
-		}
-	})
-	out.Close()
+	var results []*deploy.Result
+	if o.several() {
+		results = d.DeployMany(ctx, reqs, o.cfg.Needs, deploy.ManyOptions{Concurrency: o.Concurrency, FailFast: o.FailFast, Started: out.Started, Finished: out.Finished})
+	} else {
+		res := d.Deploy(ctx, reqs[0])
+		out.Finished(res)
+		results = []*deploy.Result{res}
+	}
+	out.Close(results)
 	if hook != nil {
 		if nerr := hook.Close(); nerr != nil {
 			fmt.Fprintf(o.ErrOut, "warning: %v\n", nerr)
 		}
 	}
-	if errors.Is(err, deploy.ErrNotPausable) {
-		return &UsageError{Err: err}
+	if out.err != nil {
+		return out.err
 	}
-	if err == nil {
-		err = out.err
-	}
-	return err
-}
-
-// deployPrinter shows deploy events: on a terminal, progress rewrites one
-// line per controller; otherwise every event is a timestamped line; with
-// jsonl or a template, every event goes through -o's printer.
-type deployPrinter struct {
-	out io.Writer
-	// each prints one event as -o asks, when it is not text.
-	each func(rollout.Event)
-	tty  bool
-	// open is true while the terminal's last line is an unfinished progress line.
-	open bool
-	// err is the first event a template could not print.
-	err error
-	mu  sync.Mutex
-}
-
-func newDeployPrinter(out io.Writer, f *outputFlags, tty bool) *deployPrinter {
-	p := &deployPrinter{out: out, tty: tty}
-	switch {
-	case *f.format == "jsonl":
-		p.each = notify.NewJSONLines(out).Event
-	case !f.isOwn():
-		p.each = func(e rollout.Event) {
-			p.mu.Lock()
-			defer p.mu.Unlock()
-			if err := f.printValue(out, e); err != nil && p.err == nil {
-				p.err = err
-			}
+	if !o.several() {
+		err := results[0].Err
+		if errors.Is(err, deploy.ErrNotPausable) {
+			return &UsageError{Err: err}
 		}
-	}
-	return p
-}
-
-// Event shows one event.
-func (p *deployPrinter) Event(e rollout.Event) {
-	if p.each != nil {
-		p.each(e)
-		return
-	}
-	who := e.Kind + "/" + e.Name
-	if p.tty {
-		if e.Type == rollout.EventProgress {
-			fmt.Fprintf(p.out, "\r\033[K%s: %d/%d ready, %d updated, %d old", who, e.Ready, e.Desired, e.Updated, e.Old)
-			p.open = true
-			return
+		if err == nil && results[0].Outcome == deploy.OutcomePaused {
+			fmt.Fprintf(o.Out, "%s is paused with %d new pods available: run \"kubectl envops deploy %s --env %s --continue\" to finish, or \"kubectl envops deploy %s --env %s --rollback\" to undo\n",
+				reqs[0].App, o.PauseAfter, reqs[0].App, o.Env, reqs[0].App, o.Env)
 		}
-		p.endLine()
-		fmt.Fprintf(p.out, "%s %s: %s\n", who, e.Type, e.Message)
-		return
+		return err
 	}
-	fmt.Fprintf(p.out, "%s %s %s: %s\n", e.Time.Format(time.RFC3339), who, e.Type, e.Message)
+	return deploy.NewManyError(results, func(a, b error) bool { return ExitCode(a) > ExitCode(b) })
 }
 
-// Result shows the outcome for one object.
-func (p *deployPrinter) Result(r rollout.Result, namespace string, dryRun rollout.DryRun) {
-	if p.each != nil {
-		p.each(deploy.ResultEvent(r, namespace, dryRunSuffix(dryRun)))
-		return
-	}
-	p.endLine()
-	action := string(r.Action)
-	if r.Paused {
-		action = "paused"
-	}
-	line := fmt.Sprintf("%s/%s %s", r.Kind, r.Name, action)
-	if r.Kind == deploy.KindReplicationController || r.Kind == deploy.KindDeployment {
-		line += fmt.Sprintf(" (%d replicas)", r.Replicas)
-	}
-	fmt.Fprintln(p.out, line+dryRunSuffix(dryRun))
-}
+// errDifferences is the answer of a --diff that found differences: exit
+// 1 with nothing more to say, as kubectl diff does.
+var errDifferences = &SilentError{Code: ExitError}
 
-func (p *deployPrinter) endLine() {
-	if p.open {
-		fmt.Fprint(p.out, "\r\033[K")
-		p.open = false
+// diff shows each app's differences, and says whether there were any.
+func (o *DeployOptions) diff(ctx context.Context, d *deploy.Deployer, reqs []deploy.Request) error {
+	any := false
+	for _, r := range reqs {
+		changed, err := d.Diff(ctx, r, o.IOStreams)
+		if err != nil {
+			return err
+		}
+		any = any || changed
 	}
+	if any {
+		return errDifferences
+	}
+	return nil
 }
-
-// Close ends an unfinished progress line.
-func (p *deployPrinter) Close() { p.endLine() }

@@ -32,6 +32,13 @@ func usageError(format string, a ...any) error {
 	return &UsageError{Err: fmt.Errorf(format, a...)}
 }
 
+// SilentError ends a command with an exit code and nothing more to say:
+// what the command printed is the answer (deploy --diff found
+// differences, as kubectl diff exits 1).
+type SilentError struct{ Code int }
+
+func (e *SilentError) Error() string { return "" }
+
 // InputError is input the command cannot use: the project file, the
 // kubeconfig, an app's files, manifests or kustomizations that are missing,
 // unreadable or malformed.
@@ -79,6 +86,7 @@ var exitCodes = []struct {
 	{"a confirmation that needs --yes", is(environment.ErrNeedsYes), ExitUsage},
 	{"a file the command would overwrite", is(fs.ErrExist), ExitUsage},
 	{"input kustomize must not read (too large, an alias bomb, a remote resource when turned off)", is(render.ErrInput), ExitUsage},
+	{"a kubeconfig that cannot be used", is(environment.ErrInput), ExitUsage},
 	{"lint findings at or above --fail-on", isA[*FindingsError], ExitError},
 }
 
@@ -86,6 +94,10 @@ var exitCodes = []struct {
 func ExitCode(err error) int {
 	if err == nil {
 		return ExitOK
+	}
+	var silent *SilentError
+	if errors.As(err, &silent) {
+		return silent.Code
 	}
 	for _, row := range exitCodes {
 		if row.match(err) {

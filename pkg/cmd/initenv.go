@@ -29,6 +29,8 @@ type InitEnvOptions struct {
 	Output          string
 	WatchNamespaces bool
 	ChangeCause     string
+	// CreateNamespace creates the target namespace when it does not exist.
+	CreateNamespace bool
 
 	// Resolved by Complete.
 	DryRunStrategy    cmdutil.DryRunStrategy
@@ -86,6 +88,7 @@ func NewCmdInitEnv(g *Globals, runF func(*InitEnvOptions) error) *cobra.Command 
 	o.output().addFlags(cmd, "Print the Secrets written (or that would be written) instead of a summary:")
 	f.BoolVar(&o.WatchNamespaces, "watch-namespaces", false, "After writing, keep running and add the Secret to namespaces created later (implies --all-namespaces; Ctrl-C stops)")
 	f.StringVar(&o.ChangeCause, "change-cause", "", "Why the Secret is written, recorded in its annotations (default: this command line, credentials redacted)")
+	f.BoolVar(&o.CreateNamespace, "create-namespace", false, "Create the namespace first when it does not exist (a new cluster)")
 	cmd.ValidArgsFunction = projectNames(g, true, cobra.ShellCompDirectiveError, (*config.Config).EnvironmentNames)
 	return cmd
 }
@@ -111,16 +114,14 @@ func (o *InitEnvOptions) Complete(g *Globals, cmd *cobra.Command, args []string)
 	if o.Config, err = g.LoadConfig(); err != nil {
 		return err
 	}
-	if _, err := g.kubeconfig(&o.Context); err != nil {
-		return err
-	}
-	if o.Namespace, o.ExplicitNamespace, err = g.namespace(); err != nil {
-		return err
-	}
-	o.Client, err = g.Factory.KubernetesClientSet()
+	// The environment resolves as for every command: its mapped context
+	// and namespace unless --context or -n say otherwise.
+	t, err := g.resolve(o.Config, o.Env)
 	if err != nil {
-		return fmt.Errorf("cannot create a client for context %q: %w", o.Context, err)
+		return err
 	}
+	o.Context, o.Namespace, o.Client = t.Context, t.Namespace, t.Client
+	o.ExplicitNamespace = *g.ConfigFlags.Namespace != ""
 	o.Guard = rbac.NewGuard(o.Client, rbac.InitEnv).Check
 	return nil
 }
@@ -140,6 +141,8 @@ func (o *InitEnvOptions) Validate() error {
 		return usageError("--watch-namespaces covers every namespace: drop -n/--namespace")
 	case o.AllNamespaces && o.ExplicitNamespace:
 		return usageError("-n/--namespace and --all-namespaces exclude each other: pick one")
+	case o.AllNamespaces && o.CreateNamespace:
+		return usageError("--create-namespace creates the one namespace written: drop it, or drop --all-namespaces")
 	}
 	return nil
 }
@@ -159,6 +162,15 @@ func (o *InitEnvOptions) Run(ctx context.Context) error {
 			return environment.ExplainInit(err, o.Context)
 		}
 		record.User = user
+	}
+	if o.CreateNamespace {
+		created, err := environment.CreateNamespace(ctx, o.Client, o.Namespace, o.DryRunStrategy, FieldManager)
+		if err != nil {
+			return environment.ExplainInit(err, o.Context)
+		}
+		if created && o.output().isOwn() {
+			fmt.Fprintf(o.Out, "namespace/%s created%s\n", o.Namespace, map[cmdutil.DryRunStrategy]string{cmdutil.DryRunClient: " (dry run)", cmdutil.DryRunServer: " (server dry run)"}[o.DryRunStrategy])
+		}
 	}
 	res, err := environment.Init(ctx, o.Client, environment.InitRequest{Env: o.Env, Context: o.Context, Namespace: o.Namespace,
 		AllNamespaces: o.AllNamespaces, Force: o.Force, DryRun: o.DryRunStrategy, Secret: o.Config.Secret, Record: record, FieldManager: FieldManager})

@@ -6,45 +6,46 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
-	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	"github.com/envops/kubectl-envops/pkg/config"
+	"github.com/envops/kubectl-envops/pkg/deploy"
 	"github.com/envops/kubectl-envops/pkg/fleet"
-	"github.com/envops/kubectl-envops/pkg/kube"
+	"github.com/envops/kubectl-envops/pkg/notify"
 	"github.com/envops/kubectl-envops/pkg/promote"
+	"github.com/envops/kubectl-envops/pkg/render"
 	"github.com/envops/kubectl-envops/pkg/rollout"
+	"github.com/envops/kubectl-envops/pkg/version"
 )
 
 // PromoteOptions holds the flags and resolved state of "kubectl envops promote".
 type PromoteOptions struct {
-	App          string
-	Image        string
-	From         string
-	To           string
-	Soak         time.Duration
-	Yes          bool
-	Output       string
-	Notify       string
-	FailureGrace time.Duration
-	Timeout      time.Duration
+	App   string
+	Image string
+	From  string
+	To    string
+	Soak  time.Duration
+	Yes   bool
+	// GateTimeout bounds each read of an environment's state.
+	GateTimeout time.Duration
+	Output      string
+	Notify      string
+	Remote      remoteResourcesFlag
+	// rolloutFlags are passed to every step's deploy.
+	rolloutFlags
 
 	// Resolved by Complete.
 	cfg  *config.Config
 	plan promote.Plan
-	raw  clientcmdapi.Config
-	// step builds the Globals of one deploy: kubectl's flags as given,
-	// except the context, which each environment's mapping chooses.
-	step func() *Globals
-	// newClient reads a context; tests replace it.
-	newClient fleet.NewClient
+	// targets are the environments of the plan, resolved once.
+	targets map[string]*Target
+	fsys    filesys.FileSystem
 
 	print *outputFlags
 	genericiooptions.IOStreams
@@ -58,10 +59,11 @@ var promoteLong = templates.LongDesc(`
 	runs in ENV (pinned to its digest when the pods report one) and ships it to the
 	environments after ENV; --to ENV stops there.
 
-	Each step is exactly "kubectl envops deploy APP --env ENV --image IMG" with the
-	environment's own context: the environment Secret is checked, the deploy lock
-	taken, the pods rolled, a failure rolled back. Environments marked confirm: true
-	ask, or need --yes.
+	Each step is a deploy of the app to the environment with the image, through
+	the environment's own context and namespace (-n sets the namespace of every
+	environment): the environment Secret is checked, the deploy lock taken, the
+	pods rolled, a failure rolled back. Every rollout flag of deploy applies to
+	each step. Environments marked confirm: true ask, or need --yes.
 
 	Before each step the environment before it must be steady and healthy on the
 	image, for --soak. The first failure stops the promotion and leaves every later
@@ -77,6 +79,9 @@ var promoteExample = templates.Examples(`
 
 	# Ship what passed staging to prod, after an hour of staging running it
 	kubectl envops promote web --from staging --to prod --soak 1h
+
+	# Two pods at a time, never below the desired count, in every environment
+	kubectl envops promote web --image registry.example.com/web:1.4.2 --max-surge 2 --max-unavailable 0
 
 	# As JSON lines for CI, with a chat message per environment
 	kubectl envops promote web --image registry.example.com/web:1.4.2 --yes -o jsonl --notify https://hooks.slack.com/services/T000/B000/XXXX`)
@@ -99,10 +104,11 @@ func NewCmdPromote(g *Globals, runF func(*PromoteOptions) error) *cobra.Command 
 	f.StringVar(&o.To, "to", "", "Last environment to deploy to (default: the last of the promotion order)")
 	f.DurationVar(&o.Soak, "soak", 0, "How long an environment must run the image, steady and healthy, before the next starts")
 	f.BoolVarP(&o.Yes, "yes", "y", false, "Do not ask for confirmation on environments marked confirm: true (required when stdin is not a terminal)")
+	f.DurationVar(&o.GateTimeout, "gate-timeout", fleet.DefaultDeadline, "How long to wait for a cluster when reading an environment's state before the next step")
 	o.output().addFlags(cmd, "Output format: text, jsonl for one JSON event per line, or a template applied to each event")
 	f.StringVar(&o.Notify, "notify", "", "Post each deploy's messages to this Slack-compatible incoming webhook")
-	f.DurationVar(&o.FailureGrace, "failure-grace", rollout.DefaultFailureGrace, "Passed to each deploy: how long new pods may sit in a back-off that may be transient")
-	f.DurationVar(&o.Timeout, "timeout", fleet.DefaultDeadline, "How long to wait for a cluster when reading an environment's state")
+	o.rolloutFlags.add(cmd)
+	addRemoteResourcesFlag(f, &o.Remote)
 	for _, name := range []string{"from", "to"} {
 		_ = cmd.RegisterFlagCompletionFunc(name, environmentNameCompletion(g))
 	}
@@ -115,11 +121,14 @@ func (o *PromoteOptions) output() *outputFlags {
 	return outputOf(&o.print, &o.Output, "text", "jsonl").templatesOnly()
 }
 
-// Complete loads the project file and the kubeconfig and plans the
-// promotion.
-func (o *PromoteOptions) Complete(g *Globals, _ *cobra.Command, args []string) error {
+// Complete loads the project file, plans the promotion and resolves the
+// target of every environment it reads or deploys to, once.
+func (o *PromoteOptions) Complete(g *Globals, cmd *cobra.Command, args []string) error {
 	o.App = args[0]
-	if err := o.output().validate(); err != nil {
+	if err := o.rolloutFlags.complete(cmd); err != nil {
+		return err
+	}
+	if err := o.Validate(); err != nil {
 		return err
 	}
 	var err error
@@ -150,20 +159,25 @@ func (o *PromoteOptions) Complete(g *Globals, _ *cobra.Command, args []string) e
 			}
 		}
 	}
-	if o.raw, err = g.rawKubeconfig(); err != nil {
-		return err
+	o.targets = map[string]*Target{}
+	for _, env := range append([]string{o.plan.Source}, o.plan.Steps...) {
+		if env == "" {
+			continue
+		}
+		if o.targets[env], err = g.resolve(cfg, env); err != nil {
+			return err
+		}
 	}
-	o.newClient = fleet.ContextClients(o.raw)
-	o.step = func() *Globals {
-		cf := kube.CopyConfigFlags(g.ConfigFlags)
-		return &Globals{ConfigFlags: cf, Factory: cmdutil.NewFactory(cf), Streams: o.IOStreams, ConfigPath: g.ConfigPath}
-	}
+	o.fsys = filesys.MakeFsOnDisk()
 	return nil
 }
 
 // Validate checks the flags without reading any file or cluster.
 func (o *PromoteOptions) Validate() error {
 	if err := o.output().validate(); err != nil {
+		return err
+	}
+	if err := o.rolloutFlags.validate(); err != nil {
 		return err
 	}
 	switch {
@@ -173,10 +187,8 @@ func (o *PromoteOptions) Validate() error {
 		return usageError("--image and --from contradict each other: --image starts at the first environment, --from ships what runs in ENV; drop one")
 	case o.Soak < 0:
 		return usageError("invalid --soak %s: use 0 or a positive duration such as 10m", o.Soak)
-	case o.Timeout <= 0:
-		return usageError("invalid --timeout %s: use a positive duration such as 10s", o.Timeout)
-	case o.FailureGrace <= 0:
-		return usageError("invalid --failure-grace %s: use a positive duration such as 30s", o.FailureGrace)
+	case o.GateTimeout <= 0:
+		return usageError("invalid --gate-timeout %s: use a positive duration such as 10s", o.GateTimeout)
 	}
 	return checkImageAndWebhook(o.Image, o.Notify)
 }
@@ -186,7 +198,7 @@ func (o *PromoteOptions) Run(ctx context.Context) error {
 	ctx, stop := untilInterrupted(ctx)
 	defer stop()
 
-	cluster := promote.Cluster{Config: o.cfg, Raw: o.raw, App: o.App, Timeout: o.Timeout, NewClient: o.newClient}
+	cluster := promote.Cluster{App: o.App, Targets: o.targets, Timeout: o.GateTimeout}
 	image := o.Image
 	if o.plan.Source != "" {
 		var err error
@@ -201,7 +213,8 @@ func (o *PromoteOptions) Run(ctx context.Context) error {
 		Observe: cluster.Observe,
 		Deploy: func(ctx context.Context, env, image string) error {
 			if text {
-				fmt.Fprintf(o.Out, "\n== %s (context %s) ==\n", env, o.cfg.Environments[env].Context)
+				t := o.targets[env]
+				fmt.Fprintf(o.Out, "\n== %s (context %s, namespace %s) ==\n", env, t.Context, t.Namespace)
 			}
 			return o.deploy(ctx, env, image)
 		},
@@ -236,40 +249,49 @@ func (o *PromoteOptions) printEvent(e promote.Event) {
 	}
 }
 
-// deploy runs "deploy APP --env ENV --image IMG" with the flags promote
-// passes on, exactly as the deploy command does.
+// deploy deploys the app with image to env's target: the same deploy the
+// deploy command runs, with the rollout flags given to promote.
 func (o *PromoteOptions) deploy(ctx context.Context, env, image string) error {
-	g, format := o.step(), o.Output
-	if !o.output().isOwn() {
-		// The deploy writes JSON lines, each printed through the template.
-		format, g.Streams.Out = "jsonl", o.eventLines()
+	t := o.targets[env]
+	objs, err := render.App(o.fsys, o.cfg, o.App, env, o.Remote.renderOptions(o.cfg, image))
+	if err != nil {
+		return inputError(err)
 	}
-	cmd := NewCmdDeploy(g, nil)
-	args := []string{o.App, "--env", env, "--image", image,
-		"--failure-grace", o.FailureGrace.String(), "-o", format,
-		"--change-cause", fmt.Sprintf("kubectl envops promote %s: %s to %s", o.App, image, env)}
-	if o.Yes {
-		args = append(args, "--yes")
+	plan, err := deploy.Split(objs, o.Kind)
+	if err != nil {
+		return inputError(err)
 	}
+	req := deploy.Request{App: o.App, Plan: plan, Image: image, Options: o.Options, Prune: o.Prune,
+		Cause: fmt.Sprintf("kubectl envops promote %s: %s to %s", o.App, image, env)}
+	out := newDeployPrinter(o.Out, o.output(), printers.IsTerminal(o.Out), false, rollout.DryRunNone)
+	d := &deploy.Deployer{
+		Target:           t,
+		Tooling:          "kubectl-envops/" + version.Get().Version,
+		CreateNamespaces: o.CreateNamespace,
+		Confirm:          func() error { return t.Confirm(o.IOStreams, o.Yes, "deploy "+o.App) },
+		Events:           out.Event,
+		Done:             out.Result,
+		Warn:             func(app string, err error) { fmt.Fprintf(o.ErrOut, "warning: %s: %v\n", app, err) },
+	}
+	var hook *notify.Webhook
 	if o.Notify != "" {
-		args = append(args, "--notify", o.Notify)
-	}
-	cmd.SetArgs(args)
-	cmd.SetIn(o.In)
-	cmd.SetOut(g.Streams.Out)
-	cmd.SetErr(o.ErrOut)
-	cmd.SilenceErrors, cmd.SilenceUsage = true, true
-	return cmd.ExecuteContext(ctx)
-}
-
-// eventLines prints each JSON line written to it as one event of the
-// promotion's output.
-func (o *PromoteOptions) eventLines() io.Writer {
-	return &promote.LineWriter{Each: func(line []byte) {
-		if err := o.output().printValue(o.Out, json.RawMessage(line)); err != nil {
-			fmt.Fprintf(o.ErrOut, "warning: %v\n", err)
+		if hook, err = notify.NewWebhook(o.Notify, notify.WebhookOptions{}); err != nil {
+			return usageError("--notify: %v", err)
 		}
-	}}
+		d.Events = func(e rollout.Event) { out.Event(e); hook.Event(e) }
+	}
+	res := d.Deploy(ctx, req)
+	out.Finished(res)
+	out.Close([]*deploy.Result{res})
+	if hook != nil {
+		if nerr := hook.Close(); nerr != nil {
+			fmt.Fprintf(o.ErrOut, "warning: %v\n", nerr)
+		}
+	}
+	if res.Err == nil {
+		return out.err
+	}
+	return res.Err
 }
 
 // summary prints one line per environment of the promotion.
@@ -281,10 +303,19 @@ func (o *PromoteOptions) summary(results []promote.Result) {
 		if len(results) > 0 {
 			image = cmp.Or(results[0].Image, "-")
 		}
-		rows = append(rows, []string{o.plan.Source, o.cfg.Environments[o.plan.Source].Context, "source", image})
+		rows = append(rows, []string{o.plan.Source, o.contextOf(o.plan.Source), "source", image})
 	}
 	for _, r := range results {
-		rows = append(rows, []string{r.Env, o.cfg.Environments[r.Env].Context, string(r.Phase), cmp.Or(r.Image, "-")})
+		rows = append(rows, []string{r.Env, o.contextOf(r.Env), string(r.Phase), cmp.Or(r.Image, "-")})
 	}
 	_ = printTable(o.Out, []string{"ENVIRONMENT", "CONTEXT", "RESULT", "IMAGE"}, rows)
+}
+
+// contextOf is the context env was resolved to, or for an environment the
+// promotion does not reach, the context .envops.yaml maps it to.
+func (o *PromoteOptions) contextOf(env string) string {
+	if t := o.targets[env]; t != nil {
+		return t.Context
+	}
+	return o.cfg.Environments[env].Context
 }

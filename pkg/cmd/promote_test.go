@@ -8,10 +8,11 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/envops/kubectl-envops/pkg/promote"
+	"github.com/envops/kubectl-envops/pkg/rollout"
 )
 
 func TestPromoteValidate(t *testing.T) {
-	valid := PromoteOptions{Output: "text", Timeout: time.Second, FailureGrace: time.Second}
+	valid := PromoteOptions{Output: "text", GateTimeout: time.Second, rolloutFlags: rolloutFlags{Options: rollout.Options{Timeout: time.Second, FailureGrace: time.Second}}}
 	for _, tc := range []struct {
 		name string
 		edit func(*PromoteOptions)
@@ -22,6 +23,8 @@ func TestPromoteValidate(t *testing.T) {
 		{"negative soak", func(o *PromoteOptions) { o.Image, o.Soak = "web:2", -time.Second }, "invalid --soak"},
 		{"bad output", func(o *PromoteOptions) { o.Image, o.Output = "web:2", "json" }, "unknown output format"},
 		{"bad image", func(o *PromoteOptions) { o.Image = "Web:2 x" }, "--image"},
+		{"zero deploy timeout", func(o *PromoteOptions) { o.Image, o.Timeout = "web:2", 0 }, "invalid --timeout"},
+		{"zero gate timeout", func(o *PromoteOptions) { o.Image, o.GateTimeout = "web:2", 0 }, "invalid --gate-timeout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := valid
@@ -62,21 +65,5 @@ func TestPromoteEventsThroughTemplates(t *testing.T) {
 		if out.String() != tc.want || errOut.Len() != 0 {
 			t.Errorf("%s: printed %q (stderr %q), want %q", tc.output, out.String(), errOut.String(), tc.want)
 		}
-	}
-}
-
-// The JSON lines of each deploy step go through the template too, one
-// event per line however the deploy splits its writes.
-func TestPromoteDeployLinesThroughTemplates(t *testing.T) {
-	var out, errOut strings.Builder
-	o := &PromoteOptions{App: "web", Output: "go-template={{.type}}:{{.name}};", IOStreams: genericiooptions.IOStreams{Out: &out, ErrOut: &errOut}}
-	w := o.eventLines()
-	for _, p := range []string{`{"type":"progress","name":"web"}` + "\n" + `{"type":"do`, `ne","name":"web"}` + "\n"} {
-		if n, err := w.Write([]byte(p)); err != nil || n != len(p) {
-			t.Fatalf("write %q: %d, %v", p, n, err)
-		}
-	}
-	if out.String() != "progress:web;done:web;" || errOut.Len() != 0 {
-		t.Errorf("printed %q (stderr %q), want progress:web;done:web;", out.String(), errOut.String())
 	}
 }

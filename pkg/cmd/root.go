@@ -133,6 +133,9 @@ func Execute(args []string, streams genericiooptions.IOStreams) int {
 		return ExitOK
 	}
 	code := ExitCode(err)
+	if isA[*SilentError](err) {
+		return code
+	}
 	fmt.Fprintf(streams.ErrOut, "error: %s\n", strings.TrimSpace(translateError(err, c.CommandPath()).Error()))
 	return code
 }

@@ -21,6 +21,9 @@ type Config struct {
 	// Promotion is the order promote ships an image through environments
 	// (default: the order of environments in the file).
 	Promotion []string `json:"promotion,omitempty" yaml:"promotion"`
+	// Needs maps an app to the apps that must be deployed, and healthy,
+	// before it when several apps are deployed in one command.
+	Needs map[string][]string `json:"needs,omitempty" yaml:"needs"`
 
 	// Path is the file this configuration was loaded from ("" for defaults).
 	Path string `json:"-" yaml:"-"`

@@ -18,7 +18,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "unknown top-level key names the line and the valid keys",
 			yaml: "apps: apps\nenviroments:\n  dev: {context: a}\n",
-			want: `f.yaml:2: unknown key "enviroments" at the top level: use one of apps, environments, kustomize, labels, promotion, secret`,
+			want: `f.yaml:2: unknown key "enviroments" at the top level: use one of apps, environments, kustomize, labels, needs, promotion, secret`,
 		},
 		{
 			name: "unknown key inside an environment",
@@ -153,7 +153,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "several problems are counted on the same line",
 			yaml: "foo: 1\nbar: 2\n",
-			want: `f.yaml:1: unknown key "foo" at the top level: use one of apps, environments, kustomize, labels, promotion, secret (and 1 more problem(s))`,
+			want: `f.yaml:1: unknown key "foo" at the top level: use one of apps, environments, kustomize, labels, needs, promotion, secret (and 1 more problem(s))`,
 		},
 	}
 	for _, tt := range tests {
@@ -385,5 +385,31 @@ func TestLoadIsBounded(t *testing.T) {
 	_, err := Load("/dev/zero")
 	if err == nil || !strings.Contains(err.Error(), "/dev/zero is larger than 1 MiB") {
 		t.Fatalf("err = %v, want the file refused as too large", err)
+	}
+}
+
+func TestNeeds(t *testing.T) {
+	for _, tc := range []struct {
+		name, content, want string
+	}{
+		{name: "a chain", content: "needs:\n  web: [api]\n  api: [db]\n"},
+		{name: "a cycle is named", content: "needs:\n  web: [api]\n  api: [db]\n  db: [web]\n",
+			want: "f.yaml:3: the apps need each other in a cycle (api needs db needs web needs api), so none of them could be deployed first: remove one of these needs"},
+		{name: "an app needing itself", content: "needs:\n  web: [web]\n", want: `f.yaml:2: app "web" needs itself`},
+		{name: "a bad name", content: "needs:\n  web: [Api]\n", want: `f.yaml:2: invalid app name "Api" needed by "web"`},
+		{name: "a need listed twice", content: "needs:\n  web: [api, api]\n", want: `f.yaml:2: app "web" needs "api" twice`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Parse([]byte(tc.content), "f.yaml")
+			if tc.want == "" {
+				if err != nil || len(cfg.Needs["web"]) != 1 {
+					t.Fatalf("err = %v, needs %v", err, cfg.Needs)
+				}
+				return
+			}
+			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+				t.Errorf("err = %v, want it to start with %q", err, tc.want)
+			}
+		})
 	}
 }

@@ -53,6 +53,9 @@ func (c *Config) validate() error {
 	if err := c.validatePromotion(); err != nil {
 		return err
 	}
+	if err := c.validateNeeds(); err != nil {
+		return err
+	}
 
 	if errs := validation.IsDNS1123Subdomain(c.Secret.Name); len(errs) > 0 {
 		return fieldErr(fmt.Sprintf("invalid secret name %q: use lowercase letters, digits, '-' and '.', starting and ending with a letter or digit", c.Secret.Name), "secret", "name")

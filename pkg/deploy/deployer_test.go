@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"context"
 	"errors"
 	"reflect"
 	"strings"
@@ -8,10 +9,16 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/envops/kubectl-envops/pkg/config"
+	"github.com/envops/kubectl-envops/pkg/environment"
 	"github.com/envops/kubectl-envops/pkg/rollout"
 )
 
@@ -29,8 +36,33 @@ func rcObject(t *testing.T, name, ns string) *unstructured.Unstructured {
 	})
 }
 
+// testDeployer is a deployer to namespace shop of a cluster that declares
+// environment dev there, on fakes; objs are the live objects.
+func testDeployer(t *testing.T, objs ...runtime.Object) (*Deployer, *fake.Clientset) {
+	t.Helper()
+	cfg := config.Default()
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "environment", Namespace: "shop"}, Data: map[string][]byte{"environment": []byte("dev")}}
+	client := fake.NewClientset(append([]runtime.Object{secret}, objs...)...)
+	mapper := meta.NewDefaultRESTMapper(nil)
+	for _, gvk := range []schema.GroupVersionKind{{Version: "v1", Kind: "ReplicationController"}, {Version: "v1", Kind: "ConfigMap"}, {Group: "apps", Version: "v1", Kind: "Deployment"}} {
+		mapper.Add(gvk, meta.RESTScopeNamespace)
+	}
+	scheme := runtime.NewScheme()
+	_ = corev1.AddToScheme(scheme)
+	_ = appsv1.AddToScheme(scheme)
+	dyn := dynamicfake.NewSimpleDynamicClient(scheme, objs...)
+	d := &Deployer{
+		Target:  &environment.Target{Env: "dev", Context: "envops-dev", Namespace: "shop", Config: cfg, Client: client},
+		Tooling: "kubectl-envops/test",
+		Guard:   func(context.Context, string, bool) (string, error) { return "tester", nil },
+		Dynamic: dyn,
+		Mapper:  mapper,
+	}
+	return d, client
+}
+
 func TestNamespacesOfAPlan(t *testing.T) {
-	d := &Deployer{Namespace: "shop"}
+	d, _ := testDeployer(t)
 	cm := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "ConfigMap", "metadata": map[string]any{"name": "c", "namespace": "a"}}}
 	p := &Plan{Controllers: []*unstructured.Unstructured{rcObject(t, "web", "")}, Others: []*unstructured.Unstructured{cm}}
 	if got := d.Namespaces(p); !reflect.DeepEqual(got, []string{"a", "shop"}) {
@@ -43,7 +75,7 @@ func TestNamespacesOfAPlan(t *testing.T) {
 
 // A controller of the other kind under the same name is refused before
 // anything is written, and a Deployment cannot pause or continue.
-func TestRunRefusesBeforeWriting(t *testing.T) {
+func TestDeployRefusesBeforeWriting(t *testing.T) {
 	deployment := toUnstructured(t, &appsv1.Deployment{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: KindDeployment},
 		ObjectMeta: metav1.ObjectMeta{Name: "web"},
@@ -51,31 +83,27 @@ func TestRunRefusesBeforeWriting(t *testing.T) {
 	})
 	for _, tc := range []struct {
 		name     string
-		live     []*appsv1.Deployment
+		live     []runtime.Object
 		plan     *unstructured.Unstructured
 		opts     rollout.Options
 		want     string
 		usageErr bool
 	}{
-		{name: "an RC beside a Deployment", live: []*appsv1.Deployment{{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop"}}},
+		{name: "an RC beside a Deployment", live: []runtime.Object{&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop"}}},
 			plan: rcObject(t, "web", ""), opts: rollout.Options{DryRun: rollout.DryRunClient},
 			want: `a Deployment named "web" already runs in namespace "shop", and a ReplicationController beside it would run a second set of pods: deploy with --kind Deployment`},
 		{name: "a Deployment asked to pause", plan: deployment, opts: rollout.Options{DryRun: rollout.DryRunClient, PauseAfter: 1}, want: `Deployment "web" pauses with "kubectl rollout pause"`, usageErr: true},
 		{name: "a Deployment asked to continue", plan: deployment, opts: rollout.Options{DryRun: rollout.DryRunClient, Continue: true}, want: `--pause-after and --continue apply to ReplicationControllers`, usageErr: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			client := fake.NewClientset()
-			for _, d := range tc.live {
-				if _, err := client.AppsV1().Deployments(d.Namespace).Create(t.Context(), d, metav1.CreateOptions{}); err != nil {
-					t.Fatal(err)
-				}
-			}
+			d, client := testDeployer(t, tc.live...)
 			client.ClearActions()
-			d := &Deployer{App: "web", Client: client, Namespace: "shop", Options: tc.opts}
-			var results []rollout.Result
-			err := d.Run(t.Context(), &Plan{Controllers: []*unstructured.Unstructured{tc.plan}}, func(r rollout.Result, _ string) { results = append(results, r) })
-			if err == nil || !strings.Contains(err.Error(), tc.want) || errors.Is(err, ErrNotPausable) != tc.usageErr {
-				t.Fatalf("err = %v, want %q", err, tc.want)
+			var results []ObjectResult
+			d.Done = func(_ string, r ObjectResult) { results = append(results, r) }
+			res := d.Deploy(t.Context(), Request{App: "web", Plan: &Plan{Controllers: []*unstructured.Unstructured{tc.plan}}, Options: tc.opts})
+			err := res.Err
+			if err == nil || !strings.Contains(err.Error(), tc.want) || errors.Is(err, ErrNotPausable) != tc.usageErr || res.Outcome != OutcomeFailed {
+				t.Fatalf("outcome %s, err = %v, want %q", res.Outcome, err, tc.want)
 			}
 			for _, a := range client.Actions() {
 				if a.GetVerb() != "get" && a.GetVerb() != "list" && a.GetVerb() != "watch" {
@@ -86,6 +114,24 @@ func TestRunRefusesBeforeWriting(t *testing.T) {
 				t.Errorf("results %v for a refused deploy", results)
 			}
 		})
+	}
+}
+
+// The environment guard runs before anything else is read or written: a
+// namespace that declares another environment stops the deploy.
+func TestDeployRefusesTheWrongEnvironment(t *testing.T) {
+	d, client := testDeployer(t)
+	d.Target.Env = "prod"
+	client.ClearActions()
+	res := d.Deploy(t.Context(), Request{App: "web", Plan: &Plan{Controllers: []*unstructured.Unstructured{rcObject(t, "web", "")}}, Options: rollout.Options{}})
+	var ge *environment.GuardError
+	if !errors.As(res.Err, &ge) || ge.Found != "dev" {
+		t.Fatalf("err = %v, want the guard to refuse a namespace declaring dev", res.Err)
+	}
+	for _, a := range client.Actions() {
+		if a.GetVerb() != "get" {
+			t.Errorf("the refused deploy sent %s %s", a.GetVerb(), a.GetResource().Resource)
+		}
 	}
 }
 

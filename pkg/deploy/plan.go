@@ -30,6 +30,11 @@ type Plan struct {
 	Others []*unstructured.Unstructured
 }
 
+// all is every object of the plan, the others first, as they are applied.
+func (p *Plan) all() []*unstructured.Unstructured {
+	return append(append(make([]*unstructured.Unstructured, 0, len(p.Others)+len(p.Controllers)), p.Others...), p.Controllers...)
+}
+
 // Split separates the controllers to roll from the other objects,
 // converting controllers to kind when it is set.
 func Split(objs []*unstructured.Unstructured, kind string) (*Plan, error) {

@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
@@ -149,4 +150,26 @@ func ExplainInit(err error, kubeContext string) error {
 		return &rbac.ExplainedError{Err: fmt.Errorf("context %q: %w; ask for the role printed by \"kubectl envops rbac --for init-env\"", kubeContext, err)}
 	}
 	return fmt.Errorf("context %q: %w", kubeContext, err)
+}
+
+// CreateNamespace creates namespace when it does not exist, as the dry
+// run says, and tells whether it did (or would).
+func CreateNamespace(ctx context.Context, client kubernetes.Interface, namespace string, dryRun cmdutil.DryRunStrategy, fieldManager string) (bool, error) {
+	_, err := client.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{})
+	switch {
+	case err == nil:
+		return false, nil
+	case !apierrors.IsNotFound(err):
+		return false, fmt.Errorf("cannot read namespace %q: %w", namespace, err)
+	case dryRun == cmdutil.DryRunClient:
+		return true, nil
+	}
+	opts := metav1.CreateOptions{FieldManager: fieldManager}
+	if dryRun == cmdutil.DryRunServer {
+		opts.DryRun = []string{metav1.DryRunAll}
+	}
+	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}, opts); err != nil && !apierrors.IsAlreadyExists(err) {
+		return false, fmt.Errorf("cannot create namespace %q: %w", namespace, err)
+	}
+	return true, nil
 }

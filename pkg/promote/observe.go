@@ -1,16 +1,13 @@
 package promote
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"strings"
 	"time"
 
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
-
 	"github.com/envops/kubectl-envops/pkg/appstate"
-	"github.com/envops/kubectl-envops/pkg/config"
+	"github.com/envops/kubectl-envops/pkg/environment"
 	"github.com/envops/kubectl-envops/pkg/fleet"
 )
 
@@ -69,38 +66,35 @@ func SourceImage(app, env string, ctrls []appstate.Controller) (string, error) {
 	return image, nil
 }
 
-// LineWriter calls Each with every complete line written to it, without
-// its newline, however the writes split the lines: the JSON lines of a
-// step's deploy become the promotion's events one by one.
-type LineWriter struct {
-	Each func(line []byte)
-	rest []byte
-}
-
-func (w *LineWriter) Write(p []byte) (int, error) {
-	w.rest = append(w.rest, p...)
-	for {
-		line, rest, ok := bytes.Cut(w.rest, []byte("\n"))
-		if !ok {
-			return len(p), nil
-		}
-		w.rest = rest
-		w.Each(line)
-	}
-}
-
-// Cluster reads the app in the cluster of each environment.
+// Cluster reads the app in the resolved target of each environment.
 type Cluster struct {
-	Config    *config.Config
-	Raw       clientcmdapi.Config
-	App       string
-	Timeout   time.Duration
-	NewClient fleet.NewClient
+	App string
+	// Targets are the environments' targets, resolved once: the same
+	// context and namespace the steps deploy to.
+	Targets map[string]*environment.Target
+	// Timeout bounds one read of a cluster.
+	Timeout time.Duration
+}
+
+// read reads the app's controllers in env's target, within the timeout;
+// the error says briefly why the cluster could not be read.
+func (c Cluster) read(ctx context.Context, env string) ([]appstate.Controller, error) {
+	t := c.Targets[env]
+	if t == nil {
+		return nil, fmt.Errorf("environment %q was not resolved", env)
+	}
+	results := fleet.Each(ctx, []string{t.Context}, c.Timeout, func(ctx context.Context, _ string) ([]appstate.Controller, error) {
+		return appstate.Read(ctx, t.Client, t.Namespace, c.App, "app", time.Now())
+	})
+	if err := results[0].Err; err != nil {
+		return nil, fmt.Errorf("context %q namespace %q: %s", t.Context, t.Namespace, fleet.Reason(err, c.Timeout))
+	}
+	return results[0].Value, nil
 }
 
 // Observe is the app's state in env, for the gate before the next step.
 func (c Cluster) Observe(ctx context.Context, env string) (Observation, error) {
-	ctrls, err := fleet.App(ctx, c.Config, c.Raw, env, c.App, c.Timeout, c.NewClient)
+	ctrls, err := c.read(ctx, env)
 	if err != nil {
 		return Observation{}, err
 	}
@@ -109,7 +103,7 @@ func (c Cluster) Observe(ctx context.Context, env string) (Observation, error) {
 
 // Image is the image the app runs in env, the source of a promotion.
 func (c Cluster) Image(ctx context.Context, env string) (string, error) {
-	ctrls, err := fleet.App(ctx, c.Config, c.Raw, env, c.App, c.Timeout, c.NewClient)
+	ctrls, err := c.read(ctx, env)
 	if err != nil {
 		return "", fmt.Errorf("cannot read the image of %q in %s: %w", c.App, env, err)
 	}

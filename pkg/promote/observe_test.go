@@ -2,7 +2,6 @@ package promote_test
 
 import (
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 
@@ -67,19 +66,5 @@ func TestObserve(t *testing.T) {
 		if !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("%+v:\n got %+v\nwant %+v", tc.ctrls, got, tc.want)
 		}
-	}
-}
-
-// Lines split across writes come out whole, one call each.
-func TestLineWriter(t *testing.T) {
-	var got []string
-	w := &promote.LineWriter{Each: func(line []byte) { got = append(got, string(line)) }}
-	for _, p := range []string{"a\nb", "c\n", "\nd"} {
-		if n, err := w.Write([]byte(p)); err != nil || n != len(p) {
-			t.Fatalf("write %q: %d, %v", p, n, err)
-		}
-	}
-	if strings.Join(got, "|") != "a|bc|" {
-		t.Errorf("lines %q, want a, bc and an empty line; d waits for its newline", got)
 	}
 }

@@ -107,18 +107,24 @@ var table = map[Use][]Rule{
 		{Resource: "namespaces", Verbs: []string{"list", "watch"}, Scope: Cluster, AllNamespaces: true, Why: "find every namespace, and new ones with --watch-namespaces"},
 		{Resource: "secrets", Verbs: []string{"list"}, Scope: Cluster, Optional: true, Why: "see which environment other namespaces declare"},
 		identityNamespace, identityProperty,
+		{Resource: "namespaces", Verbs: []string{"get", "create"}, Scope: Cluster, Optional: true, Why: "with --create-namespace, create the namespace of a new cluster (an administrator's act, not granted)"},
 	},
 	Deploy: {
 		{Resource: "secrets", Verbs: []string{"get"}, Why: "read the environment Secret before changing anything"},
 		{Resource: "replicationcontrollers", Verbs: rcVerbs, Why: "create, roll, rename and remove ReplicationControllers"},
 		{Resource: "pods", Verbs: deployPodVerbs, Why: "wait for new pods to be Ready, label the pods an update adopts and delete the old ones"},
-		{Group: "apps", Resource: "deployments", Verbs: []string{"get", "list", "watch", "create", "patch"}, Why: "apply Deployments and wait for their rollout"},
+		{Group: "apps", Resource: "deployments", Verbs: []string{"get", "list", "watch", "create", "patch", "delete"}, Why: "apply Deployments and wait for their rollout; prune those an overlay no longer renders"},
 		{Group: "apps", Resource: "replicasets", Verbs: []string{"list", "watch"}, Why: "follow a Deployment's rollout and its history"},
-		{Resource: "services", Verbs: []string{"get", "create", "patch"}, Why: "apply the Services an app renders"},
-		{Resource: "configmaps", Verbs: []string{"get", "create", "patch"}, Why: "apply the ConfigMaps an app renders"},
+		{Resource: "services", Verbs: []string{"get", "list", "create", "patch", "delete"}, Why: "apply the Services an app renders; find and prune those it no longer renders"},
+		{Resource: "configmaps", Verbs: []string{"get", "list", "create", "patch", "delete"}, Why: "apply the ConfigMaps an app renders and the parent of the app's set (envops-applyset-APP); find and prune those it no longer renders"},
 		{Resource: "events", Verbs: []string{"create"}, Why: "record who deployed what in the audit trail"},
 		{Group: "coordination.k8s.io", Resource: "leases", Verbs: []string{"get", "create", "update"}, Why: "hold the app's deploy lock, a Lease, so two deploys of an app never interleave"},
 		identityNamespace, identityProperty,
+		// --create-namespace sets up namespaces, which is a cluster
+		// administrator's act: the deploy role does not grant it.
+		{Resource: "namespaces", Verbs: []string{"get", "create"}, Scope: Cluster, Optional: true, Why: "with --create-namespace, find and create the namespaces apps go to"},
+		{Resource: "secrets", Verbs: []string{"list"}, Scope: Cluster, Optional: true, Why: "with --create-namespace, check which environment the cluster declares before creating a namespace"},
+		{Resource: "secrets", Verbs: []string{"create"}, Optional: true, Why: "with --create-namespace, write the environment Secret into a namespace it creates"},
 	},
 	Lint: {
 		{Resource: "replicationcontrollers", Verbs: []string{"list"}, Why: "lint --live reads workloads"},

@@ -112,11 +112,29 @@ func TestRoleVerbs(t *testing.T) {
 	}
 }
 
+// A verb only an optional rule lists is never granted.
 func TestRequiredLeavesOutOptionalRules(t *testing.T) {
-	for _, r := range Required(All, true) {
-		for _, all := range Rules(All) {
-			if all.Optional && all.Group == r.Group && all.Resource == r.Resource && all.Scope == r.Scope {
-				t.Errorf("optional rule %s %v is granted", r.GroupResource(), all.Verbs)
+	for _, u := range Uses {
+		required := Required(u, true)
+		for _, opt := range Rules(u) {
+			if !opt.Optional {
+				continue
+			}
+			for _, verb := range opt.Verbs {
+				grantedElsewhere := false
+				for _, r := range Rules(u) {
+					if !r.Optional && r.Group == opt.Group && r.Resource == opt.Resource && r.Scope == opt.Scope && slices.Contains(r.Verbs, verb) {
+						grantedElsewhere = true
+					}
+				}
+				if grantedElsewhere {
+					continue
+				}
+				for _, r := range required {
+					if r.Group == opt.Group && r.Resource == opt.Resource && r.Scope == opt.Scope && slices.Contains(r.Verbs, verb) {
+						t.Errorf("%s: optional %s %s is granted", u, verb, opt.GroupResource())
+					}
+				}
 			}
 		}
 	}

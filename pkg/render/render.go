@@ -46,6 +46,9 @@ type Options struct {
 	Image string
 	// ImageApp, when set, limits Image to the app of that name.
 	ImageApp string
+	// Images gives apps images of their own, by app name; an app it
+	// names gets its image rather than Image.
+	Images map[string]string
 	// NoRemote refuses resources, bases and components that kustomize
 	// would load over the network.
 	NoRemote bool
@@ -61,9 +64,27 @@ type Options struct {
 // Validate checks the options before anything is rendered.
 func (o Options) Validate() error {
 	if o.Image != "" {
-		return transform.ValidateImage(o.Image)
+		if err := transform.ValidateImage(o.Image); err != nil {
+			return err
+		}
+	}
+	for _, image := range o.Images {
+		if err := transform.ValidateImage(image); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// imageOf is the image app is rendered with, "" for the overlay's.
+func (o Options) imageOf(app string) string {
+	if image := o.Images[app]; image != "" {
+		return image
+	}
+	if o.ImageApp == "" || o.ImageApp == app {
+		return o.Image
+	}
+	return ""
 }
 
 // AppObjects is one app's rendered objects.
@@ -262,8 +283,8 @@ func filters(cfg *config.Config, app string, opts Options) []kio.Filter {
 			Recommended: cfg.Labels.Recommended,
 		},
 	}
-	if opts.Image != "" && (opts.ImageApp == "" || opts.ImageApp == app) {
-		fs = append(fs, transform.Image{Image: opts.Image, App: app})
+	if image := opts.imageOf(app); image != "" {
+		fs = append(fs, transform.Image{Image: image, App: app})
 	}
 	return fs
 }

@@ -39,10 +39,13 @@ const (
 
 // Event reports one step of a deploy.
 type Event struct {
-	Time      time.Time `json:"time"`
-	Type      EventType `json:"type"`
-	Kind      string    `json:"kind"`
-	Namespace string    `json:"namespace"`
+	Time time.Time `json:"time"`
+	Type EventType `json:"type"`
+	// App is the app the controller belongs to, when a deploy of several
+	// apps reports it.
+	App       string `json:"app,omitempty"`
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace"`
 	// Name is the controller's name as the user knows it.
 	Name string `json:"name"`
 	// Controller is the controller the step acted on, when it differs from Name.
