@@ -58,6 +58,9 @@ type Controller struct {
 	Reason     string    `json:"reason,omitempty"`
 	DeployedBy string    `json:"deployedBy,omitempty"`
 	DeployedAt time.Time `json:"deployedAt,omitempty"`
+	// RequestedImage is the image its last deploy was given with --image
+	// ("" for the overlay's own).
+	RequestedImage string `json:"-"`
 }
 
 // Healthy is true when the rollout is steady and every desired pod ready.
@@ -127,6 +130,7 @@ func Read(ctx context.Context, client kubernetes.Interface, namespace, app, appL
 		}
 		c.Digests = digests(current)
 		c.DeployedBy, c.DeployedAt = deployed(rc.Annotations)
+		c.RequestedImage = rc.Annotations[audit.RequestedImage]
 		out = append(out, c)
 	}
 
@@ -166,6 +170,7 @@ func deployment(d *appsv1.Deployment) Controller {
 		}
 	}
 	c.DeployedBy, c.DeployedAt = deployed(d.Annotations)
+	c.RequestedImage = d.Annotations[audit.RequestedImage]
 	return c
 }
 

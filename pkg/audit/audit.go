@@ -27,6 +27,10 @@ const (
 	ChangeCause = "envops.io/change-cause"
 	// KubeChangeCause is the annotation "kubectl rollout history" shows.
 	KubeChangeCause = "kubernetes.io/change-cause"
+	// RequestedImage is the image a deploy was given with --image, "" when
+	// it deployed the overlay's own: status renders the overlay with it, so
+	// that a promoted image is not taken for drift.
+	RequestedImage = "envops.io/requested-image"
 )
 
 // Keys are the annotations a Record writes.

@@ -423,6 +423,9 @@ func (o *DeployOptions) Run(ctx context.Context) error {
 	}
 	var results []*deploy.Result
 	if o.several() {
+		if err := d.Preflight(ctx, o.Timeout, o.DryRun != rollout.DryRunNone); err != nil {
+			return err
+		}
 		results = d.DeployMany(ctx, reqs, o.cfg.Needs, deploy.ManyOptions{Concurrency: o.Concurrency, FailFast: o.FailFast, Started: out.Started, Finished: out.Finished})
 	} else {
 		res := d.Deploy(ctx, reqs[0])

@@ -56,9 +56,18 @@ func changeCause(cmd *cobra.Command, args []string, given string) string {
 	cmd.Flags().Visit(func(f *pflag.Flag) {
 		// --diff previews the deploy that runs without it, so it records
 		// that deploy's command line.
-		if f.Name != "diff" {
-			flags = append(flags, "--"+f.Name+"="+f.Value.String())
+		if f.Name == "diff" {
+			return
 		}
+		// A flag given several times is recorded as it was typed, once
+		// per value.
+		if sv, ok := f.Value.(pflag.SliceValue); ok {
+			for _, v := range sv.GetSlice() {
+				flags = append(flags, "--"+f.Name+"="+v)
+			}
+			return
+		}
+		flags = append(flags, "--"+f.Name+"="+f.Value.String())
 	})
 	return audit.Cause(given, cmd.CommandPath(), args, flags)
 }

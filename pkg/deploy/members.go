@@ -6,15 +6,10 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/envops/kubectl-envops/pkg/applyset"
+	"github.com/envops/kubectl-envops/pkg/audit"
 	"github.com/envops/kubectl-envops/pkg/drift"
 	"github.com/envops/kubectl-envops/pkg/rollout"
 )
-
-// AnnotationRequestedImage records on each controller the image its
-// deploy was given with --image, "" when the overlay's own was deployed:
-// status renders the overlay with it, so that a promoted image is not
-// taken for drift.
-const AnnotationRequestedImage = "envops.io/requested-image"
 
 // Mark returns a copy of p whose objects carry what a deploy records on
 // them besides the overlay: membership of the app's set, the hash of the
@@ -31,7 +26,7 @@ func Mark(p *Plan, set applyset.Set, image string) *Plan {
 				a = map[string]string{}
 			}
 			if controllers {
-				a[AnnotationRequestedImage] = image
+				a[audit.RequestedImage] = image
 			}
 			a[drift.AnnotationApplied] = drift.Hash(obj)
 			c.SetAnnotations(a)
@@ -41,6 +36,24 @@ func Mark(p *Plan, set applyset.Set, image string) *Plan {
 		return out
 	}
 	return &Plan{Controllers: mark(p.Controllers, true), Others: mark(p.Others, false)}
+}
+
+// Drift is how an app stands against the cluster: each object the deploy
+// of req would send, and the members of the app's set that its overlay no
+// longer renders (state drift.Extra), which the deploy would prune.
+func (d *Deployer) Drift(ctx context.Context, req Request) (drift.Report, error) {
+	set := applyset.Set{App: req.App, Namespace: d.Target.Namespace}
+	marked := Mark(req.Plan, set, req.Image)
+	req.Prune = true
+	st, err := d.standing(ctx, req, set, marked)
+	if err != nil {
+		return drift.Report{}, err
+	}
+	report := st.report
+	for _, m := range st.stale {
+		report.Objects = append(report.Objects, drift.Object{Kind: m.GetKind(), Namespace: m.GetNamespace(), Name: m.GetName(), State: drift.Extra, Live: m})
+	}
+	return report, nil
 }
 
 // standing is how an app's marked objects stand against the cluster.
@@ -103,7 +116,9 @@ func (d *Deployer) standing(ctx context.Context, req Request, set applyset.Set, 
 	}
 	st := &standing{prune: req.Prune}
 	live := drift.Live{Dynamic: dyn, Mapper: mapper, Namespace: d.Target.Namespace}
-	if st.report, err = drift.Compare(ctx, live, marked.all(), d.Target.Namespace); err != nil {
+	// The image asked for is recorded whenever an object is written, but
+	// does not make an object that runs it differ.
+	if st.report, err = drift.Compare(ctx, live, marked.all(), d.Target.Namespace, audit.RequestedImage); err != nil {
 		return nil, err
 	}
 	if st.parent, err = set.Read(ctx, d.Target.Client); err != nil {

@@ -1,10 +1,12 @@
 package deploy
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -13,6 +15,8 @@ import (
 
 	"github.com/envops/kubectl-envops/pkg/audit"
 	"github.com/envops/kubectl-envops/pkg/environment"
+	"github.com/envops/kubectl-envops/pkg/kube"
+	"github.com/envops/kubectl-envops/pkg/rollout"
 )
 
 // checkNamespaces runs the environment guard on every namespace: each
@@ -27,6 +31,15 @@ func (d *Deployer) checkNamespaces(ctx context.Context, namespaces []string, dry
 		}
 	}
 	return nil
+}
+
+// Preflight checks the target's own namespace before any app starts, so
+// that deploying several apps to a cluster that does not serve the
+// environment stops with one error rather than one per app.
+func (d *Deployer) Preflight(ctx context.Context, timeout time.Duration, dryRun bool) error {
+	ctx, cancel := kube.WithTimeoutCause(ctx, cmp.Or(timeout, rollout.DefaultTimeout), "--timeout")
+	defer cancel()
+	return d.checkNamespaces(ctx, []string{d.Target.Namespace}, dryRun)
 }
 
 // access checks that the user may deploy in every namespace, once per

@@ -36,7 +36,26 @@ type Difference struct {
 }
 
 func (d Difference) String() string {
+	if what := d.Meaning(); what != "" {
+		return what
+	}
 	return fmt.Sprintf("%s %s (want %s)", d.Path, d.Live, d.Want)
+}
+
+// partOf is the ApplySet label of a member (applyset.LabelPartOf; drift
+// sits below applyset).
+const partOf = "applyset.kubernetes.io/part-of"
+
+// Meaning says what a difference in one of the fields the deploy records
+// means, "" for the fields of the overlay itself.
+func (d Difference) Meaning() string {
+	switch d.Path {
+	case "metadata.annotations." + AnnotationApplied:
+		return "the overlay changed since the last deploy"
+	case "metadata.labels." + partOf:
+		return "not yet in the app's set (deployed by an earlier release)"
+	}
+	return ""
 }
 
 // Fields returns every field that want sets and live does not hold, in
@@ -222,6 +241,10 @@ func Brief(diffs []Difference) string {
 		if i == shown {
 			parts = append(parts, fmt.Sprintf("+%d more", len(diffs)-shown))
 			break
+		}
+		if what := d.Meaning(); what != "" {
+			parts = append(parts, what)
+			continue
 		}
 		parts = append(parts, fmt.Sprintf("%s %s (want %s)", shortPath(d.Path), d.Live, d.Want))
 	}

@@ -138,8 +138,9 @@ func (l Live) Get(ctx context.Context, obj *unstructured.Unstructured) (*unstruc
 }
 
 // Compare reads the live counterpart of each object the deploy would send
-// and says how it stands.
-func Compare(ctx context.Context, g Getter, want []*unstructured.Unstructured, namespace string) (Report, error) {
+// and says how it stands. The annotations named in ignore record how an
+// object was deployed rather than what it is, and are not compared.
+func Compare(ctx context.Context, g Getter, want []*unstructured.Unstructured, namespace string, ignore ...string) (Report, error) {
 	var r Report
 	for _, w := range want {
 		live, err := g.Get(ctx, w)
@@ -159,6 +160,9 @@ func Compare(ctx context.Context, g Getter, want []*unstructured.Unstructured, n
 		default:
 			spec := w.DeepCopy()
 			unstructured.RemoveNestedField(spec.Object, "status")
+			for _, key := range ignore {
+				unstructured.RemoveNestedField(spec.Object, "metadata", "annotations", key)
+			}
 			if o.Differences = Fields(spec.Object, live.Object); len(o.Differences) > 0 {
 				o.State = Differs
 			} else if updating(live) {

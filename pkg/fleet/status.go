@@ -11,6 +11,7 @@ import (
 
 	"github.com/envops/kubectl-envops/pkg/appstate"
 	"github.com/envops/kubectl-envops/pkg/config"
+	"github.com/envops/kubectl-envops/pkg/drift"
 	"github.com/envops/kubectl-envops/pkg/environment"
 )
 
@@ -33,7 +34,14 @@ type StatusRow struct {
 	Reason     string     `json:"reason,omitempty"`
 	DeployedBy string     `json:"deployedBy,omitempty"`
 	DeployedAt *time.Time `json:"deployedAt,omitempty"`
-	// OK is true when the row is steady and healthy.
+	// Drift says whether the app runs what its overlay renders: "in sync",
+	// or briefly what differs; empty when it was not compared.
+	Drift string `json:"drift,omitempty"`
+	// Drifted are the app's objects that are not in sync, with what
+	// differs in each.
+	Drifted []drift.Object `json:"drifted,omitempty"`
+	// OK is true when the row is steady and healthy, and in sync when
+	// compared.
 	OK bool `json:"ok"`
 }
 
@@ -44,6 +52,8 @@ type Status struct {
 	Timeout time.Duration
 	Client  NewClient
 	Now     func() time.Time
+	// Overlays, when set, compares each app with its overlay (drift).
+	Overlays *Overlays
 }
 
 // Collect asks every target at once, each within the timeout; a target
@@ -88,6 +98,23 @@ func (s *Status) ask(ctx context.Context, t Target) ([]StatusRow, error) {
 		if err != nil {
 			return nil, err
 		}
+		inSync := true
+		if s.Overlays != nil {
+			report, err := s.Overlays.Drift(ctx, t, client, app, ctrls, s.Timeout)
+			switch {
+			case errors.Is(err, ErrNoOverlay):
+				base.Drift = "-"
+			case err != nil:
+				return nil, err
+			default:
+				base.Drift, inSync = report.Brief(), report.InSync()
+				for _, o := range report.Objects {
+					if o.State != drift.InSync {
+						base.Drifted = append(base.Drifted, o)
+					}
+				}
+			}
+		}
 		if len(ctrls) == 0 {
 			base.State = string(appstate.Missing)
 			rows = append(rows, base)
@@ -102,7 +129,7 @@ func (s *Status) ask(ctx context.Context, t Target) ([]StatusRow, error) {
 				at := c.DeployedAt
 				row.DeployedAt = &at
 			}
-			row.OK = c.Healthy() && (secret == "ok" || secret == "unbound")
+			row.OK = c.Healthy() && (secret == "ok" || secret == "unbound") && inSync
 			rows = append(rows, row)
 		}
 	}
@@ -160,6 +187,8 @@ func Healthy(rows []StatusRow) error {
 		what := r.State
 		if r.Secret != "" && r.Secret != "ok" && r.Secret != "unbound" {
 			what = "environment Secret: " + r.Secret
+		} else if r.State == string(appstate.Steady) && r.Ready == r.Desired && r.Drift != "" && r.Drift != "-" {
+			what = "drift: " + r.Drift
 		} else if r.State == string(appstate.Steady) {
 			what = fmt.Sprintf("%d/%d ready", r.Ready, r.Desired)
 		}

@@ -134,6 +134,7 @@ type statusRows []struct {
 	Desired     int32    `json:"desired"`
 	State       string   `json:"state"`
 	DeployedBy  string   `json:"deployedBy"`
+	Drift       string   `json:"drift"`
 	OK          bool     `json:"ok"`
 }
 

@@ -189,13 +189,13 @@ func TestDeployCommandCreatesUpdatesAndRollsBack(t *testing.T) {
 	// --diff and --dry-run show the update and change nothing.
 	state := rcState(t, cs, ns)
 	r = runKubectl(t, dir, "", "envops", "deploy", "web", "--env", "dev", "--image", "nginx:1.28", "--diff")
-	if r.ExitCode != 0 || !strings.Contains(r.Stdout, "-      - image: nginx:1.27") || !strings.Contains(r.Stdout, "+      - image: nginx:1.28") {
-		t.Fatalf("--diff should show the image change:\n%s", r)
+	if r.ExitCode != 1 || !strings.Contains(r.Stdout, "-      - image: nginx:1.27") || !strings.Contains(r.Stdout, "+      - image: nginx:1.28") {
+		t.Fatalf("--diff should show the image change and exit 1, as kubectl diff does:\n%s", r)
 	}
 	for _, mode := range []string{"client", "server"} {
 		r = runKubectl(t, dir, "", "envops", "deploy", "web", "--env", "dev", "--image", "nginx:1.28", "--dry-run="+mode)
-		if r.ExitCode != 0 || !strings.Contains(r.Stdout, "ReplicationController/web rolled out") || !strings.Contains(r.Stdout, "dry run") {
-			t.Fatalf("--dry-run=%s should report the rollout:\n%s", mode, r)
+		if r.ExitCode != 0 || !strings.Contains(r.Stdout, "ReplicationController/web would be rolled out") || !strings.Contains(r.Stdout, "dry run") {
+			t.Fatalf("--dry-run=%s should report the rollout it would make:\n%s", mode, r)
 		}
 	}
 	if got := rcState(t, cs, ns); !maps.Equal(got, state) {
