@@ -24,7 +24,7 @@ FUZZTIME   ?= 10s
 # The krew install test builds the release for these platforms; empty means all five.
 KREW_PLATFORMS ?= $(shell $(GO) env GOOS 2>/dev/null)/$(shell $(GO) env GOARCH 2>/dev/null)
 
-.PHONY: help build test unit race fuzz e2e cluster-test krew-test vet bench bench-rollout demo cluster-up cluster-down cluster-status cluster-build check-go
+.PHONY: help build test unit race fuzz e2e cluster-test krew-test vet bench bench-rollout bench-environment demo cluster-up cluster-down cluster-status cluster-build check-go
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -42,7 +42,7 @@ vet: check-go ## gofmt and go vet on every module
 	cd test/krew && $(GO) vet ./...
 
 unit: check-go ## unit tests (no cluster)
-	$(GO) test -count=1 $$($(GO) list ./... | grep -v -e /test/e2e -e /bench/rollout)
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v -e /test/e2e -e /bench/rollout -e /bench/environment)
 
 race: check-go ## the packages that render, watch and fan out concurrently, under the race detector
 	$(GO) test -race -count=1 ./pkg/render/ ./pkg/kube/watcher/ ./pkg/fleet/ ./pkg/deploy/
@@ -71,6 +71,9 @@ bench: check-go ## benchmarks against their peers (kustomize CLI, conftest), bui
 
 bench-rollout: check-go ## the rolling update benchmark on a local cluster: the plugin's RC updater against the Deployment controller at 30 and 300 replicas
 	bash bench/rollout/run.sh
+
+bench-environment: check-go ## deploy --all of 40 apps against the same 40 deploys one after another, and a deploy --all with nothing to do, on a local cluster
+	bash bench/environment/run.sh
 
 cluster-build: check-go ## build the local control plane binaries (cached)
 	$(CLUSTER) build

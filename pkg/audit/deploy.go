@@ -1,11 +1,9 @@
 package audit
 
 import (
-	"context"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/kubernetes"
 )
 
 // Cause is the change cause a command records: given (its --change-cause)
@@ -43,19 +41,4 @@ func StampControllers(controllers []*unstructured.Unstructured, r Record) []Reco
 		out = append(out, c)
 	}
 	return out
-}
-
-// RecordControllers writes one deploy Event per controller, with the
-// record StampControllers returned for it, so that history keeps the
-// deploy after a later update replaces the controller. namespaceOf says
-// where each controller went.
-func RecordControllers(ctx context.Context, client kubernetes.Interface, app string, controllers []*unstructured.Unstructured, records []Record, namespaceOf func(*unstructured.Unstructured) string) error {
-	for i, obj := range controllers {
-		ref := obj.DeepCopy()
-		ref.SetNamespace(namespaceOf(obj))
-		if err := RecordDeploy(ctx, client, app, obj.GetKind(), ref, records[i]); err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -22,12 +22,12 @@ import (
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
+	"github.com/envops/kubectl-envops/pkg/applyset"
 	"github.com/envops/kubectl-envops/pkg/audit"
 	"github.com/envops/kubectl-envops/pkg/config"
-	"github.com/envops/kubectl-envops/pkg/environment"
+	"github.com/envops/kubectl-envops/pkg/deploy"
 	"github.com/envops/kubectl-envops/pkg/lint"
 	"github.com/envops/kubectl-envops/pkg/nodeagent"
 	"github.com/envops/kubectl-envops/pkg/rbac"
@@ -321,26 +321,25 @@ func TestTranslateForbidden(t *testing.T) {
 	}
 }
 
-// TestRBACTableCoversDeployCalls drives the parts deploy is made of
-// (guard, environment check, applying objects, rolling controllers, the
-// audit Event) against recording fake clients. The rolling update itself
-// waits for pods a fake cluster never runs, so it is run as a server dry
-// run here; the e2e tests run it for real under the printed role.
+// TestRBACTableCoversDeployCalls drives deploy's entry point as a server
+// dry run against recording fake clients: the environment and access
+// checks, the comparison with the cluster, the app's set, applying the
+// objects, rolling the controllers and pruning a stale member; then the
+// audit Event and the deploy lock, which a dry run does not take. The
+// rolling update itself waits for pods a fake cluster never runs; the e2e
+// tests run it for real under the printed role.
 func TestRBACTableCoversDeployCalls(t *testing.T) {
-	rc := func(image string) *corev1.ReplicationController {
-		labels := map[string]string{"app": "web", "role": "api"}
-		return &corev1.ReplicationController{
-			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ReplicationController"},
-			ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop", Labels: labels},
-			Spec: corev1.ReplicationControllerSpec{Replicas: ptr.To(int32(2)), Selector: labels, Template: &corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: image}}},
-			}},
-		}
-	}
+	labels := map[string]any{"app": "web", "role": "api"}
+	rc := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1", "kind": "ReplicationController",
+		"metadata": map[string]any{"name": "web", "labels": labels},
+		"spec": map[string]any{"replicas": int64(2), "selector": labels, "template": map[string]any{
+			"metadata": map[string]any{"labels": labels},
+			"spec":     map[string]any{"containers": []any{map[string]any{"name": "web", "image": "web:2"}}}}},
+	}}
 	deployment := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "apps/v1", "kind": "Deployment",
-		"metadata": map[string]any{"name": "api", "namespace": "shop", "labels": map[string]any{"app": "api"}},
+		"metadata": map[string]any{"name": "api", "labels": map[string]any{"app": "api"}},
 		"spec": map[string]any{
 			"replicas": int64(2), "selector": map[string]any{"matchLabels": map[string]any{"app": "api"}},
 			"template": map[string]any{"metadata": map[string]any{"labels": map[string]any{"app": "api"}},
@@ -352,52 +351,75 @@ func TestRBACTableCoversDeployCalls(t *testing.T) {
 		"metadata": map[string]any{"name": "web", "labels": map[string]any{"app": "web"}},
 		"spec":     map[string]any{"ports": []any{map[string]any{"port": int64(80)}}},
 	}}
+	set := applyset.Set{App: "web", Namespace: "shop"}
+	// A ConfigMap the app's overlay rendered once and no longer does.
+	stale := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1", "kind": "ConfigMap",
+		"metadata": map[string]any{"name": "old", "namespace": "shop", "uid": "u1", "labels": map[string]any{applyset.LabelPartOf: set.ID()}},
+	}}
+	parent := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: set.ParentName(), Namespace: "shop",
+		Labels:      map[string]string{applyset.LabelID: set.ID()},
+		Annotations: map[string]string{applyset.AnnotationTooling: "kubectl-envops/v1", applyset.AnnotationKinds: "ConfigMap,ReplicationController,Service"}}}
 
-	client := fake.NewClientset(envSecretIn("shop"), rc("web:1"))
+	client := fake.NewClientset(envSecretIn("shop"), parent)
 	grantAll(client)
+	// Objects stay unstructured in the fake, as the dynamic client sees them.
 	scheme := runtime.NewScheme()
-	_ = corev1.AddToScheme(scheme)
 	live := service.DeepCopy()
 	live.SetNamespace("shop")
-	dyn := dynamicfake.NewSimpleDynamicClient(scheme, live)
+	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(scheme, map[schema.GroupVersionResource]string{
+		{Version: "v1", Resource: "configmaps"}:                 "ConfigMapList",
+		{Version: "v1", Resource: "services"}:                   "ServiceList",
+		{Version: "v1", Resource: "replicationcontrollers"}:     "ReplicationControllerList",
+		{Group: "apps", Version: "v1", Resource: "deployments"}: "DeploymentList",
+	}, live, stale)
 	// The fake's tracker cannot merge an apply into an unstructured object;
-	// answer it as the server would for an unchanged object.
+	// answer it as the server would.
 	dyn.PrependReactor("patch", "services", func(k8stesting.Action) (bool, runtime.Object, error) { return true, live, nil })
-	mapper := meta.NewDefaultRESTMapper(nil)
-	mapper.Add(corev1.SchemeGroupVersion.WithKind("Service"), meta.RESTScopeNamespace)
+	mapper := meta.NewDefaultRESTMapper([]schema.GroupVersion{corev1.SchemeGroupVersion, {Group: "apps", Version: "v1"}})
+	for _, gvk := range []schema.GroupVersionKind{corev1.SchemeGroupVersion.WithKind("Service"), corev1.SchemeGroupVersion.WithKind("ConfigMap"),
+		corev1.SchemeGroupVersion.WithKind("ReplicationController"), {Group: "apps", Version: "v1", Kind: "Deployment"}} {
+		mapper.Add(gvk, meta.RESTScopeNamespace)
+	}
 	ctx := t.Context()
-	opts := rollout.Options{DryRun: rollout.DryRunServer, Timeout: time.Minute}
-
-	if _, err := rbac.NewGuard(client, rbac.Deploy).Check(ctx, "shop", false); err != nil {
-		t.Fatalf("guard: %v", err)
+	d := &deploy.Deployer{
+		Target:  &Target{Env: "dev", Context: "envops-dev", Namespace: "shop", Config: config.Default(), Client: client},
+		Tooling: "kubectl-envops/test", Dynamic: dyn, Mapper: mapper,
 	}
-	if err := environment.Verify(ctx, client, "shop", "dev", config.Default().Secret); err != nil {
-		t.Fatalf("environment check: %v", err)
+	res := d.Deploy(ctx, deploy.Request{App: "web", Plan: &deploy.Plan{Controllers: []*unstructured.Unstructured{rc, deployment}, Others: []*unstructured.Unstructured{service}},
+		Options: rollout.Options{DryRun: rollout.DryRunServer, Timeout: time.Minute}, Prune: true})
+	if res.Err != nil {
+		t.Fatalf("deploy: %v", res.Err)
 	}
-	if _, err := (&rollout.ServerSideApplier{Dynamic: dyn, Mapper: mapper, Namespace: "shop"}).Apply(ctx, service, rollout.DryRunNone); err != nil {
-		t.Fatalf("apply the Service: %v", err)
+	pruned := false
+	for _, o := range res.Objects {
+		pruned = pruned || (o.Action == deploy.ActionPruned && o.Name == "old")
 	}
-	if _, err := (&rollout.ReplicationControllers{Client: client, Namespace: "shop"}).Deploy(ctx, rc("web:2"), opts); err != nil {
-		t.Fatalf("roll the ReplicationController: %v", err)
+	if !pruned {
+		t.Errorf("the dry run did not prune the stale ConfigMap: %+v", res.Objects)
 	}
-	if _, err := (&rollout.Deployments{Client: client, Namespace: "shop"}).Deploy(ctx, deployment, opts); err != nil {
-		t.Fatalf("apply the Deployment: %v", err)
-	}
-	controllers := []*unstructured.Unstructured{deployment}
-	records := audit.StampControllers(controllers, audit.Record{User: "ci", Time: time.Now(), Environment: "dev"})
-	if err := audit.RecordControllers(ctx, client, "api", controllers, records, func(*unstructured.Unstructured) string { return "shop" }); err != nil {
+	recorded := deployment.DeepCopy()
+	recorded.SetNamespace("shop")
+	if err := audit.RecordDeploy(ctx, client, "web", "Deployment", recorded, audit.Record{User: "ci", Time: time.Now(), Environment: "dev"}); err != nil {
 		t.Fatalf("record the deploy: %v", err)
 	}
+	lock, _, err := rollout.AcquireDeployLock(ctx, client, "shop", "web", "ci", false)
+	if err != nil {
+		t.Fatalf("lock: %v", err)
+	}
+	if err := lock.Release(ctx); err != nil {
+		t.Fatalf("release: %v", err)
+	}
 
-	recorded := append(calls(client.Actions()), calls(dyn.Actions())...)
-	for _, c := range recorded {
+	all := append(calls(client.Actions()), calls(dyn.Actions())...)
+	for _, c := range all {
 		if !rbac.Covers(rbac.Deploy, c, false) {
 			t.Errorf("deploy calls %s %s (group %q, all namespaces %v), which the deploy table does not list", c.Verb, c.Resource, c.Group, c.AllNamespaces)
 		}
 	}
-	for _, want := range []string{"get secrets", "patch services", "create events", "patch deployments"} {
+	for _, want := range []string{"get secrets", "patch services", "create events", "patch deployments", "list configmaps", "delete configmaps", "patch configmaps", "create leases"} {
 		found := false
-		for _, c := range recorded {
+		for _, c := range all {
 			found = found || c.Verb+" "+c.Resource == want
 		}
 		if !found {

@@ -327,7 +327,11 @@ func (d *Deployer) deploy(ctx context.Context, req Request, res *Result) error {
 	}
 	record.Time = time.Now()
 	o.Holder = record.User
-	records := audit.StampControllers(marked.Controllers, record)
+	// The objects sent show the record; the updater writes it, with the
+	// image each controller then runs, on every path: deploy, continue,
+	// resume and rollback alike.
+	audit.StampControllers(marked.Controllers, record)
+	o.Record = &record
 	if dryRun {
 		res.Sent = d.sent(write)
 	}
@@ -341,6 +345,12 @@ func (d *Deployer) deploy(ctx context.Context, req Request, res *Result) error {
 		}
 	}
 	paused := false
+	type written struct {
+		obj    *unstructured.Unstructured
+		ns     string
+		record audit.Record
+	}
+	var records []written
 	for _, obj := range write.Controllers {
 		ns := d.namespaceOf(obj)
 		c := kindOf(obj, d.Target.Client, ns, req.App, d.events(req.App))
@@ -364,8 +374,16 @@ func (d *Deployer) deploy(ctx context.Context, req Request, res *Result) error {
 		}
 		paused = paused || r.Paused
 		d.done(req.App, res, obj, r, ns)
+		if r.Record != nil {
+			records = append(records, written{obj, ns, *r.Record})
+			if res.Image == "" {
+				res.Image = r.Record.Image
+			}
+		}
 	}
-	res.Image = imageOf(marked.Controllers)
+	if res.Image == "" {
+		res.Image = imageOf(marked.Controllers)
+	}
 	switch {
 	case paused:
 		res.Outcome = OutcomePaused
@@ -382,8 +400,15 @@ func (d *Deployer) deploy(ctx context.Context, req Request, res *Result) error {
 			d.warn(req.App, err)
 		}
 	}
-	if !dryRun && !req.Rollback {
-		if err := audit.RecordControllers(ctx, d.Target.Client, req.App, marked.Controllers, records, d.namespaceOf); err != nil {
+	// Each controller written is recorded as an Event too, so that history
+	// keeps the deploy after a later one overwrites the annotations.
+	for _, w := range records {
+		if dryRun {
+			break
+		}
+		ref := w.obj.DeepCopy()
+		ref.SetNamespace(w.ns)
+		if err := audit.RecordDeploy(ctx, d.Target.Client, req.App, w.obj.GetKind(), ref, w.record); err != nil {
 			d.warn(req.App, err)
 		}
 	}

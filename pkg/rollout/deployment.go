@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -16,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 	appslisters "k8s.io/client-go/listers/apps/v1"
@@ -25,6 +27,7 @@ import (
 	deploymentutil "k8s.io/kubectl/pkg/util/deployment"
 	"k8s.io/utils/ptr"
 
+	"github.com/envops/kubectl-envops/pkg/audit"
 	"github.com/envops/kubectl-envops/pkg/kube/watcher"
 )
 
@@ -77,6 +80,15 @@ func (d *Deployments) Deploy(ctx context.Context, obj *unstructured.Unstructured
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, want); err != nil {
 		return Result{}, fmt.Errorf("Deployment %q is malformed: %w", name, err)
 	}
+	var rec *audit.Record
+	if o.Record != nil {
+		r := *o.Record
+		if images := imageList(&want.Spec.Template); len(images) > 0 {
+			r.Image = images[0]
+		}
+		r.Stamp(obj)
+		rec = &r
+	}
 
 	deployments := d.Client.AppsV1().Deployments(d.Namespace)
 	live, err := deployments.Get(ctx, name, metav1.GetOptions{})
@@ -117,7 +129,7 @@ func (d *Deployments) Deploy(ctx context.Context, obj *unstructured.Unstructured
 	}
 	if action == ActionUnchanged {
 		d.emit(name, Event{Type: EventDone, Desired: desired, Updated: applied.Status.UpdatedReplicas, Ready: applied.Status.AvailableReplicas, Message: fmt.Sprintf("%s unchanged", name)})
-		return Result{Kind: kindDeployment, Name: name, Action: action, Replicas: applied.Status.AvailableReplicas}, nil
+		return Result{Kind: kindDeployment, Name: name, Action: action, Replicas: applied.Status.AvailableReplicas, Record: rec}, nil
 	}
 	if err := d.wait(ctx, applied, o); err != nil {
 		// The viewer's own failure is the Deployment's progress deadline.
@@ -131,7 +143,7 @@ func (d *Deployments) Deploy(ctx context.Context, obj *unstructured.Unstructured
 		return Result{}, &FailedError{Kind: kindDeployment, Name: name, RolledBack: true, Err: err}
 	}
 	d.emit(name, Event{Type: EventDone, Desired: desired, Updated: desired, Ready: desired, Message: fmt.Sprintf("%s %s", name, action)})
-	return Result{Kind: kindDeployment, Name: name, Action: action, Replicas: desired}, nil
+	return Result{Kind: kindDeployment, Name: name, Action: action, Replicas: desired, Record: rec}, nil
 }
 
 // Rollback returns the named Deployment to its previous revision and waits
@@ -147,7 +159,24 @@ func (d *Deployments) Rollback(ctx context.Context, name string, o Options) (Res
 	if err != nil {
 		return Result{}, &FailedError{Kind: kindDeployment, Name: name, Err: err}
 	}
-	return Result{Kind: kindDeployment, Name: name, Action: ActionRolledBack, Replicas: ptr.Deref(dep.Spec.Replicas, 1)}, nil
+	res := Result{Kind: kindDeployment, Name: name, Action: ActionRolledBack, Replicas: ptr.Deref(dep.Spec.Replicas, 1)}
+	if o.Record != nil {
+		// The rollback is a deploy of the previous revision: it is recorded
+		// on the Deployment like any other.
+		r := *o.Record
+		if images := imageList(&dep.Spec.Template); len(images) > 0 {
+			r.Image = images[0]
+		}
+		patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": r.Annotations()}})
+		if err != nil {
+			return Result{}, err
+		}
+		if _, err := d.Client.AppsV1().Deployments(d.Namespace).Patch(ctx, name, types.MergePatchType, patch, DryRunNone.PatchOptions()); err != nil {
+			return Result{}, fmt.Errorf("cannot record the rollback on Deployment %q: %w", name, err)
+		}
+		res.Record = &r
+	}
+	return res, nil
 }
 
 func (d *Deployments) rollback(ctx context.Context, name string, o Options) (*appsv1.Deployment, error) {

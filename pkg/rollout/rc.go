@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 
+	"github.com/envops/kubectl-envops/pkg/audit"
 	"github.com/envops/kubectl-envops/pkg/kube/watcher"
 )
 
@@ -61,6 +62,8 @@ type Plan struct {
 	// Takeover is set when the controller was written by an earlier release
 	// and is first taken over (its selector simplified, its pods relabelled).
 	Takeover bool
+	// Record is the audit record the write carries, nil when it carries none.
+	Record *audit.Record
 
 	write  bool
 	target target
@@ -182,7 +185,7 @@ func (u *ReplicationControllers) run(ctx context.Context, name string, want *cor
 	if err != nil {
 		return Result{}, err
 	}
-	res := Result{Kind: kindRC, Name: name, Action: p.Action, Replicas: p.target.desired}
+	res := Result{Kind: kindRC, Name: name, Action: p.Action, Replicas: p.target.desired, Record: p.Record}
 	if err := r.follow(ctx, live, p); err != nil {
 		if errors.Is(err, errPaused) {
 			res.Paused = true
@@ -241,6 +244,7 @@ func (r *rcRun) decide(live, want *corev1.ReplicationController, mo mode) (*Plan
 		rc.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: kindRC}
 		p.Action, p.Desired, p.write = ActionCreated, rc, true
 		p.target = target{hash: hash, desired: desired, minReady: rc.Spec.MinReadySeconds}
+		r.stamp(p)
 		return p, r.withFenceposts(p, rc.Spec.Template)
 	}
 	state := updateStateOf(live)
@@ -323,7 +327,25 @@ func (r *rcRun) decide(live, want *corev1.ReplicationController, mo mode) (*Plan
 	p.target.pauseAfter = pauseAfter
 	p.Desired = up
 	p.write = !equality.Semantic.DeepEqual(up.ObjectMeta, live.ObjectMeta) || !equality.Semantic.DeepEqual(up.Spec, live.Spec)
+	if p.write {
+		r.stamp(p)
+	}
 	return p, nil
+}
+
+// stamp writes the audit record on the controller the plan writes, with
+// the image its template then runs: the one record history, status and
+// the change cause all read.
+func (r *rcRun) stamp(p *Plan) {
+	if r.o.Record == nil {
+		return
+	}
+	rec := *r.o.Record
+	if images := imageList(p.Desired.Spec.Template); len(images) > 0 {
+		rec.Image = images[0]
+	}
+	p.Desired.Annotations = merged(p.Desired.Annotations, rec.Annotations())
+	p.Record = &rec
 }
 
 // withFenceposts resolves the surge and unavailability of p's target; any

@@ -69,6 +69,10 @@ type Options struct {
 	Holder string
 	// BreakLock takes the lock of another deploy that still looks alive.
 	BreakLock bool
+	// Record, when set, is the audit record written on the controller
+	// whenever a deploy, a continue or a rollback writes it, with its image
+	// set to the image the controller then runs; Result.Record returns it.
+	Record *audit.Record
 }
 
 // DryRun says whether and where changes are only simulated.
@@ -130,6 +134,9 @@ type Result struct {
 	DryRun bool
 	// Paused is set when the update stopped at its canary (PauseAfter).
 	Paused bool
+	// Record is the audit record written on the controller (Options.Record
+	// with the image rolled out); nil when nothing was written.
+	Record *audit.Record
 }
 
 // FailedError is returned when an update fails: pods that cannot start, no
