@@ -184,8 +184,8 @@ func TestDeployPrinter(t *testing.T) {
 	at := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 	events := []rollout.Event{
 		{Time: at, Type: rollout.EventStarted, App: "web", Kind: "ReplicationController", Name: "web", Message: "rolling update of web"},
-		{Time: at, Type: rollout.EventProgress, App: "web", Kind: "ReplicationController", Name: "web", Desired: 4, Updated: 1, Ready: 0, Old: 4},
-		{Time: at, Type: rollout.EventProgress, App: "web", Kind: "ReplicationController", Name: "web", Desired: 4, Updated: 2, Ready: 1, Old: 3},
+		{Time: at, Type: rollout.EventProgress, App: "web", Kind: "ReplicationController", Name: "web", Desired: 4, Updated: 1, Ready: 0, Serving: 4, Old: 4},
+		{Time: at, Type: rollout.EventProgress, App: "web", Kind: "ReplicationController", Name: "web", Desired: 4, Updated: 2, Ready: 1, Serving: 4, Old: 3},
 		{Time: at, Type: rollout.EventDone, App: "web", Kind: "ReplicationController", Name: "web", Message: "rolled out web"},
 	}
 	result := deploy.ObjectResult{Result: rollout.Result{Kind: "ReplicationController", Name: "web", Action: rollout.ActionRolledOut, Replicas: 4}, APIVersion: "v1", Namespace: "shop"}
@@ -201,8 +201,8 @@ func TestDeployPrinter(t *testing.T) {
 		p.Finished(app)
 		p.Close([]*deploy.Result{app})
 		want := "2026-11-25T10:00:00Z ReplicationController/web started: rolling update of web\n" +
-			"2026-11-25T10:00:00Z ReplicationController/web progress: 0 of 4 new pods ready, 1 created; 4 old pods left\n" +
-			"2026-11-25T10:00:00Z ReplicationController/web progress: 1 of 4 new pods ready, 2 created; 3 old pods left\n" +
+			"2026-11-25T10:00:00Z ReplicationController/web progress: 4 of 4 pods ready, 0 on the new template; 4 old left\n" +
+			"2026-11-25T10:00:00Z ReplicationController/web progress: 4 of 4 pods ready, 1 on the new template; 3 old left\n" +
 			"2026-11-25T10:00:00Z ReplicationController/web done: rolled out web\n" +
 			"ReplicationController/web rolled out (4 replicas)\n"
 		if buf.String() != want {
@@ -226,10 +226,10 @@ func TestDeployPrinter(t *testing.T) {
 		p.Finished(app)
 		p.Close([]*deploy.Result{app})
 		want := "ReplicationController/web started: rolling update of web\n" +
-			"ReplicationController/web: 0 of 4 new pods ready, 1 created; 4 old pods left\n" +
-			"\033[1A\033[JReplicationController/web: 1 of 4 new pods ready, 2 created; 3 old pods left\n" +
+			"ReplicationController/web: 4 of 4 pods ready, 0 on the new template; 4 old left\n" +
+			"\033[1A\033[JReplicationController/web: 4 of 4 pods ready, 1 on the new template; 3 old left\n" +
 			"\033[1A\033[JReplicationController/web done: rolled out web\n" +
-			"ReplicationController/web: 1 of 4 new pods ready, 2 created; 3 old pods left\n" +
+			"ReplicationController/web: 4 of 4 pods ready, 1 on the new template; 3 old left\n" +
 			"\033[1A\033[J"
 		if buf.String() != want {
 			t.Errorf("got %q\nwant %q", buf.String(), want)

@@ -129,13 +129,13 @@ func (p *deployPrinter) Event(e rollout.Event) {
 	p.line(fmt.Sprintf("%s %s %s: %s", p.stamp(e.Time), who, e.Type, msg))
 }
 
-// progressText is a progress event as a sentence: the pods of the new
-// template, and the old ones still serving.
+// progressText is a progress event as the updater tells it, in a sentence
+// counting what serves; counts alone when an event carries no message.
 func progressText(e rollout.Event) string {
-	if e.Message != "" && e.Desired == 0 && e.Updated == 0 && e.Ready == 0 && e.Old == 0 {
+	if e.Message != "" {
 		return e.Message
 	}
-	return fmt.Sprintf("%d of %d new pods ready, %d created; %d old pods left", e.Ready, e.Desired, e.Updated, e.Old)
+	return fmt.Sprintf("%d of %d pods ready, %d on the new template; %d old left", e.Serving, e.Desired, e.Ready, e.Old)
 }
 
 func (p *deployPrinter) stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }

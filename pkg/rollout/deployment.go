@@ -333,7 +333,7 @@ func (d *Deployments) wait(ctx context.Context, dep *appsv1.Deployment, o Option
 			}
 		}
 		desired := ptr.Deref(cur.Spec.Replicas, 1)
-		ev := Event{Type: EventProgress, Desired: desired, Updated: cur.Status.UpdatedReplicas, Ready: min(cur.Status.AvailableReplicas, cur.Status.UpdatedReplicas), Old: max(0, cur.Status.Replicas-cur.Status.UpdatedReplicas)}
+		ev := Event{Type: EventProgress, Desired: desired, Updated: cur.Status.UpdatedReplicas, Ready: min(cur.Status.AvailableReplicas, cur.Status.UpdatedReplicas), Serving: cur.Status.AvailableReplicas, Old: max(0, cur.Status.Replicas-cur.Status.UpdatedReplicas)}
 		if ev.Desired != shown.Desired || ev.Updated != shown.Updated || ev.Ready != shown.Ready || ev.Old != shown.Old {
 			ev.Message = strings.TrimSpace(msg)
 			d.emit(dep.Name, ev)

@@ -57,6 +57,8 @@ type Event struct {
 	Updated int32 `json:"updated"`
 	// Ready is the number of available pods on the new template.
 	Ready int32 `json:"ready"`
+	// Serving is the number of available pods, of either template.
+	Serving int32 `json:"serving"`
 	// Old is the number of pods still on the previous template.
 	Old int32 `json:"old"`
 }
@@ -78,4 +80,24 @@ func connectionEvent(o watcher.Outage) Event {
 		return Event{Type: EventNotice, Message: fmt.Sprintf("cannot reach the API server (%v); the update holds where it is until it answers", cause)}
 	}
 	return Event{Type: EventNotice, Message: fmt.Sprintf("the API server answers again after %s out of reach (%v)", o.Until.Sub(o.Since).Round(100*time.Millisecond), cause)}
+}
+
+// progressMessage says in one sentence how an update stands: the pods that
+// serve against the desired count and how many of them run the new
+// template, then how far the new pods are and how many old ones are left.
+func progressMessage(e Event) string {
+	return fmt.Sprintf("%d of %d pods ready, %d on the new template; %d of %d new %s created, %s left",
+		e.Serving, e.Desired, e.Ready, e.Updated, e.Desired, plural(e.Desired, "pod"), countOf(e.Old, "old pod"))
+}
+
+// countOf is n and noun, plural when n is not 1: "1 old pod", "3 old pods".
+func countOf(n int32, noun string) string {
+	return fmt.Sprintf("%d %s", n, plural(n, noun))
+}
+
+func plural(n int32, noun string) string {
+	if n == 1 {
+		return noun
+	}
+	return noun + "s"
 }

@@ -403,11 +403,11 @@ func (r *rcRun) write(ctx context.Context, p *Plan) (*corev1.ReplicationControll
 	case p.Resume:
 		r.emit(Event{Type: EventResumed, Desired: p.target.desired, Message: fmt.Sprintf("continuing the update of %s to %s", r.name, strings.Join(imageList(p.Desired.Spec.Template), ", "))})
 	case p.Action == ActionRolledOut || p.Action == ActionRolledBack:
-		what := "rolling update"
+		what := "rolling update of"
 		if p.Action == ActionRolledBack {
 			what = "rolling back"
 		}
-		r.emit(Event{Type: EventStarted, Desired: p.target.desired, Message: fmt.Sprintf("%s of %s to %s: max surge %d, max unavailable %d", what, r.name, strings.Join(imageList(p.Desired.Spec.Template), ", "), p.target.f.surge, p.target.f.unavailable)})
+		r.emit(Event{Type: EventStarted, Desired: p.target.desired, Message: fmt.Sprintf("%s %s to %s: max surge %d, max unavailable %d", what, r.name, strings.Join(imageList(p.Desired.Spec.Template), ", "), p.target.f.surge, p.target.f.unavailable)})
 		if p.target.f.notice != "" {
 			r.emit(Event{Type: EventNotice, Message: p.target.f.notice})
 		}
@@ -545,6 +545,11 @@ func (r *rcRun) follow(ctx context.Context, written *corev1.ReplicationControlle
 	best := counts{newAvailable: -1, oldActive: 1 << 30}
 	var lastWrite time.Time
 	var shown Event
+	// noticed is the passing failure last told.
+	noticed := ""
+	// scaledTo is the replica count this run last wrote: another count on
+	// a newer generation is someone else's scaling, which the update keeps.
+	scaledTo := ptr.Deref(written.Spec.Replicas, 1)
 	for {
 		if err := r.w.Failed(); err != nil {
 			return fmt.Errorf("lost the watch on namespace %q: %w", r.Namespace, err)
@@ -565,13 +570,19 @@ func (r *rcRun) follow(ctx context.Context, written *corev1.ReplicationControlle
 		} else if err != nil {
 			return err
 		}
+		if replicas := ptr.Deref(rc.Spec.Replicas, 1); rc.Generation > generation && replicas != scaledTo {
+			if err := r.keepScaling(ctx, rc, &t, replicas); err != nil {
+				return err
+			}
+			generation, scaledTo = rc.Generation, replicas
+		}
 		obs := &observed{rc: rc, pods: r.podsOf(rc), deleted: r.deleted, now: now}
 		r.forgetDeleted(obs.pods)
 		c := obs.count(t)
 
-		ev := Event{Type: EventProgress, Desired: t.desired, Updated: c.newActive, Ready: c.newAvailable, Old: c.oldActive}
-		if ev.Updated != shown.Updated || ev.Ready != shown.Ready || ev.Old != shown.Old || shown.Type == "" {
-			ev.Message = fmt.Sprintf("%d/%d ready, %d updated, %d old", ev.Ready, ev.Desired, ev.Updated, ev.Old)
+		ev := Event{Type: EventProgress, Desired: t.desired, Updated: c.newActive, Ready: c.newAvailable, Serving: c.available(), Old: c.oldActive}
+		if ev.Updated != shown.Updated || ev.Ready != shown.Ready || ev.Old != shown.Old || ev.Serving != shown.Serving || shown.Type == "" {
+			ev.Message = progressMessage(ev)
 			r.emit(ev)
 			shown = ev
 		}
@@ -583,8 +594,20 @@ func (r *rcRun) follow(ctx context.Context, written *corev1.ReplicationControlle
 		if failure != nil && (failure.Definite || !now.Before(progressAt.Add(grace))) {
 			return failure
 		}
-		if err := replicaFailure(rc); err != nil && !now.Before(progressAt.Add(grace)) {
-			return err
+		cannotCreate := replicaFailure(rc)
+		if cannotCreate != nil && !now.Before(progressAt.Add(grace)) {
+			return cannotCreate
+		}
+		// A failure that may pass is told as soon as it is seen, with how
+		// long the update gives it: the grace is not spent in silence.
+		var passing error = cannotCreate
+		if failure != nil {
+			passing = failure
+		}
+		if why := passing; why != nil && why.Error() != noticed {
+			noticed = why.Error()
+			r.emit(Event{Type: EventNotice, Message: fmt.Sprintf("%v; the update waits up to %s after its last progress (until %s) for this to clear, then fails",
+				why, grace, progressAt.Add(grace).UTC().Format(time.TimeOnly))})
 		}
 		if !now.Before(progressAt.Add(timeout)) {
 			return fmt.Errorf("%w for %s: %d of %d pods on the new template available%s", ErrNoProgress, timeout, c.newAvailable, t.desired, notReadyDetail(obs, t.hash))
@@ -605,9 +628,18 @@ func (r *rcRun) follow(ctx context.Context, written *corev1.ReplicationControlle
 		}
 		switch s.kind {
 		case stepScale:
-			if generation, err = r.scale(ctx, rc, s.replicas); err != nil {
+			g, err := r.scale(ctx, rc, s.replicas)
+			if errors.Is(err, errStale) {
+				// Read the controller again before deciding again.
+				if live, gerr := r.get(ctx, r.name); gerr == nil && live != nil {
+					_ = r.w.Wait(ctx, now.Add(50*time.Millisecond))
+				}
+				continue
+			}
+			if err != nil {
 				return err
 			}
+			generation, scaledTo = g, s.replicas
 			continue
 		case stepDelete:
 			if err := r.deletePods(ctx, s.pods); err != nil {
@@ -620,7 +652,7 @@ func (r *rcRun) follow(ctx context.Context, written *corev1.ReplicationControlle
 				return err
 			}
 			r.emit(Event{Type: EventPaused, Desired: t.desired, Updated: c.newActive, Ready: c.newAvailable, Old: c.oldActive,
-				Message: fmt.Sprintf("paused with %d of %d pods on the new template", c.newAvailable, t.desired)})
+				Serving: c.available(), Message: fmt.Sprintf("paused with %d of %d pods on the new template", c.newAvailable, t.desired)})
 			return errPaused
 		case stepDone:
 			if _, ok := rc.Annotations[AnnotationUpdate]; ok {
@@ -628,7 +660,7 @@ func (r *rcRun) follow(ctx context.Context, written *corev1.ReplicationControlle
 					return err
 				}
 			}
-			r.emit(Event{Type: EventDone, Desired: t.desired, Updated: t.desired, Ready: t.desired, Message: fmt.Sprintf("%s runs %d ready pods of %s", r.name, t.desired, strings.Join(imageList(rc.Spec.Template), ", "))})
+			r.emit(Event{Type: EventDone, Desired: t.desired, Updated: t.desired, Ready: t.desired, Serving: t.desired, Message: fmt.Sprintf("%s runs %s of %s", r.name, countOf(t.desired, "ready pod"), strings.Join(imageList(rc.Spec.Template), ", "))})
 			return nil
 		}
 		wake := progressAt.Add(timeout)
@@ -642,6 +674,27 @@ func (r *rcRun) follow(ctx context.Context, written *corev1.ReplicationControlle
 			return err
 		}
 	}
+}
+
+// keepScaling takes a replica count someone else set during the update
+// (kubectl scale) as the update's new desired count: the update goes on
+// toward it, records it for a resume, and says so, rather than scaling
+// back what the user asked for.
+func (r *rcRun) keepScaling(ctx context.Context, rc *corev1.ReplicationController, t *target, replicas int32) error {
+	surge, unavailable := r.o.Strategy()
+	f, err := resolveFenceposts(surge, unavailable, replicas, templateHostPort(rc.Spec.Template))
+	if err != nil {
+		return err
+	}
+	was := t.desired
+	t.desired, t.f = replicas, f
+	state := UpdateState{Desired: replicas, PauseAfter: t.pauseAfter}
+	if err := r.annotate(ctx, rc, AnnotationUpdate, ptr.To(state.encode())); err != nil {
+		return err
+	}
+	r.emit(Event{Type: EventNotice, Desired: replicas, Message: fmt.Sprintf("%s was scaled to %d replicas by someone else during the update; the update keeps that and heads for %s instead of %d",
+		r.name, replicas, countOf(replicas, "pod"), was)})
+	return nil
 }
 
 // forgetDeleted drops pods from the deleted set once the cache shows them
@@ -663,11 +716,20 @@ func (r *rcRun) forgetDeleted(pods []*corev1.Pod) {
 	}
 }
 
+// errStale is a step planned on an observation someone else's write has
+// since replaced; the updater observes again.
+var errStale = errors.New("the controller changed since it was observed")
+
 // scale sets rc's replicas and returns the generation the change has.
 func (r *rcRun) scale(ctx context.Context, rc *corev1.ReplicationController, replicas int32) (int64, error) {
-	// The uid makes the patch fail rather than touch a re-created namesake.
-	patch := fmt.Appendf(nil, `{"metadata":{"uid":%q},"spec":{"replicas":%d}}`, rc.UID, replicas)
+	// The uid makes the patch fail rather than touch a re-created namesake;
+	// the resourceVersion, rather than overwrite a scaling made by someone
+	// else since rc was observed.
+	patch := fmt.Appendf(nil, `{"metadata":{"uid":%q,"resourceVersion":%q},"spec":{"replicas":%d}}`, rc.UID, rc.ResourceVersion, replicas)
 	out, err := r.Client.CoreV1().ReplicationControllers(r.Namespace).Patch(ctx, rc.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: FieldManager})
+	if apierrors.IsConflict(err) {
+		return 0, errStale
+	}
 	if err != nil {
 		return 0, fmt.Errorf("cannot scale ReplicationController %q to %d: %w", rc.Name, replicas, err)
 	}
@@ -714,7 +776,7 @@ func (r *rcRun) deletePods(ctx context.Context, pods []*corev1.Pod) error {
 	for _, p := range pods {
 		names = append(names, p.Name)
 	}
-	r.step("deleted %d old pods: %s", len(pods), strings.Join(names, ", "))
+	r.step("deleted %s: %s", countOf(int32(len(pods)), "old pod"), strings.Join(names, ", "))
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/envops/kubectl-envops/pkg/audit"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -611,3 +612,55 @@ func waitFor(t *testing.T, cond func() bool) {
 }
 
 var _ = ptr.To[int32]
+
+// A failure that may pass is told when first seen, with how long the
+// update gives it; the progress lines count the pods that serve.
+func TestTransientFailureIsToldAsTheGraceStarts(t *testing.T) {
+	c := started(t, 5, "web:1", 4)
+	var events []Event
+	u := &ReplicationControllers{Client: c.cs, Namespace: c.ns, Events: func(e Event) { events = append(events, e) }}
+	_, err := u.Deploy(testCtx(t), webRC("web:pullbackoff", 4), fast(Options{MaxSurge: count(1), MaxUnavailable: count(0), FailureGrace: 150 * time.Millisecond}))
+	var pf *PodFailure
+	if !errors.As(err, &pf) {
+		t.Fatalf("err = %v, want a pod failure", err)
+	}
+	notices := 0
+	for _, e := range events {
+		if e.Type == EventNotice && strings.Contains(e.Message, "ImagePullBackOff") && strings.Contains(e.Message, "waits up to 150ms") {
+			notices++
+		}
+		if e.Type == EventProgress && e.Serving < 4 {
+			t.Errorf("progress says %d pods serve with max unavailable 0: %s", e.Serving, e.Message)
+		}
+	}
+	if notices != 1 {
+		t.Errorf("%d notices of the back-off, want one before the update failed:\n%v", notices, events)
+	}
+	for _, e := range events {
+		if e.Type == EventProgress {
+			if want := "4 of 4 pods ready, 0 on the new template"; !strings.HasPrefix(e.Message, want) {
+				t.Errorf("the first progress line is %q, want it to start %q", e.Message, want)
+			}
+			break
+		}
+	}
+}
+
+// The record given is written with the image the controller then runs: a
+// rollback records the previous image.
+func TestTheRecordCarriesTheImageRolledOut(t *testing.T) {
+	c := started(t, 5, "web:1", 2)
+	rec := &audit.Record{User: "ci", Time: time.Unix(1000, 0), Environment: "dev", Cause: "roll"}
+	u := &ReplicationControllers{Client: c.cs, Namespace: c.ns}
+	res, err := u.Deploy(testCtx(t), webRC("web:2", 2), fast(Options{Record: rec}))
+	if err != nil || res.Record == nil || res.Record.Image != "web:2" {
+		t.Fatalf("deploy: record %+v, %v", res.Record, err)
+	}
+	res, err = u.Rollback(testCtx(t), "web", fast(Options{Record: rec}))
+	if err != nil || res.Record == nil || res.Record.Image != "web:1" {
+		t.Fatalf("rollback: record %+v, %v", res.Record, err)
+	}
+	if got, _ := audit.FromAnnotations(c.rc("web").Annotations); got.Image != "web:1" || got.Cause != "roll" {
+		t.Errorf("the controller records %+v after the rollback", got)
+	}
+}

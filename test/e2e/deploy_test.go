@@ -432,3 +432,36 @@ func webDeployment(replicas int32, image string) *unstructured.Unstructured {
 	unstructured.RemoveNestedField(obj.Object, "spec", "template", "metadata", "creationTimestamp")
 	return obj
 }
+
+// --diff answers as kubectl diff does (1 with differences, 0 without), and
+// --dry-run=server -o yaml prints the objects the deploy would send.
+func TestDeployDiffAndDryRunOutput(t *testing.T) {
+	ns := newNamespace(t, devContext)
+	dir := deployProject(t, ns, "shop", 2)
+	if r := deploy(t, dir); r.ExitCode != 0 {
+		t.Fatalf("first deploy:\n%s", r)
+	}
+	r := runKubectl(t, dir, "", "envops", "deploy", "web", "--env", "dev", "--diff")
+	if r.ExitCode != 0 || r.Stdout != "" {
+		t.Errorf("--diff with nothing to change should print nothing and exit 0:\n%s", r)
+	}
+	r = runKubectl(t, dir, "", "envops", "deploy", "web", "--env", "dev", "--image", "nginx:1.28", "--diff")
+	if r.ExitCode != 1 || !strings.Contains(r.Stdout, "+      - image: nginx:1.28") {
+		t.Errorf("--diff with a change should show it and exit 1:\n%s", r)
+	}
+	r = runKubectl(t, dir, "", "envops", "deploy", "web", "--env", "dev", "--image", "nginx:1.28", "--dry-run=server", "-o", "yaml")
+	objs := decodeObjects(t, r.Stdout)
+	if r.ExitCode != 0 || len(objs) != 1 || objs[0].GetKind() != "ReplicationController" || objs[0].GetNamespace() != ns {
+		t.Fatalf("--dry-run=server -o yaml should print the controller it would send:\n%s", r)
+	}
+	if c, _, _ := unstructured.NestedSlice(objs[0].Object, "spec", "template", "spec", "containers"); len(c) != 1 || c[0].(map[string]any)["image"] != "nginx:1.28" {
+		t.Errorf("the printed controller runs %v, want nginx:1.28", c)
+	}
+	r = runKubectl(t, dir, "", "envops", "deploy", "web", "--env", "dev", "--image", "nginx:1.28", "--dry-run=server", "-o", "name")
+	if r.ExitCode != 0 || r.Stdout != "replicationcontroller/web\n" {
+		t.Errorf("--dry-run=server -o name:\n%s", r)
+	}
+	if img := getRC(t, clientset(t, devContext), ns).Spec.Template.Spec.Containers[0].Image; img != "nginx:1.27" {
+		t.Errorf("a dry run changed the controller to %s", img)
+	}
+}

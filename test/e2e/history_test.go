@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -175,4 +176,84 @@ func TestAuditRecordsWhoChangedWhatAndWhy(t *testing.T) {
 			t.Errorf("applying the same agent again should change nothing:\n%s", again)
 		}
 	})
+}
+
+// Every path that changes a controller writes one record, with the image
+// it rolled out: a canary, its continue, and two rollbacks are four rows,
+// and status and the change cause agree with the newest. A deploy with
+// nothing to do writes no row and nothing at all.
+func TestHistoryRecordsEveryPathWithTheImageRolledOut(t *testing.T) {
+	cs := clientset(t, devContext)
+	ns := newNamespace(t, devContext)
+	declareDev(t, ns)
+	project := t.TempDir()
+	writeProjectFile(t, filepath.Join(project, ".envops.yaml"), "environments:\n  dev: {context: "+devContext+"}\n")
+	if r := runKubectl(t, project, "", "envops", "new", "web", "--tier", "frontend", "--role", "server", "--image", "registry.example.com/web:1.0", "--replicas", "dev=4"); r.ExitCode != 0 {
+		t.Fatalf("new:\n%s", r)
+	}
+	run := func(args ...string) result {
+		t.Helper()
+		r := runKubectl(t, project, "", append([]string{"envops", "deploy", "web", "--env", "dev", "-n", ns, "--yes"}, args...)...)
+		if r.ExitCode != 0 {
+			t.Fatalf("deploy %v:\n%s", args, r)
+		}
+		// Records are kept to the second, as Events are.
+		time.Sleep(1100 * time.Millisecond)
+		return r
+	}
+	run()
+	run("--image", "registry.example.com/web:1.6", "--pause-after", "2", "--max-surge", "1", "--max-unavailable", "0")
+	run("--continue")
+	run("--rollback")
+	run("--rollback")
+
+	r := runKubectl(t, "", "", "envops", "history", "web", "--context", devContext, "-n", ns, "-o", "json")
+	var entries []historyEntry
+	if err := json.Unmarshal([]byte(r.Stdout), &entries); r.ExitCode != 0 || err != nil {
+		t.Fatalf("history -o json (%v):\n%s", err, r)
+	}
+	want := []struct{ image, cause string }{
+		{"registry.example.com/web:1.6", "--rollback"},
+		{"registry.example.com/web:1.0", "--rollback"},
+		{"registry.example.com/web:1.6", "--continue"},
+		{"registry.example.com/web:1.6", "--pause-after=2"},
+		{"registry.example.com/web:1.0", "kubectl envops deploy web"},
+	}
+	if len(entries) != len(want) {
+		t.Fatalf("history has %d rows, want %d (the first deploy, the canary, continue and two rollbacks):\n%s", len(entries), len(want), r.Stdout)
+	}
+	for i, w := range want {
+		if entries[i].Image != w.image || !strings.Contains(entries[i].Cause, w.cause) {
+			t.Errorf("row %d: %s, %q; want %s and a cause with %q", i, entries[i].Image, entries[i].Cause, w.image, w.cause)
+		}
+	}
+	rc := getRC(t, cs, ns)
+	if got := rc.Annotations["kubernetes.io/change-cause"]; got != entries[0].Cause {
+		t.Errorf("the controller's change cause %q is not the newest row's %q", got, entries[0].Cause)
+	}
+	st := runKubectl(t, project, "", "envops", "status", "web", "-n", ns, "-o", "json")
+	var rows []struct {
+		DeployedAt time.Time `json:"deployedAt"`
+		Images     []string  `json:"images"`
+	}
+	if err := json.Unmarshal([]byte(st.Stdout), &rows); err != nil || len(rows) != 1 {
+		t.Fatalf("status -o json (%v):\n%s", err, st)
+	}
+	if newest, err := time.Parse(time.RFC3339, entries[0].Time); err != nil || !rows[0].DeployedAt.Equal(newest) || rows[0].Images[0] != entries[0].Image {
+		t.Errorf("status says last deployed %s at %s, history's newest row %s at %s", rows[0].Images[0], rows[0].DeployedAt, entries[0].Image, entries[0].Time)
+	}
+
+	// Nothing to do: unchanged, no write, no row.
+	before := rc.ResourceVersion
+	r = run("--image", "registry.example.com/web:1.6")
+	if !strings.Contains(r.Stdout, "ReplicationController/web unchanged") {
+		t.Errorf("deploying what runs should say unchanged:\n%s", r)
+	}
+	if after := getRC(t, cs, ns).ResourceVersion; after != before {
+		t.Errorf("a deploy with nothing to do wrote the controller (resourceVersion %s -> %s)", before, after)
+	}
+	r = runKubectl(t, "", "", "envops", "history", "web", "--context", devContext, "-n", ns, "-o", "json")
+	if err := json.Unmarshal([]byte(r.Stdout), &entries); err != nil || len(entries) != len(want) {
+		t.Errorf("a deploy with nothing to do added a row (%v):\n%s", err, r.Stdout)
+	}
 }

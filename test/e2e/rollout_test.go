@@ -856,3 +856,29 @@ patches:
 		t.Errorf("Ready pods fell to %d, below desired-maxUnavailable = 2", got)
 	}
 }
+
+// kubectl scale during an update is kept: the update heads for the new
+// count, says so, and ends with that many pods on the new template.
+func TestRCKeepsAScalingMadeDuringTheUpdate(t *testing.T) {
+	cs := clientset(t, devContext)
+	ns := newNamespace(t, devContext)
+	dir := deployProject(t, ns, "shop", 4)
+	if r := deploy(t, dir); r.ExitCode != 0 {
+		t.Fatalf("first deploy:\n%s", r)
+	}
+	wait := startDeploy(t, dir, "web", "--env", "dev", "--image", "nginx:1.28", "--max-surge", "1", "--max-unavailable", "0", "--update-period", "2s")
+	waitFor(t, time.Minute, "the update to start", func() bool {
+		return getRC(t, cs, ns).Annotations[annUpdate] != ""
+	})
+	if r := runKubectl(t, dir, "", "--context", devContext, "-n", ns, "scale", "rc", "web", "--replicas", "8"); r.ExitCode != 0 {
+		t.Fatal(r)
+	}
+	r := wait()
+	if r.ExitCode != 0 {
+		t.Fatalf("the update should finish with the new count:\n%s", r)
+	}
+	if !strings.Contains(r.Stdout, "was scaled to 8 replicas by someone else during the update") {
+		t.Errorf("the deploy did not say it kept the scaling:\n%s", r.Stdout)
+	}
+	assertSettled(t, cs, ns, 8, "nginx:1.28")
+}
