@@ -153,7 +153,11 @@ func (p *deployPrinter) Result(app string, r deploy.ObjectResult) {
 	}
 	line := fmt.Sprintf("%s/%s %s", r.Kind, r.Name, actionText(r.Result, p.dryRun))
 	if r.Action != deploy.ActionPruned && (r.Kind == deploy.KindReplicationController || r.Kind == deploy.KindDeployment) {
-		line += fmt.Sprintf(" (%d replicas)", r.Replicas)
+		unit := "replicas"
+		if r.Replicas == 1 {
+			unit = "replica"
+		}
+		line += fmt.Sprintf(" (%d %s)", r.Replicas, unit)
 	}
 	if p.many {
 		line = app + ": " + line

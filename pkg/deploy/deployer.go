@@ -266,6 +266,8 @@ var errNotStarted = errors.New("not started")
 func (d *Deployer) deploy(ctx context.Context, req Request, res *Result) error {
 	p, o := req.Plan, req.Options
 	dryRun := o.DryRun != rollout.DryRunNone
+	// The image the deploy is for, until a controller says what it runs.
+	res.Image = imageOf(p.Controllers)
 	namespaces := d.Namespaces(p)
 	// The environment and access checks run before anything else touches
 	// the cluster, bounded by --timeout too, so that a server that never
@@ -376,13 +378,10 @@ func (d *Deployer) deploy(ctx context.Context, req Request, res *Result) error {
 		d.done(req.App, res, obj, r, ns)
 		if r.Record != nil {
 			records = append(records, written{obj, ns, *r.Record})
-			if res.Image == "" {
+			if len(records) == 1 {
 				res.Image = r.Record.Image
 			}
 		}
-	}
-	if res.Image == "" {
-		res.Image = imageOf(marked.Controllers)
 	}
 	switch {
 	case paused:

@@ -224,7 +224,7 @@ func (e *ManyError) Error() string {
 	if len(skipped) > 0 {
 		parts = append(parts, fmt.Sprintf("%d not started (%s)", len(skipped), strings.Join(skipped, ", ")))
 	}
-	return strings.Join(parts, ", ") + "; run the same command again to finish what was left"
+	return strings.Join(parts, ", ") + "; fix what failed, then run the same command again to finish what was left"
 }
 
 // Unwrap is the worst app's error.

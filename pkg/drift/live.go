@@ -65,6 +65,15 @@ func (r Report) InSync() bool {
 // Brief says in a few words what is out of sync, for a table cell: "in
 // sync", or the first objects out of sync and what differs in them.
 func (r Report) Brief() string {
+	missing := 0
+	for _, o := range r.Objects {
+		if o.State == Missing {
+			missing++
+		}
+	}
+	if missing > 0 && missing == len(r.Objects) {
+		return "not deployed"
+	}
 	var parts []string
 	for _, o := range r.Objects {
 		switch o.State {

@@ -839,7 +839,7 @@ func (r *rcRun) rollBack(ctx context.Context, live *corev1.ReplicationController
 	if err := r.follow(ctx, written, p); err != nil {
 		return err
 	}
-	r.emit(Event{Type: EventRolledBack, Desired: p.target.desired, Updated: p.target.desired, Ready: p.target.desired, Message: fmt.Sprintf("rolled back: %s runs %d pods of the previous template", r.name, p.target.desired)})
+	r.emit(Event{Type: EventRolledBack, Desired: p.target.desired, Updated: p.target.desired, Ready: p.target.desired, Message: fmt.Sprintf("rolled back: %s runs %s of the previous template", r.name, countOf(p.target.desired, "pod"))})
 	return nil
 }
 
