@@ -201,8 +201,8 @@ func TestDeployPrinter(t *testing.T) {
 		p.Finished(app)
 		p.Close([]*deploy.Result{app})
 		want := "2026-11-25T10:00:00Z ReplicationController/web started: rolling update of web\n" +
-			"2026-11-25T10:00:00Z ReplicationController/web progress: 4 of 4 pods ready, 0 on the new template; 4 old left\n" +
-			"2026-11-25T10:00:00Z ReplicationController/web progress: 4 of 4 pods ready, 1 on the new template; 3 old left\n" +
+			"2026-11-25T10:00:00Z ReplicationController/web progress: 4 wanted: 4 ready (0 new, 4 old), 1 new starting, 4 old pods to replace\n" +
+			"2026-11-25T10:00:00Z ReplicationController/web progress: 4 wanted: 4 ready (1 new, 3 old), 1 new starting, 3 old pods to replace\n" +
 			"2026-11-25T10:00:00Z ReplicationController/web done: rolled out web\n" +
 			"ReplicationController/web rolled out (4 replicas)\n"
 		if buf.String() != want {
@@ -226,10 +226,10 @@ func TestDeployPrinter(t *testing.T) {
 		p.Finished(app)
 		p.Close([]*deploy.Result{app})
 		want := "ReplicationController/web started: rolling update of web\n" +
-			"ReplicationController/web: 4 of 4 pods ready, 0 on the new template; 4 old left\n" +
-			"\033[1A\033[JReplicationController/web: 4 of 4 pods ready, 1 on the new template; 3 old left\n" +
+			"ReplicationController/web: 4 wanted: 4 ready (0 new, 4 old), 1 new starting, 4 old pods to replace\n" +
+			"\033[1A\033[JReplicationController/web: 4 wanted: 4 ready (1 new, 3 old), 1 new starting, 3 old pods to replace\n" +
 			"\033[1A\033[JReplicationController/web done: rolled out web\n" +
-			"ReplicationController/web: 4 of 4 pods ready, 1 on the new template; 3 old left\n" +
+			"ReplicationController/web: 4 wanted: 4 ready (1 new, 3 old), 1 new starting, 3 old pods to replace\n" +
 			"\033[1A\033[J"
 		if buf.String() != want {
 			t.Errorf("got %q\nwant %q", buf.String(), want)

@@ -135,7 +135,7 @@ func progressText(e rollout.Event) string {
 	if e.Message != "" {
 		return e.Message
 	}
-	return fmt.Sprintf("%d of %d pods ready, %d on the new template; %d old left", e.Serving, e.Desired, e.Ready, e.Old)
+	return rollout.ProgressMessage(e)
 }
 
 func (p *deployPrinter) stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }

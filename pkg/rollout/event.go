@@ -82,12 +82,20 @@ func connectionEvent(o watcher.Outage) Event {
 	return Event{Type: EventNotice, Message: fmt.Sprintf("the API server answers again after %s out of reach (%v)", o.Until.Sub(o.Since).Round(100*time.Millisecond), cause)}
 }
 
-// progressMessage says in one sentence how an update stands: the pods that
-// serve against the desired count and how many of them run the new
-// template, then how far the new pods are and how many old ones are left.
-func progressMessage(e Event) string {
-	return fmt.Sprintf("%d of %d pods ready, %d on the new template; %d of %d new %s created, %s left",
-		e.Serving, e.Desired, e.Ready, e.Updated, e.Desired, plural(e.Desired, "pod"), countOf(e.Old, "old pod"))
+// ProgressMessage says in one sentence how an update stands: the pods
+// wanted, the pods that serve and how many of them run the new template,
+// the new pods still starting, and the old pods left to replace. During a
+// surge more pods serve than are wanted; the sentence says so without a
+// count of the form "5 of 4".
+func ProgressMessage(e Event) string {
+	msg := fmt.Sprintf("%d wanted: %d ready (%d new, %d old)", e.Desired, e.Serving, e.Ready, max(0, e.Serving-e.Ready))
+	if starting := e.Updated - e.Ready; starting > 0 {
+		msg += fmt.Sprintf(", %d new starting", starting)
+	}
+	if e.Old == 0 {
+		return msg + ", no old pod left"
+	}
+	return msg + ", " + countOf(e.Old, "old pod") + " to replace"
 }
 
 // countOf is n and noun, plural when n is not 1: "1 old pod", "3 old pods".

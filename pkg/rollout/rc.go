@@ -582,7 +582,7 @@ func (r *rcRun) follow(ctx context.Context, written *corev1.ReplicationControlle
 
 		ev := Event{Type: EventProgress, Desired: t.desired, Updated: c.newActive, Ready: c.newAvailable, Serving: c.available(), Old: c.oldActive}
 		if ev.Updated != shown.Updated || ev.Ready != shown.Ready || ev.Old != shown.Old || ev.Serving != shown.Serving || shown.Type == "" {
-			ev.Message = progressMessage(ev)
+			ev.Message = ProgressMessage(ev)
 			r.emit(ev)
 			shown = ev
 		}

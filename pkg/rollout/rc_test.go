@@ -638,7 +638,7 @@ func TestTransientFailureIsToldAsTheGraceStarts(t *testing.T) {
 	}
 	for _, e := range events {
 		if e.Type == EventProgress {
-			if want := "4 of 4 pods ready, 0 on the new template"; !strings.HasPrefix(e.Message, want) {
+			if want := "4 wanted: 4 ready (0 new, 4 old)"; !strings.HasPrefix(e.Message, want) {
 				t.Errorf("the first progress line is %q, want it to start %q", e.Message, want)
 			}
 			break
