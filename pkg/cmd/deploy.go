@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -315,59 +314,28 @@ func checkImageAndWebhook(image, webhook string) error {
 }
 
 // requests renders the chosen apps and makes one deploy request of each.
-// Every app is rendered before anything is sent, so that a broken overlay
-// stops the command before any app is deployed.
 func (o *DeployOptions) requests() ([]deploy.Request, error) {
 	images, err := o.images()
 	if err != nil {
 		return nil, err
 	}
-	apps := o.Apps
-	if o.All || o.Selector != "" {
-		if apps, err = render.Apps(o.cfg); err != nil {
-			return nil, inputError(err)
-		}
-		if len(apps) == 0 {
-			return nil, usageError("no apps to deploy: %s has no app directories", o.cfg.AppsDir())
-		}
+	sel := deploy.Selection{Apps: o.Apps, All: o.All, Images: images, Kind: o.Kind, Render: o.Remote.renderOptions(o.cfg, "")}
+	if lone, ok := images[""]; ok {
+		// A lone --image IMG is for the one app named.
+		delete(images, "")
+		images[o.Apps[0]] = lone
 	}
-	for app := range images {
-		if app != "" && !slices.Contains(apps, app) {
-			return nil, usageError("--image names app %q, which is not deployed: deploy it, or drop its --image", app)
-		}
-	}
-	opts := o.Remote.renderOptions(o.cfg, "")
-	opts.Images = images
-	if !o.several() {
-		opts.Image, opts.ImageApp = images[""], apps[0]
-	}
-	envs, err := render.Each(o.fsys, o.cfg, apps, []string{o.Env}, opts)
-	if err != nil {
-		return nil, inputError(err)
-	}
-	rendered := envs[0].Apps
 	if o.Selector != "" {
-		sel, _ := labels.Parse(o.Selector)
-		if rendered = render.Choose(rendered, sel); len(rendered) == 0 {
-			return nil, usageError("no app of %s renders a workload labelled %s for environment %q", o.cfg.AppsDir(), o.Selector, o.Env)
+		if sel.Selector, err = labels.Parse(o.Selector); err != nil {
+			return nil, usageError("invalid -l %q: %v", o.Selector, err)
 		}
 	}
-	reqs := make([]deploy.Request, 0, len(rendered))
-	for _, r := range rendered {
-		plan, err := deploy.Split(r.Objects, o.Kind)
-		if err != nil {
-			return nil, inputError(err)
-		}
-		if len(plan.Controllers) == 0 && (o.Rollback || o.Kind != "") {
-			return nil, usageError("app %q renders no ReplicationController or Deployment for environment %q, so there is nothing to roll", r.App, o.Env)
-		}
-		image := images[r.App]
-		if image == "" && !o.several() {
-			image = images[""]
-		}
-		reqs = append(reqs, deploy.Request{App: r.App, Plan: plan, Image: image, Options: o.Options, Rollback: o.Rollback, Prune: o.Prune, Cause: o.cause})
+	reqs, err := deploy.Requests(o.fsys, o.cfg, o.Env, sel,
+		deploy.Request{Options: o.Options, Rollback: o.Rollback, Prune: o.Prune, Cause: o.cause})
+	if errors.Is(err, deploy.ErrSelection) {
+		return nil, &UsageError{Err: err}
 	}
-	return reqs, nil
+	return reqs, inputError(err)
 }
 
 // deployer is the deploy the flags ask for, to the resolved target.

@@ -19,7 +19,6 @@ import (
 	"github.com/envops/kubectl-envops/pkg/fleet"
 	"github.com/envops/kubectl-envops/pkg/notify"
 	"github.com/envops/kubectl-envops/pkg/promote"
-	"github.com/envops/kubectl-envops/pkg/render"
 	"github.com/envops/kubectl-envops/pkg/rollout"
 	"github.com/envops/kubectl-envops/pkg/version"
 )
@@ -253,16 +252,15 @@ func (o *PromoteOptions) printEvent(e promote.Event) {
 // deploy command runs, with the rollout flags given to promote.
 func (o *PromoteOptions) deploy(ctx context.Context, env, image string) error {
 	t := o.targets[env]
-	objs, err := render.App(o.fsys, o.cfg, o.App, env, o.Remote.renderOptions(o.cfg, image))
+	reqs, err := deploy.Requests(o.fsys, o.cfg, env, deploy.Selection{Apps: []string{o.App}, Images: map[string]string{o.App: image}, Kind: o.Kind, Render: o.Remote.renderOptions(o.cfg, "")},
+		deploy.Request{Options: o.Options, Prune: o.Prune, Cause: fmt.Sprintf("kubectl envops promote %s: %s to %s", o.App, image, env)})
+	if errors.Is(err, deploy.ErrSelection) {
+		return &UsageError{Err: err}
+	}
 	if err != nil {
 		return inputError(err)
 	}
-	plan, err := deploy.Split(objs, o.Kind)
-	if err != nil {
-		return inputError(err)
-	}
-	req := deploy.Request{App: o.App, Plan: plan, Image: image, Options: o.Options, Prune: o.Prune,
-		Cause: fmt.Sprintf("kubectl envops promote %s: %s to %s", o.App, image, env)}
+	req := reqs[0]
 	out := newDeployPrinter(o.Out, o.output(), printers.IsTerminal(o.Out), false, rollout.DryRunNone)
 	d := &deploy.Deployer{
 		Target:           t,
