@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,7 +24,10 @@ import (
 type StatusOptions struct {
 	Apps        []string
 	AllContexts bool
-	Output      string
+	// Selector chooses the apps by the labels their overlays render.
+	Selector  string
+	Output    string
+	NoHeaders bool
 	Watch       bool
 	Interval    time.Duration
 	Timeout     time.Duration
@@ -57,6 +61,9 @@ var statusExample = templates.Examples(`
 	# Which version of every app runs where?
 	kubectl envops status
 
+	# The frontend apps only, with their namespaces and controllers
+	kubectl envops status -l tier=frontend -o wide
+
 	# One app, as JSON for a script
 	kubectl envops status web -o json
 
@@ -73,7 +80,7 @@ var statusExample = templates.Examples(`
 func NewCmdStatus(g *Globals, runF func(*StatusOptions) error) *cobra.Command {
 	o := &StatusOptions{IOStreams: g.Streams}
 	cmd := &cobra.Command{
-		Use:               "status [APP...] [--all-contexts] [-o FORMAT] [--watch]",
+		Use:               "status [APP... | -l SELECTOR] [--all-contexts] [-o FORMAT] [--watch]",
 		Short:             "Show which version of each app runs in every environment, and whether it is healthy",
 		Long:              statusLong,
 		Example:           statusExample,
@@ -85,11 +92,14 @@ func NewCmdStatus(g *Globals, runF func(*StatusOptions) error) *cobra.Command {
 	f.BoolVarP(&o.Watch, "watch", "w", false, "Keep running and print the table again whenever it changes")
 	f.DurationVar(&o.Interval, "interval", 2*time.Second, "With --watch, how often to ask the clusters")
 	f.DurationVar(&o.Timeout, "timeout", fleet.DefaultDeadline, "How long to wait for each cluster")
+	addSelectorFlag(cmd, &o.Selector, "the apps whose controllers, as their overlays render them, carry these labels")
 	o.output().addFlags(cmd, "Output format, default a table")
 	return cmd
 }
 
-func (o *StatusOptions) output() *outputFlags { return outputOf(&o.print, &o.Output) }
+func (o *StatusOptions) output() *outputFlags {
+	return outputOf(&o.print, &o.Output).withTable(&o.NoHeaders)
+}
 
 // Complete loads the project file and the kubeconfig and lists the
 // clusters and apps to ask about.
@@ -99,14 +109,12 @@ func (o *StatusOptions) Complete(g *Globals, _ *cobra.Command, args []string) er
 	if err := o.output().validate(); err != nil {
 		return err
 	}
+	if err := o.checkSelector(); err != nil {
+		return err
+	}
 	cfg, err := g.LoadConfig()
 	if o.Config = cfg; err != nil {
 		return err
-	}
-	if len(o.Apps) == 0 {
-		if o.Apps, err = render.Apps(cfg); err != nil || len(o.Apps) == 0 {
-			return usageError("name the apps to show (no app directories found in %s)", cfg.AppsDir())
-		}
 	}
 	raw, err := g.rawKubeconfig()
 	if err != nil {
@@ -116,7 +124,45 @@ func (o *StatusOptions) Complete(g *Globals, _ *cobra.Command, args []string) er
 		return usageError("no environments in %s: map each environment to its context there, or pass --all-contexts", config.FileName)
 	}
 	o.Targets = fleet.Targets(cfg, raw, o.AllContexts, *g.ConfigFlags.Namespace)
+	switch {
+	case o.Selector != "":
+		if o.Apps, err = selectApps(cfg, o.Selector, targetEnvs(o.Targets), render.Options{NoRemote: !cfg.Kustomize.RemoteResources}); err != nil {
+			return err
+		}
+		if len(o.Apps) == 0 {
+			return inputError(fmt.Errorf("no app in %s renders a controller with labels %s", cfg.AppsDir(), o.Selector))
+		}
+	case len(o.Apps) == 0:
+		if o.Apps, err = render.Apps(cfg); err != nil || len(o.Apps) == 0 {
+			return usageError("name the apps to show (no app directories found in %s)", cfg.AppsDir())
+		}
+	}
 	o.NewClient = fleet.ContextClients(raw)
+	return nil
+}
+
+// targetEnvs lists the environments of targets, each once.
+func targetEnvs(targets []fleet.Target) []string {
+	var envs []string
+	for _, t := range targets {
+		if t.Env != "" && !slices.Contains(envs, t.Env) {
+			envs = append(envs, t.Env)
+		}
+	}
+	return envs
+}
+
+// checkSelector refuses a bad -l, or -l beside app names.
+func (o *StatusOptions) checkSelector() error {
+	if o.Selector == "" {
+		return nil
+	}
+	if _, err := parseSelector(o.Selector); err != nil {
+		return err
+	}
+	if len(o.Apps) > 0 {
+		return usageError("-l chooses the apps by their labels: name the apps or give -l, not both")
+	}
 	return nil
 }
 
@@ -127,6 +173,10 @@ func (o *StatusOptions) Validate() error {
 	}
 	if o.Timeout <= 0 {
 		return usageError("invalid --timeout %s: use a positive duration such as 10s", o.Timeout)
+	}
+	// The apps are chosen by now: -l is checked for its syntax alone.
+	if _, err := parseSelector(o.Selector); err != nil {
+		return err
 	}
 	if o.Watch && o.Interval <= 0 {
 		return usageError("invalid --interval %s: use a positive duration such as 2s", o.Interval)
@@ -172,19 +222,33 @@ func (o *StatusOptions) printRows(out io.Writer, rows []fleet.StatusRow) error {
 	now := o.Now()
 	table := make([][]string, 0, len(rows))
 	for _, r := range rows {
-		ready, state := "-", r.State
-		if r.Kind != "" {
-			ready = fmt.Sprintf("%d/%d", r.Ready, r.Desired)
-		}
-		if r.Reason != "" {
-			state += " (" + r.Reason + ")"
-		}
-		last := "-"
-		if r.DeployedAt != nil {
-			last = fmt.Sprintf("%s, %s ago", cmp.Or(r.DeployedBy, "-"), duration.HumanDuration(now.Sub(*r.DeployedAt)))
-		}
-		table = append(table, []string{cmp.Or(r.Environment, "-"), r.Context, cmp.Or(r.Secret, "-"), cmp.Or(r.App, "-"),
-			cmp.Or(r.Kind, "-"), cmp.Or(strings.Join(r.Images, ","), "-"), ready, state, last})
+		table = append(table, statusCells(r, now))
 	}
-	return printTable(out, []string{"ENVIRONMENT", "CONTEXT", "SECRET", "APP", "KIND", "IMAGE", "READY", "STATE", "LAST DEPLOY"}, table)
+	return o.output().printTable(out, statusColumns, table)
+}
+
+// statusColumns are the columns of the status table; statusCells fills
+// one row of them. The wide columns show with -o wide.
+var statusColumns = []column{
+	{Name: "ENVIRONMENT"}, {Name: "CONTEXT"}, {Name: "NAMESPACE", Wide: true}, {Name: "SECRET"}, {Name: "APP"},
+	{Name: "KIND"}, {Name: "NAME", Wide: true}, {Name: "IMAGE"}, {Name: "READY"}, {Name: "STATE"},
+	{Name: "LAST DEPLOY"}, {Name: "DEPLOYED AT", Wide: true},
+}
+
+// statusCells is one row of the status table; now dates the last deploy.
+func statusCells(r fleet.StatusRow, now time.Time) []string {
+	ready, state := "-", r.State
+	if r.Kind != "" {
+		ready = fmt.Sprintf("%d/%d", r.Ready, r.Desired)
+	}
+	if r.Reason != "" {
+		state += " (" + r.Reason + ")"
+	}
+	last, at := "-", "-"
+	if r.DeployedAt != nil {
+		last = fmt.Sprintf("%s, %s ago", cmp.Or(r.DeployedBy, "-"), duration.HumanDuration(now.Sub(*r.DeployedAt)))
+		at = r.DeployedAt.UTC().Format(time.RFC3339)
+	}
+	return []string{cmp.Or(r.Environment, "-"), r.Context, cmp.Or(r.Namespace, "-"), cmp.Or(r.Secret, "-"), cmp.Or(r.App, "-"),
+		cmp.Or(r.Kind, "-"), cmp.Or(r.Name, "-"), cmp.Or(strings.Join(r.Images, ","), "-"), ready, state, last, at}
 }

@@ -99,7 +99,7 @@ func TestStatusHealthyExitsZero(t *testing.T) {
 }
 
 func TestStatusValidate(t *testing.T) {
-	for _, o := range []StatusOptions{{Output: "wide", Timeout: time.Second}, {Timeout: 0}, {Watch: true, Output: "json", Timeout: time.Second, Interval: time.Second}, {Watch: true, Output: "jsonpath={.items}", Timeout: time.Second, Interval: time.Second}, {Watch: true, Timeout: time.Second}} {
+	for _, o := range []StatusOptions{{Output: "table", Timeout: time.Second}, {Timeout: 0}, {Watch: true, Output: "json", Timeout: time.Second, Interval: time.Second}, {Watch: true, Output: "jsonpath={.items}", Timeout: time.Second, Interval: time.Second}, {Watch: true, Timeout: time.Second}} {
 		if err := o.Validate(); ExitCode(err) != ExitUsage {
 			t.Errorf("%+v: err = %v, want a usage error", o, err)
 		}
