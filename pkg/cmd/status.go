@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -73,8 +74,8 @@ var statusExample = templates.Examples(`
 	# Gate a pipeline on every environment being healthy
 	kubectl envops status web --timeout 5s && echo all steady
 
-	# Keep the table on screen, refreshed when something changes
-	kubectl envops status web --watch`)
+	# Keep asking, and print each row again when its data changes
+	kubectl envops status web -w`)
 
 // NewCmdStatus builds "kubectl envops status". runF, when set, replaces Run.
 func NewCmdStatus(g *Globals, runF func(*StatusOptions) error) *cobra.Command {
@@ -89,7 +90,7 @@ func NewCmdStatus(g *Globals, runF func(*StatusOptions) error) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.BoolVar(&o.AllContexts, "all-contexts", false, "Ask every context of the kubeconfig instead of the environments of .envops.yaml")
-	f.BoolVarP(&o.Watch, "watch", "w", false, "Keep running and print the table again whenever it changes")
+	f.BoolVarP(&o.Watch, "watch", "w", false, "Keep asking every --interval; after the table, print only the rows whose data changed, as kubectl get --watch does")
 	f.DurationVar(&o.Interval, "interval", 2*time.Second, "With --watch, how often to ask the clusters")
 	f.DurationVar(&o.Timeout, "timeout", fleet.DefaultDeadline, "How long to wait for each cluster")
 	addSelectorFlag(cmd, &o.Selector, "the apps whose controllers, as their overlays render them, carry these labels")
@@ -199,17 +200,81 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 	}
 	ctx, stop := untilInterrupted(ctx)
 	defer stop()
-	var last []byte
-	return status.Watch(ctx, o.Targets, o.Interval, func(rows []fleet.StatusRow) error {
-		var buf bytes.Buffer
-		if err := o.printRows(&buf, rows); err != nil || bytes.Equal(buf.Bytes(), last) {
-			return err
+	w := &statusWatch{o: o}
+	return status.Watch(ctx, o.Targets, o.Interval, w.show)
+}
+
+// statusWatch prints the table once, then, as kubectl get --watch does,
+// only the rows whose data changed: a relative time that grew ("19s ago",
+// "21s ago") is no change.
+type statusWatch struct {
+	o       *StatusOptions
+	printed bool
+	last    map[string]fleet.StatusRow
+}
+
+// rowKey names what a row is about: a controller of an app in a cluster,
+// or the cluster itself when it could not be read.
+func rowKey(r fleet.StatusRow) string {
+	return strings.Join([]string{r.Context, r.Namespace, r.App, r.Kind, r.Name}, "/")
+}
+
+func (w *statusWatch) show(rows []fleet.StatusRow) error {
+	seen := make(map[string]fleet.StatusRow, len(rows))
+	var changed []int
+	for i, r := range rows {
+		k := rowKey(r)
+		seen[k] = r
+		if old, ok := w.last[k]; !ok || !reflect.DeepEqual(old, r) {
+			changed = append(changed, i)
 		}
-		fmt.Fprintln(o.Out, o.Now().UTC().Format(time.RFC3339))
-		last = buf.Bytes()
-		_, err := o.Out.Write(last)
+	}
+	// A controller that went away from a cluster that still answers is
+	// printed once more, as gone.
+	answered := map[string]bool{}
+	for _, r := range rows {
+		if r.App != "" {
+			answered[r.Context] = true
+		}
+	}
+	for k, old := range w.last {
+		if _, ok := seen[k]; !ok && old.Kind != "" && answered[old.Context] {
+			gone := old
+			gone.State, gone.Reason, gone.Ready, gone.OK = "gone", "", 0, false
+			changed = append(changed, len(rows))
+			rows = append(rows, gone)
+		}
+	}
+	w.last = seen
+	if w.printed && len(changed) == 0 {
+		return nil
+	}
+	// The whole table is laid out so that the rows printed line up with
+	// those printed before, as long as the widths allow.
+	var buf bytes.Buffer
+	opts := w.o.output().tableOptions()
+	opts.NoHeaders = false
+	if err := writeTable(&buf, statusColumns, w.o.cells(rows), opts); err != nil {
 		return err
-	})
+	}
+	lines := strings.SplitAfter(buf.String(), "\n")
+	var out strings.Builder
+	if !w.printed {
+		if !w.o.NoHeaders {
+			out.WriteString(lines[0])
+		}
+		changed = changed[:0]
+		for i := range rows {
+			changed = append(changed, i)
+		}
+	}
+	slices.Sort(changed)
+	for _, i := range changed {
+		out.WriteString(lines[i+1])
+	}
+	w.printed = true
+	_, err := io.WriteString(w.o.Out, out.String())
+	return err
 }
 
 func (o *StatusOptions) printRows(out io.Writer, rows []fleet.StatusRow) error {
@@ -219,12 +284,17 @@ func (o *StatusOptions) printRows(out io.Writer, rows []fleet.StatusRow) error {
 		}
 		return o.output().printValue(out, rows)
 	}
+	return o.output().printTable(out, statusColumns, o.cells(rows))
+}
+
+// cells are the rows of the status table, dated now.
+func (o *StatusOptions) cells(rows []fleet.StatusRow) [][]string {
 	now := o.Now()
 	table := make([][]string, 0, len(rows))
 	for _, r := range rows {
 		table = append(table, statusCells(r, now))
 	}
-	return o.output().printTable(out, statusColumns, table)
+	return table
 }
 
 // statusColumns are the columns of the status table; statusCells fills
