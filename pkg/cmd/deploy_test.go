@@ -182,9 +182,10 @@ func TestDeployRefusesTheWrongClusterBeforeAnyChange(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			client := fake.NewClientset()
+			shop := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}
+			client := fake.NewClientset(shop)
 			if tt.secret != nil {
-				client = fake.NewClientset(tt.secret)
+				client = fake.NewClientset(shop, tt.secret)
 			}
 			o := &DeployOptions{App: "web", Env: "dev", Image: "nginx:1.28", Output: "text", Options: rollout.Options{Timeout: time.Minute},
 				cfg: cfg, fsys: filesys.MakeFsOnDisk(), IOStreams: g.Streams,

@@ -73,7 +73,7 @@ func TestSecretCheck(t *testing.T) {
 		{"whatever it holds, without an environment expected", "", []corev1.Secret{*secret("qa", "kube-system:uid-1")}, "ok"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			client := fake.NewClientset(system)
+			client := fake.NewClientset(system, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "web"}})
 			for i := range tc.objs {
 				_, _ = client.CoreV1().Secrets("web").Create(context.Background(), &tc.objs[i], metav1.CreateOptions{})
 			}
