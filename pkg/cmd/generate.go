@@ -29,10 +29,10 @@ type GenerateOptions struct {
 	Image           string
 	// Selector renders, of all apps, those whose controllers carry
 	// labels it selects.
-	Selector string
-	Output   string
-	OutputDir       string
-	Remote          remoteResourcesFlag
+	Selector  string
+	Output    string
+	OutputDir string
+	Remote    remoteResourcesFlag
 
 	cfg   *config.Config
 	fsys  filesys.FileSystem

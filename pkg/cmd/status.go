@@ -29,9 +29,9 @@ type StatusOptions struct {
 	Selector  string
 	Output    string
 	NoHeaders bool
-	Watch       bool
-	Interval    time.Duration
-	Timeout     time.Duration
+	Watch     bool
+	Interval  time.Duration
+	Timeout   time.Duration
 
 	// Resolved by Complete.
 	Config  *config.Config
