@@ -102,7 +102,7 @@ func NewCmdLint(g *Globals, runF func(*LintOptions) error) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringSliceVarP(&o.files, "filename", "f", nil, "File or directory to lint (repeatable; \"-\" reads standard input)")
-	f.StringVarP(&o.Kustomization, "kustomize", "k", "", "Lint what this kustomization directory renders")
+	f.StringVarP(&o.Kustomization, "kustomize", "k", "", "Lint what this kustomization directory renders (an overlay of the project's apps as deploy sends it)")
 	f.StringVar(&o.App, "app", "", "Lint this app's overlay for --env, as deploy would send it")
 	f.StringVar(&o.Env, "env", "", "Environment whose overlay --app renders")
 	f.BoolVar(&o.Live, "live", false, "Lint the workloads of the cluster instead of files")
