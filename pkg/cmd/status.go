@@ -49,7 +49,8 @@ var statusLong = templates.LongDesc(`
 	Show which version of each app runs in every environment, at once: one row
 	per environment of .envops.yaml (or per context with --all-contexts) and app,
 	with the environment Secret's check (ok, unbound, another cluster, missing,
-	or the environment it holds instead), the app's kind, image, ready/desired
+	the environment it holds instead, or "no namespace" and "terminating" for a
+	namespace that is not there or is being deleted), the app's kind, image, ready/desired
 	pods, rollout state (steady, updating, paused, failed, interrupted) and who
 	deployed it last, and when.
 
