@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/kubectl/pkg/util/templates"
@@ -160,7 +159,7 @@ func NewCmdDeploy(g *Globals, runF func(*DeployOptions) error) *cobra.Command {
 	o.output().addFlags(cmd, "Output format: text, jsonl for one JSON event per line, json or yaml for the summary (with --dry-run: the objects), name, or a template applied to each event")
 	f := cmd.Flags()
 	f.BoolVar(&o.All, "all", false, "Deploy every app of the project")
-	f.StringVarP(&o.Selector, "selector", "l", "", "Deploy the apps whose overlays render controllers with these convention labels, e.g. tier=backend or tier in (backend,worker)")
+	addSelectorFlag(cmd, &o.Selector, "deploy the apps whose overlays, as rendered for --env, carry these convention labels on their controllers")
 	f.StringVar(&o.Env, "env", "", "Environment to act on; selects its context from .envops.yaml unless --context is given, and must match the cluster's environment Secret")
 	f.BoolVarP(&o.Yes, "yes", "y", false, "Do not ask for confirmation on environments marked confirm: true (required when stdin is not a terminal)")
 	_ = cmd.RegisterFlagCompletionFunc("env", projectNames(g, false, cobra.ShellCompDirectiveError, (*config.Config).EnvironmentNames))
@@ -242,8 +241,8 @@ func (o *DeployOptions) Validate() error {
 		return err
 	}
 	if o.Selector != "" {
-		if _, err := labels.Parse(o.Selector); err != nil {
-			return usageError("invalid -l %q: %v", o.Selector, err)
+		if _, err := parseSelector(o.Selector); err != nil {
+			return err
 		}
 	}
 	switch {
@@ -326,8 +325,8 @@ func (o *DeployOptions) requests() ([]deploy.Request, error) {
 		images[o.Apps[0]] = lone
 	}
 	if o.Selector != "" {
-		if sel.Selector, err = labels.Parse(o.Selector); err != nil {
-			return nil, usageError("invalid -l %q: %v", o.Selector, err)
+		if sel.Selector, err = parseSelector(o.Selector); err != nil {
+			return nil, err
 		}
 	}
 	reqs, err := deploy.Requests(o.fsys, o.cfg, o.Env, sel,

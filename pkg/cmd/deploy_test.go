@@ -133,7 +133,7 @@ func TestDeployFlags(t *testing.T) {
 		{name: "an app named twice", args: []string{"web", "web", "--env", "dev"}, wantErr: "named twice"},
 		{name: "one image for several apps", args: []string{"web", "api", "--env", "dev", "--image", "nginx:1.28"}, wantErr: "--image APP=nginx:1.28"},
 		{name: "an image for another app", args: []string{"web", "--env", "dev", "--image", "api=nginx:1.28"}, wantErr: `for app "api"`},
-		{name: "a bad selector", args: []string{"-l", "tier in (", "--env", "dev"}, wantErr: "invalid -l"},
+		{name: "a bad selector", args: []string{"-l", "tier in (", "--env", "dev"}, wantErr: "invalid --selector"},
 		{name: "zero concurrency", args: []string{"--all", "--env", "dev", "--concurrency", "0"}, wantErr: "invalid --concurrency"},
 		{name: "a canary of several apps", args: []string{"--all", "--env", "dev", "--pause-after", "1"}, wantErr: "act on one app"},
 		{name: "malformed surge", args: []string{"web", "--env", "dev", "--max-surge", "lots"}, wantErr: "invalid --max-surge"},

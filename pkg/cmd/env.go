@@ -26,6 +26,7 @@ import (
 type EnvOptions struct {
 	AllContexts bool
 	Output      string
+	NoHeaders   bool
 	Timeout     time.Duration
 
 	// Resolved by Complete.
@@ -55,6 +56,9 @@ var envExample = templates.Examples(`
 	# Which environment does each context of my kubeconfig serve?
 	kubectl envops env --all-contexts
 
+	# The same, with each context's server and the environment .envops.yaml expects
+	kubectl envops env --all-contexts -o wide
+
 	# The same, for scripts
 	kubectl envops env --all-contexts -o json
 
@@ -79,7 +83,9 @@ func NewCmdEnv(g *Globals, runF func(*EnvOptions) error) *cobra.Command {
 	return cmd
 }
 
-func (o *EnvOptions) output() *outputFlags { return outputOf(&o.print, &o.Output) }
+func (o *EnvOptions) output() *outputFlags {
+	return outputOf(&o.print, &o.Output).withTable(&o.NoHeaders)
+}
 
 // Complete loads the project file and the kubeconfig.
 func (o *EnvOptions) Complete(g *Globals, _ *cobra.Command, _ []string) error {
@@ -134,13 +140,9 @@ func (o *EnvOptions) Run(ctx context.Context) error {
 		}
 		table := make([][]string, 0, len(rows))
 		for _, r := range rows {
-			cur := ""
-			if r.Current {
-				cur = "*"
-			}
-			table = append(table, []string{cur, r.Context, r.Cluster, cmp.Or(r.Environment, "-"), r.Namespace, r.Status})
+			table = append(table, o.contextCells(r))
 		}
-		return printTable(o.Out, []string{"CURRENT", "CONTEXT", "CLUSTER", "ENVIRONMENT", "NAMESPACE", "STATUS"}, table)
+		return o.output().printTable(o.Out, contextColumns, table)
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
@@ -169,6 +171,24 @@ func (o *EnvOptions) Run(ctx context.Context) error {
 		{"read from:", v.ReadFrom()},
 		{"namespaces:", v.Namespaces()},
 	})
+}
+
+// contextColumns are the columns of env --all-contexts, contextCells one
+// row of them; the wide ones show with -o wide.
+var contextColumns = []column{
+	{Name: "CURRENT"}, {Name: "CONTEXT"}, {Name: "CLUSTER"}, {Name: "SERVER", Wide: true}, {Name: "ENVIRONMENT"},
+	{Name: "EXPECTED", Wide: true}, {Name: "NAMESPACE"}, {Name: "STATUS"},
+}
+
+func (o *EnvOptions) contextCells(r fleet.ContextRow) []string {
+	cur, server := "", "-"
+	if r.Current {
+		cur = "*"
+	}
+	if c, ok := o.Raw.Clusters[r.Cluster]; ok && c.Server != "" {
+		server = c.Server
+	}
+	return []string{cur, r.Context, r.Cluster, server, cmp.Or(r.Environment, "-"), cmp.Or(r.Expected, "-"), r.Namespace, r.Status}
 }
 
 // printPairs prints "name: value" lines with the values aligned.

@@ -215,7 +215,7 @@ func TestEnvFlags(t *testing.T) {
 		{name: "context flag", args: []string{"--context", "envops-prod"}, check: func(o *EnvOptions) bool {
 			return o.Context == "envops-prod" && o.Namespace == "default"
 		}},
-		{name: "bad output", args: []string{"-o", "table"}, wantErr: `unknown output format "table" for --output: use json, yaml, jsonpath=TEMPLATE or go-template=TEMPLATE, or omit it for the default`},
+		{name: "bad output", args: []string{"-o", "table"}, wantErr: `unknown output format "table" for --output: use wide, json, yaml, jsonpath=TEMPLATE or go-template=TEMPLATE, or omit it for the default`},
 		{name: "zero timeout", args: []string{"--timeout", "0s"}, wantErr: "--timeout must be positive, such as 5s"},
 		{name: "arguments", args: []string{"prod"}, wantErr: `unknown command "prod" for "kubectl-envops env"`},
 	}

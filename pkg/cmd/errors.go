@@ -84,6 +84,7 @@ var exitCodes = []struct {
 	{"input that cannot be used", isA[*InputError], ExitUsage},
 	{"an environment the project file does not define", is(config.ErrUnknownEnvironment), ExitUsage},
 	{"a confirmation that needs --yes", is(environment.ErrNeedsYes), ExitUsage},
+	{"a namespace that does not exist", is(environment.ErrNamespaceNotFound), ExitUsage},
 	{"a file the command would overwrite", is(fs.ErrExist), ExitUsage},
 	{"input kustomize must not read (too large, an alias bomb, a remote resource when turned off)", is(render.ErrInput), ExitUsage},
 	{"a kubeconfig that cannot be used", is(environment.ErrInput), ExitUsage},

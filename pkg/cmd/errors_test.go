@@ -174,7 +174,7 @@ func TestTranslateKeepsExplainedRefusals(t *testing.T) {
 	if got := translateError(explained, "kubectl envops init-env"); got != error(explained) {
 		t.Errorf("an explained refusal became %q", got)
 	}
-	want := `forbidden: cannot get resource "secrets" in namespace "web" as "bob"; ask an admin to run "kubectl envops rbac --for init-env -n web --apply"`
+	want := `forbidden: cannot get resource "secrets" in namespace "web" as "bob"; ask an admin to create the roles with "kubectl envops rbac --for init-env -n web --apply" and bind them to user "bob" with "kubectl create rolebinding envops-init-env:bob -n web --role envops-init-env --user bob" and "kubectl create clusterrolebinding envops-init-env-cluster:bob --clusterrole envops-init-env-cluster --user bob"`
 	if got := translateError(fmt.Errorf("context %q: %w", "prod", forbidden), "kubectl envops init-env"); got.Error() != want {
 		t.Errorf("a bare refusal became %q, want %q", got, want)
 	}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -26,9 +27,12 @@ type GenerateOptions struct {
 	// AllEnvironments renders every environment of the project file.
 	AllEnvironments bool
 	Image           string
-	Output          string
-	OutputDir       string
-	Remote          remoteResourcesFlag
+	// Selector renders, of all apps, those whose controllers carry
+	// labels it selects.
+	Selector  string
+	Output    string
+	OutputDir string
+	Remote    remoteResourcesFlag
 
 	cfg   *config.Config
 	fsys  filesys.FileSystem
@@ -63,14 +67,17 @@ var generateExample = templates.Examples(`
 	kubectl envops generate --all --env prod --output-dir rendered/
 
 	# Render every app for every environment: rendered/ENV/APP.yaml
-	kubectl envops generate --all --all-environments --output-dir rendered/`)
+	kubectl envops generate --all --all-environments --output-dir rendered/
+
+	# Render the frontend apps only, chosen by their labels
+	kubectl envops generate -l tier=frontend --env prod --output-dir rendered/`)
 
 // NewCmdGenerate builds "kubectl envops generate". runF, when set, replaces
 // Run so tests can inspect the parsed options.
 func NewCmdGenerate(g *Globals, runF func(*GenerateOptions) error) *cobra.Command {
 	o := &GenerateOptions{IOStreams: g.Streams}
 	cmd := &cobra.Command{
-		Use:               "generate (APP | --all) (--env ENV[,ENV...] | --all-environments) [--image IMG] [-o yaml|json] [--output-dir DIR]",
+		Use:               "generate (APP | --all | -l SELECTOR) (--env ENV[,ENV...] | --all-environments) [--image IMG] [-o yaml|json] [--output-dir DIR]",
 		Short:             "Render an app's overlay for an environment, as deploy would send it",
 		Long:              generateLong,
 		Example:           generateExample,
@@ -79,6 +86,7 @@ func NewCmdGenerate(g *Globals, runF func(*GenerateOptions) error) *cobra.Comman
 		RunE:              runOptions(g, o, runF),
 	}
 	cmd.Flags().BoolVar(&o.All, "all", false, "Render every app in the apps directory")
+	addSelectorFlag(cmd, &o.Selector, "render the apps whose controllers carry these labels (of every app, as --all)")
 	cmd.Flags().StringVar(&o.Env, "env", "", "Environment whose overlay to render; several, comma-separated, need --output-dir")
 	cmd.Flags().BoolVar(&o.AllEnvironments, "all-environments", false, "Render every environment of .envops.yaml; needs --output-dir")
 	cmd.Flags().StringVar(&o.Image, "image", "", "Image for the app's container, e.g. registry.example.com/web:1.4.2; with --all, APP=IMAGE sets it on that app only")
@@ -99,6 +107,8 @@ func (o *GenerateOptions) Complete(g *Globals, _ *cobra.Command, args []string) 
 	if len(args) == 1 {
 		o.App = args[0]
 	}
+	// -l chooses among every app.
+	o.All = o.All || o.Selector != ""
 	cfg, err := g.LoadConfig()
 	if err != nil {
 		return err
@@ -116,6 +126,8 @@ func (o *GenerateOptions) Complete(g *Globals, _ *cobra.Command, args []string) 
 // Validate checks the command line without reading any app.
 func (o *GenerateOptions) Validate() error {
 	switch {
+	case o.Selector != "" && o.App != "":
+		return usageError("-l chooses the apps by their labels: name one app or give -l, not both")
 	case o.All && o.App != "":
 		return usageError("give either an app name or --all, not both")
 	case !o.All && o.App == "":
@@ -128,6 +140,9 @@ func (o *GenerateOptions) Validate() error {
 		return usageError("--env is required: name the environment whose overlay to render")
 	case len(o.envs) > 1 && o.OutputDir == "":
 		return usageError("rendering %d environments writes one directory each: add --output-dir DIR (files go to DIR/ENV/APP.%s)", len(o.envs), o.Output)
+	}
+	if _, err := parseSelector(o.Selector); err != nil {
+		return err
 	}
 	seen := map[string]bool{}
 	for _, env := range o.envs {
@@ -177,6 +192,11 @@ func (o *GenerateOptions) Run(context.Context) error {
 	if err != nil {
 		return inputError(err)
 	}
+	if o.Selector != "" {
+		if rendered, err = o.selected(rendered); err != nil {
+			return err
+		}
+	}
 	if o.OutputDir != "" {
 		return render.WriteDir(o.OutputDir, o.Output, rendered, func(path string) { fmt.Fprintf(o.Out, "wrote %s\n", path) })
 	}
@@ -197,4 +217,22 @@ func (o *GenerateOptions) Run(context.Context) error {
 		printed[i] = obj
 	}
 	return o.output().printObjects(o.Out, printed)
+}
+
+// selected keeps, in each environment, the apps whose controllers carry
+// the labels -l selects.
+func (o *GenerateOptions) selected(rendered []render.EnvObjects) ([]render.EnvObjects, error) {
+	sel, err := parseSelector(o.Selector)
+	if err != nil {
+		return nil, err
+	}
+	found := false
+	for i := range rendered {
+		rendered[i].Apps = slices.DeleteFunc(rendered[i].Apps, func(a render.AppObjects) bool { return !a.Matches(sel) })
+		found = found || len(rendered[i].Apps) > 0
+	}
+	if !found {
+		return nil, inputError(fmt.Errorf("no app in %s renders a controller with labels %s", o.cfg.AppsDir(), o.Selector))
+	}
+	return rendered, nil
 }

@@ -27,6 +27,8 @@ type LintOptions struct {
 	Live          bool
 	AllNamespaces bool
 	AllContexts   bool
+	// Selector limits --live to the objects whose labels it selects.
+	Selector string
 	// LiveTimeout bounds the reading of each live cluster.
 	LiveTimeout time.Duration
 	Output      string
@@ -81,6 +83,9 @@ var lintExample = templates.Examples(`
 	# Lint the workloads running in every namespace of the current cluster
 	kubectl envops lint --live -A
 
+	# Only the frontend's workloads
+	kubectl envops lint --live -A -l tier=frontend
+
 	# Upload findings to code scanning, failing on warnings too
 	kubectl envops lint deploy/ -o sarif --fail-on warning > lint.sarif`)
 
@@ -97,12 +102,13 @@ func NewCmdLint(g *Globals, runF func(*LintOptions) error) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringSliceVarP(&o.files, "filename", "f", nil, "File or directory to lint (repeatable; \"-\" reads standard input)")
-	f.StringVarP(&o.Kustomization, "kustomize", "k", "", "Lint what this kustomization directory renders")
+	f.StringVarP(&o.Kustomization, "kustomize", "k", "", "Lint what this kustomization directory renders (an overlay of the project's apps as deploy sends it)")
 	f.StringVar(&o.App, "app", "", "Lint this app's overlay for --env, as deploy would send it")
 	f.StringVar(&o.Env, "env", "", "Environment whose overlay --app renders")
 	f.BoolVar(&o.Live, "live", false, "Lint the workloads of the cluster instead of files")
 	f.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "With --live, read every namespace")
 	f.BoolVar(&o.AllContexts, "all-contexts", false, "With --live, read every context of the kubeconfig")
+	addSelectorFlag(cmd, &o.Selector, "with --live, the workloads to read, by their labels")
 	f.DurationVar(&o.LiveTimeout, "timeout", lint.DefaultLiveTimeout, "With --live, how long to wait for each cluster")
 	o.output().addFlags(cmd, "Output format; templates see the json report.")
 	f.StringVar(&o.FailOn, "fail-on", o.FailOn, "Exit 1 when a finding has at least this severity: error, warning, info or none")
@@ -139,6 +145,9 @@ func (o *LintOptions) Complete(g *Globals, _ *cobra.Command, args []string) erro
 	o.Color = o.Output == lint.FormatText && printers.AllowsColorOutput(o.Out)
 	if o.Live {
 		o.Targets, err = lint.LiveTargets(g.ConfigFlags, g.Factory, o.AllNamespaces, o.AllContexts)
+		for i := range o.Targets {
+			o.Targets[i].Selector = o.Selector
+		}
 	}
 	return inputError(err)
 }
@@ -160,6 +169,11 @@ func (o *LintOptions) Validate() error {
 		return usageError("--app and --env go together: lint an app's overlay with --app APP --env ENV")
 	case (o.AllNamespaces || o.AllContexts) && !o.Live:
 		return usageError("-A and --all-contexts read live clusters: add --live")
+	case o.Selector != "" && !o.Live:
+		return usageError("-l selects live objects by their labels: add --live (files and overlays are linted whole)")
+	}
+	if _, err := parseSelector(o.Selector); err != nil {
+		return err
 	}
 	if err := o.output().validate(); err != nil {
 		return err

@@ -3,11 +3,13 @@ package cmd
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/discovery"
@@ -114,7 +116,7 @@ func NewCmdNodeAgent(g *Globals, runF func(*NodeAgentOptions) error) *cobra.Comm
 	o.output().addFlags(cmd, "Print the applied controller in this format instead of a summary")
 	addDryRunFlag(cmd, `Must be "none", "client" or "server": client only prints what would be applied, server has the API server validate it without persisting it`)
 	f.BoolVar(&o.Sync, "sync", false, "Set the ReplicationController's replicas to the number of schedulable nodes, and report agent pods Pending for a taken host port")
-	f.BoolVar(&o.Watch, "watch", false, "With --sync, keep the replicas in step as nodes are added, removed or cordoned, until Ctrl-C")
+	f.BoolVarP(&o.Watch, "watch", "w", false, "With --sync, keep the replicas in step as nodes are added, removed or cordoned, until Ctrl-C")
 	f.DurationVar(&o.Timeout, "timeout", rollout.DefaultTimeout, "How long to wait for the agent's pods (a rolling update: without progress) before failing")
 	f.StringVar(&o.ChangeCause, "change-cause", "", "Why the agent is changed, recorded in its annotations (default: this command line, credentials redacted)")
 	_ = cmd.RegisterFlagCompletionFunc("mode", cobra.FixedCompletions([]string{"auto", "daemonset", "replicationcontroller"}, cobra.ShellCompDirectiveNoFileComp))
@@ -287,8 +289,11 @@ func (o *NodeAgentOptions) printSync(res *nodeagent.SyncResult) {
 
 // NodeAgentStatusOptions holds the flags of "kubectl envops node-agent status".
 type NodeAgentStatusOptions struct {
-	Name   string
-	Output string
+	Name string
+	// Selector limits the table to the nodes whose labels it selects.
+	Selector  string
+	Output    string
+	NoHeaders bool
 
 	Namespace string
 	Client    kubernetes.Interface
@@ -302,7 +307,10 @@ var nodeAgentStatusExample = templates.Examples(`
 	kubectl envops node-agent status datadog -n monitoring
 
 	# The same as JSON, for scripts
-	kubectl envops node-agent status datadog -o json`)
+	kubectl envops node-agent status datadog -o json
+
+	# Only the nodes of one zone, and whether each must have an agent
+	kubectl envops node-agent status datadog -l topology.kubernetes.io/zone=a -o wide`)
 
 // NewCmdNodeAgentStatus builds "kubectl envops node-agent status". runF,
 // when set, replaces Run so tests can inspect the parsed options.
@@ -320,11 +328,14 @@ func NewCmdNodeAgentStatus(g *Globals, runF func(*NodeAgentStatusOptions) error)
 		},
 		RunE: runOptions(g, o, runF),
 	}
+	addSelectorFlag(cmd, &o.Selector, "the nodes to show, by their labels")
 	o.output().addFlags(cmd, "Output format, default a table")
 	return cmd
 }
 
-func (o *NodeAgentStatusOptions) output() *outputFlags { return outputOf(&o.print, &o.Output) }
+func (o *NodeAgentStatusOptions) output() *outputFlags {
+	return outputOf(&o.print, &o.Output).withTable(&o.NoHeaders)
+}
 
 // Complete reports a wrong command line before the kubeconfig is read,
 // then resolves the namespace and the client.
@@ -343,6 +354,9 @@ func (o *NodeAgentStatusOptions) Validate() error {
 	if err := nodeagent.ValidateName(o.Name); err != nil {
 		return usageError("%v", err)
 	}
+	if _, err := parseSelector(o.Selector); err != nil {
+		return err
+	}
 	return o.output().validate()
 }
 
@@ -352,14 +366,19 @@ func (o *NodeAgentStatusOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if o.Selector != "" {
+		if err := o.selectNodes(ctx, st); err != nil {
+			return err
+		}
+	}
 	if !o.output().isOwn() {
 		return o.output().printValue(o.Out, st)
 	}
 	rows := make([][]string, 0, len(st.Nodes))
 	for _, n := range st.Nodes {
-		rows = append(rows, []string{n.Node, fmt.Sprint(n.Ready), orNone(n.Pod), n.Reason})
+		rows = append(rows, []string{n.Node, fmt.Sprint(n.Ready), fmt.Sprint(n.Schedulable), orNone(n.Pod), n.Reason})
 	}
-	if err := printTable(o.Out, []string{"NODE", "READY", "AGENT POD", "NOTE"}, rows); err != nil {
+	if err := o.output().printTable(o.Out, agentNodeColumns, rows); err != nil {
 		return err
 	}
 	for _, p := range st.Unplaced {
@@ -369,10 +388,33 @@ func (o *NodeAgentStatusOptions) Run(ctx context.Context) error {
 		fmt.Fprintf(o.Out, "an update is in progress through %s\n", st.Updating)
 	}
 	ready, total := st.Covered()
-	summary := fmt.Sprintf("%s in namespace %q: %d of %d schedulable nodes have a Ready agent", nodeagent.Ref(st.Kind, st.Name), st.Namespace, ready, total)
+	nodes := "schedulable nodes"
+	if o.Selector != "" {
+		nodes = fmt.Sprintf("schedulable nodes selected by %s", o.Selector)
+	}
+	summary := fmt.Sprintf("%s in namespace %q: %d of %d %s have a Ready agent", nodeagent.Ref(st.Kind, st.Name), st.Namespace, ready, total, nodes)
 	if missing := st.Missing(); len(missing) > 0 {
 		summary += "; missing on " + strings.Join(missing, ", ")
 	}
 	_, err = fmt.Fprintln(o.Out, summary)
 	return err
+}
+
+// agentNodeColumns are the columns of node-agent status: one row per node;
+// the wide ones show with -o wide.
+var agentNodeColumns = []column{{Name: "NODE"}, {Name: "READY"}, {Name: "SCHEDULABLE", Wide: true}, {Name: "AGENT POD"}, {Name: "NOTE"}}
+
+// selectNodes keeps the nodes of st whose labels -l selects, so that the
+// table and the count speak of those nodes only.
+func (o *NodeAgentStatusOptions) selectNodes(ctx context.Context, st *nodeagent.Status) error {
+	list, err := o.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: o.Selector})
+	if err != nil {
+		return fmt.Errorf("cannot list the nodes selected by %s: %w", o.Selector, err)
+	}
+	chosen := map[string]bool{}
+	for _, n := range list.Items {
+		chosen[n.Name] = true
+	}
+	st.Nodes = slices.DeleteFunc(st.Nodes, func(n nodeagent.NodeStatus) bool { return !chosen[n.Node] })
+	return nil
 }

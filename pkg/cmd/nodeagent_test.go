@@ -135,7 +135,7 @@ func TestNodeAgentBadInput(t *testing.T) {
 		{"unknown output", []string{"node-agent", "dd", "--image", "dd:7", "--host-port", "1", "-o", "wide"}, `unknown output format "wide"`},
 		{"two names", []string{"node-agent", "a", "b", "--sync"}, "node-agent takes exactly one agent name"},
 		{"status without a name", []string{"node-agent", "status"}, "node-agent status takes exactly one agent name"},
-		{"status with an unknown output", []string{"node-agent", "status", "dd", "-o", "wide"}, `unknown output format "wide"`},
+		{"status with an unknown output", []string{"node-agent", "status", "dd", "-o", "table"}, `unknown output format "table"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			streams, _, out, errOut := genericiooptions.NewTestIOStreams()

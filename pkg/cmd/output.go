@@ -34,6 +34,9 @@ type outputFlags struct {
 	// madeFor: a stream of events is printed through one parsed template.
 	made    printers.ResourcePrinter
 	madeFor [2]string
+	// noHeaders is --no-headers, for commands that print a table; nil
+	// for the others.
+	noHeaders *bool
 }
 
 // newOutputFlags binds -o to format. own are the command's own formats, the
@@ -73,9 +76,27 @@ func (f *outputFlags) templatesOnly() *outputFlags {
 	return f
 }
 
-// addFlags registers -o and kubectl's template flags on cmd.
+// withTable marks a command that prints a table by default: it takes
+// -o wide (the table with its wide columns) and --no-headers, as kubectl
+// get does. noHeaders is the Options' field --no-headers sets.
+func (f *outputFlags) withTable(noHeaders *bool) *outputFlags {
+	if f.noHeaders == nil {
+		f.own = append(f.own, formatWide)
+		f.noHeaders = noHeaders
+	}
+	return f
+}
+
+// formatWide is -o wide: the table with its wide columns.
+const formatWide = "wide"
+
+// addFlags registers -o and kubectl's template flags on cmd, and
+// --no-headers for a table.
 func (f *outputFlags) addFlags(cmd *cobra.Command, help string) {
 	cmd.Flags().StringVarP(f.format, "output", "o", f.own[0], help+" "+f.usage())
+	if f.noHeaders != nil {
+		cmd.Flags().BoolVar(f.noHeaders, "no-headers", false, "When printing a table (the default output, or -o wide), print no header line")
+	}
 	f.print.TemplatePrinterFlags.AddFlags(cmd)
 	f.print.OutputFlagSpecified = func() bool { return cmd.Flags().Changed("output") }
 	_ = cmd.RegisterFlagCompletionFunc("output", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
@@ -252,9 +273,40 @@ func printable(obj runtime.Object) runtime.Object {
 // printTable prints rows under the given column names, aligned as kubectl
 // aligns its tables.
 func printTable(w io.Writer, columns []string, rows [][]string) error {
+	cols := make([]column, len(columns))
+	for i, c := range columns {
+		cols[i] = column{Name: c}
+	}
+	return writeTable(w, cols, rows, printers.PrintOptions{})
+}
+
+// column is one column of a table. A wide column is printed only with
+// -o wide, as kubectl's columns of priority above 0 are.
+type column struct {
+	Name string
+	Wide bool
+}
+
+// printTable prints a table as -o asks: its wide columns only with -o wide,
+// no header line with --no-headers.
+func (f *outputFlags) printTable(w io.Writer, columns []column, rows [][]string) error {
+	return writeTable(w, columns, rows, f.tableOptions())
+}
+
+func (f *outputFlags) tableOptions() printers.PrintOptions {
+	return printers.PrintOptions{Wide: *f.format == formatWide, NoHeaders: f.noHeaders != nil && *f.noHeaders}
+}
+
+// writeTable prints rows (one cell per column) through kubectl's table
+// printer, which aligns them and leaves out what opts leaves out.
+func writeTable(w io.Writer, columns []column, rows [][]string, opts printers.PrintOptions) error {
 	t := &metav1.Table{}
 	for _, c := range columns {
-		t.ColumnDefinitions = append(t.ColumnDefinitions, metav1.TableColumnDefinition{Name: c, Type: "string"})
+		d := metav1.TableColumnDefinition{Name: c.Name, Type: "string"}
+		if c.Wide {
+			d.Priority = 1
+		}
+		t.ColumnDefinitions = append(t.ColumnDefinitions, d)
 	}
 	for _, r := range rows {
 		cells := make([]any, len(r))
@@ -263,7 +315,7 @@ func printTable(w io.Writer, columns []string, rows [][]string) error {
 		}
 		t.Rows = append(t.Rows, metav1.TableRow{Cells: cells})
 	}
-	return printers.NewTablePrinter(printers.PrintOptions{}).PrintObj(t, w)
+	return printers.NewTablePrinter(opts).PrintObj(t, w)
 }
 
 // addDryRunFlag adds kubectl's --dry-run flag (none, client, server); a bare

@@ -133,7 +133,12 @@ func (o *RBACOptions) Run(ctx context.Context) error {
 	}
 	for _, r := range rbac.Rules(use) {
 		if r.Optional {
-			fmt.Fprintf(o.ErrOut, "note: not granted: %s %s in all namespaces (without it the command works but cannot %s)\n", strings.Join(r.Verbs, ","), r.GroupResource(), r.Why)
+			// Namespaces are cluster-scoped objects themselves.
+			where := " in all namespaces"
+			if r.GroupResource() == "namespaces" {
+				where = ""
+			}
+			fmt.Fprintf(o.ErrOut, "note: not granted: %s %s%s (without it the command works but cannot %s)\n", strings.Join(r.Verbs, ","), r.GroupResource(), where, r.Why)
 		}
 	}
 	return nil

@@ -75,6 +75,8 @@ func NewRootCmd(streams genericiooptions.IOStreams) *cobra.Command {
 		return usageError("%v; see '%s --help'", err, c.CommandPath())
 	})
 	configFlags.AddFlags(root.PersistentFlags())
+	// kubectl's global flags are printed once, by "options".
+	root.SetUsageFunc(usage)
 	root.CompletionOptions.DisableDefaultCmd = true
 	registerGlobalFlagCompletions(root, g)
 	root.PersistentFlags().StringVar(&g.ConfigPath, "config", "", "Path of the project file (default: the nearest .envops.yaml in this directory or above)")
@@ -82,7 +84,7 @@ func NewRootCmd(streams genericiooptions.IOStreams) *cobra.Command {
 	root.AddCommand(NewCmdVersion(g, nil), NewCmdConfig(g), NewCmdInitEnv(g, nil), NewCmdEnv(g, nil),
 		NewCmdNew(g, nil), NewCmdGenerate(g, nil), NewCmdCompletion(g, nil), NewCmdLint(g, nil),
 		NewCmdNodeAgent(g, nil), NewCmdDeploy(g, nil), NewCmdRBAC(g, nil), NewCmdHistory(g, nil),
-		NewCmdStatus(g, nil), NewCmdPromote(g, nil))
+		NewCmdStatus(g, nil), NewCmdPromote(g, nil), NewCmdOptions(g))
 	argsAreUsage(root)
 	return root
 }

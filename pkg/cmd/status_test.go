@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
+	"github.com/envops/kubectl-envops/pkg/audit"
 	"github.com/envops/kubectl-envops/pkg/config"
 	"github.com/envops/kubectl-envops/pkg/environment"
 	"github.com/envops/kubectl-envops/pkg/fleet"
@@ -99,46 +100,69 @@ func TestStatusHealthyExitsZero(t *testing.T) {
 }
 
 func TestStatusValidate(t *testing.T) {
-	for _, o := range []StatusOptions{{Output: "wide", Timeout: time.Second}, {Timeout: 0}, {Watch: true, Output: "json", Timeout: time.Second, Interval: time.Second}, {Watch: true, Output: "jsonpath={.items}", Timeout: time.Second, Interval: time.Second}, {Watch: true, Timeout: time.Second}} {
+	for _, o := range []StatusOptions{{Output: "table", Timeout: time.Second}, {Timeout: 0}, {Watch: true, Output: "json", Timeout: time.Second, Interval: time.Second}, {Watch: true, Output: "jsonpath={.items}", Timeout: time.Second, Interval: time.Second}, {Watch: true, Timeout: time.Second}} {
 		if err := o.Validate(); ExitCode(err) != ExitUsage {
 			t.Errorf("%+v: err = %v, want a usage error", o, err)
 		}
 	}
 }
 
-// --watch prints the table again only when it changes.
+// --watch prints the table once, then, as kubectl get --watch does, only
+// the rows whose data changed; the clock moving on ("19s ago" becoming
+// "21s ago") is no change.
 func TestStatusWatchPrintsOnChange(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	calls := 0
 	cs := devCluster()
+	rc, _ := cs.CoreV1().ReplicationControllers("web").Get(ctx, "web", metav1.GetOptions{})
+	rc.Annotations = audit.Record{User: "alice", Time: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}.Annotations()
+	_, _ = cs.CoreV1().ReplicationControllers("web").Update(ctx, rc, metav1.UpdateOptions{})
+	clock := time.Date(2026, 1, 1, 0, 0, 19, 0, time.UTC)
 	streams, _, out, _ := genericiooptions.NewTestIOStreams()
 	o := &StatusOptions{
 		Apps: []string{"web"}, Timeout: time.Second, Config: config.Default(), Watch: true, Interval: time.Millisecond,
-		Targets: []fleet.Target{{Env: "dev", Context: "dev", Namespace: "web"}},
-		NewClient: func(string, time.Duration) (kubernetes.Interface, error) {
+		Targets: []fleet.Target{{Env: "dev", Context: "dev", Namespace: "web"}, {Env: "prod", Context: "prod", Namespace: "web"}},
+		NewClient: func(name string, _ time.Duration) (kubernetes.Interface, error) {
+			if name == "prod" {
+				return fake.NewClientset(), nil
+			}
 			calls++
 			switch calls {
-			case 3:
-				// The third round sees a new image.
+			case 5:
+				// The fifth round sees a new image.
 				rc, _ := cs.CoreV1().ReplicationControllers("web").Get(ctx, "web", metav1.GetOptions{})
 				rc.Spec.Template.Spec.Containers[0].Image = "web:3"
 				_, _ = cs.CoreV1().ReplicationControllers("web").Update(ctx, rc, metav1.UpdateOptions{})
-			case 4:
+			case 8:
 				cancel()
 			}
 			return cs, nil
 		},
-		Now: func() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }, IOStreams: streams,
+		// Each round is two seconds later: the LAST DEPLOY column's
+		// rendering changes every round, its data never.
+		Now:       func() time.Time { clock = clock.Add(time.Second); return clock },
+		IOStreams: streams,
 	}
 	if err := o.Run(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Count(out.String(), "ENVIRONMENT"); got != 2 {
-		t.Errorf("printed the table %d times, want twice (first round, and the change):\n%s", got, out)
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("want the header, the two rows, and the one row that changed; got:\n%s", out)
 	}
-	if !strings.Contains(out.String(), "web:3") {
-		t.Errorf("the change is not shown:\n%s", out)
+	if !strings.HasPrefix(lines[0], "ENVIRONMENT") || strings.Count(out.String(), "ENVIRONMENT") != 1 {
+		t.Errorf("the header should be printed once, first:\n%s", out)
+	}
+	if !strings.Contains(lines[1], "web:2") || !strings.Contains(lines[2], "prod") {
+		t.Errorf("the first round should print every row:\n%s", out)
+	}
+	if !strings.HasPrefix(lines[3], "dev") || !strings.Contains(lines[3], "web:3") {
+		t.Errorf("the last line should be dev's row with the new image:\n%s", out)
+	}
+	// The changed row lines up with the header.
+	if strings.Index(lines[3], "web:3") != strings.Index(lines[0], "IMAGE") {
+		t.Errorf("the changed row is not aligned with the header:\n%s", out)
 	}
 }
 

@@ -14,6 +14,9 @@ import (
 // VersionOptions holds the flags of "kubectl envops version".
 type VersionOptions struct {
 	Output string
+	// Client is kubectl's --client, which scripts pass: the plugin's
+	// version never asks a server, so it changes nothing.
+	Client bool
 
 	print *outputFlags
 	genericiooptions.IOStreams
@@ -35,6 +38,7 @@ func NewCmdVersion(g *Globals, runF func(*VersionOptions) error) *cobra.Command 
 	cmd := &cobra.Command{Use: "version", Short: "Print the plugin's version, commit, Go and client-go versions",
 		Example: versionExample, Args: cobra.NoArgs, RunE: runOptions(g, o, runF)}
 	o.output().addFlags(cmd, "Output format, default text.")
+	cmd.Flags().BoolVar(&o.Client, "client", false, "Print the plugin's own version only, as kubectl version --client does; the same as without it, since version never contacts a server")
 	return cmd
 }
 

@@ -32,8 +32,8 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		if err := cfg.validate(); err != nil {
-			t.Fatalf("accepted an invalid configuration: %v", err)
+		if errs := cfg.validate(); len(errs) > 0 {
+			t.Fatalf("accepted an invalid configuration: %v", errs)
 		}
 		for _, name := range cfg.EnvironmentNames() {
 			if _, err := cfg.Environment(name); err != nil {

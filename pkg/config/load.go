@@ -71,32 +71,68 @@ func Parse(data []byte, name string) (*Config, error) {
 	cfg := Default()
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
+	// Every problem of the file is reported at once: type errors and
+	// unknown keys from the decoder, then what validation finds in the
+	// rest. Only a file that is not YAML at all stops at its first error.
+	var problems []problem
 	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		return nil, decodeError(name, err)
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			return nil, decodeError(name, err)
+		}
+		problems = decodeProblems(te.Errors)
 	}
 	// A second document is almost always a paste mistake; say so rather
 	// than silently ignoring it.
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
-		return nil, fmt.Errorf("%s:%d: more than one YAML document: keep a single document in the project file", name, extra.Line)
+		problems = append(problems, problem{extra.Line, "more than one YAML document: keep a single document in the project file"})
 	}
 
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, decodeError(name, err)
 	}
-	if err := booleansOnly(&root, name); err != nil {
-		return nil, err
-	}
+	problems = append(problems, booleansOnly(&root)...)
 	cfg.fillDefaults()
-	if err := cfg.validate(); err != nil {
+	for _, err := range cfg.validate() {
 		var fe *fieldError
 		if errors.As(err, &fe) {
-			return nil, fmt.Errorf("%s:%d: %s", name, lineOf(&root, fe.path), fe.msg)
+			problems = append(problems, problem{lineOf(&root, fe.path), fe.msg})
+		} else {
+			problems = append(problems, problem{0, err.Error()})
 		}
-		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if len(problems) > 0 {
+		return nil, problemsError(name, problems)
 	}
 	return cfg, nil
+}
+
+// problem is one mistake in the project file, at a line (0 when unknown).
+type problem struct {
+	line int
+	msg  string
+}
+
+// problemsError names every problem, in the order of their lines, each as
+// "name:line: message", on one line; the same problem found twice (by the
+// decoder and by a check of its own) is named once.
+func problemsError(name string, problems []problem) error {
+	sort.SliceStable(problems, func(i, j int) bool { return problems[i].line < problems[j].line })
+	var parts []string
+	for _, p := range problems {
+		part := fmt.Sprintf("%s: %s", name, p.msg)
+		if p.line > 0 {
+			part = fmt.Sprintf("%s:%d: %s", name, p.line, p.msg)
+		}
+		// The message is one line whatever the values quoted in it hold.
+		part = strings.Join(strings.Fields(part), " ")
+		if !slices.Contains(parts, part) {
+			parts = append(parts, part)
+		}
+	}
+	return errors.New(strings.Join(parts, "; "))
 }
 
 // UnmarshalYAML decodes the environments mapping in time linear in its
@@ -177,7 +213,7 @@ func decodeCollecting(n *yaml.Node, out any, errs *[]string) (ok bool, err error
 // booleansOnly refuses a string where the file takes true or false: the
 // YAML decoder would read "yes", "on" or "y" as true, but "true" in quotes
 // is an error, and one rule for every spelling is easier to trust.
-func booleansOnly(root *yaml.Node, name string) error {
+func booleansOnly(root *yaml.Node) []problem {
 	doc := root
 	if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 {
 		doc = doc.Content[0]
@@ -186,15 +222,16 @@ func booleansOnly(root *yaml.Node, name string) error {
 	if envs == nil || envs.Kind != yaml.MappingNode {
 		return nil
 	}
+	var problems []problem
 	for i := 1; i < len(envs.Content); i += 2 {
 		for _, key := range []string{"confirm"} {
 			v := mappingValue(envs.Content[i], key)
 			if v != nil && v.Kind == yaml.ScalarNode && v.ShortTag() != "!!bool" && v.ShortTag() != "!!null" {
-				return fmt.Errorf("%s:%d: wrong type: expected true or false, found %s %q", name, v.Line, map[bool]string{true: "a string", false: "a number"}[v.ShortTag() == "!!str"], v.Value)
+				problems = append(problems, problem{v.Line, fmt.Sprintf("wrong type: expected true or false, found %s %q", map[bool]string{true: "a string", false: "a number"}[v.ShortTag() == "!!str"], v.Value)})
 			}
 		}
 	}
-	return nil
+	return problems
 }
 
 // mappingValue returns the value of key in a mapping node, or nil.
@@ -333,27 +370,26 @@ var yamlLine = regexp.MustCompile(`(?s)^(?:yaml: )?line (\d+): (.*)$`)
 // decodeError turns the YAML decoder's messages into "name:line: message"
 // with field and type names a user recognises.
 func decodeError(name string, err error) error {
-	var msgs []string
+	msgs := []string{err.Error()}
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
 		msgs = te.Errors
-	} else {
-		msgs = []string{err.Error()}
 	}
-	out := make([]string, 0, len(msgs))
+	return problemsError(name, decodeProblems(msgs))
+}
+
+// decodeProblems reads the decoder's "line N: message" entries.
+func decodeProblems(msgs []string) []problem {
+	out := make([]problem, 0, len(msgs))
 	for _, m := range msgs {
 		if sub := yamlLine.FindStringSubmatch(m); sub != nil {
-			out = append(out, fmt.Sprintf("%s:%s: %s", name, sub[1], friendly(sub[2])))
+			line, _ := strconv.Atoi(sub[1])
+			out = append(out, problem{line, friendly(sub[2])})
 			continue
 		}
-		out = append(out, fmt.Sprintf("%s: %s", name, strings.TrimPrefix(m, "yaml: ")))
+		out = append(out, problem{0, strings.TrimPrefix(m, "yaml: ")})
 	}
-	// The message is one line whatever the values quoted in it hold.
-	msg := strings.Join(strings.Fields(out[0]), " ")
-	if len(out) > 1 {
-		msg += fmt.Sprintf(" (and %d more problem(s))", len(out)-1)
-	}
-	return errors.New(msg)
+	return out
 }
 
 var (

@@ -112,7 +112,7 @@ func TestParseErrors(t *testing.T) {
 		},
 		{
 			name: "invalid label key in the required list points at the item",
-			yaml: "labels:\n  required:\n    - name\n    - \"team name\"\n",
+			yaml: "labels:\n  required:\n    - name\n    - \"team name\"\n  name: \"{name}\"\n",
 			want: `f.yaml:4: invalid label key "team name": use an optional DNS prefix and '/', then at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit`,
 		},
 		{
@@ -137,7 +137,7 @@ func TestParseErrors(t *testing.T) {
 		},
 		{
 			name: "label listed twice",
-			yaml: "labels:\n  required: [name, app]\n  optional: [app]\n",
+			yaml: "labels:\n  required: [name, app, role]\n  optional: [app]\n",
 			want: `f.yaml:3: label "app" is listed twice in labels.required and labels.optional: keep one`,
 		},
 		{
@@ -151,9 +151,20 @@ func TestParseErrors(t *testing.T) {
 			want: `f.yaml:3: found character that cannot start any token`,
 		},
 		{
-			name: "several problems are counted on the same line",
+			name: "several problems are each named with their line, on one line",
 			yaml: "foo: 1\nbar: 2\n",
-			want: `f.yaml:1: unknown key "foo" at the top level: use one of apps, environments, kustomize, labels, needs, promotion, secret (and 1 more problem(s))`,
+			want: `f.yaml:1: unknown key "foo" at the top level: use one of apps, environments, kustomize, labels, needs, promotion, secret; f.yaml:2: unknown key "bar" at the top level: use one of apps, environments, kustomize, labels, needs, promotion, secret`,
+		},
+		{
+			name: "a wrong type, an unknown key and invalid values are all named, in the order of their lines",
+			yaml: "environments:\n  Dev: {context: a}\n  prod: {context: p, confirm: always}\nsecret:\n  name: Bad_Name\n  mountPath: etc\nlabels:\n  required: [name, app]\n  optional: [app]\nextra: 1\n",
+			want: `f.yaml:2: invalid environment name "Dev": use at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit; ` +
+				`f.yaml:3: wrong type: expected true or false, found a string "always"; ` +
+				`f.yaml:5: invalid secret name "Bad_Name": use lowercase letters, digits, '-' and '.', starting and ending with a letter or digit; ` +
+				`f.yaml:6: invalid secret mountPath "etc": use an absolute path without ':', such as /etc/secrets; ` +
+				`f.yaml:7: labels.name pattern "{app}-{role}" uses {role}, which is neither a required nor an optional label; ` +
+				`f.yaml:9: label "app" is listed twice in labels.required and labels.optional: keep one; ` +
+				`f.yaml:10: unknown key "extra" at the top level: use one of apps, environments, kustomize, labels, needs, promotion, secret`,
 		},
 	}
 	for _, tt := range tests {

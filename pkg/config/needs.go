@@ -11,28 +11,29 @@ import (
 // validateNeeds checks that needs names apps by valid names, lists each
 // at most once, and orders them without a cycle, which would leave no app
 // of the cycle able to start.
-func (c *Config) validateNeeds() error {
+func (c *Config) validateNeeds() []error {
+	var problems []error
 	for _, app := range sortedKeys(c.Needs) {
 		if errs := validation.IsDNS1123Label(app); len(errs) > 0 {
-			return fieldErr(fmt.Sprintf("invalid app name %q in needs: use the app's directory name", app), "needs", app)
+			problems = append(problems, fieldErr(fmt.Sprintf("invalid app name %q in needs: use the app's directory name", app), "needs", app))
 		}
 		seen := map[string]bool{}
 		for i, dep := range c.Needs[app] {
 			switch {
 			case len(validation.IsDNS1123Label(dep)) > 0:
-				return fieldErr(fmt.Sprintf("invalid app name %q needed by %q: use the app's directory name", dep, app), "needs", app, fmt.Sprint(i))
+				problems = append(problems, fieldErr(fmt.Sprintf("invalid app name %q needed by %q: use the app's directory name", dep, app), "needs", app, fmt.Sprint(i)))
 			case dep == app:
-				return fieldErr(fmt.Sprintf("app %q needs itself: remove it from its own list", app), "needs", app, fmt.Sprint(i))
+				problems = append(problems, fieldErr(fmt.Sprintf("app %q needs itself: remove it from its own list", app), "needs", app, fmt.Sprint(i)))
 			case seen[dep]:
-				return fieldErr(fmt.Sprintf("app %q needs %q twice: keep one", app, dep), "needs", app, fmt.Sprint(i))
+				problems = append(problems, fieldErr(fmt.Sprintf("app %q needs %q twice: keep one", app, dep), "needs", app, fmt.Sprint(i)))
 			}
 			seen[dep] = true
 		}
 	}
 	if cycle := c.NeedsCycle(); cycle != nil {
-		return fieldErr(fmt.Sprintf("the apps need each other in a cycle (%s), so none of them could be deployed first: remove one of these needs", strings.Join(cycle, " needs ")), "needs", cycle[0])
+		problems = append(problems, fieldErr(fmt.Sprintf("the apps need each other in a cycle (%s), so none of them could be deployed first: remove one of these needs", strings.Join(cycle, " needs ")), "needs", cycle[0]))
 	}
-	return nil
+	return problems
 }
 
 // NeedsCycle returns a cycle of needs as the apps along it, the first

@@ -31,18 +31,20 @@ func (c *Config) PromotionOrder() []string {
 
 // validatePromotion checks that promotion names each defined environment
 // at most once.
-func (c *Config) validatePromotion() error {
+func (c *Config) validatePromotion() []error {
+	var errs []error
 	seen := map[string]bool{}
 	for i, name := range c.Promotion {
 		if _, ok := c.Environments[name]; !ok {
-			return fieldErr(fmt.Sprintf("promotion names environment %q, which environments does not define (defined: %s)", name, strings.Join(c.EnvironmentNames(), ", ")), "promotion", fmt.Sprint(i))
+			errs = append(errs, fieldErr(fmt.Sprintf("promotion names environment %q, which environments does not define (defined: %s)", name, strings.Join(c.EnvironmentNames(), ", ")), "promotion", fmt.Sprint(i)))
+			continue
 		}
 		if seen[name] {
-			return fieldErr(fmt.Sprintf("promotion lists environment %q twice: keep one", name), "promotion", fmt.Sprint(i))
+			errs = append(errs, fieldErr(fmt.Sprintf("promotion lists environment %q twice: keep one", name), "promotion", fmt.Sprint(i)))
 		}
 		seen[name] = true
 	}
-	return nil
+	return errs
 }
 
 // mappingKeys returns the keys of the mapping at key of the document's

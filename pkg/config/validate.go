@@ -32,44 +32,40 @@ func ValidateEnvironmentName(name string) error {
 // labelKeyRule says briefly what a label key looks like.
 const labelKeyRule = "use an optional DNS prefix and '/', then at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
 
-// validate checks names and values; the first problem wins so the user
-// gets one line to act on.
-func (c *Config) validate() error {
+// validate checks names and values, and returns every problem it finds.
+func (c *Config) validate() []error {
+	var problems []error
 	for _, name := range c.EnvironmentNames() {
 		env := c.Environments[name]
 		if err := ValidateEnvironmentName(name); err != nil {
-			return fieldErr(err.Error(), "environments", name)
+			problems = append(problems, fieldErr(err.Error(), "environments", name))
 		}
 		if env.Context == "" {
-			return fieldErr(fmt.Sprintf("environment %q has no context: add \"context: <kube context name>\"", name), "environments", name)
+			problems = append(problems, fieldErr(fmt.Sprintf("environment %q has no context: add \"context: <kube context name>\"", name), "environments", name))
 		}
 		if env.Namespace != "" {
 			if errs := validation.IsDNS1123Label(env.Namespace); len(errs) > 0 {
-				return fieldErr(fmt.Sprintf("invalid namespace %q for environment %q: use a namespace name (lowercase letters, digits and '-')", env.Namespace, name), "environments", name, "namespace")
+				problems = append(problems, fieldErr(fmt.Sprintf("invalid namespace %q for environment %q: use a namespace name (lowercase letters, digits and '-')", env.Namespace, name), "environments", name, "namespace"))
 			}
 		}
 	}
 
-	if err := c.validatePromotion(); err != nil {
-		return err
-	}
-	if err := c.validateNeeds(); err != nil {
-		return err
-	}
+	problems = append(problems, c.validatePromotion()...)
+	problems = append(problems, c.validateNeeds()...)
 
 	if errs := validation.IsDNS1123Subdomain(c.Secret.Name); len(errs) > 0 {
-		return fieldErr(fmt.Sprintf("invalid secret name %q: use lowercase letters, digits, '-' and '.', starting and ending with a letter or digit", c.Secret.Name), "secret", "name")
+		problems = append(problems, fieldErr(fmt.Sprintf("invalid secret name %q: use lowercase letters, digits, '-' and '.', starting and ending with a letter or digit", c.Secret.Name), "secret", "name"))
 	}
 	if errs := validation.IsConfigMapKey(c.Secret.Key); len(errs) > 0 {
-		return fieldErr(fmt.Sprintf("invalid secret key %q: use letters, digits, '-', '_' and '.'", c.Secret.Key), "secret", "key")
+		problems = append(problems, fieldErr(fmt.Sprintf("invalid secret key %q: use letters, digits, '-', '_' and '.'", c.Secret.Key), "secret", "key"))
 	}
 	if !path.IsAbs(c.Secret.MountPath) || strings.Contains(c.Secret.MountPath, ":") {
-		return fieldErr(fmt.Sprintf("invalid secret mountPath %q: use an absolute path without ':', such as /etc/secrets", c.Secret.MountPath), "secret", "mountPath")
+		problems = append(problems, fieldErr(fmt.Sprintf("invalid secret mountPath %q: use an absolute path without ':', such as /etc/secrets", c.Secret.MountPath), "secret", "mountPath"))
 	}
 
 	if !filepath.IsAbs(c.Apps) {
 		if rel := filepath.Clean(c.Apps); rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-			return fieldErr(fmt.Sprintf("apps %q leads out of the project directory: keep apps inside it, or give an absolute path", c.Apps), "apps")
+			problems = append(problems, fieldErr(fmt.Sprintf("apps %q leads out of the project directory: keep apps inside it, or give an absolute path", c.Apps), "apps"))
 		}
 	}
 
@@ -80,42 +76,42 @@ func (c *Config) validate() error {
 	}{{"required", c.Labels.Required}, {"optional", c.Labels.Optional}} {
 		for i, l := range group.labels {
 			if errs := validation.IsQualifiedName(l); len(errs) > 0 {
-				return fieldErr(fmt.Sprintf("invalid label key %q: %s", l, labelKeyRule), "labels", group.key, fmt.Sprint(i))
+				problems = append(problems, fieldErr(fmt.Sprintf("invalid label key %q: %s", l, labelKeyRule), "labels", group.key, fmt.Sprint(i)))
 			}
 			if known[l] {
-				return fieldErr(fmt.Sprintf("label %q is listed twice in labels.required and labels.optional: keep one", l), "labels", group.key, fmt.Sprint(i))
+				problems = append(problems, fieldErr(fmt.Sprintf("label %q is listed twice in labels.required and labels.optional: keep one", l), "labels", group.key, fmt.Sprint(i)))
 			}
 			known[l] = true
 		}
 	}
 	for _, l := range sortedKeys(c.Labels.Allowed) {
 		if !known[l] {
-			return fieldErr(fmt.Sprintf("labels.allowed names label %q, which is neither required nor optional: add it to one of them", l), "labels", "allowed", l)
+			problems = append(problems, fieldErr(fmt.Sprintf("labels.allowed names label %q, which is neither required nor optional: add it to one of them", l), "labels", "allowed", l))
 		}
 		for i, v := range c.Labels.Allowed[l] {
 			if errs := validation.IsValidLabelValue(v); len(errs) > 0 || v == "" {
-				return fieldErr(fmt.Sprintf("invalid value %q allowed for label %q: use at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit", v, l), "labels", "allowed", l, fmt.Sprint(i))
+				problems = append(problems, fieldErr(fmt.Sprintf("invalid value %q allowed for label %q: use at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit", v, l), "labels", "allowed", l, fmt.Sprint(i)))
 			}
 		}
 	}
 	pattern := c.Labels.NamePattern()
 	for _, l := range pattern.Labels() {
 		if !known[l] {
-			return fieldErr(fmt.Sprintf("labels.name pattern %q uses {%s}, which is neither a required nor an optional label", c.Labels.Name, l), "labels", "name")
+			problems = append(problems, fieldErr(fmt.Sprintf("labels.name pattern %q uses {%s}, which is neither a required nor an optional label", c.Labels.Name, l), "labels", "name"))
 		}
 	}
 	if pattern.Unbalanced() {
-		return fieldErr(fmt.Sprintf("labels.name pattern %q has an unbalanced brace: write placeholders as {label}", c.Labels.Name), "labels", "name")
+		problems = append(problems, fieldErr(fmt.Sprintf("labels.name pattern %q has an unbalanced brace: write placeholders as {label}", c.Labels.Name), "labels", "name"))
 	}
 	for _, l := range sortedKeys(c.Labels.Recommended) {
 		if !known[l] {
-			return fieldErr(fmt.Sprintf("labels.recommended maps label %q, which is neither required nor optional", l), "labels", "recommended", l)
+			problems = append(problems, fieldErr(fmt.Sprintf("labels.recommended maps label %q, which is neither required nor optional", l), "labels", "recommended", l))
 		}
 		if errs := validation.IsQualifiedName(c.Labels.Recommended[l]); len(errs) > 0 {
-			return fieldErr(fmt.Sprintf("invalid label key %q in labels.recommended: %s", c.Labels.Recommended[l], labelKeyRule), "labels", "recommended", l)
+			problems = append(problems, fieldErr(fmt.Sprintf("invalid label key %q in labels.recommended: %s", c.Labels.Recommended[l], labelKeyRule), "labels", "recommended", l))
 		}
 	}
-	return nil
+	return problems
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -71,7 +71,8 @@ func Requests(fsys filesys.FileSystem, cfg *config.Config, env string, sel Selec
 	}
 	rendered := envs[0].Apps
 	if sel.Selector != nil {
-		if rendered = render.Choose(rendered, sel.Selector); len(rendered) == 0 {
+		rendered = slices.DeleteFunc(rendered, func(a render.AppObjects) bool { return !a.Matches(sel.Selector) })
+		if len(rendered) == 0 {
 			return nil, selectionErr("no app of %s renders a workload labelled %s for environment %q", cfg.AppsDir(), sel.Selector, env)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -21,6 +22,8 @@ var ErrNotDeclared = errors.New("no environment declared")
 
 // Read returns the environment the Secret s declares in namespace. Only the
 // environment key's value is ever returned; other keys are not looked at.
+// A namespace that does not exist, or is being deleted, is a
+// *NamespaceError rather than a namespace without the Secret.
 func Read(ctx context.Context, client kubernetes.Interface, namespace string, s config.Secret) (string, error) {
 	secret, err := client.CoreV1().Secrets(namespace).Get(ctx, s.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
@@ -54,9 +57,14 @@ func Verify(ctx context.Context, client kubernetes.Interface, namespace, expecte
 // Check is Verify that also says whether the Secret is bound to its
 // cluster. A Secret bound to another cluster (copied, or restored from a
 // backup) fails with an *IdentityError; an unbound one (written by an
-// earlier version) passes with Binding.Unbound set.
+// earlier version) passes with Binding.Unbound set. A namespace that does
+// not exist or is being deleted fails with a *NamespaceError, before
+// anything can wait on it.
 func Check(ctx context.Context, client kubernetes.Interface, namespace, expected string, s config.Secret) (Binding, error) {
 	secret, err := client.CoreV1().Secrets(namespace).Get(ctx, s.Name, metav1.GetOptions{})
+	if nsErr := namespaceState(ctx, client, namespace, apierrors.IsNotFound(err)); nsErr != nil {
+		return Binding{}, nsErr
+	}
 	switch {
 	case apierrors.IsNotFound(err):
 		err = fmt.Errorf("%w: namespace %q has no Secret %q", ErrNotDeclared, namespace, s.Name)
@@ -103,9 +111,65 @@ func (e *GuardError) Error() string {
 // Unwrap returns the read error behind a missing declaration.
 func (e *GuardError) Unwrap() error { return e.Err }
 
+// ErrNamespaceNotFound is matched by the *NamespaceError of a namespace
+// that does not exist.
+var ErrNamespaceNotFound = errors.New("namespace not found")
+
+// NamespaceError says that the namespace a command acts on does not exist,
+// or is being deleted.
+type NamespaceError struct {
+	// Context is the kube context, set by WithContext.
+	Context   string
+	Namespace string
+	// Terminating is true for a namespace being deleted; else it is missing.
+	Terminating bool
+}
+
+// Error names the namespace, what is wrong with it and what to do.
+func (e *NamespaceError) Error() string {
+	where, _ := locate(e.Context, e.Namespace)
+	get := "kubectl get namespaces"
+	if e.Context != "" {
+		get += " --context " + e.Context
+	}
+	if e.Terminating {
+		return fmt.Sprintf("%s is being deleted (Terminating): nothing can run in it; pick another namespace with -n, or wait until %q no longer lists it and create it again", where, get)
+	}
+	return fmt.Sprintf("%s not found: check the name given to -n (or the context's namespace); list the namespaces with %q", where, get)
+}
+
+// Is matches ErrNamespaceNotFound for a namespace that does not exist.
+func (e *NamespaceError) Is(target error) bool {
+	return target == ErrNamespaceNotFound && !e.Terminating
+}
+
+// namespaceState returns a *NamespaceError when namespace is being deleted,
+// or, when the caller found nothing in it (absent), does not exist. A
+// caller not allowed to read namespaces learns nothing, and goes on.
+func namespaceState(ctx context.Context, client kubernetes.Interface, namespace string, absent bool) error {
+	ns, err := client.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err) && absent:
+		return &NamespaceError{Namespace: namespace}
+	case err != nil:
+		// A namespace not found while its Secret was read, or one the
+		// caller may not read, says nothing more than the Secret.
+		return nil
+	case ns.Status.Phase == corev1.NamespaceTerminating || ns.DeletionTimestamp != nil:
+		return &NamespaceError{Namespace: namespace, Terminating: true}
+	}
+	return nil
+}
+
 // WithContext records the kube context in the guard's errors so that their
 // message names it; other errors are returned unchanged.
 func WithContext(err error, kubeContext string) error {
+	var nse *NamespaceError
+	if errors.As(err, &nse) {
+		c := *nse
+		c.Context = kubeContext
+		return &c
+	}
 	var ge *GuardError
 	if errors.As(err, &ge) {
 		c := *ge
@@ -140,7 +204,8 @@ func CheckIn(ctx context.Context, client kubernetes.Interface, kubeContext, name
 	}
 	var ge *GuardError
 	var ie *IdentityError
-	if errors.As(err, &ge) || errors.As(err, &ie) {
+	var nse *NamespaceError
+	if errors.As(err, &ge) || errors.As(err, &ie) || errors.As(err, &nse) {
 		return "", WithContext(err, kubeContext)
 	}
 	return "", fmt.Errorf("context %q: %w", kubeContext, err)

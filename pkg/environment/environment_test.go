@@ -107,6 +107,7 @@ func TestVerify(t *testing.T) {
 		},
 		{
 			name:     "missing Secret says how to declare it",
+			objects:  []runtime.Object{&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "web"}}},
 			expected: "dev", context: "kind-dev",
 			want: `context "kind-dev" namespace "web" declares no environment (no Secret "environment" with key "environment"), expected "dev"; if this cluster serves "dev" run "kubectl envops init-env dev --context kind-dev -n web", otherwise pick the right cluster with --context or --env`,
 		},

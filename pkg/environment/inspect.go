@@ -52,7 +52,8 @@ func (s *Survey) Environments() []string { return slices.Sorted(maps.Keys(s.Decl
 
 // Inspect reads the environment of namespace and, where permissions allow,
 // of every other namespace. Only failing to read namespace itself (other
-// than its Secret being absent) is an error.
+// than its Secret being absent) is an error: a namespace that does not
+// exist, or is being deleted and has lost its Secret, is a *NamespaceError.
 func Inspect(ctx context.Context, client kubernetes.Interface, namespace string, s config.Secret) (*Report, error) {
 	r := &Report{Reading: Reading{Namespace: namespace}}
 	value, err := Read(ctx, client, namespace, s)
@@ -61,6 +62,10 @@ func Inspect(ctx context.Context, client kubernetes.Interface, namespace string,
 		r.Environment, r.Source = value, namespace
 	case !errors.Is(err, ErrNotDeclared):
 		return nil, err
+	default:
+		if nsErr := namespaceState(ctx, client, namespace, true); nsErr != nil {
+			return nil, nsErr
+		}
 	}
 
 	declared, err := Declarations(ctx, client, s)

@@ -22,7 +22,9 @@ type StatusRow struct {
 	Context     string `json:"context"`
 	Namespace   string `json:"namespace"`
 	// Secret is the check of the environment Secret: ok, unbound, another
-	// cluster, missing, or "holds X" when it declares another environment.
+	// cluster, missing, or "holds X" when it declares another environment;
+	// "no namespace" or "terminating" when the namespace is not there, or
+	// is being deleted.
 	Secret     string     `json:"secret,omitempty"`
 	App        string     `json:"app,omitempty"`
 	Kind       string     `json:"kind,omitempty"`
@@ -138,15 +140,15 @@ func (s *Status) ask(ctx context.Context, t Target) ([]StatusRow, error) {
 
 // SecretCheck says whether the target namespace's environment Secret
 // declares the target's environment (or, without one, any) on the cluster
-// it was written on. Only failures to reach or read the cluster are errors.
+// it was written on, or that the namespace is missing or being deleted.
+// Only failures to reach or read the cluster are errors.
 func SecretCheck(ctx context.Context, client kubernetes.Interface, t Target, s config.Secret) (string, error) {
 	expected := t.Env
 	if expected == "" {
 		found, err := environment.Read(ctx, client, t.Namespace, s)
-		switch {
-		case errors.Is(err, environment.ErrNotDeclared):
-			return "missing", nil
-		case err != nil:
+		// A namespace without the Secret goes on to Check, which tells a
+		// missing Secret from a missing namespace.
+		if err != nil && !errors.Is(err, environment.ErrNotDeclared) {
 			return "", err
 		}
 		expected = found
@@ -154,7 +156,12 @@ func SecretCheck(ctx context.Context, client kubernetes.Interface, t Target, s c
 	binding, err := environment.Check(ctx, client, t.Namespace, expected, s)
 	var ge *environment.GuardError
 	var ie *environment.IdentityError
+	var nse *environment.NamespaceError
 	switch {
+	case errors.As(err, &nse) && nse.Terminating:
+		return "terminating", nil
+	case errors.As(err, &nse):
+		return "no namespace", nil
 	case errors.As(err, &ge) && ge.Missing:
 		return "missing", nil
 	case errors.As(err, &ge):

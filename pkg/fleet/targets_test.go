@@ -70,10 +70,20 @@ func TestSecretCheck(t *testing.T) {
 		{"another environment", "prod", []corev1.Secret{*secret("dev", "kube-system:uid-1")}, "holds dev"},
 		{"no Secret", "dev", nil, "missing"},
 		{"no Secret, no environment expected", "", nil, "missing"},
+		{"no namespace", "dev", nil, "no namespace"},
+		{"no namespace, no environment expected", "", nil, "no namespace"},
+		{"a namespace being deleted", "dev", []corev1.Secret{*secret("dev", "kube-system:uid-1")}, "terminating"},
 		{"whatever it holds, without an environment expected", "", []corev1.Secret{*secret("qa", "kube-system:uid-1")}, "ok"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			client := fake.NewClientset(system)
+			web := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "web"}}
+			if strings.HasPrefix(tc.name, "no namespace") {
+				web.Name = "elsewhere"
+			}
+			if tc.want == "terminating" {
+				web.Status.Phase = corev1.NamespaceTerminating
+			}
+			client := fake.NewClientset(system, web)
 			for i := range tc.objs {
 				_, _ = client.CoreV1().Secrets("web").Create(context.Background(), &tc.objs[i], metav1.CreateOptions{})
 			}

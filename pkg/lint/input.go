@@ -59,15 +59,11 @@ func (l *Linter) LintPaths(ctx context.Context, p Project, paths []string, stdin
 		// One kustomization that does not build is reported with the
 		// findings of every other input, not instead of them.
 		var err error
-		abs, aerr := filepath.Abs(dir)
-		rel, rerr := filepath.Rel(appsDir, abs)
-		switch {
-		case aerr != nil || rerr != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)):
+		switch app, env, where := placeOf(appsDir, dir); where {
+		case outsideApps:
 			err = l.lintRendered(p, rep, dir)
-		default:
-			if parts := strings.Split(filepath.ToSlash(rel), "/"); len(parts) == 3 && parts[1] == "overlays" {
-				err = l.lintOverlay(p, rep, parts[0], parts[2], file)
-			}
+		case appOverlay:
+			err = l.lintOverlay(p, rep, app, env, file)
 		}
 		if err != nil {
 			rep.AddInputError(src, "cannot build the kustomization: "+strings.TrimPrefix(err.Error(), src.File+": "),
@@ -78,17 +74,51 @@ func (l *Linter) LintPaths(ctx context.Context, p Project, paths []string, stdin
 }
 
 // LintKustomization lints what a kustomization renders, and the
-// kustomization file itself.
+// kustomization file itself. An overlay of the project's apps is rendered
+// as deploy sends it (the environment Secret mounted, the convention's
+// labels filled in), as in a directory and with --app: what the overlay
+// builds alone is never deployed.
 func (l *Linter) LintKustomization(ctx context.Context, p Project, dir string, rep *Report) error {
 	if render.IsComponent(filesys.MakeFsOnDisk(), dir) {
 		return fmt.Errorf("%s is a kustomize Component, which is built only as part of a kustomization: lint a kustomization that lists it under components", dir)
 	}
-	if file := KustomizationFile(dir); file != "" {
+	file := KustomizationFile(dir)
+	if file != "" {
 		if err := l.LintFiles(ctx, []string{file}, nil, rep); err != nil {
 			return err
 		}
 	}
+	if app, env, where := placeOf(p.Config.AppsDir(), dir); where == appOverlay {
+		return l.lintOverlay(p, rep, app, env, cmp.Or(file, dir))
+	}
 	return l.lintRendered(p, rep, dir)
+}
+
+// place says where a kustomization lies in the project.
+type place int
+
+const (
+	// outsideApps is a kustomization of its own, deployed by other tools.
+	outsideApps place = iota
+	// appOverlay is apps/APP/overlays/ENV: what deploy sends, transformed.
+	appOverlay
+	// appPart is any other kustomization of an app (its base): only a part
+	// of its overlays.
+	appPart
+)
+
+// placeOf places the kustomization dir relative to the apps directory,
+// naming the app and environment of an overlay.
+func placeOf(appsDir, dir string) (app, env string, where place) {
+	abs, aerr := filepath.Abs(dir)
+	rel, rerr := filepath.Rel(appsDir, abs)
+	if aerr != nil || rerr != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return "", "", outsideApps
+	}
+	if parts := strings.Split(filepath.ToSlash(rel), "/"); len(parts) == 3 && parts[1] == "overlays" {
+		return parts[0], parts[2], appOverlay
+	}
+	return "", "", appPart
 }
 
 // lintRendered lints what kustomize builds from dir.

@@ -39,7 +39,9 @@ type LiveTarget struct {
 	Context string
 	// Namespace is the namespace to read; "" reads all namespaces.
 	Namespace string
-	Client    dynamic.Interface
+	// Selector, when set, reads only the objects whose labels it selects.
+	Selector string
+	Client   dynamic.Interface
 }
 
 func (t LiveTarget) where() string {
@@ -61,7 +63,7 @@ func (l *Linter) LintLive(ctx context.Context, t LiveTarget, rep *Report) error 
 			return ri.List(ctx, opts)
 		})
 		p.PageSize = livePageSize
-		err := p.EachListItem(ctx, metav1.ListOptions{}, func(obj runtime.Object) error {
+		err := p.EachListItem(ctx, metav1.ListOptions{LabelSelector: t.Selector}, func(obj runtime.Object) error {
 			u, ok := obj.(*unstructured.Unstructured)
 			if !ok || metav1.GetControllerOf(u) != nil {
 				return nil

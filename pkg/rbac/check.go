@@ -3,8 +3,10 @@ package rbac
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 )
@@ -24,12 +26,13 @@ type DeniedError struct {
 
 // Error names the missing verb and resource, who lacks it, and the fix.
 func (e *DeniedError) Error() string {
-	return Message(e.Verb, e.Rule.GroupResource(), e.Namespace, e.Rule.Scope == Cluster, e.User, FixCommand(e.Use, e.Target))
+	return Message(e.Verb, e.Rule.GroupResource(), e.Namespace, e.Rule.Scope == Cluster, e.User, Fix(e.Use, e.Target, e.User))
 }
 
 // Message is the one line that explains a refusal: verb, resource, where,
-// who, and the command that grants it (fix; "" when unknown).
-func Message(verb, groupResource, namespace string, clusterScoped bool, user, fix string) string {
+// who, and what an admin does to grant it (next, from Fix; "" when
+// unknown).
+func Message(verb, groupResource, namespace string, clusterScoped bool, user, next string) string {
 	where := fmt.Sprintf(" in namespace %q", namespace)
 	switch {
 	case clusterScoped:
@@ -41,19 +44,66 @@ func Message(verb, groupResource, namespace string, clusterScoped bool, user, fi
 	if user != "" {
 		as = fmt.Sprintf(" as %q", user)
 	}
-	next := "ask an admin to grant it"
-	if fix != "" {
-		next = fmt.Sprintf("ask an admin to run %q", fix)
+	if next == "" {
+		next = "ask an admin to grant it"
 	}
 	return fmt.Sprintf("forbidden: cannot %s resource %q%s%s; %s", verb, groupResource, where, as, next)
 }
 
-// FixCommand is the command an admin runs to grant a use.
-func FixCommand(u Use, namespace string) string {
+// serviceAccountPrefix starts the user name of every service account:
+// system:serviceaccount:NAMESPACE:NAME.
+const serviceAccountPrefix = "system:serviceaccount:"
+
+// Fix says what an admin does to grant use u to user in namespace ("" for
+// every namespace). The rbac command binds a service account of the
+// namespace it writes to; so a service account of that namespace is named
+// with --service-account, and anyone else (a person, a group's member, a
+// service account of another namespace) is bound to the roles it writes
+// with kubectl create rolebinding. An unknown user gets the command alone.
+func Fix(u Use, namespace, user string) string {
+	rbacCmd := fmt.Sprintf("kubectl envops rbac --for %s -n %s", u, namespace)
 	if namespace == "" {
-		return fmt.Sprintf("kubectl envops rbac --for %s --cluster-wide --apply", u)
+		rbacCmd = fmt.Sprintf("kubectl envops rbac --for %s --cluster-wide", u)
 	}
-	return fmt.Sprintf("kubectl envops rbac --for %s -n %s --apply", u, namespace)
+	saNamespace, saName, isSA := strings.Cut(strings.TrimPrefix(user, serviceAccountPrefix), ":")
+	isSA = isSA && strings.HasPrefix(user, serviceAccountPrefix)
+	switch {
+	case user == "":
+		return fmt.Sprintf("ask an admin to run %q", rbacCmd+" --apply")
+	case isSA && namespace == "":
+		return fmt.Sprintf("ask an admin to run %q", rbacCmd+" -n "+saNamespace+" --service-account "+saName+" --apply")
+	case isSA && saNamespace == namespace:
+		return fmt.Sprintf("ask an admin to run %q", rbacCmd+" --service-account "+saName+" --apply")
+	}
+	subject, who, tag := "--user "+user, fmt.Sprintf("user %q", user), user
+	if isSA {
+		subject = "--serviceaccount " + saNamespace + ":" + saName
+		who = fmt.Sprintf("service account %s/%s", saNamespace, saName)
+		tag = saNamespace + ":" + saName
+	}
+	var binds []string
+	role, clusterRole := roleNames(u, namespace)
+	if role != "" {
+		binds = append(binds, fmt.Sprintf("%q", fmt.Sprintf("kubectl create rolebinding %s:%s -n %s --role %s %s", role, tag, namespace, role, subject)))
+	}
+	if clusterRole != "" {
+		binds = append(binds, fmt.Sprintf("%q", fmt.Sprintf("kubectl create clusterrolebinding %s:%s --clusterrole %s %s", clusterRole, tag, clusterRole, subject)))
+	}
+	return fmt.Sprintf("ask an admin to create the roles with %q and bind them to %s with %s", rbacCmd+" --apply", who, strings.Join(binds, " and "))
+}
+
+// roleNames are the Role and ClusterRole ("" for none) the rbac command
+// writes for u in namespace ("" for every namespace).
+func roleNames(u Use, namespace string) (role, clusterRole string) {
+	for _, obj := range Manifests(Options{Use: u, Namespace: namespace, ClusterWide: namespace == "", ServiceAccount: "envops"}) {
+		switch o := obj.(type) {
+		case *rbacv1.Role:
+			role = o.Name
+		case *rbacv1.ClusterRole:
+			clusterRole = o.Name
+		}
+	}
+	return role, clusterRole
 }
 
 // Check asks the API server (SelfSubjectAccessReview) whether the current

@@ -42,7 +42,7 @@ func Explain(err error, u Use) error {
 	}
 	fix := ""
 	if u != "" {
-		fix = FixCommand(u, ns)
+		fix = Fix(u, ns, user)
 	}
 	return errors.New(Message(verb, gr, ns, !strings.Contains(m[0], "in the namespace"), user, fix))
 }

@@ -99,6 +99,10 @@ var (
 	identityProperty  = Rule{Group: "about.k8s.io", Resource: "clusterproperties", Verbs: []string{"get"}, Scope: Cluster, ResourceNames: []string{"cluster.clusterset.k8s.io"}, Optional: true, Why: "read the ClusterProperty that identifies the cluster, on clusters that serve one (without it the kube-system UID is used)"}
 )
 
+// targetNamespace is the guard's look at the namespace a command acts on,
+// optional since a Role cannot grant it: a cluster-scoped object.
+var targetNamespace = Rule{Resource: "namespaces", Verbs: []string{"get"}, Scope: Cluster, Optional: true, Why: "refuse at once a namespace that is being deleted or does not exist, rather than wait for pods that never come"}
+
 // table is what each use calls. A unit test runs the commands against
 // recording clients and fails when a call is missing here.
 var table = map[Use][]Rule{
@@ -119,7 +123,7 @@ var table = map[Use][]Rule{
 		{Resource: "configmaps", Verbs: []string{"get", "list", "create", "patch", "delete"}, Why: "apply the ConfigMaps an app renders and the parent of the app's set (envops-applyset-APP); find and prune those it no longer renders"},
 		{Resource: "events", Verbs: []string{"create"}, Why: "record who deployed what in the audit trail"},
 		{Group: "coordination.k8s.io", Resource: "leases", Verbs: []string{"get", "create", "update"}, Why: "hold the app's deploy lock, a Lease, so two deploys of an app never interleave"},
-		identityNamespace, identityProperty,
+		identityNamespace, identityProperty, targetNamespace,
 		// --create-namespace sets up namespaces, which is a cluster
 		// administrator's act: the deploy role does not grant it.
 		{Resource: "namespaces", Verbs: []string{"get", "create"}, Scope: Cluster, Optional: true, Why: "with --create-namespace, find and create the namespaces apps go to"},

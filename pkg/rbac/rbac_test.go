@@ -150,11 +150,11 @@ func TestCheckNamesTheFirstMissingVerb(t *testing.T) {
 	}{
 		{name: "everything granted", want: ""},
 		{name: "no create on replicationcontrollers", denied: "create replicationcontrollers", ns: "web",
-			want: `forbidden: cannot create resource "replicationcontrollers" in namespace "web" as "ci"; ask an admin to run "kubectl envops rbac --for deploy -n web --apply"`},
+			want: `forbidden: cannot create resource "replicationcontrollers" in namespace "web" as "ci"; ask an admin to create the roles with "kubectl envops rbac --for deploy -n web --apply" and bind them to user "ci" with "kubectl create rolebinding envops-deploy:ci -n web --role envops-deploy --user ci" and "kubectl create clusterrolebinding envops-deploy-cluster:ci --clusterrole envops-deploy-cluster --user ci"`},
 		{name: "no patch on deployments.apps", denied: "patch deployments", ns: "web",
 			want: `forbidden: cannot patch resource "deployments.apps" in namespace "web" as "ci"`},
 		{name: "no update on the deploy lock's Lease", denied: "update leases", ns: "web",
-			want: `forbidden: cannot update resource "leases.coordination.k8s.io" in namespace "web" as "ci"; ask an admin to run "kubectl envops rbac --for deploy -n web --apply"`},
+			want: `forbidden: cannot update resource "leases.coordination.k8s.io" in namespace "web" as "ci"; ask an admin to create the roles with "kubectl envops rbac --for deploy -n web --apply" and bind them to user "ci" with "kubectl create rolebinding envops-deploy:ci -n web --role envops-deploy --user ci" and "kubectl create clusterrolebinding envops-deploy-cluster:ci --clusterrole envops-deploy-cluster --user ci"`},
 		{name: "no delete on pods", denied: "delete pods", ns: "web",
 			want: `forbidden: cannot delete resource "pods" in namespace "web" as "ci"`},
 	}

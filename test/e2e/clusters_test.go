@@ -231,8 +231,8 @@ func TestManyClusters(t *testing.T) {
 	})
 
 	t.Run("status of every context", func(t *testing.T) {
-		// Each context's own namespace is default, where no app runs: the
-		// rows name the contexts and say the app is missing.
+		// The other contexts' clusters have no such namespace: the rows
+		// name the contexts and say the namespace and the app are missing.
 		r := runIn(t, kc, dir, "envops", "status", "web", "--all-contexts", "-n", ns["staging"], "-o", "json")
 		rows := parseStatus(t, r)
 		if r.ExitCode != 1 || len(rows) != 3 {
@@ -243,8 +243,8 @@ func TestManyClusters(t *testing.T) {
 				if row.Environment != "staging" || row.Secret != "ok" || row.State != "steady" || !row.OK {
 					t.Errorf("the staging context's row: %+v", row)
 				}
-			} else if row.State != "missing" || row.Secret != "missing" {
-				t.Errorf("context %s has no such namespace, want the app and the Secret missing: %+v", row.Context, row)
+			} else if row.State != "missing" || row.Secret != "no namespace" {
+				t.Errorf("context %s has no such namespace, want the app missing and the namespace named as missing: %+v", row.Context, row)
 			}
 		}
 	})

@@ -57,26 +57,7 @@ func grantPrinted(t *testing.T, ns, use string, clusterWide bool) *granted {
 	t.Cleanup(func() { deleteClusterObjects(t, use, ns, clusterWide) })
 
 	admin := clientset(t, devContext)
-	tr, err := admin.CoreV1().ServiceAccounts(ns).CreateToken(t.Context(), ciAccount, &authenticationv1.TokenRequest{
-		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To(int64(3600))},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("token request: %v", err)
-	}
-	raw, err := clientcmd.LoadFromFile(kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cluster := raw.Contexts[devContext].Cluster
-	cfg := clientcmdapi.NewConfig()
-	cfg.Clusters[cluster] = raw.Clusters[cluster]
-	cfg.AuthInfos[ciAccount] = &clientcmdapi.AuthInfo{Token: tr.Status.Token}
-	cfg.Contexts[devContext] = &clientcmdapi.Context{Cluster: cluster, AuthInfo: ciAccount, Namespace: ns}
-	cfg.CurrentContext = devContext
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
-		t.Fatal(err)
-	}
+	path := accountKubeconfig(t, ns, ciAccount)
 	rc, err := clientcmd.BuildConfigFromFlags("", path)
 	if err != nil {
 		t.Fatal(err)
@@ -100,6 +81,35 @@ func grantPrinted(t *testing.T, ns, use string, clusterWide bool) *granted {
 	}
 	g.waitAccess(t, role.Rules[0], ns, true)
 	return g
+}
+
+// accountKubeconfig writes a kubeconfig that authenticates as the
+// ServiceAccount ns/account with a token from the TokenRequest API; its
+// one context is named like the dev context, so .envops.yaml maps it to
+// dev.
+func accountKubeconfig(t *testing.T, ns, account string) string {
+	t.Helper()
+	tr, err := clientset(t, devContext).CoreV1().ServiceAccounts(ns).CreateToken(t.Context(), account, &authenticationv1.TokenRequest{
+		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To(int64(3600))},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("token request: %v", err)
+	}
+	raw, err := clientcmd.LoadFromFile(kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cluster := raw.Contexts[devContext].Cluster
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters[cluster] = raw.Clusters[cluster]
+	cfg.AuthInfos[account] = &clientcmdapi.AuthInfo{Token: tr.Status.Token}
+	cfg.Contexts[devContext] = &clientcmdapi.Context{Cluster: cluster, AuthInfo: account, Namespace: ns}
+	cfg.CurrentContext = devContext
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // deleteClusterObjects removes the cluster-scoped part of a printed role,
@@ -522,5 +532,50 @@ func recordedDeployment(t *testing.T, cs kubernetes.Interface, ns string, r audi
 	d.Annotations = r.Annotations()
 	if _, err := cs.AppsV1().Deployments(ns).Create(t.Context(), &d, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// quotedCommand is the first quoted "kubectl envops ..." command of an
+// error line, as words.
+func quotedCommand(t *testing.T, line string) []string {
+	t.Helper()
+	_, rest, ok := strings.Cut(line, `"kubectl envops `)
+	cmd, _, closed := strings.Cut(rest, `"`)
+	if !ok || !closed {
+		t.Fatalf("no quoted kubectl envops command in:\n%s", line)
+	}
+	return append([]string{"envops"}, strings.Fields(cmd)...)
+}
+
+// A deploy refused for a service account without its role names that
+// account in the command it suggests, and that command, run by an admin,
+// is exactly what lets the deploy through.
+func TestRBACHintGrantsTheRefusedServiceAccount(t *testing.T) {
+	ns := newNamespace(t, devContext)
+	admin := clientset(t, devContext)
+	if _, err := admin.CoreV1().ServiceAccounts(ns).Create(t.Context(), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: ciAccount}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { deleteClusterObjects(t, "deploy", ns, false) })
+	dir := deployProject(t, ns, ns, 1)
+	kc := accountKubeconfig(t, ns, ciAccount)
+
+	r := runKubectl(t, dir, "", "envops", "deploy", "web", "--env", "dev", "--kubeconfig", kc)
+	oneErrorLine(t, r, 1, `as "system:serviceaccount:`+ns+`:ci"`, "--service-account ci")
+	noControllers(t, admin, ns)
+
+	hint := quotedCommand(t, r.Stderr)
+	if !slices.Contains(hint, "--apply") {
+		t.Fatalf("the hint does not grant: %v", hint)
+	}
+	if g := runKubectl(t, dir, "", append(hint, "--context", devContext)...); g.ExitCode != 0 {
+		t.Fatalf("the suggested command failed:\n%s", g)
+	}
+	var last result
+	if !poll(t, 30*time.Second, func() bool {
+		last = runKubectl(t, dir, "", "envops", "deploy", "web", "--env", "dev", "--kubeconfig", kc)
+		return last.ExitCode == 0
+	}) {
+		t.Fatalf("the deploy is still refused after the suggested command:\n%s", last)
 	}
 }
