@@ -167,7 +167,10 @@ func (d *Deployments) Rollback(ctx context.Context, name string, o Options) (Res
 		if images := imageList(&dep.Spec.Template); len(images) > 0 {
 			r.Image = images[0]
 		}
-		patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": r.Annotations()}})
+		annotations := r.Annotations()
+		// As for a ReplicationController, the image rolled back to is pinned.
+		annotations[audit.RequestedImage] = r.Image
+		patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": annotations}})
 		if err != nil {
 			return Result{}, err
 		}

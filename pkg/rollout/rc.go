@@ -255,6 +255,7 @@ func (r *rcRun) decide(live, want *corev1.ReplicationController, mo mode) (*Plan
 	up := live.DeepCopy()
 	up.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: kindRC}
 	var newTemplate *corev1.PodTemplateSpec
+	var restored *Revision
 	hash := templateHashOf(live)
 	switch mo {
 	case modeRollback:
@@ -262,9 +263,9 @@ func (r *rcRun) decide(live, want *corev1.ReplicationController, mo mode) (*Plan
 		if len(revs) == 0 {
 			return nil, fmt.Errorf("ReplicationController %q records no previous pod template, so there is nothing to roll back to: deploy the previous image instead", r.name)
 		}
-		rev := revs[0]
-		hash = rev.Hash
-		newTemplate = &rev.Template
+		restored = &revs[0]
+		hash = restored.Hash
+		newTemplate = &restored.Template
 	case modeContinue:
 		if want != nil && !sameTemplate(want.Spec.Template, live) {
 			return nil, fmt.Errorf("--continue finishes the update in progress, but the rendered pod template of %q differs from it: drop --continue to deploy the new template", r.name)
@@ -327,6 +328,21 @@ func (r *rcRun) decide(live, want *corev1.ReplicationController, mo mode) (*Plan
 	p.target.pauseAfter = pauseAfter
 	p.Desired = up
 	p.write = !equality.Semantic.DeepEqual(up.ObjectMeta, live.ObjectMeta) || !equality.Semantic.DeepEqual(up.Spec, live.Spec)
+	if restored != nil && newTemplate != nil {
+		// The template rolled back to is again described as it was
+		// deployed: status compares the cluster with the overlay as it was
+		// rendered then. A revision of an earlier release, which kept no
+		// such record, pins the image rolled back to.
+		up.Annotations = copyWithout(up.Annotations, deployedAnnotations...)
+		if up.Annotations == nil {
+			up.Annotations = map[string]string{}
+		}
+		maps.Copy(up.Annotations, restored.Deployed)
+		if restored.Deployed == nil {
+			up.Annotations[audit.RequestedImage] = imageList(newTemplate)[0]
+		}
+		p.write = true
+	}
 	if p.write {
 		r.stamp(p)
 	}

@@ -663,4 +663,7 @@ func TestTheRecordCarriesTheImageRolledOut(t *testing.T) {
 	if got, _ := audit.FromAnnotations(c.rc("web").Annotations); got.Image != "web:1" || got.Cause != "roll" {
 		t.Errorf("the controller records %+v after the rollback", got)
 	}
+	if got := c.rc("web").Annotations[audit.RequestedImage]; got != "web:1" {
+		t.Errorf("after the rollback the image asked for is %q, want the image rolled back to", got)
+	}
 }

@@ -10,6 +10,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/rand"
+
+	"github.com/envops/kubectl-envops/pkg/audit"
+	"github.com/envops/kubectl-envops/pkg/drift"
 )
 
 // The labels and annotations the updater keeps on a ReplicationController
@@ -130,7 +133,16 @@ type Revision struct {
 	// Replicas is the desired count when this template was replaced.
 	Replicas int32                  `json:"replicas"`
 	Template corev1.PodTemplateSpec `json:"template"`
+	// Deployed are the annotations that said how this template was
+	// deployed (the hash of what was rendered, the image asked for); a
+	// rollback to it restores them, so the controller again says what it
+	// runs.
+	Deployed map[string]string `json:"deployed,omitempty"`
 }
+
+// deployedAnnotations are the annotations a revision keeps with its
+// template.
+var deployedAnnotations = []string{drift.AnnotationApplied, audit.RequestedImage}
 
 // revisionsOf reads a controller's recorded templates; unreadable records
 // are dropped, since a rollback to a garbled template would be worse.
@@ -149,6 +161,14 @@ func revisionsOf(rc *corev1.ReplicationController) []Revision {
 func pushRevision(rc *corev1.ReplicationController, desired int32, restoring string) string {
 	cur := Revision{Hash: templateHashOf(rc), Images: imageList(rc.Spec.Template), Replicas: desired, Template: *hashedTemplate(rc.Spec.Template, templateHashOf(rc))}
 	cur.Template.CreationTimestamp = metav1.Time{}
+	for _, k := range deployedAnnotations {
+		if v, ok := rc.Annotations[k]; ok {
+			if cur.Deployed == nil {
+				cur.Deployed = map[string]string{}
+			}
+			cur.Deployed[k] = v
+		}
+	}
 	list := []Revision{cur}
 	for _, r := range revisionsOf(rc) {
 		if r.Hash != cur.Hash && r.Hash != restoring && len(list) < maxRevisions {

@@ -35,6 +35,11 @@ import (
 //	                                                 error stream included), "stdout", "first
 //	                                                 lines", "json subset" or "sarif result"
 //	<!-- readme-test: not run: WHY -->               the block is not run, for this reason
+//	<!-- readme-test: compare lines in order -->     before a console block: each line it shows
+//	                                                 after a command is in what the command prints,
+//	                                                 in order (others may be between), once times,
+//	                                                 durations, pod names and runs of blanks are
+//	                                                 set aside: for transcripts of real runs
 //
 // To add an example, add it to the README: it is run, and is expected to
 // exit 0 unless readmeExit says otherwise.
@@ -98,16 +103,15 @@ var readmeKnownFailing = map[string]string{
 	"kubectl envops node-agent datadog --image datadog/agent:7 --host-port 8125 --protocol UDP -n monitoring":          `the agent's default tier "monitoring" is not in the README's labels.allowed.tier`,
 	"kubectl envops node-agent datadog --image datadog/agent:7 --host-port 8125 --mode replicationcontroller":          `the agent's default tier "monitoring" is not in the README's labels.allowed.tier`,
 	"kubectl envops node-agent datadog --image datadog/agent:7 --host-port 8125 --tier observability --role collector": `tier "observability" is not in the README's labels.allowed.tier`,
-	"kubectl envops deploy web --env prod --continue":                                                                  "the --pause-after 2 example before it deploys the image the line before it already rolled out, to one replica, so no update is paused",
-	"kubectl envops node-agent datadog --sync":                                                                         "no agent datadog exists in the namespace, since the examples before it fail",
-	"kubectl envops node-agent status datadog":                                                                         "no agent datadog exists in the namespace, since the examples before it fail",
+	"kubectl envops node-agent datadog --sync": "no agent datadog exists in the namespace, since the examples before it fail",
+	"kubectl envops node-agent status datadog": "no agent datadog exists in the namespace, since the examples before it fail",
 }
 
 // readmeTyped are commands that ask for the environment's name on a
 // terminal (confirm: true), with what the user types.
 var readmeTyped = map[string]string{
 	"kubectl envops deploy web --env prod --image registry.example.com/web:1.4.2 --max-surge 2 --max-unavailable 0": "prod\n",
-	"kubectl envops deploy web --env prod --image registry.example.com/web:1.4.2 --pause-after 2":                   "prod\n",
+	"kubectl envops deploy web --env prod --image registry.example.com/web:1.5.0 --pause-after 2":                   "prod\n",
 	"kubectl envops deploy web --env prod --continue":                                                               "prod\n",
 	"kubectl envops deploy web --env prod --rollback":                                                               "prod\n",
 }
@@ -115,7 +119,7 @@ var readmeTyped = map[string]string{
 // readmeOwnProject are commands that create what the shared project
 // already has, run in a copy of the project without its apps.
 var readmeOwnProject = map[string]bool{
-	"kubectl envops new web --tier frontend --role server --image registry.example.com/web:1.0.0 --port 8080": true,
+	"kubectl envops new web --tier frontend --role server --image registry.example.com/web:1.0.0 --port 8080 --replicas prod=3": true,
 }
 
 // readmeNamespaces are the namespaces the README names; each is a fresh
@@ -218,7 +222,7 @@ func readmeExamples(t *testing.T, blocks []readmeBlock) (examples []readmeExampl
 		case strings.HasPrefix(b.note, "output of "):
 			cmd, mode, _ := strings.Cut(strings.TrimPrefix(b.note, "output of "), " | ")
 			examples = append(examples, readmeExample{line: b.line, command: strings.TrimSpace(cmd), want: b.text, mode: strings.TrimSpace(mode), exit: -1})
-		case b.note != "":
+		case b.note != "" && !(b.lang == "console" && strings.HasPrefix(b.note, "compare ")):
 			t.Errorf("README.md:%d: unknown readme-test comment %q", b.line, b.note)
 		case b.lang == "sh":
 			for i, line := range strings.Split(b.text, "\n") {
@@ -234,7 +238,11 @@ func readmeExamples(t *testing.T, blocks []readmeBlock) (examples []readmeExampl
 				case isCommand && cmd == "echo $?":
 					afterEcho = true
 				case isCommand:
-					examples = append(examples, readmeExample{line: b.line + 1 + i, command: cmd, mode: "whole", exit: -1})
+					mode := "whole"
+					if m, ok := strings.CutPrefix(b.note, "compare "); ok {
+						mode = m
+					}
+					examples = append(examples, readmeExample{line: b.line + 1 + i, command: cmd, mode: mode, exit: -1})
 				case len(examples) == 0:
 					t.Errorf("README.md:%d: console output before any $ command", b.line+1+i)
 				case afterEcho:
@@ -297,7 +305,7 @@ func newReadmeEnv(t *testing.T, files map[string]string) *readmeEnv {
 	for _, args := range [][]string{
 		{"envops", "init-env", "dev", "--context", "dev-cluster"},
 		{"envops", "init-env", "prod", "--context", "prod-cluster"},
-		{"envops", "new", "web", "--tier", "frontend", "--role", "server", "--image", "registry.example.com/web:1.0.0", "--port", "8080"},
+		{"envops", "new", "web", "--tier", "frontend", "--role", "server", "--image", "registry.example.com/web:1.0.0", "--port", "8080", "--replicas", "prod=3"},
 		{"envops", "deploy", "web", "--env", "dev"},
 		{"envops", "deploy", "web", "--env", "prod", "--yes"},
 	} {
@@ -385,6 +393,17 @@ func readmeOutputMatches(r result, want, mode string) error {
 		if g, w := trim(got), trim(want); !slices.Equal(g, w) {
 			return fmt.Errorf("prints\n%s\nthe README shows\n%s", strings.Join(g, "\n"), strings.Join(w, "\n"))
 		}
+	case "lines in order":
+		g, w := trim(readmeSetAside(r.Stdout+r.Stderr)), trim(readmeSetAside(want))
+		i := 0
+		for _, line := range g {
+			if i < len(w) && line == w[i] {
+				i++
+			}
+		}
+		if i < len(w) {
+			return fmt.Errorf("prints\n%s\nwhich lacks, in the order the README shows them, the line\n%s", strings.Join(g, "\n"), w[i])
+		}
 	case "first lines":
 		g, w := trim(got), trim(want)
 		if len(g) < len(w) || !slices.Equal(g[:len(w)], w) {
@@ -412,6 +431,23 @@ func readmeOutputMatches(r result, want, mode string) error {
 		return fmt.Errorf("unknown comparison %q in the README's readme-test comment", mode)
 	}
 	return nil
+}
+
+// What a transcript of a real run shows differently each time: times,
+// durations, generated pod names, and the blanks a table pads with.
+var (
+	readmeTime     = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ`)
+	readmeDuration = regexp.MustCompile(`\b\d+(\.\d+)?(ms|s|m\d+s|m|h\d+m|h)\b`)
+	readmePod      = regexp.MustCompile(`\b([a-z0-9]+(-[a-z0-9]+)*)-[a-z0-9]{5}\b`)
+	readmeBlanks   = regexp.MustCompile(`[ \t]+`)
+)
+
+// readmeSetAside replaces what differs from run to run with placeholders.
+func readmeSetAside(s string) string {
+	s = readmeTime.ReplaceAllString(s, "TIME")
+	s = readmeDuration.ReplaceAllString(s, "DURATION")
+	s = readmePod.ReplaceAllString(s, "${1}-POD")
+	return readmeBlanks.ReplaceAllString(s, " ")
 }
 
 // jsonSubset says whether every field of want is in got with the same
