@@ -212,7 +212,7 @@ func (o *TopOptions) Run(ctx context.Context) error {
 		if err := o.printResults(o.Out, results); err != nil {
 			return err
 		}
-		o.notes(results)
+		o.notes(o.ErrOut, results)
 		return o.failures(results)
 	}
 	ctx, stop := untilInterrupted(ctx)
@@ -223,9 +223,10 @@ func (o *TopOptions) Run(ctx context.Context) error {
 		if err := o.printResults(&buf, results); err != nil {
 			return err
 		}
+		o.notes(&buf, results)
 		for _, r := range results {
 			if r.Err != nil {
-				fmt.Fprintf(&buf, "%s: %s\n", o.where(r), fleet.Reason(r.Err, o.Timeout))
+				fmt.Fprintf(&buf, "error: %s: %s\n", o.where(r), fleet.Reason(r.Err, o.Timeout))
 			}
 		}
 		if bytes.Equal(buf.Bytes(), last) {
@@ -286,22 +287,22 @@ func ofRequests(r top.Requests, pods int, format func(int64) string) string {
 	return s
 }
 
-// notes tells, on the error stream, of clusters where nothing matched and
-// of running pods without metrics yet.
-func (o *TopOptions) notes(results []top.Result) {
+// notes tells of clusters where nothing matched and of running pods
+// without metrics yet.
+func (o *TopOptions) notes(w io.Writer, results []top.Result) {
 	for _, r := range results {
 		if r.Err != nil {
 			continue
 		}
 		if len(r.Groups) == 0 && len(r.Unmeasured) == 0 {
-			fmt.Fprintf(o.ErrOut, "note: %s: no pods matched in %s\n", o.where(r), namespaceOf(r.Namespace))
+			fmt.Fprintf(w, "note: %s: no pods matched in %s\n", o.where(r), namespaceOf(r.Namespace))
 		}
 		if n := len(r.Unmeasured); n > 0 {
 			shown := r.Unmeasured
 			if n > 3 {
 				shown = append(slices.Clone(shown[:3]), "...")
 			}
-			fmt.Fprintf(o.ErrOut, "note: %s: %d running pods have no metrics yet and are not counted (metrics-server reports a new pod after one or two scrapes): %s\n",
+			fmt.Fprintf(w, "note: %s: %d running pods have no metrics yet and are not counted (metrics-server reports a new pod after one or two scrapes): %s\n",
 				o.where(r), n, strings.Join(shown, ", "))
 		}
 	}

@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -262,5 +263,38 @@ func TestTopTwoFailuresAreALineEach(t *testing.T) {
 	}
 	if got := strings.Count(errOut.String(), "error: environment "); got != 2 {
 		t.Errorf("want one line per cluster:\n%s", errOut)
+	}
+}
+
+// --watch prints the table with a time stamp, and again only when what it
+// shows changes, until interrupted.
+func TestTopWatchPrintsOnChange(t *testing.T) {
+	dev := shopCluster()
+	o, out, _ := topOptions(t, []fleet.Target{{Env: "dev", Context: "envops-dev", Namespace: "shop"}}, map[string]top.Clients{"envops-dev": dev})
+	o.Watch, o.Interval = true, 20*time.Millisecond
+	rounds := 0
+	o.NewClients = func(string, time.Duration) (top.Clients, error) {
+		rounds++
+		if rounds >= 4 {
+			// From the fourth round on, a running pod the metrics API has
+			// not reported yet.
+			p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web-3", Labels: map[string]string{"tier": "frontend"}}, Status: corev1.PodStatus{Phase: corev1.PodRunning}}
+			_, _ = dev.Kube.CoreV1().Pods("shop").Create(t.Context(), p, metav1.CreateOptions{})
+		}
+		return dev, nil
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 400*time.Millisecond)
+	defer cancel()
+	if err := o.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rounds < 5 {
+		t.Fatalf("%d rounds in 400ms at a 20ms interval", rounds)
+	}
+	if got := strings.Count(out.String(), "TIER "); got != 2 {
+		t.Errorf("the table was printed %d times over %d rounds, want twice (once more after the change):\n%s", got, rounds, out)
+	}
+	if got := strings.Count(out.String(), "1 running pods have no metrics yet"); got != 1 {
+		t.Errorf("the note of the unmeasured pod is printed %d times:\n%s", got, out)
 	}
 }
