@@ -169,6 +169,7 @@ func within(got, want int64) bool {
 // by language and by both, across both clusters; the pod without labels is
 // counted under "(no tier)".
 func TestTopSumsEmulatedUseByTheConvention(t *testing.T) {
+	requireMetrics(t, devContext, prodContext)
 	dev, prod := clientset(t, devContext), clientset(t, prodContext)
 	devNS, prodNS := newNamespace(t, devContext), newNamespace(t, prodContext)
 	replicas := map[string]map[string]int32{
@@ -276,6 +277,17 @@ func TestTopSumsEmulatedUseByTheConvention(t *testing.T) {
 	}
 }
 
+// requireMetrics stops the test at once, saying why, when a cluster was
+// started without the metrics API (reused clusters of an older harness).
+func requireMetrics(t *testing.T, contexts ...string) {
+	t.Helper()
+	for _, kc := range contexts {
+		if c := controlPlane(t, kc); !c.Metrics {
+			t.Fatalf("cluster %s serves no metrics API (started without metrics-server, or by an older harness): start the clusters again with this harness (envops-cluster up), or unset ENVOPS_E2E_KUBECONFIG", c.Name)
+		}
+	}
+}
+
 // bareCluster is a cluster without metrics-server: the one named "bare"
 // among reused clusters, or one started for the test.
 func bareCluster(t *testing.T) *cluster.Cluster {
@@ -301,6 +313,7 @@ func bareCluster(t *testing.T) *cluster.Cluster {
 // how to get it, exit 1; the other clusters are printed all the same, and
 // the command does not wait out its timeout for it.
 func TestTopNamesAClusterWithoutMetrics(t *testing.T) {
+	requireMetrics(t, devContext, prodContext)
 	bare := bareCluster(t)
 	kc := filepath.Join(t.TempDir(), "kubeconfig")
 	if err := cluster.WriteKubeconfig(kc, controlPlane(t, devContext), bare, controlPlane(t, prodContext)); err != nil {
