@@ -45,7 +45,7 @@ unit: check-go ## unit tests (no cluster)
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v -e /test/e2e -e /bench/rollout -e /bench/environment)
 
 race: check-go ## the packages that render, watch and fan out concurrently, under the race detector
-	$(GO) test -race -count=1 ./pkg/render/ ./pkg/kube/watcher/ ./pkg/fleet/ ./pkg/deploy/
+	$(GO) test -race -count=1 ./pkg/render/ ./pkg/kube/watcher/ ./pkg/fleet/ ./pkg/deploy/ ./pkg/top/
 
 fuzz: check-go ## a short run of every fuzz target (FUZZTIME each, default 10s); new failing inputs land in testdata/fuzz
 	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
@@ -53,10 +53,13 @@ fuzz: check-go ## a short run of every fuzz target (FUZZTIME each, default 10s);
 		$(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) $$pkg; \
 	done
 
-e2e: check-go ## end-to-end tests through kubectl against two local clusters (builds the control plane once, ~10 min)
+# The control plane is built first, under the build's own limit
+# (ENVOPS_CLUSTER_BUILD_TIMEOUT), so a slow cold build is never cut by the
+# test binary's -timeout.
+e2e: check-go cluster-build ## end-to-end tests through kubectl against two local clusters (builds the control plane once, ~10 min)
 	$(GO) test -count=1 -v -timeout $(E2E_TIMEOUT) ./test/e2e/
 
-cluster-test: check-go ## tests of the local control plane harness itself
+cluster-test: check-go cluster-build ## tests of the local control plane harness itself
 	cd test/cluster && $(GO) test -count=1 -timeout 30m ./...
 
 krew-test: check-go ## build the release (KREW_PLATFORMS, default this machine's) and install it with krew v0.4.3, offline

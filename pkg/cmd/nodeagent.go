@@ -39,11 +39,17 @@ type NodeAgentOptions struct {
 	Watch         bool
 	Timeout       time.Duration
 	ChangeCause   string
+	// Preset names a known agent (--preset); APIKeySecret is its
+	// --api-key-secret NAME[/KEY].
+	Preset       string
+	APIKeySecret string
 
 	// Resolved by Complete.
-	mode     nodeagent.Mode
-	protocol corev1.Protocol
-	dryRun   rollout.DryRun
+	preset       *nodeagent.Preset
+	apiKeySecret nodeagent.SecretKeyRef
+	mode         nodeagent.Mode
+	protocol     corev1.Protocol
+	dryRun       rollout.DryRun
 	// shaping is the first flag given that shapes the agent --image applies.
 	shaping     string
 	hostPortSet bool
@@ -76,7 +82,18 @@ var nodeAgentLong = templates.LongDesc(`
 	replicas to the number of schedulable nodes now (cordoned nodes and nodes
 	with taints the agent does not tolerate are not counted), and --watch keeps
 	them in step until Ctrl-C. Both report agent pods left Pending because
-	something else holds the host port on a node.`)
+	something else holds the host port on a node.
+
+	--preset runs a known agent as data describes it. --preset datadog runs the
+	Datadog agent (image datadog/agent:7 unless --image says otherwise) with
+	DogStatsD on host port 8125/UDP and traces on 8126/TCP, the convention's
+	labels of .envops.yaml as pod tags (DD_KUBERNETES_POD_LABELS_AS_TAGS), its
+	env tag (DD_ENV) read from the environment Secret's key, and its API key
+	(DD_API_KEY) read from the Secret that --api-key-secret NAME[/KEY] names
+	(key "api-key" by default): the key itself is never read into a manifest,
+	an annotation, an Event or the output. Its pods run as the ServiceAccount
+	datadog-agent, which "kubectl envops rbac --for node-agent --preset datadog
+	--apply" creates with the role the agent needs.`)
 
 var nodeAgentExample = templates.Examples(`
 	# Run the agent on every node, as a DaemonSet if the cluster has them
@@ -90,7 +107,14 @@ var nodeAgentExample = templates.Examples(`
 	kubectl envops node-agent datadog --sync --watch
 
 	# Which nodes have a Ready agent?
-	kubectl envops node-agent status datadog`)
+	kubectl envops node-agent status datadog
+
+	# The Datadog agent, its API key in the Secret "datadog" (key api-key)
+	kubectl envops rbac --for node-agent --preset datadog -n monitoring --apply
+	kubectl envops node-agent datadog --preset datadog --api-key-secret datadog -n monitoring
+
+	# Exactly what it would apply, as the ReplicationController fallback
+	kubectl envops node-agent datadog --preset datadog --api-key-secret datadog/api-key --mode replicationcontroller --dry-run -o yaml`)
 
 // NewCmdNodeAgent builds "kubectl envops node-agent" and its "status"
 // subcommand. runF, when set, replaces Run so tests can inspect the parsed
@@ -98,7 +122,7 @@ var nodeAgentExample = templates.Examples(`
 func NewCmdNodeAgent(g *Globals, runF func(*NodeAgentOptions) error) *cobra.Command {
 	o := &NodeAgentOptions{IOStreams: g.Streams}
 	cmd := &cobra.Command{
-		Use:     "node-agent NAME (--image IMAGE --host-port PORT | --sync [--watch])",
+		Use:     "node-agent NAME (--image IMAGE --host-port PORT | --preset NAME [--api-key-secret NAME[/KEY]] | --sync [--watch])",
 		Short:   "Run an agent once per node: a DaemonSet, or a ReplicationController kept at one replica per node",
 		Long:    nodeAgentLong,
 		Example: nodeAgentExample,
@@ -119,6 +143,9 @@ func NewCmdNodeAgent(g *Globals, runF func(*NodeAgentOptions) error) *cobra.Comm
 	f.BoolVarP(&o.Watch, "watch", "w", false, "With --sync, keep the replicas in step as nodes are added, removed or cordoned, until Ctrl-C")
 	f.DurationVar(&o.Timeout, "timeout", rollout.DefaultTimeout, "How long to wait for the agent's pods (a rolling update: without progress) before failing")
 	f.StringVar(&o.ChangeCause, "change-cause", "", "Why the agent is changed, recorded in its annotations (default: this command line, credentials redacted)")
+	f.StringVar(&o.Preset, "preset", "", "Run a known agent with its image, ports and settings: "+strings.Join(nodeagent.PresetNames(), ", "))
+	f.StringVar(&o.APIKeySecret, "api-key-secret", "", "With --preset: the Secret (in the agent's namespace) holding the agent's API key, as NAME or NAME/KEY; only this reference is ever written")
+	_ = cmd.RegisterFlagCompletionFunc("preset", cobra.FixedCompletions(nodeagent.PresetNames(), cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("mode", cobra.FixedCompletions([]string{"auto", "daemonset", "replicationcontroller"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("protocol", cobra.FixedCompletions([]string{"TCP", "UDP"}, cobra.ShellCompDirectiveNoFileComp))
 	cmd.AddCommand(NewCmdNodeAgentStatus(g, nil))
@@ -144,12 +171,15 @@ func (o *NodeAgentOptions) Complete(g *Globals, cmd *cobra.Command, args []strin
 	if o.dryRun, err = rolloutDryRun(cmd); err != nil {
 		return err
 	}
-	for _, name := range []string{"host-port", "protocol", "env-from-secret", "output"} {
+	for _, name := range []string{"host-port", "protocol", "env-from-secret", "output", "api-key-secret"} {
 		if o.shaping == "" && cmd.Flags().Changed(name) {
 			o.shaping = name
 		}
 	}
 	o.hostPortSet = cmd.Flags().Changed("host-port")
+	if err := o.completePreset(cmd); err != nil {
+		return err
+	}
 	o.Sync = o.Sync || o.Watch
 	if err := o.Validate(); err != nil {
 		return err
@@ -166,6 +196,44 @@ func (o *NodeAgentOptions) Complete(g *Globals, cmd *cobra.Command, args []strin
 	o.Guard = rbac.NewGuard(o.Client, rbac.NodeAgent).Check
 	o.Cause = changeCause(cmd, args, o.ChangeCause)
 	return nil
+}
+
+// completePreset resolves --preset (its image, unless --image is given)
+// and --api-key-secret.
+func (o *NodeAgentOptions) completePreset(cmd *cobra.Command) error {
+	if o.Preset == "" {
+		if o.APIKeySecret != "" {
+			return usageError("--api-key-secret names the API key of a preset agent: pass --preset too (%s)", strings.Join(nodeagent.PresetNames(), ", "))
+		}
+		return nil
+	}
+	p, err := nodeagent.LookupPreset(o.Preset)
+	if err != nil {
+		return usageError("--preset: %v", err)
+	}
+	o.preset = &p
+	for _, name := range []string{"host-port", "protocol"} {
+		if cmd.Flags().Changed(name) {
+			return usageError("--preset %s claims its own host ports (%s): drop --%s", p.Name, presetPorts(p), name)
+		}
+	}
+	if o.Image == "" {
+		o.Image = p.Image
+	}
+	if o.APIKeySecret != "" {
+		if o.apiKeySecret, err = nodeagent.ParseSecretKeyRef(o.APIKeySecret, p.APIKeyKey); err != nil {
+			return usageError("%v", err)
+		}
+	}
+	return nil
+}
+
+func presetPorts(p nodeagent.Preset) string {
+	parts := make([]string, len(p.Ports))
+	for i, port := range p.Ports {
+		parts[i] = fmt.Sprintf("%d/%s", port.Port, port.Protocol)
+	}
+	return strings.Join(parts, ", ")
 }
 
 // Validate checks the command line.
@@ -197,8 +265,11 @@ func (o *NodeAgentOptions) Validate() error {
 		if err := transform.ValidateImage(o.Image); err != nil {
 			return usageError("%v", err)
 		}
-		if !hostPort {
+		if !hostPort && o.preset == nil {
 			return usageError("--host-port is required with --image: the agent claims that port on every node")
+		}
+		if o.preset != nil && o.preset.APIKeyVar != "" && o.apiKeySecret.Name == "" {
+			return usageError("--preset %s needs the agent's API key: pass --api-key-secret NAME[/KEY], the Secret in the agent's namespace that holds it (key %q by default)", o.preset.Name, o.preset.APIKeyKey)
 		}
 	}
 	if o.Watch && (o.dryRun != rollout.DryRunNone || o.Output != "") {
@@ -219,6 +290,7 @@ func (o *NodeAgentOptions) Run(ctx context.Context) error {
 		HostPort: int32(o.HostPort), Protocol: o.protocol, EnvFromSecret: o.EnvFromSecret,
 		Tier: o.Tier, Role: o.Role,
 		Secret: o.Config.Secret, Labels: o.Config.Labels, Record: &audit.Record{Time: time.Now(), Cause: o.Cause},
+		Preset: o.preset, APIKeySecret: o.apiKeySecret,
 	}
 	if err := spec.Validate(); o.Image != "" && err != nil {
 		return usageError("%v", err)
@@ -247,6 +319,9 @@ func (o *NodeAgentOptions) Run(ctx context.Context) error {
 func (o *NodeAgentOptions) printInstall(res *nodeagent.InstallResult, say func(string, ...any)) error {
 	if err := o.output().printObjects(o.Out, []runtime.Object{printable(res.Object)}); err != nil {
 		return err
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintf(o.ErrOut, "warning: %s\n", w)
 	}
 	kind := nodeagent.KindReplicationController
 	if res.Mode == nodeagent.ModeDaemonSet {

@@ -84,6 +84,20 @@ func TestNodeAgentFlags(t *testing.T) {
 				}
 				return ""
 			}},
+		{"a preset brings its image and takes the API key's Secret", []string{"datadog", "--preset", "datadog", "--api-key-secret", "dd-keys/key"},
+			func(o *NodeAgentOptions) string {
+				if o.preset == nil || o.preset.Name != "datadog" || o.Image != nodeagent.Datadog.Image || o.apiKeySecret != (nodeagent.SecretKeyRef{Name: "dd-keys", Key: "key"}) {
+					return "preset not resolved"
+				}
+				return ""
+			}},
+		{"a preset's image can be replaced; the key defaults", []string{"datadog", "--preset", "datadog", "--api-key-secret", "dd", "--image", "datadog/agent:7.60.0", "--mode", "replicationcontroller"},
+			func(o *NodeAgentOptions) string {
+				if o.Image != "datadog/agent:7.60.0" || o.apiKeySecret.Key != "api-key" || o.mode != nodeagent.ModeReplicationController {
+					return "preset flags not parsed"
+				}
+				return ""
+			}},
 		{"namespace and project file are resolved", []string{"datadog", "--sync"},
 			func(o *NodeAgentOptions) string {
 				if o.Namespace != "monitoring" || o.Config.Secret.Name != "env" || o.Client == nil || o.Discovery == nil {
@@ -136,6 +150,11 @@ func TestNodeAgentBadInput(t *testing.T) {
 		{"two names", []string{"node-agent", "a", "b", "--sync"}, "node-agent takes exactly one agent name"},
 		{"status without a name", []string{"node-agent", "status"}, "node-agent status takes exactly one agent name"},
 		{"status with an unknown output", []string{"node-agent", "status", "dd", "-o", "table"}, `unknown output format "table"`},
+		{"unknown preset", []string{"node-agent", "dd", "--preset", "newrelic", "--api-key-secret", "x"}, `--preset: unknown preset "newrelic": use datadog`},
+		{"preset without its API key", []string{"node-agent", "dd", "--preset", "datadog"}, "--preset datadog needs the agent's API key: pass --api-key-secret NAME[/KEY]"},
+		{"preset with a host port", []string{"node-agent", "dd", "--preset", "datadog", "--api-key-secret", "x", "--host-port", "9000"}, "--preset datadog claims its own host ports (8125/UDP, 8126/TCP): drop --host-port"},
+		{"API key Secret without a preset", []string{"node-agent", "dd", "--image", "dd:7", "--host-port", "1", "--api-key-secret", "x"}, "--api-key-secret names the API key of a preset agent: pass --preset too"},
+		{"bad API key Secret name", []string{"node-agent", "dd", "--preset", "datadog", "--api-key-secret", "Datadog"}, `invalid --api-key-secret "Datadog"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			streams, _, out, errOut := genericiooptions.NewTestIOStreams()
@@ -268,5 +287,61 @@ func TestNodeAgentTemplates(t *testing.T) {
 	}
 	if out.String() != "ReplicationController n1=false" {
 		t.Errorf("status printed %q", out.String())
+	}
+}
+
+// The API key itself given to --api-key-secret is refused, and appears in
+// nothing the command prints.
+func TestNodeAgentRefusesAnAPIKeyInPlaceOfItsSecret(t *testing.T) {
+	const key = "0123456789abcdef0123456789abcdef"
+	streams, _, out, errOut := genericiooptions.NewTestIOStreams()
+	code := Execute([]string{"node-agent", "dd", "--preset", "datadog", "--api-key-secret", key, "--kubeconfig", filepath.Join(t.TempDir(), "none")}, streams)
+	if code != ExitUsage || !strings.Contains(errOut.String(), "not the key itself") {
+		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+	if strings.Contains(out.String()+errOut.String(), key) {
+		t.Errorf("the key was printed: %q %q", out, errOut)
+	}
+}
+
+// What --preset datadog applies holds only references to the API key's
+// Secret: its value, read by the check, is in no output and no annotation.
+func TestNodeAgentPresetPrintsNoKey(t *testing.T) {
+	const value = "s3cr3t-api-key-value"
+	client := fake.NewClientset(
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "env", Namespace: "monitoring"}, Data: map[string][]byte{"environment": []byte("dev")}},
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "datadog-agent", Namespace: "monitoring"}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "datadog", Namespace: "monitoring"}, Data: map[string][]byte{"api-key": []byte(value)}},
+	)
+	streams, _, out, errOut := genericiooptions.NewTestIOStreams()
+	cfg := config.Default()
+	cfg.Secret.Name = "env"
+	o := &NodeAgentOptions{Name: "datadog", Image: nodeagent.Datadog.Image, mode: nodeagent.ModeDaemonSet, dryRun: rollout.DryRunServer, Output: "yaml",
+		preset: &nodeagent.Datadog, apiKeySecret: nodeagent.SecretKeyRef{Name: "datadog", Key: "api-key"},
+		Namespace: "monitoring", Config: cfg, Client: client, Discovery: client.Discovery(), Timeout: time.Second, Cause: "node-agent datadog --preset datadog", IOStreams: streams}
+	if err := o.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.String()+errOut.String(), value) {
+		t.Fatalf("the API key reached the output:\n%s%s", out, errOut)
+	}
+	var ds appsv1.DaemonSet
+	if err := yaml.Unmarshal(out.Bytes(), &ds); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range ds.Annotations {
+		if strings.Contains(v, value) {
+			t.Errorf("annotation %s holds the key", k)
+		}
+	}
+	var ref *corev1.SecretKeySelector
+	for _, e := range ds.Spec.Template.Spec.Containers[0].Env {
+		if e.Name == "DD_API_KEY" && e.ValueFrom != nil {
+			ref = e.ValueFrom.SecretKeyRef
+		}
+	}
+	if ref == nil || ref.Name != "datadog" || ref.Key != "api-key" {
+		t.Errorf("DD_API_KEY is not a reference to datadog/api-key: %+v", ds.Spec.Template.Spec.Containers[0].Env)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/envops/kubectl-envops/pkg/audit"
+	"github.com/envops/kubectl-envops/pkg/nodeagent"
 	"github.com/envops/kubectl-envops/pkg/rbac"
 )
 
@@ -24,6 +25,9 @@ type RBACOptions struct {
 	ServiceAccount string
 	Apply          bool
 	Output         string
+	// Preset adds the ServiceAccount and ClusterRole of that preset's
+	// agent (node-agent --preset) to the role of node-agent.
+	Preset string
 
 	// Resolved by Complete.
 	Namespace string
@@ -42,6 +46,10 @@ var rbacLong = templates.LongDesc(`
 	for init-env --all-namespaces or lint --live -A. The ServiceAccount itself is
 	included. With --apply the objects are written with server-side apply.
 
+	--preset NAME (with --for node-agent) adds what a preset agent itself needs:
+	the ServiceAccount its pods run as, a ClusterRole of what the agent reads
+	(its node's kubelet, pods and their metadata) and the binding of the two.
+
 	Every command checks these rules before it changes anything, and names the
 	missing verb and resource when one is not granted.`)
 
@@ -53,14 +61,18 @@ var rbacExample = templates.Examples(`
 	kubectl envops rbac --for deploy -n web --service-account ci --apply
 
 	# A role for declaring the environment in every namespace
-	kubectl envops rbac --for init-env --cluster-wide -n ci`)
+	kubectl envops rbac --for init-env --cluster-wide -n ci
+
+	# Running the Datadog agent: the role that runs node-agent, and the
+	# agent's own ServiceAccount and ClusterRole
+	kubectl envops rbac --for node-agent --preset datadog -n monitoring --apply`)
 
 // NewCmdRBAC builds "kubectl envops rbac". runF, when set, replaces Run so
 // tests can inspect the parsed options.
 func NewCmdRBAC(g *Globals, runF func(*RBACOptions) error) *cobra.Command {
 	o := &RBACOptions{IOStreams: g.Streams}
 	cmd := &cobra.Command{
-		Use:     "rbac [--for init-env|deploy|lint|node-agent|history|all] [-n NS | --cluster-wide] [--apply]",
+		Use:     "rbac [--for init-env|deploy|lint|node-agent|history|all] [--preset NAME] [-n NS | --cluster-wide] [--apply]",
 		Short:   "Print or apply the least-privilege role that runs a command of the plugin",
 		Long:    rbacLong,
 		Example: rbacExample,
@@ -72,8 +84,10 @@ func NewCmdRBAC(g *Globals, runF func(*RBACOptions) error) *cobra.Command {
 	f.BoolVar(&o.ClusterWide, "cluster-wide", false, "Grant the rules in every namespace (a ClusterRole), for init-env --all-namespaces and lint --live -A")
 	f.StringVar(&o.ServiceAccount, "service-account", "envops", "The ServiceAccount (in the namespace of -n) to bind the role to")
 	f.BoolVar(&o.Apply, "apply", false, "Write the objects with server-side apply instead of printing them")
+	f.StringVar(&o.Preset, "preset", "", "With --for node-agent: also the ServiceAccount a preset agent runs as (node-agent --preset) and the ClusterRole of what the agent reads: "+strings.Join(rbac.AgentPresets(), ", "))
 	o.output().addFlags(cmd, "Output format of the objects; yaml prints one document per object")
 	_ = cmd.RegisterFlagCompletionFunc("for", cobra.FixedCompletions(rbac.UseNames(), cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("preset", cobra.FixedCompletions(rbac.AgentPresets(), cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
@@ -104,6 +118,17 @@ func (o *RBACOptions) Validate() error {
 	if errs := validation.IsDNS1123Subdomain(o.ServiceAccount); len(errs) > 0 {
 		return usageError("invalid --service-account %q: %s", o.ServiceAccount, errs[0])
 	}
+	if o.Preset != "" {
+		if use, _ := rbac.ParseUse(o.For); use != rbac.NodeAgent && use != rbac.All {
+			return usageError("--preset adds a node agent's own role: use it with --for node-agent (or all)")
+		}
+		if _, err := nodeagent.LookupPreset(o.Preset); err != nil {
+			return usageError("--preset: %v", err)
+		}
+		if _, err := rbac.AgentRules(o.Preset); err != nil {
+			return usageError("--preset: %v", err)
+		}
+	}
 	return o.output().validate()
 }
 
@@ -114,6 +139,17 @@ func (o *RBACOptions) Run(ctx context.Context) error {
 		return usageError("--for: %v", err)
 	}
 	objs := rbac.Manifests(rbac.Options{Use: use, Namespace: o.Namespace, ClusterWide: o.ClusterWide, ServiceAccount: o.ServiceAccount})
+	if o.Preset != "" {
+		preset, err := nodeagent.LookupPreset(o.Preset)
+		if err != nil {
+			return usageError("--preset: %v", err)
+		}
+		agent, err := rbac.AgentManifests(rbac.AgentOptions{Preset: preset.Name, Namespace: o.Namespace, ServiceAccount: preset.ServiceAccount})
+		if err != nil {
+			return usageError("--preset: %v", err)
+		}
+		objs = append(objs, agent...)
+	}
 	if !o.Apply {
 		if err := o.printObjects(objs); err != nil {
 			return err

@@ -135,6 +135,18 @@ func TestRBACTableCoversEveryCall(t *testing.T) {
 				o := &HistoryOptions{App: "web", Namespace: "web", Client: client, IOStreams: streams}
 				return o.Run(t.Context())
 			}},
+		{name: "node-agent --preset datadog as a DaemonSet", use: rbac.NodeAgent, objects: append(datadogReady("monitoring"), nodes...),
+			run: func(t *testing.T, client *fake.Clientset) error {
+				o := agent(client, rollout.DryRunServer, nodeagent.ModeDaemonSet, false)
+				o.preset, o.apiKeySecret, o.HostPort = &nodeagent.Datadog, nodeagent.SecretKeyRef{Name: "datadog", Key: "api-key"}, 0
+				return o.Run(t.Context())
+			}},
+		{name: "node-agent --preset datadog as a ReplicationController", use: rbac.NodeAgent, objects: append(datadogReady("monitoring"), nodes...),
+			run: func(t *testing.T, client *fake.Clientset) error {
+				o := agent(client, rollout.DryRunServer, nodeagent.ModeReplicationController, false)
+				o.preset, o.apiKeySecret, o.HostPort = &nodeagent.Datadog, nodeagent.SecretKeyRef{Name: "datadog", Key: "api-key"}, 0
+				return o.Run(t.Context())
+			}},
 		{name: "node-agent status", use: rbac.NodeAgent, objects: append([]runtime.Object{agentRC(t, 2)}, nodes...),
 			run: func(t *testing.T, client *fake.Clientset) error {
 				streams, _, _, _ := genericiooptions.NewTestIOStreams()
@@ -160,6 +172,14 @@ func TestRBACTableCoversEveryCall(t *testing.T) {
 			}
 		})
 	}
+}
+
+// datadogReady is a namespace ready for the Datadog preset: the
+// environment Secret, the agent's ServiceAccount and its API key Secret.
+func datadogReady(ns string) []runtime.Object {
+	return []runtime.Object{envSecretIn(ns),
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: nodeagent.Datadog.ServiceAccount, Namespace: ns}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "datadog", Namespace: ns}, Data: map[string][]byte{"api-key": []byte("k")}}}
 }
 
 // agentRC is the agent "datadog" as the fallback runs it, with replicas.
@@ -224,6 +244,9 @@ func TestRBACFlags(t *testing.T) {
 		{name: "bad output", args: []string{"-o", "wide"}, wantErr: `unknown output format "wide"`},
 		{name: "bad account", args: []string{"--service-account", "CI"}, wantErr: `invalid --service-account "CI"`},
 		{name: "arguments", args: []string{"deploy"}, wantErr: "rbac takes no arguments"},
+		{name: "a preset's agent", args: []string{"--for", "node-agent", "--preset", "datadog"}, want: RBACOptions{For: "node-agent", ServiceAccount: "envops", Output: "yaml", Preset: "datadog"}},
+		{name: "a preset with another use", args: []string{"--for", "deploy", "--preset", "datadog"}, wantErr: "--preset adds a node agent's own role: use it with --for node-agent"},
+		{name: "an unknown preset", args: []string{"--for", "node-agent", "--preset", "newrelic"}, wantErr: `unknown preset "newrelic"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -244,7 +267,7 @@ func TestRBACFlags(t *testing.T) {
 				t.Fatal(err)
 			}
 			if got.For != tt.want.For || got.ClusterWide != tt.want.ClusterWide || got.ServiceAccount != tt.want.ServiceAccount ||
-				got.Output != tt.want.Output || got.Apply != tt.want.Apply || got.Namespace != "monitoring" {
+				got.Output != tt.want.Output || got.Apply != tt.want.Apply || got.Preset != tt.want.Preset || got.Namespace != "monitoring" {
 				t.Errorf("parsed %+v, want %+v in namespace monitoring", got, tt.want)
 			}
 		})
@@ -477,6 +500,50 @@ func TestRBACOutputFormats(t *testing.T) {
 		}
 		if out.String() != tc.want {
 			t.Errorf("%s: got %q, want %q", tc.format, out.String(), tc.want)
+		}
+	}
+}
+
+// rbac --for node-agent --preset datadog prints the role that runs the
+// command and, after it, the agent's own ServiceAccount (the one its pods
+// run as), ClusterRole and binding.
+func TestRBACPrintsAPresetAgentsRole(t *testing.T) {
+	streams, _, out, _ := genericiooptions.NewTestIOStreams()
+	o := &RBACOptions{For: "node-agent", ServiceAccount: "ci", Output: "yaml", Namespace: "monitoring", Preset: "datadog", IOStreams: streams}
+	if err := o.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, doc := range strings.Split(out.String(), "\n---\n") {
+		var obj struct {
+			Kind     string
+			Metadata struct{ Name string }
+		}
+		if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
+			t.Fatal(err)
+		}
+		kinds = append(kinds, obj.Kind+"/"+obj.Metadata.Name)
+	}
+	want := []string{"ServiceAccount/ci", "Role/envops-node-agent", "RoleBinding/envops-node-agent:ci", "ClusterRole/envops-node-agent-cluster",
+		"ClusterRoleBinding/envops-node-agent-cluster:monitoring:ci",
+		"ServiceAccount/" + nodeagent.Datadog.ServiceAccount, "ClusterRole/envops-agent-datadog", "ClusterRoleBinding/envops-agent-datadog:monitoring"}
+	if strings.Join(kinds, " ") != strings.Join(want, " ") {
+		t.Errorf("objects %v\nwant %v", kinds, want)
+	}
+}
+
+// Every preset whose pods run as a ServiceAccount has the agent's rules
+// in pkg/rbac, so "rbac --preset" can grant what the preset needs.
+func TestEveryPresetHasItsAgentRole(t *testing.T) {
+	for _, p := range nodeagent.Presets {
+		if p.ServiceAccount == "" {
+			continue
+		}
+		if _, err := rbac.AgentRules(p.Name); err != nil {
+			t.Errorf("preset %s: %v", p.Name, err)
 		}
 	}
 }

@@ -84,7 +84,7 @@ func NewRootCmd(streams genericiooptions.IOStreams) *cobra.Command {
 	root.AddCommand(NewCmdVersion(g, nil), NewCmdConfig(g), NewCmdInitEnv(g, nil), NewCmdEnv(g, nil),
 		NewCmdNew(g, nil), NewCmdGenerate(g, nil), NewCmdCompletion(g, nil), NewCmdLint(g, nil),
 		NewCmdNodeAgent(g, nil), NewCmdDeploy(g, nil), NewCmdRBAC(g, nil), NewCmdHistory(g, nil),
-		NewCmdStatus(g, nil), NewCmdPromote(g, nil), NewCmdOptions(g))
+		NewCmdStatus(g, nil), NewCmdPromote(g, nil), NewCmdTop(g, nil), NewCmdOptions(g))
 	argsAreUsage(root)
 	return root
 }

@@ -84,6 +84,12 @@ type Spec struct {
 	Labels config.Labels
 	// Record, when set, is the audit record annotated on the controller.
 	Record *audit.Record
+	// Preset, when set, shapes the agent: its ports (in place of HostPort
+	// and Protocol), settings, ServiceAccount and mounts.
+	Preset *Preset
+	// APIKeySecret is the Secret key a preset's agent reads its API key
+	// from; only the reference is ever written.
+	APIKeySecret SecretKeyRef
 }
 
 // ValidateName checks an agent name: a DNS-1123 label, because it also
@@ -111,11 +117,17 @@ func (s Spec) Validate() error {
 	if err := transform.ValidateImage(s.Image); err != nil {
 		return err
 	}
-	if err := ValidateHostPort(int(s.HostPort)); err != nil {
-		return err
-	}
-	if _, err := ParseProtocol(string(s.Protocol)); err != nil {
-		return err
+	if s.Preset != nil {
+		if err := s.validatePreset(); err != nil {
+			return err
+		}
+	} else {
+		if err := ValidateHostPort(int(s.HostPort)); err != nil {
+			return err
+		}
+		if _, err := ParseProtocol(string(s.Protocol)); err != nil {
+			return err
+		}
 	}
 	for _, l := range []struct{ key, value string }{{"tier", s.tier()}, {"role", s.role()}} {
 		if errs := validation.IsValidLabelValue(l.value); len(errs) > 0 {
@@ -216,9 +228,14 @@ func (s Spec) podTemplate() corev1.PodTemplateSpec {
 			SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: s.Secret.Name}},
 		}}
 	}
+	var pod corev1.PodSpec
+	if s.Preset != nil {
+		s.presetContainer(&c, &pod)
+	}
+	pod.Containers = []corev1.Container{c}
 	return corev1.PodTemplateSpec{
 		ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"tier": s.tier(), "role": s.role()}},
-		Spec:       corev1.PodSpec{Containers: []corev1.Container{c}},
+		Spec:       pod,
 	}
 }
 

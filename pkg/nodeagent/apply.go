@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -58,6 +59,9 @@ type InstallResult struct {
 	// when it could not be read.
 	Environment string
 	DryRun      bool
+	// Warnings are what a client dry run found missing for a preset agent
+	// (its ServiceAccount, its API key), which a real run refuses.
+	Warnings []string
 }
 
 // Install renders spec as the controller opts.Mode asks for (auto: a
@@ -78,6 +82,23 @@ func (ap *Installer) Install(ctx context.Context, spec Spec, opts InstallOptions
 	}
 	res.Environment = env
 
+	if spec.Preset != nil {
+		problems, err := presetReady(ctx, ap.Client, spec)
+		if err != nil {
+			return nil, err
+		}
+		// A client dry run shows what would be applied all the same.
+		if len(problems) > 0 && opts.DryRun != rollout.DryRunClient {
+			msgs := make([]string, len(problems))
+			for i, p := range problems {
+				msgs[i] = p.Error()
+			}
+			return nil, errors.New(strings.Join(msgs, "; "))
+		}
+		for _, p := range problems {
+			res.Warnings = append(res.Warnings, p.Error())
+		}
+	}
 	if res.Mode, res.Why, err = ap.resolveMode(ctx, spec, opts.Mode); err != nil {
 		return nil, err
 	}
@@ -120,8 +141,8 @@ func (ap *Installer) resolveMode(ctx context.Context, spec Spec, mode Mode) (Mod
 		return "", "", err
 	}
 	other := func(running *agent, want Mode) error {
-		return fmt.Errorf("agent %q already runs as %s in namespace %q, and a %s beside it would compete for host port %d on every node: delete it first, or pass --mode %s",
-			spec.Name, running.Ref(), spec.Namespace, want, spec.HostPort, modeOf(running.Kind))
+		return fmt.Errorf("agent %q already runs as %s in namespace %q, and a %s beside it would compete for host port %s on every node: delete it first, or pass --mode %s",
+			spec.Name, running.Ref(), spec.Namespace, want, spec.portsText(), modeOf(running.Kind))
 	}
 	switch {
 	case mode == ModeDaemonSet && rc != nil:

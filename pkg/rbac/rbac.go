@@ -142,6 +142,8 @@ var table = map[Use][]Rule{
 	},
 	NodeAgent: {
 		{Resource: "secrets", Verbs: []string{"get"}, Why: "check that the namespace declares the environment the agent mounts"},
+		{Resource: "secrets", Verbs: []string{"get"}, Why: "check that a preset agent's API key Secret has its key (the value is never kept or shown)"},
+		{Resource: "serviceaccounts", Verbs: []string{"get"}, Why: "check that a preset agent's ServiceAccount exists"},
 		{Group: "apps", Resource: "daemonsets", Verbs: []string{"get", "list", "watch", "create", "patch"}, Why: "apply the agent as a DaemonSet and wait for it"},
 		{Resource: "replicationcontrollers", Verbs: rcVerbs, Why: "apply, roll and resize the agent's ReplicationController"},
 		{Resource: "pods", Verbs: deployPodVerbs, Why: "wait for agent pods, report those a taken host port blocks, and replace old ones one node at a time"},

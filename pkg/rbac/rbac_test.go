@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
@@ -33,7 +34,7 @@ func TestManifests(t *testing.T) {
 				"ClusterRole/envops-deploy-cluster namespaces", "ClusterRoleBinding/envops-deploy-cluster:web:ci"}},
 		{name: "node-agent needs a ClusterRole for nodes",
 			opts: Options{Use: NodeAgent, Namespace: "mon", ServiceAccount: "ci"},
-			want: []string{"ServiceAccount/ci", "Role/envops-node-agent secrets,daemonsets,replicationcontrollers,pods", "RoleBinding/envops-node-agent:ci",
+			want: []string{"ServiceAccount/ci", "Role/envops-node-agent secrets,serviceaccounts,daemonsets,replicationcontrollers,pods", "RoleBinding/envops-node-agent:ci",
 				"ClusterRole/envops-node-agent-cluster nodes", "ClusterRoleBinding/envops-node-agent-cluster:mon:ci"}},
 	}
 	for _, tt := range tests {
@@ -194,5 +195,46 @@ func TestCheckAsksAboutNamedObjects(t *testing.T) {
 	})
 	if err := Check(t.Context(), client, Deploy, "web", false, "ci"); err != nil {
 		t.Fatalf("a role with get on namespaces/kube-system was refused: %v", err)
+	}
+}
+
+// A preset's agent gets its own ServiceAccount, a ClusterRole of what the
+// agent reads, and a binding named after its namespace.
+func TestAgentManifests(t *testing.T) {
+	objs, err := AgentManifests(AgentOptions{Preset: "datadog", Namespace: "monitoring", ServiceAccount: "datadog-agent"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(objs) != 3 {
+		t.Fatalf("%d objects", len(objs))
+	}
+	sa, role, binding := objs[0].(*corev1.ServiceAccount), objs[1].(*rbacv1.ClusterRole), objs[2].(*rbacv1.ClusterRoleBinding)
+	if sa.Name != "datadog-agent" || sa.Namespace != "monitoring" {
+		t.Errorf("service account %s/%s", sa.Namespace, sa.Name)
+	}
+	if role.Name != "envops-agent-datadog" || binding.Name != "envops-agent-datadog:monitoring" || binding.RoleRef.Name != role.Name ||
+		binding.Subjects[0].Name != "datadog-agent" || binding.Subjects[0].Namespace != "monitoring" {
+		t.Errorf("role %s, binding %+v", role.Name, binding)
+	}
+	var kubelet, urls bool
+	for _, r := range role.Rules {
+		for _, res := range r.Resources {
+			if res == "nodes/metrics" && slices.Equal(r.Verbs, []string{"get"}) {
+				kubelet = true
+			}
+			if slices.ContainsFunc(r.Verbs, func(v string) bool { return v == "create" || v == "update" || v == "patch" || v == "delete" }) {
+				t.Errorf("the agent may write %s", res)
+			}
+		}
+		if len(r.NonResourceURLs) > 0 && (len(r.Resources) > 0 || len(r.APIGroups) > 0) {
+			t.Errorf("a rule mixes resources and URLs: %+v", r)
+		}
+		urls = urls || slices.Contains(r.NonResourceURLs, "/version")
+	}
+	if !kubelet || !urls {
+		t.Errorf("rules %+v lack kubelet access or /version", role.Rules)
+	}
+	if _, err := AgentManifests(AgentOptions{Preset: "newrelic"}); err == nil || !strings.Contains(err.Error(), "datadog") {
+		t.Errorf("unknown preset: %v", err)
 	}
 }

@@ -1,7 +1,8 @@
 // Package cluster builds and runs real Kubernetes control planes on
 // 127.0.0.1 for tests and demos: etcd, kube-apiserver,
-// kube-controller-manager, kube-scheduler and kwok for simulated nodes, all
-// compiled from Go modules. Several clusters run side by side, one per
+// kube-controller-manager, kube-scheduler, kwok for simulated nodes (and
+// their emulated resource usage) and metrics-server behind the aggregation
+// layer, all compiled from Go modules. Several clusters run side by side, one per
 // environment, each with its own ports, PKI and state directory.
 package cluster
 
@@ -30,6 +31,9 @@ const (
 	KubernetesVersion = "v1.37.2"
 	EtcdVersion       = "v3.7.0"
 	KwokVersion       = "v0.8.0"
+	// MetricsServerVersion serves the metrics API (metrics.k8s.io) from
+	// what kwok's simulated kubelets report.
+	MetricsServerVersion = "v0.8.0"
 )
 
 // Binary names inside a binary directory.
@@ -40,8 +44,23 @@ const (
 	Scheduler         = "kube-scheduler"
 	Kubectl           = "kubectl"
 	Kwok              = "kwok"
+	MetricsServer     = "metrics-server"
 	kwokStagesFile    = "kwok-stages.yaml"
+	// kwokCRDsFile holds the CRDs of kwok's emulated resource usage, and
+	// kwokUsageFile the objects that turn it on (see metrics.go).
+	kwokCRDsFile  = "kwok-crds.yaml"
+	kwokUsageFile = "kwok-usage.yaml"
 )
+
+// DefaultBuildTimeout bounds a build of the control plane when neither
+// BuildOptions.Timeout nor $ENVOPS_CLUSTER_BUILD_TIMEOUT says otherwise. A
+// cold build takes about 10 minutes on two idle cores and has passed 20 on
+// loaded ones.
+const DefaultBuildTimeout = 60 * time.Minute
+
+// BuildTimeoutEnv names the environment variable that sets the build's
+// limit (a Go duration such as 90m).
+const BuildTimeoutEnv = "ENVOPS_CLUSTER_BUILD_TIMEOUT"
 
 // BuildOptions controls where binaries are built and cached.
 type BuildOptions struct {
@@ -53,6 +72,40 @@ type BuildOptions struct {
 	ToolsDir string
 	// Log receives one line per step.
 	Log io.Writer
+	// Timeout bounds the build on its own, whatever the caller's context
+	// allows for starting clusters; zero means $ENVOPS_CLUSTER_BUILD_TIMEOUT,
+	// else DefaultBuildTimeout.
+	Timeout time.Duration
+}
+
+// BuildTimeout is the build's limit: timeout when set, else the one
+// $ENVOPS_CLUSTER_BUILD_TIMEOUT names, else DefaultBuildTimeout.
+func BuildTimeout(timeout time.Duration) (time.Duration, error) {
+	if timeout > 0 {
+		return timeout, nil
+	}
+	v := os.Getenv(BuildTimeoutEnv)
+	if v == "" {
+		return DefaultBuildTimeout, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("invalid %s=%q: use a positive duration such as 90m", BuildTimeoutEnv, v)
+	}
+	return d, nil
+}
+
+// BuildTimeoutError is a build stopped by its own limit.
+type BuildTimeoutError struct {
+	Limit      time.Duration
+	Components string
+	Log        string
+}
+
+func (e *BuildTimeoutError) Error() string {
+	return fmt.Sprintf("building the control plane (%s) did not finish within %s, the build's own limit: the machine may be loaded; "+
+		"raise the limit with --build-timeout (envops-cluster) or %s=2h and run again (compiled packages are kept, so it resumes); log: %s",
+		e.Components, e.Limit, BuildTimeoutEnv, e.Log)
 }
 
 // DefaultCacheDir is where built binaries are kept between runs.
@@ -90,6 +143,18 @@ var controlPlane = []struct{ name, pkg string }{
 	{Kubectl, "k8s.io/kubernetes/cmd/kubectl"},
 	{Etcd, "go.etcd.io/etcd/server/v3"},
 	{Kwok, "sigs.k8s.io/kwok/cmd/kwok"},
+}
+
+// metricsServerPkg is built apart, from its own module with the
+// requirements it pins: its generated OpenAPI definitions do not match the
+// Kubernetes libraries of the tools module, so built there it stops at
+// start-up ("cannot find model definition").
+const metricsServerPkg = "sigs.k8s.io/metrics-server/cmd/metrics-server"
+
+// BinDirName is the directory of one version set under the cache: a cache
+// built without a component of this set is never taken for it.
+func BinDirName() string {
+	return fmt.Sprintf("k8s-%s_etcd-%s_kwok-%s_metrics-server-%s", KubernetesVersion, EtcdVersion, KwokVersion, MetricsServerVersion)
 }
 
 // toolsGo is the tools module's only source file: it imports every program
@@ -143,14 +208,22 @@ func Build(ctx context.Context, o BuildOptions) (string, error) {
 	if o.Log == nil {
 		o.Log = io.Discard
 	}
-	binDir := filepath.Join(o.CacheDir, fmt.Sprintf("k8s-%s_etcd-%s_kwok-%s", KubernetesVersion, EtcdVersion, KwokVersion))
+	binDir := filepath.Join(o.CacheDir, BinDirName())
 	if complete(binDir) {
 		return binDir, nil
 	}
+	limit, err := BuildTimeout(o.Timeout)
+	if err != nil {
+		return "", err
+	}
+	// The build's own limit, apart from whatever the caller allows for
+	// starting clusters: a cold build on a loaded machine is slow, not stuck.
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
 	if err := os.MkdirAll(o.CacheDir, 0o755); err != nil {
 		return "", fmt.Errorf("create cache directory: %w", err)
 	}
-	unlock, err := lockFile(filepath.Join(o.CacheDir, ".build.lock"), o.Log)
+	unlock, err := lockFile(ctx, filepath.Join(o.CacheDir, ".build.lock"), o.Log)
 	if err != nil {
 		return "", err
 	}
@@ -211,20 +284,47 @@ func Build(ctx context.Context, o BuildOptions) (string, error) {
 	fmt.Fprintf(o.Log, "building the control plane (first run only; cached in %s)\n", o.CacheDir)
 	logPath := filepath.Join(o.CacheDir, "build-1.log")
 	if _, err := runGoReporting(ctx, goBin, o.ToolsDir, logPath, env, progress, o.Log, args...); err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return "", &BuildTimeoutError{Limit: limit, Components: componentNames(progress), Log: logPath}
+		}
+		if ctx.Err() != nil {
+			return "", fmt.Errorf("building %s was interrupted; log: %s", componentNames(progress), logPath)
+		}
 		return "", fmt.Errorf("building %s failed: %v; log: %s", componentNames(progress), err, logPath)
 	}
 	if err := os.Rename(filepath.Join(staging, mainBinaryName("go.etcd.io/etcd/server/v3")), filepath.Join(staging, Etcd)); err != nil {
 		return "", err
 	}
 
+	// metrics-server, from its own module: "go install PKG@VERSION" uses
+	// that module's go.mod and go.sum as they are.
+	ms := []component{{name: MetricsServer, version: MetricsServerVersion, file: filepath.Join(staging, mainBinaryName(metricsServerPkg))}}
+	logPath = filepath.Join(o.CacheDir, "build-3.log")
+	if _, err := runGoReporting(ctx, goBin, o.CacheDir, logPath, append(env, "GOBIN="+staging), ms, o.Log,
+		"install", "-trimpath", "-v", "-ldflags", "-s -w", metricsServerPkg+"@"+MetricsServerVersion); err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return "", &BuildTimeoutError{Limit: limit, Components: MetricsServer, Log: logPath}
+		}
+		if ctx.Err() != nil {
+			return "", fmt.Errorf("building %s was interrupted; log: %s", MetricsServer, logPath)
+		}
+		return "", fmt.Errorf("building %s failed: %v; log: %s", MetricsServer, err, logPath)
+	}
+
 	// kwok ships its stage definitions beside its sources, not in its binary.
 	logPath = filepath.Join(o.CacheDir, "build-2.log")
 	out, err := runGo(ctx, goBin, o.ToolsDir, logPath, env, "mod", "download", "-json", "sigs.k8s.io/kwok@"+KwokVersion)
 	if err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return "", &BuildTimeoutError{Limit: limit, Components: "the kwok stage definitions", Log: logPath}
+		}
 		return "", fmt.Errorf("fetching the kwok stage definitions failed: %v; log: %s", err, logPath)
 	}
 	if err := writeKwokStages(out, filepath.Join(staging, kwokStagesFile)); err != nil {
 		return "", fmt.Errorf("collecting kwok stages: %w; log: %s", err, logPath)
+	}
+	if err := writeKwokMetrics(out, staging); err != nil {
+		return "", fmt.Errorf("collecting kwok's resource usage definitions: %w; log: %s", err, logPath)
 	}
 	if err := os.RemoveAll(binDir); err != nil {
 		return "", err
@@ -319,7 +419,7 @@ func runGoReporting(ctx context.Context, goBin, dir, logPath string, env []strin
 }
 
 func complete(binDir string) bool {
-	for _, n := range []string{Etcd, KubeAPIServer, ControllerManager, Scheduler, Kubectl, Kwok, kwokStagesFile} {
+	for _, n := range []string{Etcd, KubeAPIServer, ControllerManager, Scheduler, Kubectl, Kwok, MetricsServer, kwokStagesFile, kwokCRDsFile, kwokUsageFile} {
 		if _, err := os.Stat(filepath.Join(binDir, n)); err != nil {
 			return false
 		}
@@ -342,6 +442,11 @@ func runGoCounting(ctx context.Context, goBin, dir, logPath string, env []string
 	defer logf.Close()
 	var stdout bytes.Buffer
 	cmd := exec.CommandContext(ctx, goBin, args...)
+	// Its own process group, ended as a whole: the compilers and linkers
+	// the go command runs must not outlive a build that was stopped.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 10 * time.Second
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout = io.MultiWriter(&stdout, logf)
@@ -389,16 +494,29 @@ func writeKwokStages(modJSON []byte, dst string) error {
 	return os.WriteFile(dst, buf.Bytes(), 0o644)
 }
 
-func lockFile(path string, log io.Writer) (func(), error) {
+// lockFile takes an exclusive lock on path, waiting for another build that
+// holds it until ctx ends.
+func lockFile(ctx context.Context, path string, log io.Writer) (func(), error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		fmt.Fprintf(log, "waiting for another build of the control plane (lock %s)\n", path)
-		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-			f.Close()
-			return nil, err
+		for {
+			err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+			if err == nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				f.Close()
+				if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+					return nil, fmt.Errorf("another build of the control plane held %s past this build's limit: wait for it, or raise the limit with --build-timeout or %s", path, BuildTimeoutEnv)
+				}
+				return nil, ctx.Err()
+			case <-time.After(500 * time.Millisecond):
+			}
 		}
 	}
 	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil

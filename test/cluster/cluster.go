@@ -35,6 +35,9 @@ type Options struct {
 	BinDir string
 	// ReadyTimeout bounds each component's wait for readiness (default 2m).
 	ReadyTimeout time.Duration
+	// NoMetrics starts the cluster without metrics-server and kwok's
+	// emulated resource usage, as a cluster that serves no metrics API.
+	NoMetrics bool
 	// Log receives one line per step.
 	Log io.Writer
 	// StopWithParent kills every component when the process that started
@@ -66,6 +69,8 @@ type Cluster struct {
 	Nodes      []string  `json:"nodes"`
 	Processes  []Process `json:"processes"`
 	BinDir     string    `json:"binDir"`
+	// Metrics tells whether the cluster serves the metrics API.
+	Metrics bool `json:"metrics"`
 
 	pki pki
 	// stopWithParent: see Options.StopWithParent; components restarted
@@ -113,7 +118,7 @@ func Up(ctx context.Context, o Options) (c *Cluster, err error) {
 		return nil, err
 	}
 	c = &Cluster{Name: o.Name, Context: ContextName(o.Name), Dir: dir, BinDir: o.BinDir, Kubeconfig: filepath.Join(dir, "kubeconfig"),
-		stopWithParent: o.StopWithParent}
+		Metrics: !o.NoMetrics, stopWithParent: o.StopWithParent}
 	defer func() {
 		if err != nil {
 			// Keep the directory: the error names a log file in it.
@@ -123,11 +128,11 @@ func Up(ctx context.Context, o Options) (c *Cluster, err error) {
 	if c.pki, err = generatePKI(filepath.Join(dir, "pki")); err != nil {
 		return c, fmt.Errorf("generate PKI: %w", err)
 	}
-	ports, err := freePorts(6)
+	ports, err := freePorts(7)
 	if err != nil {
 		return c, err
 	}
-	etcdPort, etcdPeer, apiPort, kcmPort, schedPort, kwokPort := ports[0], ports[1], ports[2], ports[3], ports[4], ports[5]
+	etcdPort, etcdPeer, apiPort, kcmPort, schedPort, kwokPort, metricsPort := ports[0], ports[1], ports[2], ports[3], ports[4], ports[5], ports[6]
 	c.Server = "https://127.0.0.1:" + strconv.Itoa(apiPort)
 	deadline := func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, o.ReadyTimeout) }
 
@@ -148,14 +153,16 @@ func Up(ctx context.Context, o Options) (c *Cluster, err error) {
 	}
 
 	fmt.Fprintf(o.Log, "[%s] starting kube-apiserver on %s\n", o.Name, c.Server)
-	if err := c.start(KubeAPIServer, apiPort, "--etcd-servers="+etcdURL,
-		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--secure-port="+strconv.Itoa(apiPort),
-		"--client-ca-file="+c.pki.path("ca.crt"),
-		"--tls-cert-file="+c.pki.path("apiserver.crt"), "--tls-private-key-file="+c.pki.path("apiserver.key"),
+	apiArgs := append([]string{"--etcd-servers=" + etcdURL,
+		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--secure-port=" + strconv.Itoa(apiPort),
+		"--client-ca-file=" + c.pki.path("ca.crt"),
+		"--tls-cert-file=" + c.pki.path("apiserver.crt"), "--tls-private-key-file=" + c.pki.path("apiserver.key"),
 		"--service-account-issuer=https://kubernetes.default.svc",
-		"--service-account-key-file="+c.pki.path("sa.pub"), "--service-account-signing-key-file="+c.pki.path("sa.key"),
+		"--service-account-key-file=" + c.pki.path("sa.pub"), "--service-account-signing-key-file=" + c.pki.path("sa.key"),
 		"--authorization-mode=Node,RBAC", "--service-cluster-ip-range=10.0.0.0/24",
-		"--endpoint-reconciler-type=none", "--profiling=false", "--cert-dir="+filepath.Join(dir, "apiserver-certs")); err != nil {
+		"--endpoint-reconciler-type=none", "--profiling=false", "--cert-dir=" + filepath.Join(dir, "apiserver-certs")},
+		c.aggregationArgs()...)
+	if err := c.start(KubeAPIServer, apiPort, apiArgs...); err != nil {
 		return c, err
 	}
 	client, err := c.httpClient()
@@ -196,9 +203,19 @@ func Up(ctx context.Context, o Options) (c *Cluster, err error) {
 	if err := writeStages(o.BinDir, stages); err != nil {
 		return c, err
 	}
-	if err := c.start(Kwok, kwokPort, kc, "--manage-all-nodes=false",
+	kwokArgs := []string{kc, "--manage-all-nodes=false",
 		"--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake", "--manage-nodes-with-label-selector=",
-		"--server-address=127.0.0.1:"+strconv.Itoa(kwokPort), "--config="+stages); err != nil {
+		"--server-address=127.0.0.1:" + strconv.Itoa(kwokPort), "--config=" + stages}
+	if c.Metrics {
+		wctx, cancel = deadline()
+		err = c.registerKwokUsage(wctx)
+		cancel()
+		if err != nil {
+			return c, err
+		}
+		kwokArgs = append(kwokArgs, c.kwokMetricsArgs(kwokPort)...)
+	}
+	if err := c.start(Kwok, kwokPort, kwokArgs...); err != nil {
 		return c, err
 	}
 
@@ -219,6 +236,15 @@ func Up(ctx context.Context, o Options) (c *Cluster, err error) {
 	cancel()
 	if err != nil {
 		return c, err
+	}
+	if c.Metrics {
+		fmt.Fprintf(o.Log, "[%s] starting metrics-server on 127.0.0.1:%d\n", o.Name, metricsPort)
+		wctx, cancel = deadline()
+		err = c.startMetricsServer(wctx, metricsPort)
+		cancel()
+		if err != nil {
+			return c, err
+		}
 	}
 	if err := c.save(); err != nil {
 		return c, err
@@ -343,8 +369,10 @@ func (c *Cluster) AddNodes(ctx context.Context, names ...string) error {
 		node := map[string]any{
 			"apiVersion": "v1", "kind": "Node",
 			"metadata": map[string]any{
-				"name":        n,
-				"annotations": map[string]string{"kwok.x-k8s.io/node": "fake"},
+				"name": n,
+				// kwok serves every node's resource metrics on one port, each
+				// under its own path, which metrics-server reads here.
+				"annotations": map[string]string{"kwok.x-k8s.io/node": "fake", "metrics.k8s.io/resource-metrics-path": "/metrics/nodes/" + n + "/metrics/resource"},
 				"labels":      map[string]string{"kubernetes.io/hostname": n, "kubernetes.io/os": "linux", "type": "kwok"},
 			},
 		}

@@ -157,6 +157,11 @@ func TestComponentsDieWithTheProcessThatStartedThem(t *testing.T) {
 // working directory and arguments) and makes the files a real build would.
 const fakeGo = `#!/bin/sh
 echo "CGO_ENABLED=$CGO_ENABLED PWD=$(pwd) $*" >> "$FAKE_GO_LOG"
+if [ -n "$FAKE_GO_SLEEP" ]; then
+  sleep "$FAKE_GO_SLEEP" &
+  echo $! > "$FAKE_GO_SLEEP_PID"
+  wait
+fi
 case "$1" in
 build)
   out= pkgs=
@@ -172,6 +177,10 @@ build)
     [ "$n" = v3 ] && n=$(basename "$(dirname "$p")")
     echo binary > "$out$n"
   done ;;
+install)
+  for a in "$@"; do p="$a"; done
+  p=${p%@*}
+  echo binary > "$GOBIN/${p##*/}" ;;
 mod) printf '{"Dir": "%s"}\n' "$FAKE_KWOK_DIR" ;;
 *) exit 1 ;;
 esac
@@ -185,8 +194,10 @@ func fakeToolchain(t *testing.T) string {
 		t.Fatal(err)
 	}
 	kwok := t.TempDir()
-	for _, f := range []string{"node/fast/node-initialize.yaml", "node/heartbeat/node-heartbeat.yaml", "pod/fast/pod-ready.yaml", "pod/fast/pod-complete.yaml", "pod/fast/pod-delete.yaml"} {
-		p := filepath.Join(kwok, "kustomize", "stage", f)
+	for _, f := range []string{"stage/node/fast/node-initialize.yaml", "stage/node/heartbeat/node-heartbeat.yaml", "stage/pod/fast/pod-ready.yaml", "stage/pod/fast/pod-complete.yaml", "stage/pod/fast/pod-delete.yaml",
+		"crd/bases/kwok.x-k8s.io_metrics.yaml", "crd/bases/kwok.x-k8s.io_clusterresourceusages.yaml", "crd/bases/kwok.x-k8s.io_resourceusages.yaml",
+		"metrics/resource/metrics-resource.yaml", "metrics/usage/usage-from-annotation.yaml"} {
+		p := filepath.Join(kwok, "kustomize", f)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -220,7 +231,7 @@ func TestBuildReportsEachComponentAndSharesCompileSettings(t *testing.T) {
 	}
 	for _, c := range []struct{ name, version string }{
 		{KubeAPIServer, KubernetesVersion}, {ControllerManager, KubernetesVersion}, {Scheduler, KubernetesVersion},
-		{Kubectl, KubernetesVersion}, {Etcd, EtcdVersion}, {Kwok, KwokVersion},
+		{Kubectl, KubernetesVersion}, {Etcd, EtcdVersion}, {Kwok, KwokVersion}, {MetricsServer, MetricsServerVersion},
 	} {
 		for _, want := range []string{"\nbuilding " + c.name + " " + c.version + "\n", "\nbuilt " + c.name + " " + c.version + " in "} {
 			if !strings.Contains(log.String(), want) {
@@ -239,11 +250,14 @@ func TestBuildReportsEachComponentAndSharesCompileSettings(t *testing.T) {
 			t.Errorf("go ran with another CGO_ENABLED than its caller's (1): %s", call)
 		}
 		verb := strings.Fields(call)[2]
-		if verb != "build" && verb != "mod" {
-			t.Errorf("go %s ran: only one go build (and go mod download for the kwok stages) is expected: %s", verb, call)
+		if verb != "build" && verb != "mod" && verb != "install" {
+			t.Errorf("go %s ran: only one go build, go install of metrics-server from its own module, and go mod download for the kwok stages are expected: %s", verb, call)
 		}
-		if verb == "build" && !strings.Contains(call, " -trimpath ") {
+		if (verb == "build" || verb == "install") && !strings.Contains(call, " -trimpath ") {
 			t.Errorf("go %s ran without -trimpath: %s", verb, call)
+		}
+		if verb == "install" && !strings.HasSuffix(call, " "+metricsServerPkg+"@"+MetricsServerVersion) {
+			t.Errorf("go install of another program than metrics-server %s: %s", MetricsServerVersion, call)
 		}
 		if verb == "build" {
 			builds++

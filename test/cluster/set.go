@@ -7,7 +7,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
+	"time"
 )
 
 // SetOptions describes clusters started side by side, one per environment.
@@ -20,8 +22,15 @@ type SetOptions struct {
 	StateDir string
 	// Kubeconfig is the merged kubeconfig to write (default StateDir/kubeconfig).
 	Kubeconfig string
-	// Build controls building or finding the binaries.
+	// Build controls building or finding the binaries; the build is bounded
+	// by its own limit (Build.Timeout), never by StartTimeout.
 	Build BuildOptions
+	// StartTimeout bounds starting the clusters once the binaries are
+	// built; zero leaves it to ctx.
+	StartTimeout time.Duration
+	// NoMetrics names the clusters to start without metrics-server and
+	// kwok's emulated usage (see Options.NoMetrics).
+	NoMetrics []string
 	// Log receives progress lines.
 	Log io.Writer
 	// StopWithParent: see Options.StopWithParent.
@@ -57,6 +66,11 @@ func StartSet(ctx context.Context, o SetOptions) (*Set, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.StartTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.StartTimeout)
+		defer cancel()
+	}
 	s := &Set{Kubeconfig: o.Kubeconfig, BinDir: binDir, Clusters: make([]*Cluster, len(o.Names))}
 	errs := make([]error, len(o.Names))
 	var wg sync.WaitGroup
@@ -64,7 +78,8 @@ func StartSet(ctx context.Context, o SetOptions) (*Set, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := Up(ctx, Options{Name: name, Nodes: o.Nodes, StateDir: o.StateDir, BinDir: binDir, Log: o.Log, StopWithParent: o.StopWithParent})
+			c, err := Up(ctx, Options{Name: name, Nodes: o.Nodes, StateDir: o.StateDir, BinDir: binDir, Log: o.Log,
+				NoMetrics: slices.Contains(o.NoMetrics, name), StopWithParent: o.StopWithParent})
 			s.Clusters[i] = c
 			if err != nil {
 				errs[i] = fmt.Errorf("cluster %s: %w", name, err)

@@ -57,6 +57,7 @@ var readmeNotRun = map[string]string{
 	"make cluster-up":     "starts clusters of its own; the suite runs against the ones it started or was given",
 	"make cluster-status": "reads the state of make cluster-up",
 	"make cluster-down":   "stops the clusters of make cluster-up",
+	"cd test/cluster && go run ./cmd/envops-cluster up --clusters dev,prod,staging --without-metrics staging":  "starts three clusters of its own; test/cluster's tests start clusters with and without metrics",
 	"kubectl krew install --manifest=krew-manifest.yaml --archive=kubectl-envops_v0.1.0_linux_amd64.tar.gz":    "needs a release archive and krew; test/krew (make krew-test) builds the release and installs it with krew offline",
 	"kubectl krew install --manifest=krew-manifest.yaml":                                                       "downloads the archive from the release URL the manifest names: no network here",
 	"kubectl envops completion install":                                                                        "writes kubectl_complete-envops beside the installed plugin, here the suite's shared bin directory; pkg/cmd's TestCompletionInstall covers it",
@@ -64,10 +65,11 @@ var readmeNotRun = map[string]string{
 	"tar -xzf kubectl-envops_v0.1.0_linux_amd64.tar.gz -C ~/.local/bin kubectl-envops kubectl_complete-envops": "needs a release archive (make dist); test/krew unpacks one",
 	"git clone https://github.com/envops/kubectl-envops && cd kubectl-envops":                                  "fetches the repository over the network",
 	"make install": "installs into the GOPATH of the machine",
-	"make install INSTALL_DIR=/usr/local/bin":                                                                                      "installs into /usr/local/bin of the machine",
-	"kubectl envops --context prod-cluster init-env prod -A":                                                                       "writes the Secret into every namespace of the shared clusters, other tests' included; TestInitEnvDeclaresEachClusterAndPodsMountIt covers -A",
-	"kubectl envops --context prod-cluster init-env prod -A --watch-namespaces":                                                    "runs until Ctrl-C, writing into every namespace; TestInitEnvWatchNamespaces covers it",
-	"kubectl envops node-agent datadog --sync --watch":                                                                             "runs until Ctrl-C; TestNodeAgentWatchFollowsNodes covers it",
+	"make install INSTALL_DIR=/usr/local/bin":                                   "installs into /usr/local/bin of the machine",
+	"kubectl envops --context prod-cluster init-env prod -A":                    "writes the Secret into every namespace of the shared clusters, other tests' included; TestInitEnvDeclaresEachClusterAndPodsMountIt covers -A",
+	"kubectl envops --context prod-cluster init-env prod -A --watch-namespaces": "runs until Ctrl-C, writing into every namespace; TestInitEnvWatchNamespaces covers it",
+	"kubectl envops node-agent statsd --sync --watch":                           "runs until Ctrl-C; TestNodeAgentWatchFollowsNodes covers it",
+	"kubectl envops top --by tier -w":                                           "runs until Ctrl-C; pkg/cmd's TestTopWatchPrintsOnChange prints the table again only when it changes",
 	"kubectl envops deploy web --env dev --image registry.example.com/web:1.4.2 -o jsonl --notify https://hooks.example.com/T/B/X": "posts to a chat webhook on the network; TestDeployCommandNotifies posts to a local one",
 }
 
@@ -99,13 +101,7 @@ var readmeAnyOf = map[string][]int{
 // readmeKnownFailing are examples that fail today, with the reason. The
 // test checks that each still fails, so that whoever fixes one is told to
 // take it off this list.
-var readmeKnownFailing = map[string]string{
-	"kubectl envops node-agent datadog --image datadog/agent:7 --host-port 8125 --protocol UDP -n monitoring":          `the agent's default tier "monitoring" is not in the README's labels.allowed.tier`,
-	"kubectl envops node-agent datadog --image datadog/agent:7 --host-port 8125 --mode replicationcontroller":          `the agent's default tier "monitoring" is not in the README's labels.allowed.tier`,
-	"kubectl envops node-agent datadog --image datadog/agent:7 --host-port 8125 --tier observability --role collector": `tier "observability" is not in the README's labels.allowed.tier`,
-	"kubectl envops node-agent datadog --sync": "no agent datadog exists in the namespace, since the examples before it fail",
-	"kubectl envops node-agent status datadog": "no agent datadog exists in the namespace, since the examples before it fail",
-}
+var readmeKnownFailing = map[string]string{}
 
 // readmeTyped are commands that ask for the environment's name on a
 // terminal (confirm: true), with what the user types.
