@@ -113,9 +113,12 @@ func (o *NewOptions) Validate() error {
 	return nil
 }
 
-// Run writes the files and lists them.
-func (o *NewOptions) Run(context.Context) error {
-	paths, err := render.Scaffold(o.fsys, o.cfg, o.App)
+// Run writes the files and lists them. Ctrl-C or SIGTERM, like a full
+// disk, leaves nothing of the app behind.
+func (o *NewOptions) Run(ctx context.Context) error {
+	ctx, stop := untilInterrupted(ctx)
+	defer stop()
+	paths, err := render.Scaffold(ctx, o.fsys, o.cfg, o.App)
 	if err != nil {
 		return err
 	}
