@@ -88,3 +88,34 @@ func TestGenerateEnvironmentDirDoesNotLeadOutside(t *testing.T) {
 		t.Errorf("generate wrote the dev directory before refusing: %v", err)
 	}
 }
+
+// TestGenerateSecrets checks that an app's generated Secret is written for
+// its owner only, and that a secretGenerator literal without "=" is refused
+// without its text, or any other literal's, reaching the error line.
+func TestGenerateSecrets(t *testing.T) {
+	cfgPath := writeGenerateProject(t)
+	overlay := filepath.Join(filepath.Dir(cfgPath), "apps/web/overlays/dev/kustomization.yaml")
+	writeFile(t, overlay, "resources:\n- ../../base\nsecretGenerator:\n- name: db\n  literals:\n  - password=hunter2\n", 0o644)
+	out := t.TempDir()
+	if _, stderr, code := run(t, "generate", "web", "--env", "dev", "--output-dir", out, "--config", cfgPath); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if fi, err := os.Stat(filepath.Join(out, "web.yaml")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("web.yaml holds a Secret: want mode 0600, got %v (%v)", fi.Mode().Perm(), err)
+	}
+
+	writeFile(t, overlay, "resources:\n- ../../base\nsecretGenerator:\n- name: db\n  literals:\n  - user=admin\n  - hunter2\n", 0o644)
+	for _, args := range [][]string{
+		{"generate", "web", "--env", "dev"},
+		{"lint", "-k", filepath.Dir(overlay)},
+	} {
+		_, stderr, code := run(t, append(args, "--config", cfgPath)...)
+		want := `secretGenerator "db": literal 2 of 2 is not KEY=VALUE`
+		if code != ExitUsage || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, want) {
+			t.Errorf("%s: exit %d, stderr %q; want exit 2 and one line containing %q", args[0], code, stderr, want)
+		}
+		if strings.Contains(stderr, "hunter2") || strings.Contains(stderr, "admin") {
+			t.Errorf("%s: the error line shows a secret: %q", args[0], stderr)
+		}
+	}
+}

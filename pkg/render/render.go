@@ -376,9 +376,10 @@ func BuildWithPlugins(fsys filesys.FileSystem, dir string) ([]*unstructured.Unst
 
 var spaces = regexp.MustCompile(`\s+`)
 
-// oneLine flattens kustomize's nested, multi-line errors into one line.
+// oneLine flattens kustomize's nested, multi-line errors into one line,
+// without the generator literals it quotes.
 func oneLine(err error) string {
-	return strings.TrimSpace(spaces.ReplaceAllString(err.Error(), " "))
+	return withoutLiterals(strings.TrimSpace(spaces.ReplaceAllString(err.Error(), " ")))
 }
 
 // toUnstructured converts kustomize's nodes into objects. Each node is

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -135,8 +136,10 @@ func WriteYAMLStream(w io.Writer, rendered []AppObjects) error {
 // Each file is written to a temporary file beside it and renamed into
 // place, so every file is, at any moment, either as it was or complete: a
 // full disk or an interrupt (ctx ending) leaves no empty or partial file.
-// Apps are encoded and written concurrently, and reported in order: every
-// file written, then the first that could not be, or that ctx ended.
+// A file holding a Secret is readable by its owner only (0600), even when
+// the file it replaces was not. Apps are encoded and written concurrently,
+// and reported in order: every file written, then the first that could
+// not be, or that ctx ended.
 func WriteDir(ctx context.Context, dir, format string, rendered []EnvObjects, wrote func(path string)) error {
 	return writeDir(ctx, dir, format, rendered, wrote, nil)
 }
@@ -215,7 +218,11 @@ func writeDir(ctx context.Context, dir, format string, rendered []EnvObjects, wr
 		if ctx.Err() != nil {
 			return
 		}
-		if f.err = replaceFile(root, f.name, f.data, 0o644, through); f.err != nil {
+		perm := fs.FileMode(0o644)
+		if holdsSecret(f.app.Objects) {
+			perm = 0o600
+		}
+		if f.err = replaceFile(root, f.name, f.data, perm, through); f.err != nil {
 			stop(f.err)
 			return
 		}
@@ -246,6 +253,17 @@ func writeDir(ctx context.Context, dir, format string, rendered []EnvObjects, wr
 		return fmt.Errorf("%w; wrote %d of %d files, and every other file in %s is as it was", failed, written, len(files), dir)
 	}
 	return nil
+}
+
+// holdsSecret reports whether objs has a Secret, whose file others must
+// not read.
+func holdsSecret(objs []*unstructured.Unstructured) bool {
+	for _, obj := range objs {
+		if obj.GetKind() == "Secret" && obj.GroupVersionKind().Group == "" {
+			return true
+		}
+	}
+	return false
 }
 
 // parallel calls f for 0 ≤ i < n on one worker per CPU, and returns when
