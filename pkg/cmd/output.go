@@ -18,6 +18,7 @@ import (
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/envops/kubectl-envops/pkg/rollout"
+	"github.com/envops/kubectl-envops/pkg/text"
 )
 
 // outputFlags is the -o flag of every command: kubectl's printers (json,
@@ -250,7 +251,8 @@ func printable(obj runtime.Object) runtime.Object {
 }
 
 // printTable prints rows under the given column names, aligned as kubectl
-// aligns its tables.
+// aligns its tables. Cells hold what clusters and files say, so each is
+// escaped.
 func printTable(w io.Writer, columns []string, rows [][]string) error {
 	t := &metav1.Table{}
 	for _, c := range columns {
@@ -259,11 +261,19 @@ func printTable(w io.Writer, columns []string, rows [][]string) error {
 	for _, r := range rows {
 		cells := make([]any, len(r))
 		for i, c := range r {
-			cells[i] = c
+			cells[i] = text.Escape(c)
 		}
 		t.Rows = append(t.Rows, metav1.TableRow{Cells: cells})
 	}
 	return printers.NewTablePrinter(printers.PrintOptions{}).PrintObj(t, w)
+}
+
+// printLine prints one line made of format and a, escaped as a whole: the
+// values may come from a cluster (an API message, a pod's status, a
+// Secret's value), and none may start a line of its own or drive the
+// terminal.
+func printLine(w io.Writer, format string, a ...any) {
+	fmt.Fprintln(w, text.Escape(fmt.Sprintf(format, a...)))
 }
 
 // addDryRunFlag adds kubectl's --dry-run flag (none, client, server); a bare

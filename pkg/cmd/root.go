@@ -15,6 +15,7 @@ import (
 	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/envops/kubectl-envops/pkg/kube"
+	"github.com/envops/kubectl-envops/pkg/text"
 )
 
 // Globals is what every command shares: kubectl's global flags, the client
@@ -133,6 +134,9 @@ func Execute(args []string, streams genericiooptions.IOStreams) int {
 		return ExitOK
 	}
 	code := ExitCode(err)
-	fmt.Fprintf(streams.ErrOut, "error: %s\n", strings.TrimSpace(translateError(err, c.CommandPath()).Error()))
+	// An error may quote a server, a file or a Secret: escaped, it stays
+	// one line that cannot forge another ("::error::...") or drive the
+	// terminal.
+	fmt.Fprintf(streams.ErrOut, "error: %s\n", text.Escape(strings.TrimSpace(translateError(err, c.CommandPath()).Error())))
 	return code
 }
