@@ -119,3 +119,31 @@ func TestGenerateSecrets(t *testing.T) {
 		}
 	}
 }
+
+// TestNameTheAPIServerRefusesExitsTwo renders the overlay of
+// ../render/testdata/hostile/long-name-prefix.yaml: generate and a dry-run
+// deploy both refuse it as bad input, naming the object and the limit,
+// before anything reaches a cluster.
+func TestNameTheAPIServerRefusesExitsTwo(t *testing.T) {
+	overlay, err := os.ReadFile("../render/testdata/hostile/long-name-prefix.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := writeGenerateProject(t)
+	writeFile(t, filepath.Join(filepath.Dir(cfgPath), "apps/web/overlays/dev/kustomization.yaml"), string(overlay), 0o644)
+	writeFile(t, cfgPath, "environments:\n  dev: {context: envops-dev}\n", 0o644)
+	t.Setenv("KUBECONFIG", envTestKubeconfig(t))
+	for _, args := range [][]string{
+		{"generate", "web", "--env", "dev"},
+		{"generate", "--all", "--env", "dev", "--output-dir", t.TempDir()},
+		{"deploy", "web", "--env", "dev", "--dry-run"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			stdout, stderr, code := run(t, append(args, "--config", cfgPath)...)
+			want := "the API server refuses this name (303 characters): must be no more than 253 characters"
+			if code != ExitUsage || stdout != "" || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, `ReplicationController "ppp`) || !strings.Contains(stderr, want) {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit 2 and one line naming the controller and containing %q", code, stdout, stderr, want)
+			}
+		})
+	}
+}

@@ -114,6 +114,9 @@ func App(fsys filesys.FileSystem, cfg *config.Config, app, env string, opts Opti
 	if err := checkSelectors(app, cfg.Labels.NamePattern(), objs); err != nil {
 		return nil, err
 	}
+	if err := checkNames(app, env, objs); err != nil {
+		return nil, err
+	}
 	return objs, nil
 }
 
