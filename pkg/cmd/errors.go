@@ -77,6 +77,7 @@ var exitCodes = []struct {
 	match func(error) bool
 	code  int
 }{
+	{"a deploy that stopped because another took its lock over, and left the update to it", isA[*rollout.LockLostError], ExitError},
 	{"an update that failed or was interrupted and is left in place for a resume", leftForResume, ExitResumable},
 	{"an update that failed and was rolled back", isA[*rollout.FailedError], ExitError},
 	{"a command stopped by Ctrl-C (SIGINT), leaving files as they were or complete", interruptedBy(os.Interrupt), ExitInterrupted},
