@@ -196,7 +196,7 @@ func (o *GenerateOptions) Run(ctx context.Context) error {
 		rendered = r.rendered
 	}
 	if o.OutputDir != "" {
-		return render.WriteDir(ctx, o.OutputDir, o.Output, rendered, func(path string) { fmt.Fprintf(o.Out, "wrote %s\n", path) })
+		return render.WriteDir(ctx, o.OutputDir, o.Output, rendered, func(path string) { printLine(o.Out, "wrote %s", path) })
 	}
 	// Without --output-dir, Validate allowed one environment only.
 	apps := rendered[0].Apps

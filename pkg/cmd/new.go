@@ -127,7 +127,7 @@ func (o *NewOptions) Run(ctx context.Context) error {
 		if rel, err := filepath.Rel(wd, p); err == nil && wd != "" {
 			p = rel
 		}
-		fmt.Fprintf(o.Out, "created %s\n", p)
+		printLine(o.Out, "created %s", p)
 	}
 	fmt.Fprintf(o.Out, "render it with: kubectl envops generate %s --env %s\n", o.App.Name, o.App.Environments[0])
 	return nil
