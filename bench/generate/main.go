@@ -12,6 +12,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -196,7 +197,7 @@ func WriteCorpus(dir string, apps int) ([]string, error) {
 	var overlays []string
 	for i := 0; i < apps; i++ {
 		name := fmt.Sprintf("app-%04d", i)
-		_, err := render.Scaffold(fsys, cfg, render.NewApp{
+		_, err := render.Scaffold(context.Background(), fsys, cfg, render.NewApp{
 			Name:         name,
 			Tier:         tiers[i%2],
 			Role:         "server",

@@ -351,7 +351,7 @@ func (o *DeployOptions) deployer(reqs []deploy.Request) *deploy.Deployer {
 		Tooling:          "kubectl-envops/" + version.Get().Version,
 		CreateNamespaces: o.CreateNamespace,
 		Confirm:          func() error { return o.target.Confirm(o.IOStreams, o.Yes, action) },
-		Warn:             func(app string, err error) { fmt.Fprintf(o.ErrOut, "warning: %s: %v\n", app, err) },
+		Warn:             func(app string, err error) { printLine(o.ErrOut, "warning: %s: %v", app, err) },
 	}
 }
 
@@ -402,7 +402,7 @@ func (o *DeployOptions) Run(ctx context.Context) error {
 	out.Close(results)
 	if hook != nil {
 		if nerr := hook.Close(); nerr != nil {
-			fmt.Fprintf(o.ErrOut, "warning: %v\n", nerr)
+			printLine(o.ErrOut, "warning: %v", nerr)
 		}
 	}
 	if out.err != nil {
@@ -414,7 +414,7 @@ func (o *DeployOptions) Run(ctx context.Context) error {
 			return &UsageError{Err: err}
 		}
 		if err == nil && results[0].Outcome == deploy.OutcomePaused {
-			fmt.Fprintf(o.Out, "%s is paused with %d new pods available: run \"kubectl envops deploy %s --env %s --continue\" to finish, or \"kubectl envops deploy %s --env %s --rollback\" to undo\n",
+			printLine(o.Out, "%s is paused with %d new pods available: run \"kubectl envops deploy %s --env %s --continue\" to finish, or \"kubectl envops deploy %s --env %s --rollback\" to undo",
 				reqs[0].App, o.PauseAfter, reqs[0].App, o.Env, reqs[0].App, o.Env)
 		}
 		return err

@@ -209,6 +209,14 @@ func TestDeployPrinter(t *testing.T) {
 			t.Errorf("got:\n%s\nwant:\n%s", buf.String(), want)
 		}
 	})
+	t.Run("words from the cluster are escaped", func(t *testing.T) {
+		var buf bytes.Buffer
+		p := newDeployPrinter(&buf, (&DeployOptions{Output: "text"}).output(), false, true, rollout.DryRunNone)
+		p.Event(rollout.Event{Time: at, Type: rollout.EventFailed, App: "web", Kind: "ReplicationController", Name: "web", Message: "pod web-x: ErrImagePull: bad\n::error::forged\x1b[2J"})
+		if got := buf.String(); strings.Count(got, "\n") != 1 || strings.Contains(got, "\x1b") || strings.Contains(got, "\n::error::") {
+			t.Errorf("a message from the cluster printed raw: %q", got)
+		}
+	})
 	t.Run("a dry run says what would happen", func(t *testing.T) {
 		var buf bytes.Buffer
 		p := newDeployPrinter(&buf, (&DeployOptions{Output: "text"}).output(), false, false, rollout.DryRunServer)

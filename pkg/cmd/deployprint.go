@@ -17,6 +17,7 @@ import (
 	"github.com/envops/kubectl-envops/pkg/deploy"
 	"github.com/envops/kubectl-envops/pkg/notify"
 	"github.com/envops/kubectl-envops/pkg/rollout"
+	"github.com/envops/kubectl-envops/pkg/text"
 )
 
 // deployPrinter shows what deploy does. As text, every event is a line
@@ -314,7 +315,10 @@ func (p *deployPrinter) line(s string) {
 		fmt.Fprintf(p.out, "\033[%dA\033[J", p.drawn)
 		p.drawn = 0
 	}
-	fmt.Fprintln(p.out, s)
+	// A line may quote the kubelet, the scheduler or the API server:
+	// escaped, it stays one line that cannot drive the terminal or forge
+	// a CI runner's command.
+	printLine(p.out, "%s", s)
 	if p.tty {
 		p.redraw()
 	}
@@ -339,11 +343,11 @@ func (p *deployPrinter) redraw() {
 		fmt.Fprintf(p.out, "\033[%dA\033[J", p.drawn)
 	}
 	for _, b := range p.board {
-		text := b.text
-		if r := []rune(text); len(r) >= p.width {
-			text = string(r[:p.width-1])
+		line := text.Escape(b.text)
+		if r := []rune(line); len(r) >= p.width {
+			line = string(r[:p.width-1])
 		}
-		fmt.Fprintln(p.out, text)
+		fmt.Fprintln(p.out, line)
 	}
 	p.drawn = len(p.board)
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/envops/kubectl-envops/pkg/config"
 	"github.com/envops/kubectl-envops/pkg/environment"
 	"github.com/envops/kubectl-envops/pkg/fleet"
+	"github.com/envops/kubectl-envops/pkg/text"
 )
 
 // EnvOptions holds the flags and resolved state of "kubectl envops env".
@@ -191,11 +192,12 @@ func (o *EnvOptions) contextCells(r fleet.ContextRow) []string {
 	return []string{cur, r.Context, r.Cluster, server, cmp.Or(r.Environment, "-"), cmp.Or(r.Expected, "-"), r.Namespace, r.Status}
 }
 
-// printPairs prints "name: value" lines with the values aligned.
+// printPairs prints "name: value" lines with the values aligned and
+// escaped.
 func printPairs(w io.Writer, rows [][]string) error {
 	t := &metav1.Table{ColumnDefinitions: []metav1.TableColumnDefinition{{Name: "NAME", Type: "string"}, {Name: "VALUE", Type: "string"}}}
 	for _, r := range rows {
-		t.Rows = append(t.Rows, metav1.TableRow{Cells: []any{r[0], r[1]}})
+		t.Rows = append(t.Rows, metav1.TableRow{Cells: []any{r[0], text.Escape(r[1])}})
 	}
 	return printers.NewTablePrinter(printers.PrintOptions{NoHeaders: true}).PrintObj(t, w)
 }

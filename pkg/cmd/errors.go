@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"strings"
+	"syscall"
 
 	"github.com/envops/kubectl-envops/pkg/config"
 	"github.com/envops/kubectl-envops/pkg/environment"
@@ -18,6 +20,10 @@ const (
 	ExitOK    = 0
 	ExitError = 1
 	ExitUsage = 2
+	// ExitInterrupted and ExitTerminated are the shell's codes for a
+	// process ended by SIGINT and SIGTERM (128 + the signal's number).
+	ExitInterrupted = 130
+	ExitTerminated  = 143
 )
 
 // UsageError is a mistake in the command line: an argument, a flag's value,
@@ -78,8 +84,11 @@ var exitCodes = []struct {
 	match func(error) bool
 	code  int
 }{
+	{"a deploy that stopped because another took its lock over, and left the update to it", isA[*rollout.LockLostError], ExitError},
 	{"an update that failed or was interrupted and is left in place for a resume", leftForResume, ExitResumable},
 	{"an update that failed and was rolled back", isA[*rollout.FailedError], ExitError},
+	{"a command stopped by Ctrl-C (SIGINT), leaving files as they were or complete", interruptedBy(os.Interrupt), ExitInterrupted},
+	{"a command stopped by SIGTERM, the same way", interruptedBy(syscall.SIGTERM), ExitTerminated},
 	{"a mistake in the command line", isA[*UsageError], ExitUsage},
 	{"input that cannot be used", isA[*InputError], ExitUsage},
 	{"an environment the project file does not define", is(config.ErrUnknownEnvironment), ExitUsage},
@@ -111,6 +120,14 @@ func ExitCode(err error) int {
 func isA[T error](err error) bool {
 	var target T
 	return errors.As(err, &target)
+}
+
+// interruptedBy matches an *InterruptedError for sig.
+func interruptedBy(sig os.Signal) func(error) bool {
+	return func(err error) bool {
+		var ie *InterruptedError
+		return errors.As(err, &ie) && ie.Signal == sig
+	}
 }
 
 func is(sentinel error) func(error) bool {

@@ -173,32 +173,51 @@ func (o *GenerateOptions) Validate() error {
 	return nil
 }
 
-// Run renders and prints.
-func (o *GenerateOptions) Run(context.Context) error {
+// Run renders and prints. Ctrl-C or SIGTERM stops it with one line: before
+// any file is written while rendering, or between files while writing.
+func (o *GenerateOptions) Run(ctx context.Context) error {
 	defer render.TuneGC()()
+	ctx, stop := untilInterrupted(ctx)
+	defer stop()
 	app, image := render.SplitImage(o.Image)
 	opts := o.Remote.renderOptions(o.cfg, image)
 	opts.ImageApp = app
 	if o.OutputDir != "" || o.output().isOwn() && o.Output == "yaml" {
 		opts.Encode = o.Output
 	}
-	var rendered []render.EnvObjects
-	var err error
-	if o.All {
-		rendered, err = render.All(o.fsys, o.cfg, o.envs, opts)
-	} else {
-		rendered, err = render.Each(o.fsys, o.cfg, []string{o.App}, o.envs, opts)
+	type result struct {
+		rendered []render.EnvObjects
+		err      error
 	}
-	if err != nil {
-		return inputError(err)
+	done := make(chan result, 1)
+	go func() {
+		var r result
+		if o.All {
+			r.rendered, r.err = render.All(o.fsys, o.cfg, o.envs, opts)
+		} else {
+			r.rendered, r.err = render.Each(o.fsys, o.cfg, []string{o.App}, o.envs, opts)
+		}
+		done <- r
+	}()
+	var rendered []render.EnvObjects
+	select {
+	case <-ctx.Done():
+		// Nothing is written while rendering: stopping here loses nothing.
+		return fmt.Errorf("%w while rendering: no file was written", context.Cause(ctx))
+	case r := <-done:
+		if r.err != nil {
+			return inputError(r.err)
+		}
+		rendered = r.rendered
 	}
 	if o.Selector != "" {
+		var err error
 		if rendered, err = o.selected(rendered); err != nil {
 			return err
 		}
 	}
 	if o.OutputDir != "" {
-		return render.WriteDir(o.OutputDir, o.Output, rendered, func(path string) { fmt.Fprintf(o.Out, "wrote %s\n", path) })
+		return render.WriteDir(ctx, o.OutputDir, o.Output, rendered, func(path string) { printLine(o.Out, "wrote %s", path) })
 	}
 	// Without --output-dir, Validate allowed one environment only.
 	apps := rendered[0].Apps

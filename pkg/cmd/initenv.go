@@ -182,7 +182,7 @@ func (o *InitEnvOptions) Run(ctx context.Context) error {
 	}
 	// The note is printed only on success.
 	if res.Note != "" {
-		fmt.Fprintln(o.ErrOut, res.Note)
+		printLine(o.ErrOut, "%s", res.Note)
 	}
 	if o.WatchNamespaces {
 		return o.watch(ctx, record)
@@ -208,7 +208,7 @@ func (o *InitEnvOptions) printResult(res *environment.InitResult) error {
 		if c.Action == environment.Update && c.Previous != "" && c.Previous != o.Env {
 			detail += fmt.Sprintf(", was %q", c.Previous)
 		}
-		fmt.Fprintf(o.Out, "secret/%s %s in namespace %q (%s)%s\n", o.Config.Secret.Name, c.Action, c.Namespace, detail, suffix)
+		printLine(o.Out, "secret/%s %s in namespace %q (%s)%s", o.Config.Secret.Name, c.Action, c.Namespace, detail, suffix)
 	}
 	if unchanged == len(res.Changes) {
 		fmt.Fprintf(o.Out, "context %q already declares environment %q there: nothing to change\n", o.Context, o.Env)
@@ -230,9 +230,9 @@ func (o *InitEnvOptions) watch(ctx context.Context, record audit.Record) error {
 		OnEvent: func(ev environment.WatchEvent) {
 			switch {
 			case ev.Err != nil:
-				fmt.Fprintf(o.ErrOut, "error: namespace %q: %v\n", ev.Namespace, environment.WithContext(ev.Err, o.Context))
+				printLine(o.ErrOut, "error: namespace %q: %v", ev.Namespace, environment.WithContext(ev.Err, o.Context))
 			case ev.Action != environment.Unchanged:
-				fmt.Fprintf(o.Out, "secret/%s %s in namespace %q (environment %q)\n", o.Config.Secret.Name, ev.Action, ev.Namespace, o.Env)
+				printLine(o.Out, "secret/%s %s in namespace %q (environment %q)", o.Config.Secret.Name, ev.Action, ev.Namespace, o.Env)
 			}
 		},
 	})

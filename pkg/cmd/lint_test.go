@@ -272,7 +272,7 @@ func TestLintScaffoldedAppIsClean(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = render.Scaffold(filesys.MakeFsOnDisk(), cfg, render.NewApp{
+	_, err = render.Scaffold(t.Context(), filesys.MakeFsOnDisk(), cfg, render.NewApp{
 		Name: "web", Tier: "frontend", Role: "server", Image: "nginx:1.27", Kind: render.KindReplicationController, Environments: []string{"dev", "prod"},
 	})
 	if err != nil {

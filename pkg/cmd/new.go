@@ -113,9 +113,12 @@ func (o *NewOptions) Validate() error {
 	return nil
 }
 
-// Run writes the files and lists them.
-func (o *NewOptions) Run(context.Context) error {
-	paths, err := render.Scaffold(o.fsys, o.cfg, o.App)
+// Run writes the files and lists them. Ctrl-C or SIGTERM, like a full
+// disk, leaves nothing of the app behind.
+func (o *NewOptions) Run(ctx context.Context) error {
+	ctx, stop := untilInterrupted(ctx)
+	defer stop()
+	paths, err := render.Scaffold(ctx, o.fsys, o.cfg, o.App)
 	if err != nil {
 		return err
 	}
@@ -124,7 +127,7 @@ func (o *NewOptions) Run(context.Context) error {
 		if rel, err := filepath.Rel(wd, p); err == nil && wd != "" {
 			p = rel
 		}
-		fmt.Fprintf(o.Out, "created %s\n", p)
+		printLine(o.Out, "created %s", p)
 	}
 	fmt.Fprintf(o.Out, "render it with: kubectl envops generate %s --env %s\n", o.App.Name, o.App.Environments[0])
 	return nil

@@ -300,17 +300,17 @@ func (o *NodeAgentOptions) Run(ctx context.Context) error {
 	if !o.output().isOwn() {
 		progress = o.ErrOut
 	}
-	say := func(format string, a ...any) { fmt.Fprintf(progress, format, a...) }
+	say := func(format string, a ...any) { printLine(progress, format, a...) }
 	job := &nodeagent.Job{Client: o.Client, Discovery: o.Discovery, Spec: spec, Sync: o.Sync, Watch: o.Watch, Guard: o.Guard,
 		Install: nodeagent.InstallOptions{Mode: o.mode, DryRun: o.dryRun, Timeout: o.Timeout},
 		Events: func(e rollout.Event) {
 			if e.Message != "" && e.Type != rollout.EventDone {
-				say("%s: %s\n", e.Type, e.Message)
+				say("%s: %s", e.Type, e.Message)
 			}
 		},
 		Installed: func(res *nodeagent.InstallResult) error { return o.printInstall(res, say) },
 		Synced:    o.printSync,
-		Note:      func(line string) { fmt.Fprintln(o.ErrOut, line) },
+		Note:      func(line string) { printLine(o.ErrOut, "%s", line) },
 	}
 	return job.Run(ctx)
 }
@@ -332,9 +332,9 @@ func (o *NodeAgentOptions) printInstall(res *nodeagent.InstallResult, say func(s
 		line += fmt.Sprintf(" with %d replicas, one per schedulable node", res.Nodes.Count())
 	}
 	line += fmt.Sprintf(" (%s: %s)", res.Mode, res.Why)
-	say("%s%s\n", line, dryRunSuffix(o.dryRun))
+	say("%s%s", line, dryRunSuffix(o.dryRun))
 	for _, e := range res.Nodes.Excluded {
-		say("  not counted: node %s (%s)\n", e.Node, e.Reason)
+		say("  not counted: node %s (%s)", e.Node, e.Reason)
 	}
 	return nil
 }
@@ -345,20 +345,20 @@ func (o *NodeAgentOptions) printSync(res *nodeagent.SyncResult) {
 	ref := nodeagent.Ref(nodeagent.KindReplicationController, res.Name)
 	switch {
 	case res.Gone:
-		fmt.Fprintf(o.Out, "%s is gone from namespace %q; waiting for it to be created again\n", ref, res.Namespace)
+		printLine(o.Out, "%s is gone from namespace %q; waiting for it to be created again", ref, res.Namespace)
 		return
 	case res.Updating != "":
-		fmt.Fprintf(o.Out, "%s is being updated through %s; its replicas are left to the update\n", ref, res.Updating)
+		printLine(o.Out, "%s is being updated through %s; its replicas are left to the update", ref, res.Updating)
 	case res.Scaled():
-		fmt.Fprintf(o.Out, "%s scaled from %d to %d replicas: %d schedulable nodes%s\n", ref, res.From, res.To, res.Nodes.Count(), dryRunSuffix(o.dryRun))
+		printLine(o.Out, "%s scaled from %d to %d replicas: %d schedulable nodes%s", ref, res.From, res.To, res.Nodes.Count(), dryRunSuffix(o.dryRun))
 	default:
-		fmt.Fprintf(o.Out, "%s has %d replicas, one per schedulable node: nothing to change\n", ref, res.To)
+		printLine(o.Out, "%s has %d replicas, one per schedulable node: nothing to change", ref, res.To)
 	}
 	for _, e := range res.Nodes.Excluded {
-		fmt.Fprintf(o.Out, "  not counted: node %s (%s)\n", e.Node, e.Reason)
+		printLine(o.Out, "  not counted: node %s (%s)", e.Node, e.Reason)
 	}
 	for _, c := range res.Conflicts {
-		fmt.Fprintf(o.ErrOut, "warning: %s\n", c.Describe())
+		printLine(o.ErrOut, "warning: %s", c.Describe())
 	}
 }
 
@@ -457,10 +457,10 @@ func (o *NodeAgentStatusOptions) Run(ctx context.Context) error {
 		return err
 	}
 	for _, p := range st.Unplaced {
-		fmt.Fprintf(o.Out, "pod %s is not placed on any node: %s\n", p.Pod, strings.TrimSpace(p.Message))
+		printLine(o.Out, "pod %s is not placed on any node: %s", p.Pod, strings.TrimSpace(p.Message))
 	}
 	if st.Updating != "" {
-		fmt.Fprintf(o.Out, "an update is in progress through %s\n", st.Updating)
+		printLine(o.Out, "an update is in progress through %s", st.Updating)
 	}
 	ready, total := st.Covered()
 	nodes := "schedulable nodes"
@@ -471,8 +471,8 @@ func (o *NodeAgentStatusOptions) Run(ctx context.Context) error {
 	if missing := st.Missing(); len(missing) > 0 {
 		summary += "; missing on " + strings.Join(missing, ", ")
 	}
-	_, err = fmt.Fprintln(o.Out, summary)
-	return err
+	printLine(o.Out, "%s", summary)
+	return nil
 }
 
 // agentNodeColumns are the columns of node-agent status: one row per node;

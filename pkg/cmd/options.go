@@ -84,7 +84,37 @@ func noArgs(hint string) cobra.PositionalArgs {
 }
 
 // untilInterrupted is ctx ended by Ctrl-C or SIGTERM, for commands that
-// stop cleanly (and resumably) when interrupted.
+// stop cleanly (and resumably) when interrupted; context.Cause then gives
+// an *InterruptedError naming the signal. A second signal, once the
+// returned func has been called, ends the process as usual.
 func untilInterrupted(ctx context.Context) (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancelCause(ctx)
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case s := <-sig:
+			cancel(&InterruptedError{Signal: s})
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sig)
+		cancel(nil)
+	}
 }
+
+// InterruptedError is a command stopped by a signal before it finished.
+type InterruptedError struct{ Signal os.Signal }
+
+func (e *InterruptedError) Error() string {
+	name := "SIGTERM"
+	if e.Signal == os.Interrupt {
+		name = "SIGINT"
+	}
+	return "interrupted (" + name + ")"
+}
+
+// Is makes an interruption match context.Canceled, as the context's own
+// error does.
+func (e *InterruptedError) Is(target error) bool { return target == context.Canceled }

@@ -18,6 +18,7 @@ import (
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/envops/kubectl-envops/pkg/rollout"
+	"github.com/envops/kubectl-envops/pkg/text"
 )
 
 // outputFlags is the -o flag of every command: kubectl's printers (json,
@@ -271,7 +272,8 @@ func printable(obj runtime.Object) runtime.Object {
 }
 
 // printTable prints rows under the given column names, aligned as kubectl
-// aligns its tables.
+// aligns its tables. Cells hold what clusters and files say, so each is
+// escaped.
 func printTable(w io.Writer, columns []string, rows [][]string) error {
 	cols := make([]column, len(columns))
 	for i, c := range columns {
@@ -311,11 +313,19 @@ func writeTable(w io.Writer, columns []column, rows [][]string, opts printers.Pr
 	for _, r := range rows {
 		cells := make([]any, len(r))
 		for i, c := range r {
-			cells[i] = c
+			cells[i] = text.Escape(c)
 		}
 		t.Rows = append(t.Rows, metav1.TableRow{Cells: cells})
 	}
 	return printers.NewTablePrinter(opts).PrintObj(t, w)
+}
+
+// printLine prints one line made of format and a, escaped as a whole: the
+// values may come from a cluster (an API message, a pod's status, a
+// Secret's value), and none may start a line of its own or drive the
+// terminal.
+func printLine(w io.Writer, format string, a ...any) {
+	fmt.Fprintln(w, text.Escape(fmt.Sprintf(format, a...)))
 }
 
 // addDryRunFlag adds kubectl's --dry-run flag (none, client, server); a bare

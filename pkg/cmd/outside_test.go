@@ -88,3 +88,62 @@ func TestGenerateEnvironmentDirDoesNotLeadOutside(t *testing.T) {
 		t.Errorf("generate wrote the dev directory before refusing: %v", err)
 	}
 }
+
+// TestGenerateSecrets checks that an app's generated Secret is written for
+// its owner only, and that a secretGenerator literal without "=" is refused
+// without its text, or any other literal's, reaching the error line.
+func TestGenerateSecrets(t *testing.T) {
+	cfgPath := writeGenerateProject(t)
+	overlay := filepath.Join(filepath.Dir(cfgPath), "apps/web/overlays/dev/kustomization.yaml")
+	writeFile(t, overlay, "resources:\n- ../../base\nsecretGenerator:\n- name: db\n  literals:\n  - password=hunter2\n", 0o644)
+	out := t.TempDir()
+	if _, stderr, code := run(t, "generate", "web", "--env", "dev", "--output-dir", out, "--config", cfgPath); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if fi, err := os.Stat(filepath.Join(out, "web.yaml")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("web.yaml holds a Secret: want mode 0600, got %v (%v)", fi.Mode().Perm(), err)
+	}
+
+	writeFile(t, overlay, "resources:\n- ../../base\nsecretGenerator:\n- name: db\n  literals:\n  - user=admin\n  - hunter2\n", 0o644)
+	for _, args := range [][]string{
+		{"generate", "web", "--env", "dev"},
+		{"lint", "-k", filepath.Dir(overlay)},
+	} {
+		_, stderr, code := run(t, append(args, "--config", cfgPath)...)
+		want := `secretGenerator "db": literal 2 of 2 is not KEY=VALUE`
+		if code != ExitUsage || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, want) {
+			t.Errorf("%s: exit %d, stderr %q; want exit 2 and one line containing %q", args[0], code, stderr, want)
+		}
+		if strings.Contains(stderr, "hunter2") || strings.Contains(stderr, "admin") {
+			t.Errorf("%s: the error line shows a secret: %q", args[0], stderr)
+		}
+	}
+}
+
+// TestNameTheAPIServerRefusesExitsTwo renders the overlay of
+// ../render/testdata/hostile/long-name-prefix.yaml: generate and a dry-run
+// deploy both refuse it as bad input, naming the object and the limit,
+// before anything reaches a cluster.
+func TestNameTheAPIServerRefusesExitsTwo(t *testing.T) {
+	overlay, err := os.ReadFile("../render/testdata/hostile/long-name-prefix.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := writeGenerateProject(t)
+	writeFile(t, filepath.Join(filepath.Dir(cfgPath), "apps/web/overlays/dev/kustomization.yaml"), string(overlay), 0o644)
+	writeFile(t, cfgPath, "environments:\n  dev: {context: envops-dev}\n", 0o644)
+	t.Setenv("KUBECONFIG", envTestKubeconfig(t))
+	for _, args := range [][]string{
+		{"generate", "web", "--env", "dev"},
+		{"generate", "--all", "--env", "dev", "--output-dir", t.TempDir()},
+		{"deploy", "web", "--env", "dev", "--dry-run"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			stdout, stderr, code := run(t, append(args, "--config", cfgPath)...)
+			want := "the API server refuses this name (303 characters): must be no more than 253 characters"
+			if code != ExitUsage || stdout != "" || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, `ReplicationController "ppp`) || !strings.Contains(stderr, want) {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit 2 and one line naming the controller and containing %q", code, stdout, stderr, want)
+			}
+		})
+	}
+}

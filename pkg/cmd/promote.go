@@ -213,7 +213,8 @@ func (o *PromoteOptions) Run(ctx context.Context) error {
 		Deploy: func(ctx context.Context, env, image string) error {
 			if text {
 				t := o.targets[env]
-				fmt.Fprintf(o.Out, "\n== %s (context %s, namespace %s) ==\n", env, t.Context, t.Namespace)
+				fmt.Fprintln(o.Out)
+				printLine(o.Out, "== %s (context %s, namespace %s) ==", env, t.Context, t.Namespace)
 			}
 			return o.deploy(ctx, env, image)
 		},
@@ -236,15 +237,15 @@ func (o *PromoteOptions) printEvent(e promote.Event) {
 		_ = json.NewEncoder(o.Out).Encode(e)
 	case !o.output().isOwn():
 		if err := o.output().printValue(o.Out, e); err != nil {
-			fmt.Fprintf(o.ErrOut, "warning: %v\n", err)
+			printLine(o.ErrOut, "warning: %v", err)
 		}
 	case e.Phase == promote.PhaseStarting:
-		fmt.Fprintf(o.Out, "%s %s\n", o.App, e.Message)
+		printLine(o.Out, "%s %s", o.App, e.Message)
 	case e.Phase == promote.PhaseSoaking || e.Phase == promote.PhaseBlocked:
 		// The message names the environment.
-		fmt.Fprintln(o.Out, e.Message)
+		printLine(o.Out, "%s", e.Message)
 	case e.Phase == promote.PhaseDone:
-		fmt.Fprintf(o.Out, "%s: promoted %s\n", e.Env, e.Image)
+		printLine(o.Out, "%s: promoted %s", e.Env, e.Image)
 	}
 }
 
@@ -269,7 +270,7 @@ func (o *PromoteOptions) deploy(ctx context.Context, env, image string) error {
 		Confirm:          func() error { return t.Confirm(o.IOStreams, o.Yes, "deploy "+o.App) },
 		Events:           out.Event,
 		Done:             out.Result,
-		Warn:             func(app string, err error) { fmt.Fprintf(o.ErrOut, "warning: %s: %v\n", app, err) },
+		Warn:             func(app string, err error) { printLine(o.ErrOut, "warning: %s: %v", app, err) },
 	}
 	var hook *notify.Webhook
 	if o.Notify != "" {
@@ -283,7 +284,7 @@ func (o *PromoteOptions) deploy(ctx context.Context, env, image string) error {
 	out.Close([]*deploy.Result{res})
 	if hook != nil {
 		if nerr := hook.Close(); nerr != nil {
-			fmt.Fprintf(o.ErrOut, "warning: %v\n", nerr)
+			printLine(o.ErrOut, "warning: %v", nerr)
 		}
 	}
 	if res.Err == nil {

@@ -15,6 +15,7 @@ import (
 	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/envops/kubectl-envops/pkg/kube"
+	"github.com/envops/kubectl-envops/pkg/text"
 )
 
 // Globals is what every command shares: kubectl's global flags, the client
@@ -138,6 +139,9 @@ func Execute(args []string, streams genericiooptions.IOStreams) int {
 	if isA[*SilentError](err) {
 		return code
 	}
-	fmt.Fprintf(streams.ErrOut, "error: %s\n", strings.TrimSpace(translateError(err, c.CommandPath()).Error()))
+	// An error may quote a server, a file or a Secret: escaped, it stays
+	// one line that cannot forge another ("::error::...") or drive the
+	// terminal.
+	fmt.Fprintf(streams.ErrOut, "error: %s\n", text.Escape(strings.TrimSpace(translateError(err, c.CommandPath()).Error())))
 	return code
 }

@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/envops/kubectl-envops/pkg/config"
+	"github.com/envops/kubectl-envops/pkg/text"
 )
 
 // ErrNotDeclared is wrapped by Read when the namespace has no environment
@@ -39,11 +40,18 @@ func Read(ctx context.Context, client kubernetes.Interface, namespace string, s 
 	return value, nil
 }
 
-// valueOf extracts the environment key, trimmed: files written with echo
-// carry a trailing newline that pods reading the mount would also trim.
+// MaxValueShown bounds an environment value as this package returns it.
+// An environment is named by a DNS label of at most 63 characters, so a
+// longer value is never one, and clipping it changes no comparison; but a
+// Secret may hold up to a megabyte, which no line should echo.
+const MaxValueShown = 100
+
+// valueOf extracts the environment key, trimmed (files written with echo
+// carry a trailing newline that pods reading the mount would also trim),
+// and clipped to MaxValueShown bytes with a note of its size.
 func valueOf(data map[string][]byte, key string) (string, bool) {
 	v, ok := data[key]
-	return strings.TrimSpace(string(v)), ok
+	return text.Clip(strings.TrimSpace(string(v)), MaxValueShown), ok
 }
 
 // Verify is the guard: it succeeds only if namespace declares exactly the

@@ -124,7 +124,8 @@ func (t *Target) Verify(ctx context.Context) error {
 // VerifyNamespace runs the guard on another namespace of the same cluster.
 func (t *Target) VerifyNamespace(ctx context.Context, namespace string) error {
 	warning, err := CheckIn(ctx, t.Client, t.Context, namespace, t.Env, t.Config.Secret)
-	if warning != "" && t.Warn != nil {
+	err = HearSecondWitness(t.Config, t.Context, namespace, t.Env, err)
+	if warning != "" && t.Warn != nil && err == nil {
 		fmt.Fprintln(t.Warn, warning)
 	}
 	return err

@@ -107,7 +107,9 @@ func (s *Status) ask(ctx context.Context, t Target) ([]StatusRow, error) {
 			case errors.Is(err, ErrNoOverlay):
 				base.Drift = "-"
 			case err != nil:
-				return nil, err
+				// What runs is still worth a row: the comparison says why it
+				// could not be made, and decides nothing.
+				base.Drift = "unknown: " + Reason(err, s.Timeout)
 			default:
 				base.Drift, inSync = report.Brief(), report.InSync()
 				for _, o := range report.Objects {

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/envops/kubectl-envops/pkg/text"
 )
 
 // Output formats.
@@ -177,7 +179,7 @@ func writeText(w io.Writer, rep *Report, opts WriteOptions) error {
 	b := bufio.NewWriterSize(w, 64<<10)
 	for _, g := range groups(rep.Findings) {
 		// Everything that comes from input is escaped before it is painted.
-		b.WriteString(paint(styleBold, EscapeText(g[0].Location.Label())) + "\n")
+		b.WriteString(paint(styleBold, text.Escape(g[0].Location.Label())) + "\n")
 		width := 0
 		for _, f := range g {
 			width = max(width, len(position(f.Location)))
@@ -185,15 +187,15 @@ func writeText(w io.Writer, rep *Report, opts WriteOptions) error {
 		indent := strings.Repeat(" ", 2+width+2+7+1)
 		for _, f := range g {
 			fmt.Fprintf(b, "  %-*s  %s %s: %s  %s\n", width, position(f.Location),
-				paint(sevStyle[f.Severity], fmt.Sprintf("%-7s", f.Severity)), EscapeText(f.Object.String()), EscapeText(f.Message), paint(styleFaint, "["+f.Rule+"]"))
+				paint(sevStyle[f.Severity], fmt.Sprintf("%-7s", f.Severity)), text.Escape(f.Object.String()), text.Escape(f.Message), paint(styleFaint, "["+f.Rule+"]"))
 			if f.Hint != "" {
-				b.WriteString(indent + paint(styleFaint, "fix: "+EscapeText(f.Hint)) + "\n")
+				b.WriteString(indent + paint(styleFaint, "fix: "+text.Escape(f.Hint)) + "\n")
 			}
 		}
 		b.WriteString("\n")
 	}
 	for _, sk := range rep.Skipped {
-		fmt.Fprintf(b, "skipped %s: %s\n", EscapeText(sk.Source.Label()), EscapeText(sk.Reason))
+		fmt.Fprintf(b, "skipped %s: %s\n", text.Escape(sk.Source.Label()), text.Escape(sk.Reason))
 	}
 	s := rep.Summarize()
 	fmt.Fprintf(b, "%s checked in %s", plural(s.Objects, "object"), sourcesNoun(rep.Sources))

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/envops/kubectl-envops/pkg/text"
 )
 
 // writeGitHub prints GitHub Actions workflow commands, which the runner
@@ -17,7 +19,7 @@ func writeGitHub(w io.Writer, rep *Report) error {
 		}
 		var props []string
 		if f.Location.File != "" && f.Location.File != "-" {
-			props = append(props, "file="+escapeProperty(EscapeText(f.Location.File)))
+			props = append(props, "file="+escapeProperty(text.Escape(f.Location.File)))
 			if f.Location.Line > 0 {
 				props = append(props, fmt.Sprintf("line=%d", f.Location.Line))
 			}
@@ -38,7 +40,7 @@ func writeGitHub(w io.Writer, rep *Report) error {
 		}
 		// Line breaks become %0A below; other control characters (ESC)
 		// would reach the log raw.
-		msg = escapeText(msg, true)
+		msg = text.EscapeKeepingBreaks(msg)
 		fmt.Fprintf(&b, "::%s %s::%s\n", cmd, strings.Join(props, ","), escapeData(msg))
 	}
 	_, err := io.WriteString(w, b.String())

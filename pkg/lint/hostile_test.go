@@ -71,24 +71,6 @@ func TestInputValuesAreEscapedInReports(t *testing.T) {
 	}
 }
 
-func TestEscapeText(t *testing.T) {
-	for in, want := range map[string]string{
-		"plain-name":          "plain-name",
-		"a\nb":                `a\nb`,
-		"\x1b[31mred":         `\x1b[31mred`,
-		"caf\u00e9":           "caf\u00e9",
-		"\u202eevil":          `\u202eevil`,
-		"\xff":                `\xff`,
-		"c1\u009bcsi":         `c1\u009bcsi`,
-		"tab\there":           `tab\there`,
-		"dir/with space.yaml": "dir/with space.yaml",
-	} {
-		if got := EscapeText(in); got != want {
-			t.Errorf("EscapeText(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 // TestExpandPathsReadsRegularFilesOnly puts a FIFO among the manifests of
 // a directory: reading it would block until a writer comes, so the walk
 // skips it and says so.

@@ -6,6 +6,8 @@ import (
 	"io"
 	"sort"
 	"strings"
+
+	"github.com/envops/kubectl-envops/pkg/text"
 )
 
 type junitSuites struct {
@@ -66,7 +68,7 @@ func writeJUnit(w io.Writer, rep *Report, opts WriteOptions) error {
 	for _, c := range rep.Checked {
 		k := objectKey{c.seq, c.item}
 		listed[k] = true
-		entries = append(entries, entry{key: k, name: EscapeText(c.Object.String()), src: c.Location.Source})
+		entries = append(entries, entry{key: k, name: text.Escape(c.Object.String()), src: c.Location.Source})
 	}
 	for _, f := range rep.Findings {
 		k := objectKey{f.seq, f.item}
@@ -74,11 +76,11 @@ func writeJUnit(w io.Writer, rep *Report, opts WriteOptions) error {
 			continue
 		}
 		listed[k] = true
-		name := EscapeText(f.Object.String())
+		name := text.Escape(f.Object.String())
 		if f.item < 0 && f.Location.Line > 0 {
 			name = fmt.Sprintf("document at line %d", f.Location.Line)
 		} else if f.item < 0 {
-			name = EscapeText(f.Location.Label())
+			name = text.Escape(f.Location.Label())
 		}
 		entries = append(entries, entry{key: k, name: name, src: f.Location.Source})
 	}
@@ -87,7 +89,7 @@ func writeJUnit(w io.Writer, rep *Report, opts WriteOptions) error {
 	for _, s := range rep.Sources {
 		if _, ok := suiteIndex[s]; !ok {
 			suiteIndex[s] = len(out.Suites)
-			out.Suites = append(out.Suites, junitSuite{Name: EscapeText(s.Label())})
+			out.Suites = append(out.Suites, junitSuite{Name: text.Escape(s.Label())})
 		}
 	}
 	sort.SliceStable(entries, func(i, j int) bool {
@@ -99,7 +101,7 @@ func writeJUnit(w io.Writer, rep *Report, opts WriteOptions) error {
 		if !ok {
 			i = len(out.Suites)
 			suiteIndex[e.src] = i
-			out.Suites = append(out.Suites, junitSuite{Name: EscapeText(e.src.Label())})
+			out.Suites = append(out.Suites, junitSuite{Name: text.Escape(e.src.Label())})
 		}
 		suite := &out.Suites[i]
 		tc := junitCase{Name: e.name, ClassName: suite.Name}
@@ -107,9 +109,9 @@ func writeJUnit(w io.Writer, rep *Report, opts WriteOptions) error {
 		var first Finding
 		for _, f := range byObject[e.key] {
 			// Control characters are not allowed in XML, even as CDATA.
-			line := fmt.Sprintf("%s: %s [%s]", position(f.Location), EscapeText(f.Message), f.Rule)
+			line := fmt.Sprintf("%s: %s [%s]", position(f.Location), text.Escape(f.Message), f.Rule)
 			if f.Hint != "" {
-				line += "\n  fix: " + EscapeText(f.Hint)
+				line += "\n  fix: " + text.Escape(f.Hint)
 			}
 			if f.Severity >= opts.FailOn || f.Rule == RuleInvalidDocument {
 				if len(failing) == 0 {
@@ -121,7 +123,7 @@ func writeJUnit(w io.Writer, rep *Report, opts WriteOptions) error {
 			}
 		}
 		if len(failing) > 0 {
-			p := &junitProblem{Message: EscapeText(first.Message), Type: first.Rule, Text: strings.Join(failing, "\n")}
+			p := &junitProblem{Message: text.Escape(first.Message), Type: first.Rule, Text: strings.Join(failing, "\n")}
 			if first.Rule == RuleInvalidDocument {
 				tc.Error = p
 				suite.Errors++

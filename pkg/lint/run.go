@@ -11,6 +11,8 @@ import (
 	"slices"
 	"sort"
 	"sync"
+
+	"github.com/envops/kubectl-envops/pkg/text"
 )
 
 // Report is the outcome of linting: every finding, in input order, and
@@ -361,7 +363,7 @@ func (r *Report) InvalidDocumentsError() error {
 	if f.Location.Line > 0 {
 		msg = fmt.Sprintf("%s:%d: %s", f.Location.Label(), f.Location.Line, f.Message)
 	}
-	msg = EscapeText(msg)
+	msg = text.Escape(msg)
 	if len(bad) > 1 {
 		msg += fmt.Sprintf(" (and %d more documents that cannot be read)", len(bad)-1)
 	}

@@ -16,7 +16,8 @@ import (
 // app's directory cannot redirect a write outside the project.
 type confinedFS struct {
 	filesys.FileSystem
-	dir string
+	dir     string
+	through writeThrough
 }
 
 // ConfinedFS returns a filesystem on disk whose writes stay under dir:
@@ -91,22 +92,15 @@ func (c *confinedFS) open(path string) (root *os.Root, r string, err error) {
 	return root, r, nil
 }
 
-// WriteFile creates path exclusively and writes data to it.
+// WriteFile creates path exclusively and writes data to it, as one step:
+// a full disk or an interrupt leaves no file at path, empty or partial.
 func (c *confinedFS) WriteFile(path string, data []byte) error {
 	root, r, err := c.open(path)
 	if err != nil {
 		return err
 	}
 	defer root.Close()
-	// O_EXCL refuses any existing name, a dangling link included; the
-	// root refuses links that lead out of dir.
-	f, err := root.OpenFile(r, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	// The link into place refuses any existing name, a dangling link
+	// included; the root refuses links that lead out of dir.
+	return createFile(root, r, data, 0o644, c.through)
 }

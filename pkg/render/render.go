@@ -135,6 +135,9 @@ func App(fsys filesys.FileSystem, cfg *config.Config, app, env string, opts Opti
 	if err := checkSelectors(app, cfg.Labels.NamePattern(), objs); err != nil {
 		return nil, err
 	}
+	if err := checkNames(app, env, objs); err != nil {
+		return nil, err
+	}
 	return objs, nil
 }
 
@@ -397,9 +400,10 @@ func BuildWithPlugins(fsys filesys.FileSystem, dir string) ([]*unstructured.Unst
 
 var spaces = regexp.MustCompile(`\s+`)
 
-// oneLine flattens kustomize's nested, multi-line errors into one line.
+// oneLine flattens kustomize's nested, multi-line errors into one line,
+// without the generator literals it quotes.
 func oneLine(err error) string {
-	return strings.TrimSpace(spaces.ReplaceAllString(err.Error(), " "))
+	return withoutLiterals(strings.TrimSpace(spaces.ReplaceAllString(err.Error(), " ")))
 }
 
 // toUnstructured converts kustomize's nodes into objects. Each node is

@@ -1,8 +1,10 @@
 package render
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -49,8 +51,10 @@ type NewApp struct {
 // Scaffold writes a new app under the configured apps directory: a base
 // with the controller and a kustomization, and one overlay per environment.
 // It writes nothing when any of the files already exists, and returns the
-// paths it wrote.
-func Scaffold(fsys filesys.FileSystem, cfg *config.Config, app NewApp) ([]string, error) {
+// paths it wrote. When a file cannot be written (a full disk) or ctx ends
+// first, it takes back every file and directory it created, so that the
+// next Scaffold starts from where this one did.
+func Scaffold(ctx context.Context, fsys filesys.FileSystem, cfg *config.Config, app NewApp) ([]string, error) {
 	files, err := scaffoldFiles(cfg, app)
 	if err != nil {
 		return nil, err
@@ -65,8 +69,18 @@ func Scaffold(fsys filesys.FileSystem, cfg *config.Config, app NewApp) ([]string
 			return nil, fmt.Errorf("%s already exists: scaffolding never overwrites files; remove it or choose another app name", p)
 		}
 	}
+	var created []string // directories, parents first
+	for _, p := range paths {
+		for d := filepath.Dir(p); !fsys.Exists(d) && !slices.Contains(created, d); d = filepath.Dir(d) {
+			created = append(created, d)
+		}
+	}
+	slices.SortFunc(created, func(a, b string) int { return len(a) - len(b) })
 	for i, p := range paths {
-		err := fsys.MkdirAll(filepath.Dir(p))
+		err := context.Cause(ctx)
+		if err == nil {
+			err = fsys.MkdirAll(filepath.Dir(p))
+		}
 		if err == nil {
 			err = fsys.WriteFile(p, files[p])
 		}
@@ -75,7 +89,15 @@ func Scaffold(fsys filesys.FileSystem, cfg *config.Config, app NewApp) ([]string
 			for _, done := range paths[:i] {
 				_ = fsys.RemoveAll(done)
 			}
-			return nil, err
+			for _, d := range slices.Backward(created) {
+				if entries, rerr := fsys.ReadDir(d); rerr == nil && len(entries) == 0 {
+					_ = fsys.RemoveAll(d)
+				}
+			}
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("%w: app %q was not created, and nothing is left of it", err, app.Name)
+			}
+			return nil, fmt.Errorf("cannot write %s: %w; app %q was not created, and nothing is left of it", p, err, app.Name)
 		}
 	}
 	return paths, nil

@@ -1,9 +1,14 @@
 package render
 
 import (
+	"context"
+	"errors"
+	"io"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -25,7 +30,7 @@ func TestScaffoldRendersPerEnvironment(t *testing.T) {
 		t.Run(kind, func(t *testing.T) {
 			fsys := filesys.MakeFsInMemory()
 			cfg := scaffoldConfig()
-			paths, err := Scaffold(fsys, cfg, NewApp{
+			paths, err := Scaffold(t.Context(), fsys, cfg, NewApp{
 				Name: "web", Tier: "frontend", Role: "server", Language: "go", Image: "registry.example.com/web:1.0",
 				Kind: kind, Port: 8080, Environments: cfg.EnvironmentNames(), Replicas: map[string]int32{"prod": 3},
 			})
@@ -91,7 +96,7 @@ func TestScaffoldRefusesToOverwrite(t *testing.T) {
 	if err := fsys.WriteFile(existing, []byte("# mine\n")); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Scaffold(fsys, cfg, NewApp{Name: "web", Tier: "frontend", Role: "server", Image: "nginx", Kind: KindReplicationController, Environments: []string{"dev", "prod"}})
+	_, err := Scaffold(t.Context(), fsys, cfg, NewApp{Name: "web", Tier: "frontend", Role: "server", Image: "nginx", Kind: KindReplicationController, Environments: []string{"dev", "prod"}})
 	if err == nil || !strings.Contains(err.Error(), existing+" already exists") {
 		t.Fatalf("error = %v, want one naming %s", err, existing)
 	}
@@ -126,7 +131,7 @@ func TestScaffoldValidation(t *testing.T) {
 			app := valid
 			tc.edit(&app)
 			fsys := filesys.MakeFsInMemory()
-			_, err := Scaffold(fsys, scaffoldConfig(), app)
+			_, err := Scaffold(t.Context(), fsys, scaffoldConfig(), app)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error = %v, want one containing %q", err, tc.want)
 			}
@@ -134,5 +139,74 @@ func TestScaffoldValidation(t *testing.T) {
 				t.Error("files were written for an invalid app")
 			}
 		})
+	}
+}
+
+// tree lists every file and directory under dir.
+func tree(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && p != dir {
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out
+}
+
+// TestScaffoldOnAFullDiskLeavesNothing checks that a disk that fills up in
+// the middle of the third file leaves no file or directory of the app, not
+// even an empty one, so that the next scaffold of the same app works.
+func TestScaffoldOnAFullDiskLeavesNothing(t *testing.T) {
+	project := t.TempDir()
+	cfg := scaffoldConfig()
+	cfg.Apps = filepath.Join(project, "apps")
+	app := NewApp{Name: "web", Tier: "frontend", Role: "server", Image: "nginx", Kind: KindReplicationController, Environments: []string{"dev", "prod"}}
+	var files int
+	full := &confinedFS{FileSystem: filesys.MakeFsOnDisk(), dir: cfg.Apps, through: func(name string, w io.Writer) io.Writer {
+		if files++; files == 3 {
+			return &failingWriter{w: w, n: 10}
+		}
+		return w
+	}}
+	_, err := Scaffold(t.Context(), full, cfg, app)
+	if !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), `app "web" was not created, and nothing is left of it`) {
+		t.Fatalf("err = %v; want no space left, saying nothing is left", err)
+	}
+	if left := tree(t, project); len(left) > 0 {
+		t.Fatalf("left behind: %v", left)
+	}
+	if _, err := Scaffold(t.Context(), ConfinedFS(cfg.Apps), cfg, app); err != nil {
+		t.Errorf("the next scaffold, with room on the disk: %v", err)
+	}
+}
+
+// TestScaffoldInterruptedLeavesNothing checks that an interrupt between two
+// files takes back the files and directories written before it.
+func TestScaffoldInterruptedLeavesNothing(t *testing.T) {
+	project := t.TempDir()
+	cfg := scaffoldConfig()
+	cfg.Apps = filepath.Join(project, "apps")
+	if err := os.MkdirAll(cfg.Apps, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancelCause(t.Context())
+	defer cancel(nil)
+	interrupt := errors.New("interrupted (SIGINT)")
+	var files int
+	fsys := &confinedFS{FileSystem: filesys.MakeFsOnDisk(), dir: cfg.Apps, through: func(name string, w io.Writer) io.Writer {
+		if files++; files == 2 {
+			cancel(interrupt)
+		}
+		return w
+	}}
+	_, err := Scaffold(ctx, fsys, cfg, NewApp{Name: "web", Tier: "frontend", Role: "server", Image: "nginx", Kind: KindReplicationController, Environments: []string{"dev", "prod"}})
+	if !errors.Is(err, interrupt) {
+		t.Fatalf("err = %v; want the interruption", err)
+	}
+	// The apps directory was there before, and stays.
+	if left := tree(t, project); len(left) != 1 || left[0] != cfg.Apps {
+		t.Errorf("left behind: %v", left)
 	}
 }

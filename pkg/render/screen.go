@@ -84,7 +84,13 @@ func (s *screenedFS) ReadFile(path string) ([]byte, error) {
 	if err := yamlsize.Check(data); err != nil {
 		return nil, s.refuse(inputError{fmt.Errorf("%s: %w; write the values out instead of nesting aliases", path, err)})
 	}
-	if slices.Contains(konfig.RecognizedKustomizationFileNames(), filepath.Base(path)) && mayNeedScreening(data) {
+	isKustomization := slices.Contains(konfig.RecognizedKustomizationFileNames(), filepath.Base(path))
+	if isKustomization {
+		if err := secretLiteralError(path, data); err != nil {
+			return nil, s.refuse(err)
+		}
+	}
+	if isKustomization && mayNeedScreening(data) {
 		k := parseKustomization(data)
 		if len(k.OpenAPI) > 0 && !s.ownSchemaAllowed {
 			s.mu.Lock()

@@ -1,9 +1,11 @@
 package render
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -124,19 +126,31 @@ func WriteYAMLStream(w io.Writer, rendered []AppObjects) error {
 
 // WriteDir writes one file per app into dir, and calls wrote with the path
 // of each: dir/APP.FORMAT for one environment, dir/ENV/APP.FORMAT for
-// several. Files are written inside dir only, never through a symbolic
-// link: a link planted there cannot redirect the output elsewhere. Every
-// path is checked before anything is written: a file in the way that is
-// not regular, or an environment's directory that is not a directory, is
-// an error matching ErrInput. Apps are encoded and written concurrently,
+// several. Files are written inside dir only, never through a link: a
+// symbolic link, or a file with other names (a hard link), planted there
+// cannot redirect the output elsewhere. Every path is checked before
+// anything is written: a file in the way that is not regular or has other
+// names, or an environment's directory that is not a directory, is an
+// error matching ErrInput.
+//
+// Each file is written to a temporary file beside it and renamed into
+// place, so every file is, at any moment, either as it was or complete: a
+// full disk or an interrupt (ctx ending) leaves no empty or partial file.
+// A file holding a Secret is readable by its owner only (0600), even when
+// the file it replaces was not. Apps are encoded and written concurrently,
 // and reported in order: every file written, then the first that could
-// not be.
-func WriteDir(dir, format string, rendered []EnvObjects, wrote func(path string)) error {
+// not be, or that ctx ended.
+func WriteDir(ctx context.Context, dir, format string, rendered []EnvObjects, wrote func(path string)) error {
+	return writeDir(ctx, dir, format, rendered, wrote, nil)
+}
+
+func writeDir(ctx context.Context, dir, format string, rendered []EnvObjects, wrote func(path string), through writeThrough) error {
 	type file struct {
 		name string
 		app  AppObjects
 		data []byte
 		err  error
+		done bool
 	}
 	var files []file
 	for _, env := range rendered {
@@ -153,6 +167,9 @@ func WriteDir(dir, format string, rendered []EnvObjects, wrote func(path string)
 		if f.err != nil {
 			return f.err
 		}
+	}
+	if err := context.Cause(ctx); err != nil {
+		return fmt.Errorf("%w: no file was written in %s", err, dir)
 	}
 
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -176,8 +193,15 @@ func WriteDir(dir, format string, rendered []EnvObjects, wrote func(path string)
 		}
 	}
 	for _, f := range files {
-		if fi, err := root.Lstat(f.name); err == nil && !fi.Mode().IsRegular() {
+		fi, err := root.Lstat(f.name)
+		if err != nil {
+			continue
+		}
+		if !fi.Mode().IsRegular() {
 			return inputError{fmt.Errorf("%s is not a regular file (%s): generate writes only regular files in --output-dir; remove it", filepath.Join(dir, f.name), fileKind(fi.Mode()))}
+		}
+		if n := linkCount(fi); n > 1 {
+			return inputError{fmt.Errorf("%s is a hard link (one of %d names of the same file): generate never writes through links; remove it", filepath.Join(dir, f.name), n)}
 		}
 	}
 	for _, d := range envDirs {
@@ -186,17 +210,60 @@ func WriteDir(dir, format string, rendered []EnvObjects, wrote func(path string)
 		}
 	}
 
-	parallel(len(files), func(i int) { files[i].err = root.WriteFile(files[i].name, files[i].data, 0o644) })
+	// After the first failure, files not yet begun are left as they are.
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	parallel(len(files), func(i int) {
+		f := &files[i]
+		if ctx.Err() != nil {
+			return
+		}
+		perm := fs.FileMode(0o644)
+		if holdsSecret(f.app.Objects) {
+			perm = 0o600
+		}
+		if f.err = replaceFile(root, f.name, f.data, perm, through); f.err != nil {
+			stop(f.err)
+			return
+		}
+		f.done = true
+	})
+	syncDir(root, ".")
+	for _, d := range envDirs {
+		syncDir(root, d)
+	}
+
 	var failed error
+	written := 0
 	for _, f := range files {
 		path := filepath.Join(dir, f.name)
-		if f.err == nil {
+		if f.done {
+			written++
 			wrote(path)
-		} else if failed == nil {
+		} else if f.err != nil && failed == nil {
 			failed = fmt.Errorf("cannot write %s: %w", path, f.err)
 		}
 	}
-	return failed
+	if failed == nil {
+		if err := context.Cause(ctx); err != nil && written < len(files) {
+			failed = err
+		}
+	}
+	if failed != nil {
+		return fmt.Errorf("%w; wrote %d of %d files, and every other file in %s is as it was", failed, written, len(files), dir)
+	}
+	return nil
+}
+
+// holdsSecret reports whether objs has a Secret, whose file others must
+// not read.
+func holdsSecret(objs []*unstructured.Unstructured) bool {
+	for _, obj := range objs {
+		if obj.GetKind() == "Secret" && obj.GroupVersionKind().Group == "" {
+			return true
+		}
+	}
+	return false
 }
 
 // parallel calls f for 0 ≤ i < n on one worker per CPU, and returns when

@@ -95,6 +95,9 @@ func (a *ServerSideApplier) Apply(ctx context.Context, obj *unstructured.Unstruc
 	if dryRun == DryRunServer {
 		opts.DryRun = []string{metav1.DryRunAll}
 	}
+	if err := fence(ctx, ns); err != nil {
+		return "", err
+	}
 	out, err := ri.Apply(ctx, obj.GetName(), withoutStatus(obj), opts)
 	if err != nil {
 		return "", fmt.Errorf("cannot apply %s %q: %w", obj.GetKind(), obj.GetName(), err)

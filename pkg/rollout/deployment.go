@@ -102,6 +102,12 @@ func (d *Deployments) Deploy(ctx context.Context, obj *unstructured.Unstructured
 	if o.DryRun == DryRunClient {
 		return Result{Kind: kindDeployment, Name: name, Action: planDeployment(want, live), Replicas: ptr.Deref(want.Spec.Replicas, 1), DryRun: true}, nil
 	}
+	if err := fence(ctx, d.Namespace); err != nil {
+		if lost := lockLost(ctx, err); lost != nil {
+			return Result{}, &FailedError{Kind: kindDeployment, Name: name, Err: lost}
+		}
+		return Result{}, err
+	}
 	applied, err := ForceApply(ctx, deployments, name, obj.Object, o.DryRun)
 	if err != nil {
 		return Result{}, fmt.Errorf("cannot apply Deployment %q: %w", name, err)
@@ -132,6 +138,9 @@ func (d *Deployments) Deploy(ctx context.Context, obj *unstructured.Unstructured
 		return Result{Kind: kindDeployment, Name: name, Action: action, Replicas: applied.Status.AvailableReplicas, Record: rec}, nil
 	}
 	if err := d.wait(ctx, applied, o); err != nil {
+		if lost := lockLost(ctx, err); lost != nil {
+			return Result{}, &FailedError{Kind: kindDeployment, Name: name, Err: lost}
+		}
 		// The viewer's own failure is the Deployment's progress deadline.
 		if ctx.Err() != nil || live == nil || o.NoRollback || !(rollbackWorthy(err) || errors.Is(err, errDeadlineExceeded)) {
 			return Result{}, &FailedError{Kind: kindDeployment, Name: name, Err: err}

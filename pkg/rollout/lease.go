@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -27,6 +29,11 @@ import (
 // what a later deploy reads back to tell whether the holder's process is
 // still alive.
 const AnnotationLeaseHolder = annotationPrefix + "lock-holder"
+
+// AnnotationLeaseLastHolder, on a freed deploy Lease, holds the JSON Lock of
+// the deploy that freed it: a deploy whose lock was taken over by one that
+// has finished since still learns who that was.
+const AnnotationLeaseLastHolder = annotationPrefix + "lock-last-holder"
 
 // leaseNamePrefix starts the name of every deploy Lease.
 const leaseNamePrefix = "envops-deploy-"
@@ -95,6 +102,10 @@ type DeployLock struct {
 
 	takenFrom *Lock
 	takenWhy  string
+	// transitions is the Lease's count of holders as this run left it:
+	// when it grows, another deploy took the lock, even if it has freed
+	// it since.
+	transitions atomic.Int64
 
 	ctx    context.Context
 	cancel context.CancelCauseFunc
@@ -138,10 +149,85 @@ func acquireDeployLock(ctx context.Context, client kubernetes.Interface, namespa
 	}
 	ticks, stopTicks := env.ticks(LockTTL / 3)
 	lctx, cancel := context.WithCancelCause(ctx)
+	// The writes made under this context find the lock there, to fence
+	// each of them (see Fence).
+	lctx = context.WithValue(lctx, locksKey{}, append(slices.Clip(locksOf(ctx)), l))
 	l.ctx, l.cancel = lctx, cancel
 	l.stop, l.done = make(chan struct{}), make(chan struct{})
 	go l.keep(lctx, ticks, stopTicks)
 	return l, lctx, nil
+}
+
+// locksKey is the key of the deploy locks held by a context's deploy.
+type locksKey struct{}
+
+// locksOf returns the deploy locks ctx was given by AcquireDeployLock.
+func locksOf(ctx context.Context) []*DeployLock {
+	locks, _ := ctx.Value(locksKey{}).([]*DeployLock)
+	return locks
+}
+
+// fence checks, before a write to namespace, that this deploy still holds
+// the lock it took there (when it took one): see Fence.
+func fence(ctx context.Context, namespace string) error {
+	for _, l := range locksOf(ctx) {
+		if l.namespace == namespace {
+			return l.Fence(ctx)
+		}
+	}
+	return nil
+}
+
+// Fence reads the Lease and fails with *LockLostError, ending the lock's
+// context with it, when another deploy holds the lock now: a deploy whose
+// lock was taken over (--break-lock) stops before its next write instead
+// of acting on until its next renewal. A Lease freed or deleted by hand is
+// held by nobody else, and passes. A Lease that cannot be read fails the
+// write: whether this deploy still holds it is unknown.
+func (l *DeployLock) Fence(ctx context.Context) error {
+	var lost *LockLostError
+	if errors.As(context.Cause(l.ctx), &lost) {
+		return lost
+	}
+	// The client directly, not the LeaseLock: the renewal loop uses that
+	// one concurrently.
+	lease, err := l.leases.LeaseInterface.Get(ctx, l.lease.LeaseMeta.Name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil
+	case err != nil:
+		return fmt.Errorf("cannot check the deploy lock of app %q (Lease %q in namespace %q) before writing: %w", l.app, l.lease.LeaseMeta.Name, l.namespace, err)
+	}
+	if lost = l.lostTo(lease); lost != nil {
+		l.cancel(lost)
+		return lost
+	}
+	return nil
+}
+
+// lostTo tells whether another deploy holds lease, or held it since this
+// run last wrote it (its count of holders grew); nil when this run still
+// holds it, or when it was freed or deleted by hand.
+func (l *DeployLock) lostTo(lease *coordinationv1.Lease) *LockLostError {
+	if lease == nil {
+		return nil
+	}
+	if cur := leaseHolder(lease); cur != nil {
+		if cur.sameRun(l.own) {
+			return nil
+		}
+		return &LockLostError{Name: l.app, Namespace: l.namespace, By: *cur}
+	}
+	rec := resourcelock.LeaseSpecToLeaderElectionRecord(&lease.Spec)
+	if int64(rec.LeaderTransitions) == l.transitions.Load() {
+		return nil
+	}
+	lost := &LockLostError{Name: l.app, Namespace: l.namespace, Released: true}
+	var last Lock
+	if err := json.Unmarshal([]byte(lease.Annotations[AnnotationLeaseLastHolder]), &last); err == nil && !last.sameRun(l.own) {
+		lost.By = last
+	}
+	return lost
 }
 
 // TakenOver tells whose lock this deploy took over, and why ("it expired",
@@ -189,6 +275,7 @@ func (l *DeployLock) acquire(ctx context.Context) error {
 		if err := l.lease.Update(ctx, l.record(now, transitions)); err != nil {
 			return err
 		}
+		l.transitions.Store(int64(transitions))
 		if why != "" {
 			l.takenFrom, l.takenWhy = cur, why
 		}
@@ -207,6 +294,7 @@ func (l *DeployLock) read(ctx context.Context) (rec *resourcelock.LeaderElection
 	rec, _, err = l.lease.Get(ctx)
 	now = l.env.now()
 	if apierrors.IsNotFound(err) {
+		l.transitions.Store(0)
 		return nil, now, true, l.lease.Create(ctx, l.record(now, 0))
 	}
 	return rec, now, false, err
@@ -262,8 +350,8 @@ func (l *DeployLock) renew(ctx context.Context) error {
 		if created || err != nil {
 			return err
 		}
-		if cur := l.leases.holder(); cur != nil && !cur.sameRun(l.own) {
-			return &LockLostError{Name: l.app, By: *cur}
+		if lost := l.lostTo(l.leases.last); lost != nil {
+			return lost
 		}
 		return l.lease.Update(ctx, l.record(now, rec.LeaderTransitions))
 	})
@@ -365,6 +453,13 @@ func (h *holderLeases) stamp(lease *coordinationv1.Lease) *coordinationv1.Lease 
 	rec := resourcelock.LeaseSpecToLeaderElectionRecord(&lease.Spec)
 	if rec.HolderIdentity != h.identity {
 		delete(lease.Annotations, AnnotationLeaseHolder)
+		// This run frees the Lease: say who held it last.
+		if b, err := json.Marshal(h.own); err == nil {
+			if lease.Annotations == nil {
+				lease.Annotations = map[string]string{}
+			}
+			lease.Annotations[AnnotationLeaseLastHolder] = string(b)
+		}
 		return lease
 	}
 	own := h.own

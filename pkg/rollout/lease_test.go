@@ -489,7 +489,7 @@ func TestLeaseLostCancelsTheContext(t *testing.T) {
 	if !errors.As(context.Cause(ctx), &lost) {
 		t.Fatalf("cause %v, want a LockLostError", context.Cause(ctx))
 	}
-	if want := `the lock on "web" was taken by bob on host h2 (pid 7), so this deploy stopped and left the update to it`; lost.Error() != want {
+	if want := `the deploy lock of app "web" in namespace "shop" was taken over by bob on host h2 (pid 7): this deploy stopped before its next write, and that deploy now owns the update`; lost.Error() != want {
 		t.Errorf("got  %s\nwant %s", lost, want)
 	}
 	if parent.Err() != nil {

@@ -53,12 +53,27 @@ func (e *LockedError) Error() string {
 // LockLostError is the cause of a run stopped because another deploy took
 // its lock (with --break-lock, or after the lock expired).
 type LockLostError struct {
-	Name string
-	By   Lock
+	// Name is the app, Namespace where its Lease is.
+	Name      string
+	Namespace string
+	// By is the deploy that took the lock; its zero value when unknown.
+	By Lock
+	// Released is set when that deploy has finished and freed the lock
+	// since.
+	Released bool
 }
 
 func (e *LockLostError) Error() string {
-	return fmt.Sprintf("the lock on %q was taken by %s, so this deploy stopped and left the update to it", e.Name, e.By.who())
+	by := "another deploy"
+	if e.By != (Lock{}) {
+		by = e.By.who()
+	}
+	if e.Released {
+		return fmt.Sprintf("the deploy lock of app %q in namespace %q was taken over by %s, which has finished since: this deploy stopped before its next write and leaves the app as that deploy left it; check it with \"kubectl envops status\"",
+			e.Name, e.Namespace, by)
+	}
+	return fmt.Sprintf("the deploy lock of app %q in namespace %q was taken over by %s: this deploy stopped before its next write, and that deploy now owns the update",
+		e.Name, e.Namespace, by)
 }
 
 // processAlive tells whether a process of this host exists; when that

@@ -182,6 +182,9 @@ func (u *ReplicationControllers) run(ctx context.Context, name string, want *cor
 		return Result{}, r.interrupted(ctx, err)
 	}
 	p, live, err := r.decideAndWrite(ctx, live, want, mo)
+	if lost := lockLost(ctx, err); err != nil && lost != nil {
+		return Result{}, &FailedError{Kind: kindRC, Name: name, Err: lost}
+	}
 	if err != nil {
 		return Result{}, err
 	}
@@ -404,6 +407,11 @@ func merged(base, add map[string]string) map[string]string {
 // write sends the plan's change and returns the controller as written.
 func (r *rcRun) write(ctx context.Context, p *Plan) (*corev1.ReplicationController, error) {
 	rcs := r.Client.CoreV1().ReplicationControllers(r.Namespace)
+	if p.Live == nil || p.write {
+		if err := fence(ctx, r.Namespace); err != nil {
+			return nil, err
+		}
+	}
 	switch {
 	case p.Live == nil:
 		r.emit(Event{Type: EventStarted, Desired: p.target.desired, Message: fmt.Sprintf("creating ReplicationController %s with %d replicas", r.name, p.target.desired)})
@@ -742,6 +750,9 @@ func (r *rcRun) scale(ctx context.Context, rc *corev1.ReplicationController, rep
 	// the resourceVersion, rather than overwrite a scaling made by someone
 	// else since rc was observed.
 	patch := fmt.Appendf(nil, `{"metadata":{"uid":%q,"resourceVersion":%q},"spec":{"replicas":%d}}`, rc.UID, rc.ResourceVersion, replicas)
+	if err := fence(ctx, r.Namespace); err != nil {
+		return 0, err
+	}
 	out, err := r.Client.CoreV1().ReplicationControllers(r.Namespace).Patch(ctx, rc.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: FieldManager})
 	if apierrors.IsConflict(err) {
 		return 0, errStale
@@ -764,6 +775,9 @@ const deleteParallelism = 16
 // deletePods deletes a batch of old pods concurrently; a pod already gone
 // counts as deleted.
 func (r *rcRun) deletePods(ctx context.Context, pods []*corev1.Pod) error {
+	if err := fence(ctx, r.Namespace); err != nil {
+		return err
+	}
 	var mu sync.Mutex
 	var firstErr error
 	sem := make(chan struct{}, deleteParallelism)
@@ -811,6 +825,9 @@ func (r *rcRun) patch(ctx context.Context, name string, patch map[string]any) er
 	if err != nil {
 		return err
 	}
+	if err := fence(ctx, r.Namespace); err != nil {
+		return err
+	}
 	_, err = r.Client.CoreV1().ReplicationControllers(r.Namespace).Patch(ctx, name, types.MergePatchType, body, metav1.PatchOptions{FieldManager: FieldManager})
 	if err != nil {
 		return fmt.Errorf("cannot update ReplicationController %q: %w", name, err)
@@ -819,8 +836,12 @@ func (r *rcRun) patch(ctx context.Context, name string, patch map[string]any) er
 }
 
 // failed handles an update that stopped: interrupted, it is left as it is
-// for a resume; failed, it is rolled back unless NoRollback.
+// for a resume; failed, it is rolled back unless NoRollback; stopped because
+// another deploy took the lock over, it is left to that deploy.
 func (r *rcRun) failed(ctx context.Context, cause error, live *corev1.ReplicationController, mo mode) error {
+	if lost := lockLost(ctx, cause); lost != nil {
+		return &FailedError{Kind: kindRC, Name: r.name, Err: lost}
+	}
 	if ctx.Err() != nil || !rollbackWorthy(cause) {
 		return r.interrupted(ctx, cause)
 	}
@@ -865,6 +886,9 @@ func (r *rcRun) interrupted(ctx context.Context, err error) error {
 	if errors.As(err, &fe) {
 		return err
 	}
+	if lost := lockLost(ctx, err); lost != nil {
+		return &FailedError{Kind: kindRC, Name: r.name, Err: lost}
+	}
 	switch {
 	case ctx.Err() != nil:
 		err = fmt.Errorf("interrupted (%w): run deploy again to resume", err)
@@ -872,6 +896,16 @@ func (r *rcRun) interrupted(ctx context.Context, err error) error {
 		err = fmt.Errorf("%w; the update was left in place: run deploy again to resume it", err)
 	}
 	return &FailedError{Kind: kindRC, Name: r.name, Err: err}
+}
+
+// lockLost returns the *LockLostError that stopped the update, from err or
+// as the cause of ctx's end; nil when the lock was not lost.
+func lockLost(ctx context.Context, err error) *LockLostError {
+	var lost *LockLostError
+	if errors.As(err, &lost) || errors.As(context.Cause(ctx), &lost) {
+		return lost
+	}
+	return nil
 }
 
 // nextAvailable is the earliest time a Ready pod becomes available, or zero.

@@ -152,6 +152,11 @@ type FailedError struct {
 }
 
 func (e *FailedError) Error() string {
+	var lost *LockLostError
+	if errors.As(e.Err, &lost) {
+		// Nothing failed: another deploy took the update over.
+		return fmt.Sprintf("%s %q: %v", e.Kind, e.Name, e.Err)
+	}
 	if e.RolledBack {
 		return fmt.Sprintf("update of %s %q failed and was rolled back: %v", e.Kind, e.Name, e.Err)
 	}

@@ -3,6 +3,7 @@ package rollout
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -201,6 +202,9 @@ func (r *rcRun) adoptRenaming(ctx context.Context, next, want *corev1.Replicatio
 	if want != nil && len(want.Labels) > 0 {
 		rc.Labels = merged(rc.Labels, want.Labels)
 	}
+	if err := fence(ctx, r.Namespace); err != nil {
+		return nil, err
+	}
 	created, err := r.Client.CoreV1().ReplicationControllers(r.Namespace).Create(ctx, rc, metav1.CreateOptions{FieldManager: FieldManager})
 	if err != nil {
 		return nil, fmt.Errorf("cannot create ReplicationController %q to adopt the pods of %q: %w", r.name, next.Name, err)
@@ -231,6 +235,9 @@ func (r *rcRun) labelPods(ctx context.Context, rc *corev1.ReplicationController,
 		return fmt.Errorf("cannot list the pods of %q: %w", rc.Name, err)
 	}
 	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"labels": map[string]string{TemplateHashLabel: hash}}})
+	if err := fence(ctx, r.Namespace); err != nil {
+		return err
+	}
 	var mu sync.Mutex
 	var firstErr error
 	sem := make(chan struct{}, deleteParallelism)
@@ -262,6 +269,9 @@ func (r *rcRun) labelPods(ctx context.Context, rc *corev1.ReplicationController,
 // waits until it is gone, which includes the release of its pods.
 func (r *rcRun) orphanDelete(ctx context.Context, rc *corev1.ReplicationController) error {
 	rcs := r.Client.CoreV1().ReplicationControllers(r.Namespace)
+	if err := fence(ctx, r.Namespace); err != nil {
+		return err
+	}
 	err := rcs.Delete(ctx, rc.Name, metav1.DeleteOptions{
 		Preconditions:     metav1.NewUIDPreconditions(string(rc.UID)),
 		PropagationPolicy: ptr.To(metav1.DeletePropagationOrphan),
@@ -304,10 +314,17 @@ func (r *rcRun) update(ctx context.Context, rc *corev1.ReplicationController, mu
 		}
 		first = false
 		mutate(cur)
+		if err := fence(ctx, r.Namespace); err != nil {
+			return err
+		}
 		var err error
 		out, err = rcs.Update(ctx, cur, metav1.UpdateOptions{FieldManager: FieldManager})
 		return err
 	})
+	var lost *LockLostError
+	if errors.As(err, &lost) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("cannot update ReplicationController %q: %w", rc.Name, err)
 	}

@@ -333,6 +333,37 @@ func TestDeployCommandRefusesTheWrongCluster(t *testing.T) {
 	}
 }
 
+// TestDeployHearsTheProjectFile points the prod overlay at the dev cluster
+// (--context envops-dev) at a namespace whose Secret says prod: the
+// Secret alone would let it through, but .envops.yaml maps envops-dev to
+// dev, and the guard hears both.
+func TestDeployHearsTheProjectFile(t *testing.T) {
+	cs := clientset(t, devContext)
+	devNS, strayNS := newNamespace(t, devContext), newNamespace(t, devContext)
+	dir := deployProject(t, devNS, strayNS, 2)
+	// A namespace of the dev cluster that claims to be prod.
+	declareEnvironment(t, devContext, strayNS, "prod")
+
+	r := runKubectl(t, dir, "", "envops", "deploy", "web", "--env", "prod", "--context", devContext, "--yes")
+	line := strings.TrimSpace(r.Stderr)
+	for _, want := range []string{
+		`namespace "` + strayNS + `" of context "` + devContext + `" declares environment "prod" in its Secret`,
+		`maps context "` + devContext + `" to environment "dev"`,
+		`drop --context`,
+		`kubectl envops init-env dev --force --context ` + devContext + ` -n ` + strayNS,
+	} {
+		if !strings.Contains(line, want) {
+			t.Errorf("the refusal does not say %q:\n%s", want, r)
+		}
+	}
+	if r.ExitCode != 1 || strings.Count(line, "\n") != 0 {
+		t.Errorf("want exit 1 and one line:\n%s", r)
+	}
+	if l, err := cs.CoreV1().ReplicationControllers(strayNS).List(t.Context(), metav1.ListOptions{}); err != nil || len(l.Items) != 0 {
+		t.Errorf("the refused deploy wrote controllers: %v %v", l, err)
+	}
+}
+
 func TestDeployCommandNotifies(t *testing.T) {
 	var mu sync.Mutex
 	var texts []string

@@ -4,12 +4,14 @@ import (
 	"maps"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 )
@@ -193,5 +195,83 @@ func holdLease(t *testing.T, cs kubernetes.Interface, ns, holder string, acquire
 	}
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLockBrokenMidUpdateStopsTheFirstDeploy breaks the lock of a slow
+// deploy with a second one: the first stops before its next write, deletes
+// none of the second's pods, and says the lock was taken over, by whom, and
+// that the other deploy owns the update; the second finishes.
+func TestLockBrokenMidUpdateStopsTheFirstDeploy(t *testing.T) {
+	host, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := clientset(t, devContext)
+	ns := newNamespace(t, devContext)
+	dir := deployProject(t, ns, "shop", 6)
+	if r := deploy(t, dir); r.ExitCode != 0 {
+		t.Fatalf("first deploy:\n%s", r)
+	}
+	// The first deploy takes a step every 3s, so it still has steps to
+	// take when the second breaks its lock.
+	waitA := startDeploy(t, dir, "web", "--env", "dev", "--image", "nginx:1.28", "--max-surge", "1", "--max-unavailable", "0", "--update-period", "3s")
+	waitFor(t, 60*time.Second, "the first deploy to hold the Lease and write the new template", func() bool {
+		return leaseHeld(t, cs, ns) && getRC(t, cs, ns).Spec.Template.Spec.Containers[0].Image == "nginx:1.28"
+	})
+
+	// Every pod of the second deploy's template that goes away, and when.
+	w, err := cs.CoreV1().Pods(ns).Watch(t.Context(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	var mu sync.Mutex
+	gone := map[string]time.Time{}
+	go func() {
+		for ev := range w.ResultChan() {
+			p, ok := ev.Object.(*corev1.Pod)
+			if !ok || p.Spec.Containers[0].Image != "nginx:1.29" || (ev.Type != watch.Deleted && p.DeletionTimestamp == nil) {
+				continue
+			}
+			mu.Lock()
+			if _, seen := gone[p.Name]; !seen {
+				gone[p.Name] = time.Now()
+			}
+			mu.Unlock()
+		}
+	}()
+
+	// The second is slow too, so that it still holds the lock when the
+	// first comes to its next write.
+	secondStarted := time.Now()
+	waitB := startDeploy(t, dir, "web", "--env", "dev", "--image", "nginx:1.29", "--max-surge", "1", "--max-unavailable", "0", "--update-period", "2s", "--break-lock")
+	ra := waitA()
+	firstStopped := time.Now()
+	rb := waitB()
+	t.Logf("the first deploy stopped %s after the second started: %s", firstStopped.Sub(secondStarted).Round(10*time.Millisecond), strings.TrimSpace(ra.Stderr))
+
+	line := strings.TrimSpace(ra.Stderr)
+	for _, want := range []string{`the deploy lock of app "web" in namespace "` + ns + `" was taken over by`, "on host " + host, "this deploy stopped before its next write", "that deploy now owns the update"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("the first deploy does not say %q:\n%s", want, ra)
+		}
+	}
+	if ra.ExitCode != 1 || strings.Count(line, "\n") != 0 {
+		t.Errorf("the first deploy: want exit 1 and one line on stderr:\n%s", ra)
+	}
+	if rb.ExitCode != 0 || !strings.Contains(rb.Stdout, "ReplicationController/web rolled out") {
+		t.Fatalf("the second deploy should take the lock and finish:\n%s", rb)
+	}
+	mu.Lock()
+	for pod, at := range gone {
+		if at.Before(firstStopped) {
+			t.Errorf("pod %s of the second deploy was deleted while the first still ran", pod)
+		}
+	}
+	mu.Unlock()
+	assertSettled(t, cs, ns, 6, "nginx:1.29")
+	if leaseHeld(t, cs, ns) {
+		t.Errorf("the Lease was not released at the end: %+v", leaseOf(t, cs, ns).Spec)
 	}
 }
