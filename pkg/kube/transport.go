@@ -174,7 +174,7 @@ type ResponseTooLargeError struct {
 }
 
 func (e *ResponseTooLargeError) Error() string {
-	return fmt.Sprintf("the answer to %s %s is larger than %d MiB, more than any answer of a Kubernetes API server to this request: check that the context's server is one", e.Method, e.URL, e.Limit>>20)
+	return fmt.Sprintf("the answer to %s %s is larger than %d MiB, more than this tool reads in one answer: check that the context's server is a Kubernetes API server", e.Method, e.URL, e.Limit>>20)
 }
 
 // responseLimit is the bound of the answer to a request for path: one

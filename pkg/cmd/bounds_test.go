@@ -1,0 +1,133 @@
+package cmd
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/envops/kubectl-envops/pkg/kube/kubetest"
+)
+
+// runBounded runs a command line through Execute, failing the test if it
+// is still running after a minute.
+func runBounded(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	streams, _, out, errOut := genericiooptions.NewTestIOStreams()
+	done := make(chan int, 1)
+	go func() { done <- Execute(args, streams) }()
+	select {
+	case code = <-done:
+	case <-time.After(time.Minute):
+		t.Fatalf("%s still runs after a minute", strings.Join(args, " "))
+	}
+	return out.String(), errOut.String(), code
+}
+
+// Every command refuses a --request-timeout it cannot use, as a usage
+// error, before it reads anything.
+func TestRequestTimeoutIsCheckedByEveryCommand(t *testing.T) {
+	project := silentProject(t)
+	for _, args := range [][]string{
+		{"version"},
+		{"config", "view"},
+		{"env"},
+		{"env", "--all-contexts"},
+		{"init-env", "dev"},
+		{"new", "shop", "--tier", "frontend", "--role", "server", "--image", "shop:1"},
+		{"generate", "web", "--env", "dev"},
+		{"deploy", "web", "--env", "dev"},
+		{"lint", "--live"},
+		{"status", "web"},
+		{"history", "web"},
+		{"node-agent", "status", "agent"},
+		{"rbac", "--for", "deploy"},
+		{"promote", "web", "--image", "web:2"},
+	} {
+		for _, bad := range []string{"garbage", "-1s"} {
+			t.Run(strings.Join(args, " ")+" "+bad, func(t *testing.T) {
+				_, stderr, code := runBounded(t, append(args, "--request-timeout", bad, "--config", project, "--kubeconfig", filepath.Join(t.TempDir(), "none"))...)
+				want := `invalid --request-timeout "` + bad + `"`
+				if code != ExitUsage || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, want) {
+					t.Errorf("exit %d, stderr %q; want exit 2 and one line saying %s", code, stderr, want)
+				}
+			})
+		}
+	}
+}
+
+// A kubeconfig that is a device or a FIFO is refused before it is read:
+// /dev/zero would fill the memory, a FIFO would wait for a writer.
+func TestAKubeconfigThatIsNoFileIsRefused(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "kubeconfig.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	project := silentProject(t)
+	for _, path := range []string{"/dev/zero", fifo} {
+		for _, args := range [][]string{
+			{"env"},
+			{"env", "--all-contexts"},
+			{"status", "web"},
+			{"init-env", "dev"},
+			{"lint", "--live"},
+			{"deploy", "web", "--env", "dev", "--dry-run"},
+		} {
+			t.Run(filepath.Base(path)+" "+strings.Join(args, " "), func(t *testing.T) {
+				_, stderr, code := runBounded(t, append(args, "--kubeconfig", path, "--config", project)...)
+				if code != ExitUsage || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "kubeconfig "+path+" is a ") {
+					t.Errorf("exit %d, stderr %q; want exit 2 and one line naming %s", code, stderr, path)
+				}
+			})
+		}
+	}
+	t.Run("through KUBECONFIG", func(t *testing.T) {
+		t.Setenv("KUBECONFIG", fifo)
+		_, stderr, code := runBounded(t, "env", "--config", project)
+		if code != ExitUsage || !strings.Contains(stderr, "kubeconfig "+fifo+" is a named pipe (FIFO), not a regular file") {
+			t.Errorf("exit %d, stderr %q; want exit 2 naming the FIFO", code, stderr)
+		}
+	})
+}
+
+// An API server answering 1 GB is one error line, exit 1, and nothing of
+// client-go's own logging reaches stderr unless -v asks.
+func TestAHugeAnswerIsOneLineAndClientGoStaysQuiet(t *testing.T) {
+	srv := kubetest.Huge(t, 1<<30, true)
+	kubeconfig := kubetest.Kubeconfig(t, kubetest.Context{Name: "silent", Server: srv.URL, Namespace: "web"})
+	project := silentProject(t)
+	for _, args := range [][]string{
+		{"env"},
+		{"deploy", "web", "--env", "dev", "--dry-run"},
+		{"init-env", "dev", "--dry-run"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			_, stderr, code := runBounded(t, append(args, "--kubeconfig", kubeconfig, "--config", project)...)
+			if code != ExitError || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, " MiB, more than this tool reads in one answer") {
+				t.Errorf("exit %d, stderr %q; want exit 1 and one line saying the answer is too large", code, stderr)
+			}
+		})
+	}
+	t.Run("-v 2 lets client-go speak", func(t *testing.T) {
+		_, stderr, _ := runBounded(t, "env", "-v", "2", "--kubeconfig", kubeconfig, "--config", project)
+		if !strings.Contains(stderr, "Unexpected error when reading response body") {
+			t.Errorf("stderr %q, want client-go's own line with -v 2", stderr)
+		}
+		routeLogs(0, nil)
+	})
+}
+
+// The hidden command runs a credential plugin as client-go would, and
+// passes its credentials on.
+func TestTheCredentialPluginCommandRunsThePlugin(t *testing.T) {
+	plugin := kubetest.TokenPlugin(t, "t0ken")
+	streams, _, out, _ := genericiooptions.NewTestIOStreams()
+	streams.In, _ = os.Open(os.DevNull)
+	if code := Execute([]string{"__credential-plugin", "--timeout=10s", "--", plugin.Path}, streams); code != 0 || !strings.Contains(out.String(), `"token":"t0ken"`) {
+		t.Errorf("exit %d, stdout %q; want the plugin's ExecCredential", code, out)
+	}
+}
