@@ -131,3 +131,39 @@ func TestTheCredentialPluginCommandRunsThePlugin(t *testing.T) {
 		t.Errorf("exit %d, stdout %q; want the plugin's ExecCredential", code, out)
 	}
 }
+
+// A template file that is a device or a FIFO is refused before it is read.
+func TestATemplateFileThatIsNoFileIsRefused(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "template.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"version", "-o", "go-template-file=/dev/zero"},
+		{"version", "-o", "go-template-file=" + fifo},
+		{"version", "-o", "jsonpath-file", "--template", fifo},
+		{"config", "view", "-o", "go-template-file=" + fifo},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			_, stderr, code := runBounded(t, args...)
+			if code != ExitUsage || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "template file ") || !strings.Contains(stderr, ", not a regular file") {
+				t.Errorf("exit %d, stderr %q; want exit 2 and one line refusing the template file", code, stderr)
+			}
+		})
+	}
+}
+
+// A project file that is a FIFO is refused, where opening it waited for a
+// writer.
+func TestAProjectFileThatIsAFIFOIsRefused(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "envops.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"config", "view"}, {"generate", "web", "--env", "dev"}, {"status", "web"}} {
+		_, stderr, code := runBounded(t, append(args, "--config", fifo)...)
+		if code != ExitUsage || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "project file "+fifo+" is a named pipe (FIFO)") {
+			t.Errorf("%s: exit %d, stderr %q; want exit 2 and one line refusing the FIFO", strings.Join(args, " "), code, stderr)
+		}
+	}
+}

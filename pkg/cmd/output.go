@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
+	"github.com/envops/kubectl-envops/pkg/inputfile"
 	"github.com/envops/kubectl-envops/pkg/rollout"
 )
 
@@ -148,6 +149,9 @@ func (f *outputFlags) printer() (printers.ResourcePrinter, error) {
 	if f.made != nil && f.madeFor == key {
 		return f.made, nil
 	}
+	if err := checkTemplateFile(key[0], key[1]); err != nil {
+		return nil, usageError("invalid --output %q: %v", key[0], err)
+	}
 	p, err := f.print.ToPrinter()
 	if err == nil {
 		f.made, f.madeFor = p, key
@@ -157,6 +161,29 @@ func (f *outputFlags) printer() (printers.ResourcePrinter, error) {
 		return nil, usageError("unknown output format %q for --output: %s", *f.format, f.choices())
 	}
 	return nil, usageError("invalid --output %q: %s", *f.format, oneLine(err.Error()))
+}
+
+// maxTemplateBytes bounds a template file (-o go-template-file=PATH).
+const maxTemplateBytes = 1 << 20
+
+// checkTemplateFile refuses the file of a -file format (-o
+// go-template-file=PATH, or with --template) that is no regular file or
+// larger than maxTemplateBytes, before kubectl's printer reads it whole:
+// /dev/zero would never end, a FIFO would wait for a writer.
+func checkTemplateFile(format, template string) error {
+	name, path, inline := strings.Cut(format, "=")
+	if !inline {
+		path = template
+	}
+	switch name {
+	case "go-template-file", "templatefile", "jsonpath-file":
+	default:
+		return nil
+	}
+	if path == "" {
+		return nil
+	}
+	return inputfile.Check(path, "template file", maxTemplateBytes)
 }
 
 // templateOnly is --template given without -o, which kubectl reads as

@@ -16,27 +16,24 @@ import (
 	"strings"
 
 	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/envops/kubectl-envops/pkg/inputfile"
 )
 
-// MaxFileBytes bounds the project file: --config /dev/zero, or a FIFO
-// that never stops, is refused rather than read forever.
+// MaxFileBytes bounds the project file; --config /dev/zero, or a FIFO,
+// is refused before it is read.
 const MaxFileBytes = 1 << 20
 
-// readBounded reads at most MaxFileBytes of a file.
+// readBounded reads the project file: a regular file of at most
+// MaxFileBytes. A FIFO is refused before it is opened, as opening it would
+// wait for a writer.
 func readBounded(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
+	data, err := inputfile.Read(path, "project file", MaxFileBytes)
+	var ie *inputfile.Error
+	if errors.As(err, &ie) {
+		return nil, fmt.Errorf("%w; a project file is a few lines of YAML: check the --config path", err)
 	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > MaxFileBytes {
-		return nil, fmt.Errorf("%s is larger than %d MiB: a project file is a few lines of YAML; check the --config path", path, MaxFileBytes>>20)
-	}
-	return data, nil
+	return data, err
 }
 
 // ErrUnknownEnvironment is wrapped by Environment when the name is not defined.
