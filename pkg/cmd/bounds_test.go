@@ -167,3 +167,34 @@ func TestAProjectFileThatIsAFIFOIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// endlessInput is standard input that never ends, as "yes x" gives.
+type endlessInput struct{}
+
+func (endlessInput) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = "x\n"[i%2]
+	}
+	return len(p) &^ 1, nil
+}
+
+// lint on an input without end stops after one document's bound, with
+// one error line and exit 2.
+func TestLintEndsOnAnEndlessInput(t *testing.T) {
+	for name, args := range map[string][]string{"yes x | lint -": {"lint", "-"}, "lint /dev/zero": {"lint", "/dev/zero"}} {
+		t.Run(name, func(t *testing.T) {
+			streams, _, _, errOut := genericiooptions.NewTestIOStreams()
+			streams.In = endlessInput{}
+			done := make(chan int, 1)
+			go func() { done <- Execute(append(args, "--config", silentProject(t)), streams) }()
+			select {
+			case code := <-done:
+				if code != ExitUsage || strings.Count(errOut.String(), "\n") != 1 || !strings.Contains(errOut.String(), "document is larger than 32 MiB") {
+					t.Errorf("exit %d, stderr %q; want exit 2 and one line", code, errOut)
+				}
+			case <-time.After(time.Minute):
+				t.Fatal("lint still reads after a minute")
+			}
+		})
+	}
+}
