@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"strconv"
 	"time"
 
@@ -20,6 +22,7 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/klog/v2/textlogger"
 
+	"github.com/envops/kubectl-envops/pkg/inputfile"
 	"github.com/envops/kubectl-envops/pkg/kube"
 )
 
@@ -193,4 +196,22 @@ func (l checkedLoader) Namespace() (string, bool, error) {
 		return "", false, err
 	}
 	return l.loader.Namespace()
+}
+
+// checkOutputDir refuses an --output-dir that exists and is not a
+// directory, before anything is rendered.
+func checkOutputDir(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	info, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return usageError("cannot use --output-dir %s: %v", dir, err)
+	case !info.IsDir():
+		return usageError("--output-dir %s is %s, not a directory: name a directory, which is created if missing", dir, inputfile.Kind(info.Mode()))
+	}
+	return nil
 }

@@ -198,3 +198,47 @@ func TestLintEndsOnAnEndlessInput(t *testing.T) {
 		})
 	}
 }
+
+// Bad input exits 2 in one line, and before anything is rendered or
+// printed.
+func TestHostileInputExitsTwo(t *testing.T) {
+	cfgPath := writeGenerateProject(t)
+	dir := filepath.Dir(cfgPath)
+	file := filepath.Join(dir, "a-file")
+	writeFile(t, file, "not a directory\n", 0o644)
+	long := strings.Repeat("a", 60)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"new: a name label over 63 characters", []string{"new", long, "--tier", "frontend", "--role", "server", "--image", "nginx:1"}, `name label "` + long + `-server"`},
+		{"generate: an image without an app before =", []string{"generate", "web", "--env", "dev", "--image", "=nginx:1"}, "--image =nginx:1: give an image"},
+		{"generate: an app without an image after =", []string{"generate", "web", "--env", "dev", "--image", "web="}, "--image web=: give an image"},
+		{"generate --all: an image without an app before =", []string{"generate", "--all", "--env", "dev", "--image", "=nginx:1"}, "--image =nginx:1: give an image"},
+		{"generate: an --output-dir that is a file", []string{"generate", "--all", "--all-environments", "--output-dir", file}, "--output-dir " + file + " is a regular file, not a directory"},
+		{"generate: a go-template naming a missing key", []string{"generate", "web", "--env", "dev", "-o", "go-template={{.x.y.z}}"}, `map has no entry for key "x"`},
+		{"generate: --template naming a missing key", []string{"generate", "web", "--env", "dev", "--template", "{{.x}}"}, `map has no entry for key "x"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Chdir(dir)
+			stdout, stderr, code := runBounded(t, append(tc.args, "--config", cfgPath)...)
+			if code != ExitUsage || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, tc.want) || stdout != "" {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit 2, nothing printed, and one line saying %q", code, stdout, stderr, tc.want)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "apps", long)); err == nil {
+				t.Error("new wrote the app it refused")
+			}
+		})
+	}
+	// kubectl's flag keeps its meaning: given, missing keys print as
+	// kubectl prints them; jsonpath prints nothing for them, as kubectl's.
+	for _, args := range [][]string{
+		{"generate", "web", "--env", "dev", "-o", "go-template={{.x.y.z}}", "--allow-missing-template-keys"},
+		{"generate", "web", "--env", "dev", "-o", "jsonpath={.x.y}"},
+	} {
+		if _, stderr, code := runBounded(t, append(args, "--config", cfgPath)...); code != ExitOK {
+			t.Errorf("%s: exit %d, stderr %q; want 0", strings.Join(args, " "), code, stderr)
+		}
+	}
+}

@@ -35,6 +35,8 @@ type outputFlags struct {
 	// madeFor: a stream of events is printed through one parsed template.
 	made    printers.ResourcePrinter
 	madeFor [2]string
+	// allowMissingSet tells whether --allow-missing-template-keys was given.
+	allowMissingSet func() bool
 }
 
 // newOutputFlags binds -o to format. own are the command's own formats, the
@@ -79,6 +81,10 @@ func (f *outputFlags) addFlags(cmd *cobra.Command, help string) {
 	cmd.Flags().StringVarP(f.format, "output", "o", f.own[0], help+" "+f.usage())
 	f.print.TemplatePrinterFlags.AddFlags(cmd)
 	f.print.OutputFlagSpecified = func() bool { return cmd.Flags().Changed("output") }
+	f.allowMissingSet = func() bool { return cmd.Flags().Changed("allow-missing-template-keys") }
+	if fl := cmd.Flags().Lookup("allow-missing-template-keys"); fl != nil {
+		fl.Usage = "If true, ignore any errors in templates when a field or map key is missing in the template. Only applies to golang and jsonpath output formats; a go-template that names a missing key fails unless this is given."
+	}
 	_ = cmd.RegisterFlagCompletionFunc("output", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return f.formats(), cobra.ShellCompDirectiveNoFileComp
 	})
@@ -152,6 +158,11 @@ func (f *outputFlags) printer() (printers.ResourcePrinter, error) {
 	if err := checkTemplateFile(key[0], key[1]); err != nil {
 		return nil, usageError("invalid --output %q: %v", key[0], err)
 	}
+	if f.isGoTemplate() && (f.allowMissingSet == nil || !f.allowMissingSet()) {
+		// A go-template prints "<no value>" for a key the data lacks,
+		// which is never data: it fails instead, unless asked.
+		*f.print.TemplatePrinterFlags.AllowMissingKeys = false
+	}
 	p, err := f.print.ToPrinter()
 	if err == nil {
 		f.made, f.madeFor = p, key
@@ -184,6 +195,16 @@ func checkTemplateFile(format, template string) error {
 		return nil
 	}
 	return inputfile.Check(path, "template file", maxTemplateBytes)
+}
+
+// isGoTemplate tells whether the chosen format is a go-template.
+func (f *outputFlags) isGoTemplate() bool {
+	name, _, _ := strings.Cut(*f.format, "=")
+	switch name {
+	case "go-template", "go-template-file", "template", "templatefile":
+		return true
+	}
+	return f.templateOnly()
 }
 
 // templateOnly is --template given without -o, which kubectl reads as
@@ -248,7 +269,7 @@ func (f *outputFlags) printObjects(w io.Writer, objs []runtime.Object) error {
 }
 
 func (f *outputFlags) isTemplate() bool {
-	return !f.isOwn() && *f.format != "json" && *f.format != "yaml" && *f.format != "name"
+	return f.templateOnly() || !f.isOwn() && *f.format != "json" && *f.format != "yaml" && *f.format != "name"
 }
 
 // run prints through p into a buffer first, so that a template that fails
