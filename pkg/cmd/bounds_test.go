@@ -242,3 +242,22 @@ func TestHostileInputExitsTwo(t *testing.T) {
 		}
 	}
 }
+
+// deploy against an API server that refuses connections retries within
+// --timeout, as the README promises: a server back in time is read, one
+// that stays down is reported with how long it was tried.
+func TestDeployRetriesRefusedConnectionsWithinTimeout(t *testing.T) {
+	t.Setenv("KUBECACHEDIR", t.TempDir())
+	project := silentProject(t)
+	restarting := kubetest.Restarting(t, 2*time.Second)
+	kubeconfig := kubetest.Kubeconfig(t, kubetest.Context{Name: "silent", Server: restarting.URL, Namespace: "web"})
+	_, stderr, code := runBounded(t, "deploy", "web", "--env", "dev", "--yes", "--timeout", "20s", "--kubeconfig", kubeconfig, "--config", project)
+	if code != ExitError || !strings.Contains(stderr, `declares no environment`) {
+		t.Errorf("against a server back after 2s: exit %d, stderr %q; want the guard's answer from the server", code, stderr)
+	}
+	down := kubetest.Kubeconfig(t, kubetest.Context{Name: "silent", Server: kubetest.Refusing(t).URL, Namespace: "web"})
+	_, stderr, code = runBounded(t, "deploy", "web", "--env", "dev", "--yes", "--timeout", "2s", "--kubeconfig", down, "--config", project)
+	if code != ExitError || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "connection refused (retried for 1.") {
+		t.Errorf("against a server that stays down: exit %d, stderr %q; want one line saying it was retried", code, stderr)
+	}
+}
