@@ -125,7 +125,14 @@ func (g *Globals) explain(err error) error {
 func (g *Globals) checkKubeconfig() error {
 	if !g.kubeconfigChecked {
 		g.kubeconfigChecked = true
-		if err := kube.CheckKubeconfigFiles(*g.ConfigFlags.KubeConfig); err != nil {
+		err := kube.CheckKubeconfigFiles(*g.ConfigFlags.KubeConfig)
+		if err == nil {
+			// What fails to load is reported by whoever loads it.
+			if raw, lerr := g.ConfigFlags.ToRawKubeConfigLoader().RawConfig(); lerr == nil {
+				err = kube.CheckKubeconfigReferences(raw)
+			}
+		}
+		if err != nil {
 			g.kubeconfigErr = inputError(fmt.Errorf("cannot load kubeconfig: %w", err))
 		}
 	}

@@ -85,6 +85,17 @@ func TestAKubeconfigThatIsNoFileIsRefused(t *testing.T) {
 			})
 		}
 	}
+	t.Run("a certificate authority that is a FIFO", func(t *testing.T) {
+		kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+		writeFile(t, kubeconfig, "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: \"https://127.0.0.1:1\", certificate-authority: "+fifo+"}}]\n"+
+			"users: [{name: u, user: {token: t}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\n", 0o600)
+		for _, args := range [][]string{{"env"}, {"env", "--all-contexts"}, {"lint", "--live", "--all-contexts"}} {
+			_, stderr, code := runBounded(t, append(args, "--kubeconfig", kubeconfig, "--config", project)...)
+			if code != ExitUsage || !strings.Contains(stderr, `the certificate-authority of cluster "c" `+fifo+" is a named pipe (FIFO)") {
+				t.Errorf("%s: exit %d, stderr %q; want exit 2 naming the FIFO", strings.Join(args, " "), code, stderr)
+			}
+		}
+	})
 	t.Run("through KUBECONFIG", func(t *testing.T) {
 		t.Setenv("KUBECONFIG", fifo)
 		_, stderr, code := runBounded(t, "env", "--config", project)
