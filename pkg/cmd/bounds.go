@@ -133,7 +133,7 @@ func (g *Globals) checkKubeconfig() error {
 			}
 		}
 		if err != nil {
-			g.kubeconfigErr = inputError(fmt.Errorf("cannot load kubeconfig: %w", err))
+			g.kubeconfigErr = inputError(fmt.Errorf("%w: point --kubeconfig (or KUBECONFIG) at a kubeconfig whose files are regular files", err))
 		}
 	}
 	return g.kubeconfigErr

@@ -156,7 +156,7 @@ func (f *outputFlags) printer() (printers.ResourcePrinter, error) {
 		return f.made, nil
 	}
 	if err := checkTemplateFile(key[0], key[1]); err != nil {
-		return nil, usageError("invalid --output %q: %v", key[0], err)
+		return nil, usageError("invalid --output %q: %v: name a template file", key[0], err)
 	}
 	if f.isGoTemplate() && (f.allowMissingSet == nil || !f.allowMissingSet()) {
 		// A go-template prints "<no value>" for a key the data lacks,

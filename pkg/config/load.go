@@ -28,12 +28,7 @@ const MaxFileBytes = 1 << 20
 // MaxFileBytes. A FIFO is refused before it is opened, as opening it would
 // wait for a writer.
 func readBounded(path string) ([]byte, error) {
-	data, err := inputfile.Read(path, "project file", MaxFileBytes)
-	var ie *inputfile.Error
-	if errors.As(err, &ie) {
-		return nil, fmt.Errorf("%w; a project file is a few lines of YAML: check the --config path", err)
-	}
-	return data, err
+	return inputfile.Read(path, "project file", MaxFileBytes)
 }
 
 // ErrUnknownEnvironment is wrapped by Environment when the name is not defined.
@@ -47,6 +42,9 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("project file %s does not exist: create it or fix the --config path", path)
+		}
+		if errors.Is(err, inputfile.ErrNotRegular) || errors.Is(err, inputfile.ErrTooLarge) {
+			return nil, fmt.Errorf("%w: fix the --config path", err)
 		}
 		return nil, fmt.Errorf("cannot read project file: %w", err)
 	}

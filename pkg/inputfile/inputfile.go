@@ -32,9 +32,9 @@ type Error struct {
 
 func (e *Error) Error() string {
 	if e.Kind != "" {
-		return fmt.Sprintf("%s %s is %s, not a regular file: name a file", e.What, e.Path, e.Kind)
+		return fmt.Sprintf("%s %s is %s, not a regular file", e.What, e.Path, e.Kind)
 	}
-	return fmt.Sprintf("%s %s is larger than %s, more than any %s: check the path", e.What, e.Path, size(e.Limit), e.What)
+	return fmt.Sprintf("%s %s is larger than %s, more than any %s holds", e.What, e.Path, size(e.Limit), e.What)
 }
 
 // Unwrap makes the error match ErrNotRegular or ErrTooLarge.
