@@ -19,7 +19,7 @@ CLUSTER_STATE ?= $(abspath .cache/clusters)
 CLUSTER    := cd test/cluster && $(GO) run ./cmd/envops-cluster
 E2E_TIMEOUT ?= 45m
 # The fuzz targets, as package:function; "make fuzz" runs each for FUZZTIME.
-FUZZ_TARGETS ?= ./pkg/lint:FuzzLint ./pkg/lint:FuzzListStream ./pkg/render:FuzzApp ./pkg/render:FuzzWriteIsThePrinter ./pkg/config:FuzzParse ./pkg/text:FuzzEscape
+FUZZ_TARGETS ?= ./pkg/lint:FuzzLint ./pkg/lint:FuzzListStream ./pkg/render:FuzzApp ./pkg/render:FuzzWriteIsThePrinter ./pkg/config:FuzzParse ./pkg/text:FuzzEscape ./pkg/kube:FuzzKubeconfig
 FUZZTIME   ?= 10s
 # The krew install test builds the release for these platforms; empty means all five.
 KREW_PLATFORMS ?= $(shell $(GO) env GOOS 2>/dev/null)/$(shell $(GO) env GOARCH 2>/dev/null)

@@ -42,7 +42,7 @@ func (g *Globals) kubeconfig(kubeContext *string) (clientcmdapi.Config, error) {
 // rawKubeconfig reads the kubeconfig that kubectl's flags select; one
 // that cannot be loaded is input the command cannot use.
 func (g *Globals) rawKubeconfig() (clientcmdapi.Config, error) {
-	raw, err := g.ConfigFlags.ToRawKubeConfigLoader().RawConfig()
+	raw, err := g.loader().RawConfig()
 	if err != nil {
 		return raw, inputError(fmt.Errorf("cannot load kubeconfig: %w", err))
 	}
@@ -51,7 +51,7 @@ func (g *Globals) rawKubeconfig() (clientcmdapi.Config, error) {
 
 // namespace is the namespace kubectl's flags select, and whether -n gave it.
 func (g *Globals) namespace() (string, bool, error) {
-	ns, explicit, err := g.ConfigFlags.ToRawKubeConfigLoader().Namespace()
+	ns, explicit, err := g.loader().Namespace()
 	if err != nil {
 		return "", false, inputError(fmt.Errorf("cannot determine the namespace: %w", err))
 	}

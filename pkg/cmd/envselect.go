@@ -23,6 +23,9 @@ func (g *Globals) resolve(cfg *config.Config, env string) (*Target, error) {
 		return nil, usageError("%v", err)
 	}
 	t.Warn = g.Streams.ErrOut
+	if err := g.checkKubeconfig(); err != nil {
+		return nil, err
+	}
 	if err := t.Bind(g.ConfigFlags); err != nil {
 		if errors.Is(err, environment.ErrInput) {
 			return nil, inputError(err)

@@ -85,14 +85,14 @@ func TestExitCodes(t *testing.T) {
 		{"deploy: overlay kustomize cannot build", []string{"deploy", "broken", "--env", "dev", "--yes"}, ExitUsage},
 		{"deploy: malformed project file", []string{"deploy", "web", "--env", "dev", "--config", broken}, ExitUsage},
 		{"deploy: unknown --context", []string{"deploy", "web", "--env", "dev", "--context", "typo"}, ExitUsage},
-		{"deploy: cluster that cannot be reached", []string{"deploy", "web", "--env", "dev", "--yes"}, ExitError},
+		{"deploy: cluster that cannot be reached", []string{"deploy", "web", "--env", "dev", "--yes", "--timeout", "1s"}, ExitError},
 
 		{"lint: nothing to lint", []string{"lint"}, ExitUsage},
 		{"lint: missing file", []string{"lint", filepath.Join(dir, "none.yaml")}, ExitUsage},
 		{"lint: malformed project file", []string{"lint", filepath.Join(dir, "unlabelled.yaml"), "--config", broken}, ExitUsage},
 		{"lint: unknown app", []string{"lint", "--app", "shop", "--env", "dev"}, ExitUsage},
 		{"lint: findings", []string{"lint", filepath.Join(dir, "unlabelled.yaml")}, ExitError},
-		{"lint --live: cluster that cannot be reached", []string{"lint", "--live"}, ExitUsage},
+		{"lint --live: cluster that cannot be reached", []string{"lint", "--live"}, ExitError},
 
 		{"init-env: invalid environment name", []string{"init-env", "Prod"}, ExitUsage},
 		{"init-env: malformed project file", []string{"init-env", "dev", "--config", broken}, ExitUsage},

@@ -160,8 +160,13 @@ func (o *GenerateOptions) Validate() error {
 	if o.OutputDir != "" && !o.output().isOwn() {
 		return usageError("--output-dir writes yaml or json files: use -o yaml or -o json, or drop --output-dir to print through a template")
 	}
+	if err := checkOutputDir(o.OutputDir); err != nil {
+		return err
+	}
 	app, image := render.SplitImage(o.Image)
 	switch {
+	case strings.Contains(o.Image, "=") && (app == "" || image == ""):
+		return usageError("--image %s: give an image (--image IMAGE), or an app and its image (--image APP=IMAGE)", o.Image)
 	case o.All && o.Image != "" && app == "":
 		return usageError("--image %s would set one image on every app: with --all, name the app it is for, as --image APP=%s", o.Image, o.Image)
 	case !o.All && app != "" && app != o.App:

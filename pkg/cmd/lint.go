@@ -1,7 +1,6 @@
 package cmd
 
 import (
-	"cmp"
 	"context"
 	"strings"
 	"time"
@@ -144,6 +143,9 @@ func (o *LintOptions) Complete(g *Globals, _ *cobra.Command, args []string) erro
 	o.Config = cfg
 	o.Color = o.Output == lint.FormatText && printers.AllowsColorOutput(o.Out)
 	if o.Live {
+		if err = g.checkKubeconfig(); err != nil {
+			return err
+		}
 		o.Targets, err = lint.LiveTargets(g.ConfigFlags, g.Factory, o.AllNamespaces, o.AllContexts)
 		for i := range o.Targets {
 			o.Targets[i].Selector = o.Selector
@@ -201,6 +203,11 @@ func (o *LintOptions) Run(ctx context.Context) error {
 	rep := &lint.Report{}
 	liveErr, err := linter.Lint(ctx, p, lint.Request{Paths: o.Paths, Stdin: o.In, AllowEmpty: o.AllowEmpty, Kustomization: o.Kustomization,
 		App: o.App, Env: o.Env, Live: o.Live, Targets: o.Targets, LiveTimeout: o.LiveTimeout}, rep)
+	if err != nil && o.Live {
+		// No cluster could be read: a failure (1), as env and deploy
+		// report it, not unusable input (2).
+		return err
+	}
 	if err != nil {
 		return inputError(err)
 	}
@@ -208,7 +215,12 @@ func (o *LintOptions) Run(ctx context.Context) error {
 	if err := o.write(rep, failOn); err != nil {
 		return err
 	}
-	if err := cmp.Or(liveErr, rep.InvalidDocumentsError()); err != nil {
+	if liveErr != nil {
+		// A cluster that cannot be read fails lint as it fails env and
+		// deploy: exit 1, not the 2 of unusable input.
+		return liveErr
+	}
+	if err := rep.InvalidDocumentsError(); err != nil {
 		return inputError(err)
 	}
 	if n := rep.Count(failOn); failOn > 0 && n > 0 {

@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
+	"github.com/envops/kubectl-envops/pkg/inputfile"
 	"github.com/envops/kubectl-envops/pkg/rollout"
 	"github.com/envops/kubectl-envops/pkg/text"
 )
@@ -38,6 +39,8 @@ type outputFlags struct {
 	// noHeaders is --no-headers, for commands that print a table; nil
 	// for the others.
 	noHeaders *bool
+	// allowMissingSet tells whether --allow-missing-template-keys was given.
+	allowMissingSet func() bool
 }
 
 // newOutputFlags binds -o to format. own are the command's own formats, the
@@ -100,6 +103,10 @@ func (f *outputFlags) addFlags(cmd *cobra.Command, help string) {
 	}
 	f.print.TemplatePrinterFlags.AddFlags(cmd)
 	f.print.OutputFlagSpecified = func() bool { return cmd.Flags().Changed("output") }
+	f.allowMissingSet = func() bool { return cmd.Flags().Changed("allow-missing-template-keys") }
+	if fl := cmd.Flags().Lookup("allow-missing-template-keys"); fl != nil {
+		fl.Usage = "If true, ignore any errors in templates when a field or map key is missing in the template. Only applies to golang and jsonpath output formats; a go-template that names a missing key fails unless this is given."
+	}
 	_ = cmd.RegisterFlagCompletionFunc("output", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return f.formats(), cobra.ShellCompDirectiveNoFileComp
 	})
@@ -170,6 +177,14 @@ func (f *outputFlags) printer() (printers.ResourcePrinter, error) {
 	if f.made != nil && f.madeFor == key {
 		return f.made, nil
 	}
+	if err := checkTemplateFile(key[0], key[1]); err != nil {
+		return nil, usageError("invalid --output %q: %v: name a template file", key[0], err)
+	}
+	if f.isGoTemplate() && (f.allowMissingSet == nil || !f.allowMissingSet()) {
+		// A go-template prints "<no value>" for a key the data lacks,
+		// which is never data: it fails instead, unless asked.
+		*f.print.TemplatePrinterFlags.AllowMissingKeys = false
+	}
 	p, err := f.print.ToPrinter()
 	if err == nil {
 		f.made, f.madeFor = p, key
@@ -179,6 +194,39 @@ func (f *outputFlags) printer() (printers.ResourcePrinter, error) {
 		return nil, usageError("unknown output format %q for --output: %s", *f.format, f.choices())
 	}
 	return nil, usageError("invalid --output %q: %s", *f.format, oneLine(err.Error()))
+}
+
+// maxTemplateBytes bounds a template file (-o go-template-file=PATH).
+const maxTemplateBytes = 1 << 20
+
+// checkTemplateFile refuses the file of a -file format (-o
+// go-template-file=PATH, or with --template) that is no regular file or
+// larger than maxTemplateBytes, before kubectl's printer reads it whole:
+// /dev/zero would never end, a FIFO would wait for a writer.
+func checkTemplateFile(format, template string) error {
+	name, path, inline := strings.Cut(format, "=")
+	if !inline {
+		path = template
+	}
+	switch name {
+	case "go-template-file", "templatefile", "jsonpath-file":
+	default:
+		return nil
+	}
+	if path == "" {
+		return nil
+	}
+	return inputfile.Check(path, "template file", maxTemplateBytes)
+}
+
+// isGoTemplate tells whether the chosen format is a go-template.
+func (f *outputFlags) isGoTemplate() bool {
+	name, _, _ := strings.Cut(*f.format, "=")
+	switch name {
+	case "go-template", "go-template-file", "template", "templatefile":
+		return true
+	}
+	return f.templateOnly()
 }
 
 // templateOnly is --template given without -o, which kubectl reads as
@@ -243,7 +291,7 @@ func (f *outputFlags) printObjects(w io.Writer, objs []runtime.Object) error {
 }
 
 func (f *outputFlags) isTemplate() bool {
-	return !f.isOwn() && *f.format != "json" && *f.format != "yaml" && *f.format != "name"
+	return f.templateOnly() || !f.isOwn() && *f.format != "json" && *f.format != "yaml" && *f.format != "name"
 }
 
 // run prints through p into a buffer first, so that a template that fails

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
@@ -26,6 +27,14 @@ type Globals struct {
 	Streams     genericiooptions.IOStreams
 	// ConfigPath is the project file given by --config ("" = search upward).
 	ConfigPath string
+
+	// stepTimeout is the command's own --timeout, which bounds a
+	// credential plugin too; verbosity is -v.
+	stepTimeout time.Duration
+	verbosity   int
+	// kubeconfigErr is the check of the kubeconfig files, once made.
+	kubeconfigChecked bool
+	kubeconfigErr     error
 }
 
 var rootLong = templates.LongDesc(`
@@ -45,6 +54,12 @@ var withTimeoutCause = kube.WithTimeoutCause
 
 // NewRootCmd builds the "kubectl envops" command tree.
 func NewRootCmd(streams genericiooptions.IOStreams) *cobra.Command {
+	root, _ := newRoot(streams)
+	return root
+}
+
+// newRoot builds the command tree and the Globals its commands share.
+func newRoot(streams genericiooptions.IOStreams) (*cobra.Command, *Globals) {
 	configFlags := kube.NewConfigFlags()
 	// A bounded default, so that a server that never answers fails the
 	// command; the flag's help shows it.
@@ -52,9 +67,10 @@ func NewRootCmd(streams genericiooptions.IOStreams) *cobra.Command {
 	configFlags.Timeout = &requestTimeout
 	g := &Globals{
 		ConfigFlags: configFlags,
-		Factory:     cmdutil.NewFactory(configFlags),
 		Streams:     streams,
 	}
+	configFlags.WithWrapConfigFn(g.wrapConfig)
+	g.Factory = cmdutil.NewFactory(checkedGetter{ConfigFlags: configFlags, check: g.checkKubeconfig})
 	root := &cobra.Command{
 		Use:           "kubectl-envops",
 		Short:         "Environment-aware deploys, label hygiene and node agents for one-cluster-per-environment teams",
@@ -68,6 +84,9 @@ func NewRootCmd(streams genericiooptions.IOStreams) *cobra.Command {
 		// command is a usage error, not a request for help.
 		Args: unknownCommand,
 		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return g.prepare(cmd)
+		},
 	}
 	root.SetIn(streams.In)
 	root.SetOut(streams.Out)
@@ -81,13 +100,14 @@ func NewRootCmd(streams genericiooptions.IOStreams) *cobra.Command {
 	root.CompletionOptions.DisableDefaultCmd = true
 	registerGlobalFlagCompletions(root, g)
 	root.PersistentFlags().StringVar(&g.ConfigPath, "config", "", "Path of the project file (default: the nearest .envops.yaml in this directory or above)")
+	root.PersistentFlags().IntVarP(&g.verbosity, "v", "v", 0, "Log level of client-go's own log lines, printed on stderr from 1 up, as kubectl's -v")
 
 	root.AddCommand(NewCmdVersion(g, nil), NewCmdConfig(g), NewCmdInitEnv(g, nil), NewCmdEnv(g, nil),
 		NewCmdNew(g, nil), NewCmdGenerate(g, nil), NewCmdCompletion(g, nil), NewCmdLint(g, nil),
 		NewCmdNodeAgent(g, nil), NewCmdDeploy(g, nil), NewCmdRBAC(g, nil), NewCmdHistory(g, nil),
 		NewCmdStatus(g, nil), NewCmdPromote(g, nil), NewCmdTop(g, nil), NewCmdOptions(g))
 	argsAreUsage(root)
-	return root
+	return root, g
 }
 
 // unknownCommand refuses an argument of the root command, which takes none.
@@ -126,10 +146,16 @@ func argsAreUsage(c *cobra.Command) {
 // Execute runs the command line and returns the process exit code; errors
 // are printed as one line on the error stream.
 func Execute(args []string, streams genericiooptions.IOStreams) int {
+	if len(args) > 0 && args[0] == kube.CredentialPluginCommand {
+		// client-go runs this binary in place of a credential plugin.
+		return kube.RunCredentialPlugin(args[1:], streams.In, streams.Out, streams.ErrOut)
+	}
 	// kustomize writes warnings through the standard logger, timestamped,
 	// straight to stderr; what matters reaches the user as an error.
 	log.SetOutput(io.Discard)
-	root := NewRootCmd(streams)
+	// So does client-go, through klog; -v lets it through (see prepare).
+	routeLogs(0, nil)
+	root, g := newRoot(streams)
 	root.SetArgs(args)
 	c, err := root.ExecuteC()
 	if err == nil {
@@ -142,6 +168,6 @@ func Execute(args []string, streams genericiooptions.IOStreams) int {
 	// An error may quote a server, a file or a Secret: escaped, it stays
 	// one line that cannot forge another ("::error::...") or drive the
 	// terminal.
-	fmt.Fprintf(streams.ErrOut, "error: %s\n", text.Escape(strings.TrimSpace(translateError(err, c.CommandPath()).Error())))
+	fmt.Fprintf(streams.ErrOut, "error: %s\n", text.Escape(strings.TrimSpace(translateError(g.explain(err), c.CommandPath()).Error())))
 	return code
 }

@@ -16,27 +16,19 @@ import (
 	"strings"
 
 	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/envops/kubectl-envops/pkg/inputfile"
 )
 
-// MaxFileBytes bounds the project file: --config /dev/zero, or a FIFO
-// that never stops, is refused rather than read forever.
+// MaxFileBytes bounds the project file; --config /dev/zero, or a FIFO,
+// is refused before it is read.
 const MaxFileBytes = 1 << 20
 
-// readBounded reads at most MaxFileBytes of a file.
+// readBounded reads the project file: a regular file of at most
+// MaxFileBytes. A FIFO is refused before it is opened, as opening it would
+// wait for a writer.
 func readBounded(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > MaxFileBytes {
-		return nil, fmt.Errorf("%s is larger than %d MiB: a project file is a few lines of YAML; check the --config path", path, MaxFileBytes>>20)
-	}
-	return data, nil
+	return inputfile.Read(path, "project file", MaxFileBytes)
 }
 
 // ErrUnknownEnvironment is wrapped by Environment when the name is not defined.
@@ -50,6 +42,9 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("project file %s does not exist: create it or fix the --config path", path)
+		}
+		if errors.Is(err, inputfile.ErrNotRegular) || errors.Is(err, inputfile.ErrTooLarge) {
+			return nil, fmt.Errorf("%w: fix the --config path", err)
 		}
 		return nil, fmt.Errorf("cannot read project file: %w", err)
 	}

@@ -1,12 +1,15 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestParseErrors(t *testing.T) {
@@ -387,15 +390,38 @@ func TestEnvironment(t *testing.T) {
 	}
 }
 
-// TestLoadIsBounded: --config /dev/zero is refused after MaxFileBytes, not
-// read until memory runs out.
+// TestLoadIsBounded: a project file that is a device or a FIFO is refused
+// before it is read (/dev/zero would never end, a FIFO would wait for a
+// writer), and one larger than MaxFileBytes after the size is known.
 func TestLoadIsBounded(t *testing.T) {
-	if _, err := os.Stat("/dev/zero"); err != nil {
-		t.Skip("no /dev/zero here")
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "envops.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
 	}
-	_, err := Load("/dev/zero")
-	if err == nil || !strings.Contains(err.Error(), "/dev/zero is larger than 1 MiB") {
-		t.Fatalf("err = %v, want the file refused as too large", err)
+	big := filepath.Join(dir, "big.yaml")
+	if err := os.WriteFile(big, bytes.Repeat([]byte("# padding\n"), MaxFileBytes/9), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{
+		"/dev/zero": "project file /dev/zero is a character device, not a regular file",
+		fifo:        "project file " + fifo + " is a named pipe (FIFO), not a regular file",
+		dir:         "project file " + dir + " is a directory, not a regular file",
+		big:         "project file " + big + " is larger than 1 MiB",
+	} {
+		done := make(chan error, 1)
+		go func() {
+			_, err := Load(path)
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("Load(%s) = %v, want an error saying %q", path, err, want)
+			}
+		case <-time.After(time.Minute):
+			t.Fatalf("Load(%s) still runs after a minute", path)
+		}
 	}
 }
 

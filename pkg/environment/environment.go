@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/envops/kubectl-envops/pkg/config"
+	"github.com/envops/kubectl-envops/pkg/kube"
 	"github.com/envops/kubectl-envops/pkg/text"
 )
 
@@ -201,8 +202,11 @@ func WithContext(err error, kubeContext string) error {
 
 // CheckIn is Check through kubeContext: its errors name the context, and
 // a Secret not bound to its cluster yields a warning saying how to bind it.
+// It is the guard before a change, which its caller bounds in time: an API
+// server that refuses connections, as one does while it restarts, is asked
+// again until ctx ends.
 func CheckIn(ctx context.Context, client kubernetes.Interface, kubeContext, namespace, expected string, s config.Secret) (warning string, err error) {
-	binding, err := Check(ctx, client, namespace, expected, s)
+	binding, err := Check(kube.RetryRefused(ctx), client, namespace, expected, s)
 	if err == nil {
 		if binding.Unbound {
 			warning = fmt.Sprintf("warning: the environment Secret %q in context %q namespace %q is not bound to its cluster (written by an earlier version); bind it with \"kubectl envops init-env %s --context %s -n %s\"",

@@ -178,10 +178,33 @@ func SecretCheck(ctx context.Context, client kubernetes.Interface, t Target, s c
 	return "ok", nil
 }
 
+// Healthy names every unhealthy row up to namedAll of them; with more, it
+// names namedInSummary and counts the rest.
+const (
+	namedAll       = 5
+	namedInSummary = 3
+)
+
 // Healthy is nil when every row is steady and healthy, and otherwise one
-// line naming the rows that are not.
+// line naming the rows that are not: the first few, then how many more,
+// by kind, so that the line stays short with thousands of environments.
 func Healthy(rows []StatusRow) error {
-	var bad []string
+	total := 0
+	for _, r := range rows {
+		if !r.OK {
+			total++
+		}
+	}
+	if total == 0 {
+		return nil
+	}
+	name := namedInSummary
+	if total <= namedAll {
+		name = total
+	}
+	var named []string
+	more := map[string]int{}
+	var kinds []string
 	for _, r := range rows {
 		if r.OK {
 			continue
@@ -201,12 +224,25 @@ func Healthy(rows []StatusRow) error {
 		} else if r.State == string(appstate.Steady) {
 			what = fmt.Sprintf("%d/%d ready", r.Ready, r.Desired)
 		}
-		bad = append(bad, where+" "+what)
+		if len(named) < name {
+			named = append(named, where+" "+what)
+			continue
+		}
+		kind, _, _ := strings.Cut(what, ":")
+		if more[kind] == 0 {
+			kinds = append(kinds, kind)
+		}
+		more[kind]++
 	}
-	if len(bad) == 0 {
-		return nil
+	msg := strings.Join(named, "; ")
+	if rest := total - len(named); rest > 0 {
+		counts := make([]string, len(kinds))
+		for i, k := range kinds {
+			counts[i] = fmt.Sprintf("%d %s", more[k], k)
+		}
+		msg += fmt.Sprintf("; and %d more (%s)", rest, strings.Join(counts, ", "))
 	}
-	return fmt.Errorf("not every environment is steady and healthy: %s", strings.Join(bad, "; "))
+	return fmt.Errorf("not every environment is steady and healthy: %s", msg)
 }
 
 // Watch collects the rows every interval and hands each round to show,

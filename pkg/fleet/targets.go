@@ -12,6 +12,7 @@ import (
 
 	"github.com/envops/kubectl-envops/pkg/appstate"
 	"github.com/envops/kubectl-envops/pkg/config"
+	"github.com/envops/kubectl-envops/pkg/kube"
 )
 
 // Target is one cluster to ask: an environment's context, or any context
@@ -37,7 +38,7 @@ func ContextClients(raw clientcmdapi.Config) NewClient {
 		if err != nil {
 			return nil, err
 		}
-		return kubernetes.NewForConfig(WithDeadline(rc, timeout))
+		return kubernetes.NewForConfig(kube.WithTransientRetries(WithDeadline(rc, timeout)))
 	}
 }
 

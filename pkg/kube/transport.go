@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -61,7 +62,12 @@ func WithTimeoutCause(ctx context.Context, d time.Duration, flag string) (contex
 // after timeouts, dropped connections and other 5xx answers. Writes are
 // retried only when the server cannot have acted on them. Watches are left
 // to the informers, which list again. A server that never answered is not
-// waited for: a wrong address fails at once, as it does in kubectl.
+// waited for: a wrong address fails at once, as it does in kubectl, unless
+// the request's context asks for it (RetryRefused). An answer larger than
+// a limit (MaxObjectBytes for one object, MaxListBytes for anything else)
+// fails with a *ResponseTooLargeError instead of being held in memory, and
+// a credential plugin is bounded by --request-timeout
+// (BoundCredentialPlugin).
 func WithTransientRetries(c *rest.Config) *rest.Config {
 	// client-go's default of 5 requests per second makes a command that
 	// checks a role's rules one by one wait seconds for nothing; kubectl
@@ -74,6 +80,7 @@ func WithTransientRetries(c *rest.Config) *rest.Config {
 	// the transport bounds a watch only until the server answers.
 	bound := c.Timeout
 	c.Timeout = 0
+	BoundCredentialPlugin(c, bound)
 	c.Wrap(func(rt http.RoundTripper) http.RoundTripper { return &retryTransport{base: rt, bound: bound} })
 	return c
 }
@@ -135,8 +142,85 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// The server answered; the events stream for as long as the watch lasts.
 		timer.Stop()
 	}
-	resp.Body = &releasingBody{ReadCloser: resp.Body, release: release}
+	body := resp.Body
+	if !watch {
+		limit := responseLimit(req.URL.Path)
+		if resp.ContentLength > limit {
+			resp.Body.Close()
+			release()
+			return nil, &ResponseTooLargeError{Method: req.Method, URL: req.URL.Redacted(), Limit: limit}
+		}
+		body = &limitedBody{ReadCloser: body, left: limit, err: &ResponseTooLargeError{Method: req.Method, URL: req.URL.Redacted(), Limit: limit}}
+	}
+	resp.Body = &releasingBody{ReadCloser: body, release: release}
 	return resp, nil
+}
+
+// MaxObjectBytes bounds the answer to a request for one object. The API
+// server refuses to store an object of more than a few MiB (its request
+// limit is 3 MiB), so a larger answer is no object of a cluster.
+const MaxObjectBytes = 16 << 20
+
+// MaxListBytes bounds any other answer: a list, a page of one, discovery.
+// An unpaged list of the nodes of a cluster of 5,000 nodes, each about
+// 25 KB with its images, is about half of it.
+const MaxListBytes = 256 << 20
+
+// ResponseTooLargeError is an answer larger than the tool reads: it is not
+// held in memory, and the request fails.
+type ResponseTooLargeError struct {
+	Method, URL string
+	Limit       int64
+}
+
+func (e *ResponseTooLargeError) Error() string {
+	return fmt.Sprintf("the answer to %s %s is larger than %d MiB, more than this tool reads in one answer: check that the context's server is a Kubernetes API server", e.Method, e.URL, e.Limit>>20)
+}
+
+// responseLimit is the bound of the answer to a request for path: one
+// object's, or a list's.
+func responseLimit(path string) int64 {
+	segs := strings.Split(strings.Trim(path, "/"), "/")
+	var rest []string
+	switch {
+	case len(segs) >= 2 && segs[0] == "api":
+		rest = segs[2:]
+	case len(segs) >= 3 && segs[0] == "apis":
+		rest = segs[3:]
+	default:
+		return MaxListBytes
+	}
+	if len(rest) >= 3 && rest[0] == "namespaces" {
+		rest = rest[2:]
+	}
+	// A name after the resource is one object, or its subresource; a log
+	// or a proxied answer is not an object.
+	if len(rest) == 2 || (len(rest) == 3 && rest[2] != "log" && rest[2] != "proxy") {
+		return MaxObjectBytes
+	}
+	return MaxListBytes
+}
+
+// limitedBody fails a read that goes past the limit.
+type limitedBody struct {
+	io.ReadCloser
+	left int64
+	err  error
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.left < 0 {
+		return 0, b.err
+	}
+	if int64(len(p)) > b.left+1 {
+		p = p[:b.left+1]
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.left -= int64(n)
+	if b.left < 0 {
+		return 0, b.err
+	}
+	return n, err
 }
 
 // releasingBody ends the request's bound when the body is closed.
@@ -165,6 +249,7 @@ func (t *retryTransport) roundTrip(req *http.Request, watch bool) (*http.Respons
 		deadline = d
 	}
 	backoff := wait.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Jitter: 0.2, Steps: 1 << 30, Cap: 3 * time.Second}
+	start := time.Now()
 	for {
 		attempt := req
 		if req.GetBody != nil {
@@ -179,11 +264,14 @@ func (t *retryTransport) roundTrip(req *http.Request, watch bool) (*http.Respons
 		if resp != nil {
 			t.reached.Store(true)
 		}
-		if !t.reached.Load() || !transient(req.Method, resp, err) {
+		if (!t.reached.Load() && !(retriesRefused(ctx) && refused(err))) || !transient(req.Method, resp, err) {
 			return resp, err
 		}
 		pause := backoff.Step()
 		if time.Now().Add(pause).After(deadline) {
+			if refused(err) {
+				return nil, &RefusedError{Err: err, For: time.Since(start)}
+			}
 			return resp, err
 		}
 		if resp != nil {
@@ -204,7 +292,7 @@ func (t *retryTransport) roundTrip(req *http.Request, watch bool) (*http.Respons
 func transient(method string, resp *http.Response, err error) bool {
 	read := method == http.MethodGet || method == http.MethodHead
 	if err != nil {
-		if errors.Is(err, syscall.ECONNREFUSED) {
+		if refused(err) {
 			// Nothing reached the server.
 			return true
 		}
@@ -218,4 +306,36 @@ func transient(method string, resp *http.Response, err error) bool {
 		return read
 	}
 	return false
+}
+
+// RefusedError is a connection the server kept refusing while the request
+// was retried.
+type RefusedError struct {
+	Err error
+	// For is how long the request was retried.
+	For time.Duration
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("%v (retried for %s): check that the API server is up", e.Err, e.For.Round(100*time.Millisecond))
+}
+
+func (e *RefusedError) Unwrap() error { return e.Err }
+
+func refused(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }
+
+type retryRefusedKey struct{}
+
+// RetryRefused makes the requests made with ctx retry refused connections
+// until ctx's deadline (or --request-timeout) even when the server has not
+// answered yet: for a check that its caller bounds by a flag, such as
+// deploy's environment check by --timeout, where the API server may be
+// restarting. Without it, a server that never answered fails at once.
+func RetryRefused(ctx context.Context) context.Context {
+	return context.WithValue(ctx, retryRefusedKey{}, true)
+}
+
+func retriesRefused(ctx context.Context) bool {
+	v, _ := ctx.Value(retryRefusedKey{}).(bool)
+	return v
 }

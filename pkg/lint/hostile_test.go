@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/envops/kubectl-envops/pkg/config"
 )
@@ -195,5 +196,46 @@ func TestOverlappingSelectorsAreFlagged(t *testing.T) {
 	off.Finish(&quiet)
 	if len(quiet.Findings) != 0 {
 		t.Errorf("disabled rule reported %v", quiet.Findings)
+	}
+}
+
+// endless is an input that never ends: /dev/zero, or "yes x".
+type endless []byte
+
+func (e endless) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = e[i%len(e)]
+	}
+	return len(p) - len(p)%len(e), nil
+}
+
+// An input without end ends lint with one finding, the document too
+// large, after reading MaxDocumentBytes of it.
+func TestAnEndlessInputEnds(t *testing.T) {
+	for name, in := range map[string]io.Reader{
+		"/dev/zero": endless{0},
+		"yes x":     endless("x\n"),
+		"one line":  endless("x"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			l, err := New(config.Default())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var rep Report
+			done := make(chan error, 1)
+			go func() { done <- l.LintFiles(context.Background(), []string{"-"}, in, &rep) }()
+			select {
+			case err = <-done:
+			case <-time.After(time.Minute):
+				t.Fatal("lint still reads an endless input after a minute")
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rep.Findings) != 1 || rep.Findings[0].Rule != RuleInvalidDocument || !strings.Contains(rep.Findings[0].Message, "larger than 32 MiB") {
+				t.Errorf("findings %+v, want one: the document is too large", rep.Findings)
+			}
+		})
 	}
 }

@@ -48,7 +48,10 @@ type document struct {
 
 // splitDocuments reads a YAML stream line by line and calls emit with each
 // non-blank document and the line it starts on, so that only one document
-// is in memory at a time. Lines of any length are handled.
+// is in memory at a time. Lines of any length are handled. A document
+// larger than MaxDocumentBytes is emitted as too large and ends the
+// reading: the input may never end (/dev/zero, "yes"), and no separator
+// need ever come.
 func splitDocuments(r io.Reader, emit func(firstLine int, data []byte, tooLarge bool) error) error {
 	br := bufio.NewReaderSize(r, 64<<10)
 	var buf []byte
@@ -88,10 +91,9 @@ func splitDocuments(r io.Reader, emit func(firstLine int, data []byte, tooLarge 
 			if len(chunk) > 0 {
 				if len(buf)+len(chunk) > MaxDocumentBytes {
 					tooLarge = true
+					return flush()
 				}
-				if !tooLarge {
-					buf = append(buf, chunk...)
-				}
+				buf = append(buf, chunk...)
 			}
 		}
 		atLineStart = len(chunk) == 0 || chunk[len(chunk)-1] == '\n'
@@ -169,7 +171,7 @@ func parseDocument(d document) (objs []*Object, bad *Finding) {
 	}
 	if d.tooLarge {
 		return nil, invalidDocument(d.src, d.firstLine, errTooLarge.Error(),
-			"split it into smaller documents separated by ---")
+			"split it into smaller documents separated by ---; the rest of this input was not read")
 	}
 	// JSON is YAML, but a stream of JSON values is not one YAML document;
 	// kubectl reads such streams, so JSON goes through a JSON decoder.

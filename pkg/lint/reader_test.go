@@ -147,7 +147,9 @@ func itoa(i int) string {
 	return itoa(i/10) + string(rune('0'+i%10))
 }
 
-func TestHugeDocumentIsReportedNotHeld(t *testing.T) {
+// A document over the limit is reported, and ends the input: nothing
+// after it is read, as an input without end would never give a separator.
+func TestHugeDocumentIsReportedAndEndsTheInput(t *testing.T) {
 	var b bytes.Buffer
 	b.WriteString(svc + "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: big}\ndata:\n  blob: ")
 	b.Write(bytes.Repeat([]byte("x"), MaxDocumentBytes+1))
@@ -156,7 +158,6 @@ func TestHugeDocumentIsReportedNotHeld(t *testing.T) {
 	want := []string{
 		"6 label-syntax: label bad on the object has a number value, not a string",
 		"8 invalid-document: document is larger than 32 MiB",
-		"19 label-syntax: label bad on the object has a number value, not a string",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("findings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

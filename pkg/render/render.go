@@ -304,6 +304,9 @@ func build(fsys filesys.FileSystem, dir string, opts Options) ([]*yaml.RNode, er
 		if errors.Is(err, errTimeout) {
 			return nil, err
 		}
+		if tooLarge := remoteTooLargeIn(err.Error()); tooLarge != nil {
+			return nil, fmt.Errorf("kustomize build %s: %w", dir, tooLarge)
+		}
 		if d := diagnose(sfs, dir, oneLine(err), map[string]bool{}); d != nil {
 			return nil, d
 		}
@@ -325,6 +328,7 @@ var schemaLock sync.RWMutex
 // declares its own OpenAPI schema, that build stops before kustomize
 // installs the schema and runs again alone.
 func runKustomize(fsys filesys.FileSystem, dir string, noRemote bool, timeout time.Duration, kopts *krusty.Options) (resmap.ResMap, *screenedFS, error) {
+	boundRemoteLoads()
 	sfs := newScreenedFS(fsys, noRemote, false)
 	m, err := runBounded(sfs, dir, timeout, func() (resmap.ResMap, error) {
 		schemaLock.RLock()

@@ -158,7 +158,9 @@ func (a NewApp) Validate(cfg *config.Config) error {
 			return fmt.Errorf("invalid replicas %d for %q: use 0 or more", n, env)
 		}
 	}
-	return nil
+	// The name label is made of the others: each may fit while it does not.
+	_, err := a.nameLabel(cfg)
+	return err
 }
 
 // nameLabel expands the configured name pattern for the new app.

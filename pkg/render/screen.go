@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
+	"github.com/envops/kubectl-envops/pkg/inputfile"
 	"github.com/envops/kubectl-envops/pkg/yamlsize"
 )
 
@@ -69,6 +72,13 @@ func (s *screenedFS) sawOwnSchema() bool {
 
 // ReadFile reads path for kustomize, refusing what it must not parse.
 func (s *screenedFS) ReadFile(path string) ([]byte, error) {
+	if onDisk(s.FileSystem) {
+		// Opening a FIFO waits for a writer, and a device never ends:
+		// kustomize reads regular files only.
+		if info, err := os.Stat(path); err == nil && !info.Mode().IsRegular() && !info.IsDir() {
+			return nil, s.refuse(inputError{fmt.Errorf("%s is %s, not a regular file: kustomize reads its resources, patches and generator files from regular files", path, inputfile.Kind(info.Mode()))})
+		}
+	}
 	f, err := s.FileSystem.Open(path)
 	if err != nil {
 		return nil, err
@@ -113,6 +123,17 @@ func (s *screenedFS) ReadFile(path string) ([]byte, error) {
 	}
 	return data, nil
 }
+
+// onDisk tells whether fsys reads the disk, where a path may name a FIFO
+// or a device.
+func onDisk(fsys filesys.FileSystem) bool {
+	if _, ok := fsys.(*confinedFS); ok {
+		return true
+	}
+	return reflect.TypeOf(fsys) == diskType
+}
+
+var diskType = reflect.TypeOf(filesys.MakeFsOnDisk())
 
 func (s *screenedFS) refuse(err error) error {
 	s.mu.Lock()

@@ -409,8 +409,8 @@ patches:
 		for _, line := range strings.Split(strings.TrimSpace(r.Stdout), "\n")[1:] {
 			rows[strings.Fields(line)[0]] = line
 		}
-		if !strings.Contains(rows["staging"], "unreachable") {
-			t.Errorf("the staging row should say unreachable:\n%s", r.Stdout)
+		if !strings.Contains(rows["staging"], "refused: connection refused at ") {
+			t.Errorf("the staging row should say its API server refuses connections:\n%s", r.Stdout)
 		}
 		for env, img := range map[string]string{"dev": "nginx:1.28", "prod": "nginx:1.29"} {
 			for _, want := range []string{" ok ", img, "2/2", "steady"} {

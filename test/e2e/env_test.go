@@ -478,7 +478,7 @@ func TestEnvAllContexts(t *testing.T) {
 	want := map[string]*regexp.Regexp{
 		devContext:    regexp.MustCompile(`^dev \| ok$`),
 		prodContext:   regexp.MustCompile(`^prod \| ok$`),
-		"old-staging": regexp.MustCompile(`^ \| unreachable: .*connection refused$`),
+		"old-staging": regexp.MustCompile(`^ \| refused: connection refused at 127\.0\.0\.1:\d+$`),
 		"far-away":    regexp.MustCompile(`^ \| unreachable: no answer within 3s$`),
 	}
 	if len(got) != len(want) {
@@ -499,7 +499,7 @@ func TestEnvAllContexts(t *testing.T) {
 		regexp.MustCompile(`(?m)^CURRENT\s+CONTEXT\s+CLUSTER\s+ENVIRONMENT\s+NAMESPACE\s+STATUS$`),
 		regexp.MustCompile(`(?m)^\s+envops-dev\s+envops-dev\s+dev\s+` + devNS + `\s+ok$`),
 		regexp.MustCompile(`(?m)^\*\s+envops-prod\s+envops-prod\s+prod\s+` + prodNS + `\s+ok$`),
-		regexp.MustCompile(`(?m)^\s+old-staging\s+refused\s+-\s+default\s+unreachable: `),
+		regexp.MustCompile(`(?m)^\s+old-staging\s+refused\s+-\s+default\s+refused: connection refused at `),
 	} {
 		if !w.MatchString(r.Stdout) {
 			t.Errorf("table lacks %s:\n%s", w, r.Stdout)

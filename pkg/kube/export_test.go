@@ -1,0 +1,4 @@
+package kube
+
+// ResponseLimit is responseLimit, for the tests of package kube_test.
+var ResponseLimit = responseLimit
