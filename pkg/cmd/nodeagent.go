@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/discovery"
@@ -18,10 +19,13 @@ import (
 
 	"github.com/envops/kubectl-envops/pkg/audit"
 	"github.com/envops/kubectl-envops/pkg/config"
+	"github.com/envops/kubectl-envops/pkg/deploy"
 	"github.com/envops/kubectl-envops/pkg/nodeagent"
 	"github.com/envops/kubectl-envops/pkg/rbac"
 	"github.com/envops/kubectl-envops/pkg/rollout"
+	"github.com/envops/kubectl-envops/pkg/text"
 	"github.com/envops/kubectl-envops/pkg/transform"
+	"github.com/envops/kubectl-envops/pkg/version"
 )
 
 // NodeAgentOptions holds the flags and resolved state of "kubectl envops node-agent".
@@ -62,6 +66,9 @@ type NodeAgentOptions struct {
 	Config    *config.Config
 	Client    kubernetes.Interface
 	Discovery discovery.DiscoveryInterface
+	// deployer, when set, is the deploy an agent is applied through, for
+	// the environment the namespace declares; nil applies it directly.
+	deployer func(env string) *deploy.Deployer
 
 	genericiooptions.IOStreams
 }
@@ -195,6 +202,23 @@ func (o *NodeAgentOptions) Complete(g *Globals, cmd *cobra.Command, args []strin
 	}
 	o.Guard = rbac.NewGuard(o.Client, rbac.NodeAgent).Check
 	o.Cause = changeCause(cmd, args, o.ChangeCause)
+	var kubeContext string
+	if _, err := g.kubeconfig(&kubeContext); err != nil {
+		return err
+	}
+	// The agent is applied as every deploy is, through the one entry
+	// point: the guard of the node-agent role, the lock, the record.
+	o.deployer = func(env string) *deploy.Deployer {
+		d := &deploy.Deployer{
+			Target:  &Target{Env: env, Context: kubeContext, Namespace: o.Namespace, Config: o.Config, Client: o.Client, Warn: o.ErrOut},
+			Tooling: "kubectl-envops/" + version.Get().Version,
+			Guard:   o.Guard,
+			Warn:    func(app string, err error) { printLine(o.ErrOut, "warning: %s: %v", app, err) },
+		}
+		d.Dynamic, _ = g.Factory.DynamicClient()
+		d.Mapper, _ = g.Factory.ToRESTMapper()
+		return d
+	}
 	return nil
 }
 
@@ -309,6 +333,7 @@ func (o *NodeAgentOptions) Run(ctx context.Context) error {
 			}
 		},
 		Installed: func(res *nodeagent.InstallResult) error { return o.printInstall(res, say) },
+		Deploy:    o.deploy(say),
 		Synced:    o.printSync,
 		Note:      func(line string) { printLine(o.ErrOut, "%s", line) },
 	}
@@ -492,4 +517,30 @@ func (o *NodeAgentStatusOptions) selectNodes(ctx context.Context, st *nodeagent.
 	}
 	st.Nodes = slices.DeleteFunc(st.Nodes, func(n nodeagent.NodeStatus) bool { return !chosen[n.Node] })
 	return nil
+}
+
+// deploy applies a rendered agent through the deploy entry point, or nil
+// when the options were built without it.
+func (o *NodeAgentOptions) deploy(say func(string, ...any)) func(ctx context.Context, env string, obj *unstructured.Unstructured, ro rollout.Options) (rollout.Result, error) {
+	if o.deployer == nil {
+		return nil
+	}
+	return func(ctx context.Context, env string, obj *unstructured.Unstructured, ro rollout.Options) (rollout.Result, error) {
+		d := o.deployer(env)
+		d.Events = func(e rollout.Event) {
+			if e.Message != "" && e.Type != rollout.EventDone {
+				say("%s: %s\n", e.Type, text.Escape(e.Message))
+			}
+		}
+		res := d.Deploy(ctx, deploy.Request{App: o.Name, Plan: &deploy.Plan{Controllers: []*unstructured.Unstructured{obj}}, Options: ro, Cause: o.Cause})
+		if res.Err != nil {
+			return rollout.Result{}, res.Err
+		}
+		for _, r := range res.Objects {
+			if r.Kind == obj.GetKind() {
+				return r.Result, nil
+			}
+		}
+		return rollout.Result{Kind: obj.GetKind(), Name: obj.GetName(), Action: rollout.ActionUnchanged}, nil
+	}
 }

@@ -547,3 +547,46 @@ func TestEveryPresetHasItsAgentRole(t *testing.T) {
 		}
 	}
 }
+
+// A real apply of an agent goes through the deploy entry point: the lock,
+// the agent's set and the audit record are called for as well. The fake
+// cluster runs no pod, so the wait ends at a short --timeout; what counts
+// is that every call made until then is in the node-agent table.
+func TestRBACTableCoversTheAgentsDeploy(t *testing.T) {
+	nodes := []runtime.Object{&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}}}
+	for _, mode := range []nodeagent.Mode{nodeagent.ModeDaemonSet, nodeagent.ModeReplicationController} {
+		t.Run(string(mode), func(t *testing.T) {
+			client := fake.NewClientset(append([]runtime.Object{envSecretIn("monitoring")}, nodes...)...)
+			grantAll(client)
+			dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{
+				{Version: "v1", Resource: "replicationcontrollers"}:    "ReplicationControllerList",
+				{Group: "apps", Version: "v1", Resource: "daemonsets"}: "DaemonSetList",
+			})
+			mapper := meta.NewDefaultRESTMapper([]schema.GroupVersion{corev1.SchemeGroupVersion, {Group: "apps", Version: "v1"}})
+			mapper.Add(corev1.SchemeGroupVersion.WithKind("ReplicationController"), meta.RESTScopeNamespace)
+			mapper.Add(schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "DaemonSet"}, meta.RESTScopeNamespace)
+			streams, _, _, _ := genericiooptions.NewTestIOStreams()
+			o := &NodeAgentOptions{
+				Name: "datadog", Image: "datadog/agent:7", HostPort: 8125, mode: mode, protocol: corev1.ProtocolUDP,
+				Namespace: "monitoring", Config: config.Default(), Client: client, Discovery: client.Discovery(), Timeout: 200 * time.Millisecond,
+				Guard: rbac.NewGuard(client, rbac.NodeAgent).Check, IOStreams: streams,
+			}
+			o.deployer = func(env string) *deploy.Deployer {
+				return &deploy.Deployer{Target: &Target{Env: env, Context: "c", Namespace: "monitoring", Config: o.Config, Client: client},
+					Tooling: "kubectl-envops/test", Guard: o.Guard, Dynamic: dyn, Mapper: mapper}
+			}
+			_ = o.Run(t.Context())
+			recorded := append(calls(client.Actions()), calls(dyn.Actions())...)
+			leased := false
+			for _, c := range recorded {
+				leased = leased || c.Resource == "leases"
+				if !rbac.Covers(rbac.NodeAgent, c, false) {
+					t.Errorf("node-agent calls %s %s (group %q, all namespaces %v), which the node-agent table does not list", c.Verb, c.Resource, c.Group, c.AllNamespaces)
+				}
+			}
+			if !leased {
+				t.Error("the agent was not applied through the deploy: it took no lock")
+			}
+		})
+	}
+}

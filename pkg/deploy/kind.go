@@ -52,10 +52,42 @@ type controller interface {
 
 // kindOf returns the controller of obj's kind in namespace ns.
 func kindOf(obj *unstructured.Unstructured, client kubernetes.Interface, ns, app string, events rollout.EventFunc) controller {
-	if obj.GetKind() == KindDeployment {
+	switch obj.GetKind() {
+	case KindDeployment:
 		return &deployments{rollout.Deployments{Client: client, Namespace: ns, Events: events}}
+	case KindDaemonSet:
+		return &daemonSets{rollout.DaemonSets{Client: client, Namespace: ns, Events: events}}
 	}
 	return &replicationControllers{rollout.ReplicationControllers{Client: client, Namespace: ns, Events: events}, app}
+}
+
+type daemonSets struct{ d rollout.DaemonSets }
+
+func (c *daemonSets) deploy(ctx context.Context, obj *unstructured.Unstructured, o rollout.Options) (rollout.Result, error) {
+	if o.PauseAfter > 0 || o.Continue {
+		return rollout.Result{}, pauseError(KindDaemonSet, obj.GetName())
+	}
+	return c.d.Deploy(ctx, obj, o)
+}
+
+func (c *daemonSets) rollback(ctx context.Context, name string, o rollout.Options) (rollout.Result, error) {
+	return c.d.Rollback(ctx, name, o)
+}
+
+func (c *daemonSets) resume(_ context.Context, name string, _ rollout.Options) (rollout.Result, error) {
+	return rollout.Result{}, pauseError(KindDaemonSet, name)
+}
+
+func (c *daemonSets) preview(ctx context.Context, obj *unstructured.Unstructured, o rollout.Options) (runtime.Object, runtime.Object, error) {
+	return c.d.Preview(ctx, obj, o)
+}
+
+// other is a ReplicationController of the same name, which a node agent
+// runs when the cluster serves no DaemonSets: both would claim the same
+// host ports on every node.
+func (c *daemonSets) other(ctx context.Context, name string) (string, error) {
+	_, err := c.d.Client.CoreV1().ReplicationControllers(c.d.Namespace).Get(ctx, name, metav1.GetOptions{})
+	return KindReplicationController, err
 }
 
 type replicationControllers struct {
@@ -96,7 +128,7 @@ type deployments struct{ d rollout.Deployments }
 
 func (c *deployments) deploy(ctx context.Context, obj *unstructured.Unstructured, o rollout.Options) (rollout.Result, error) {
 	if o.PauseAfter > 0 || o.Continue {
-		return rollout.Result{}, pauseError(obj.GetName())
+		return rollout.Result{}, pauseError(KindDeployment, obj.GetName())
 	}
 	return c.d.Deploy(ctx, obj, o)
 }
@@ -106,7 +138,7 @@ func (c *deployments) rollback(ctx context.Context, name string, o rollout.Optio
 }
 
 func (c *deployments) resume(_ context.Context, name string, _ rollout.Options) (rollout.Result, error) {
-	return rollout.Result{}, pauseError(name)
+	return rollout.Result{}, pauseError(KindDeployment, name)
 }
 
 func (c *deployments) preview(ctx context.Context, obj *unstructured.Unstructured, o rollout.Options) (runtime.Object, runtime.Object, error) {
@@ -118,6 +150,6 @@ func (c *deployments) other(ctx context.Context, name string) (string, error) {
 	return KindReplicationController, err
 }
 
-func pauseError(name string) error {
-	return fmt.Errorf("%w; Deployment %q pauses with \"kubectl rollout pause\"", ErrNotPausable, name)
+func pauseError(kind, name string) error {
+	return fmt.Errorf("%w; %s %q pauses with \"kubectl rollout pause\"", ErrNotPausable, kind, name)
 }

@@ -20,6 +20,7 @@ import (
 const (
 	KindReplicationController = "ReplicationController"
 	KindDeployment            = "Deployment"
+	KindDaemonSet             = "DaemonSet"
 )
 
 // Plan is a rendered app, split by what a deploy does with each object.
@@ -43,11 +44,14 @@ func Split(objs []*unstructured.Unstructured, kind string) (*Plan, error) {
 		gk := obj.GroupVersionKind().GroupKind()
 		isRC := gk.Group == "" && gk.Kind == KindReplicationController
 		isDeployment := gk.Group == appsv1.GroupName && gk.Kind == KindDeployment
-		if !isRC && !isDeployment {
+		isDaemonSet := gk.Group == appsv1.GroupName && gk.Kind == KindDaemonSet
+		if !isRC && !isDeployment && !isDaemonSet {
 			p.Others = append(p.Others, obj)
 			continue
 		}
-		if kind != "" && kind != gk.Kind {
+		// A DaemonSet runs a pod per node, which neither other kind can:
+		// --kind leaves it as it is.
+		if kind != "" && kind != gk.Kind && !isDaemonSet {
 			converted, err := Convert(obj, kind)
 			if err != nil {
 				return nil, err

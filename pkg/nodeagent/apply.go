@@ -8,6 +8,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes"
@@ -33,6 +34,12 @@ type Installer struct {
 	// Events receives the steps of a ReplicationController's create or
 	// rolling update; nil discards them.
 	Events rollout.EventFunc
+	// Deploy, when set, applies the rendered agent and waits for it as
+	// every deploy does (pkg/deploy: the environment check, the deploy
+	// lock, leaving an agent already as rendered alone, the audit record
+	// and its Event); env is what the namespace declares. nil applies it
+	// directly, without lock or record (a dry run always does).
+	Deploy func(ctx context.Context, env string, obj *unstructured.Unstructured, o rollout.Options) (rollout.Result, error)
 }
 
 // InstallOptions tunes one Install.
@@ -101,6 +108,10 @@ func (ap *Installer) Install(ctx context.Context, spec Spec, opts InstallOptions
 	}
 	if res.Mode, res.Why, err = ap.resolveMode(ctx, spec, opts.Mode); err != nil {
 		return nil, err
+	}
+	if ap.Deploy != nil && opts.DryRun == rollout.DryRunNone {
+		// The deploy writes the record, and only when it writes the agent.
+		spec.Record = nil
 	}
 	if spec.Record != nil {
 		r := *spec.Record
@@ -171,4 +182,19 @@ func modeOf(kind string) Mode {
 		return ModeDaemonSet
 	}
 	return ModeReplicationController
+}
+
+// asUnstructured is a rendered agent controller as a deploy takes it.
+func asUnstructured(obj runtime.Object, apiVersion, kind string) (*unstructured.Unstructured, error) {
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return nil, err
+	}
+	u := &unstructured.Unstructured{Object: m}
+	u.SetAPIVersion(apiVersion)
+	u.SetKind(kind)
+	unstructured.RemoveNestedField(u.Object, "status")
+	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
+	unstructured.RemoveNestedField(u.Object, "spec", "template", "metadata", "creationTimestamp")
+	return u, nil
 }

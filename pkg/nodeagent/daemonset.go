@@ -57,6 +57,9 @@ func (ap *Installer) applyDaemonSet(ctx context.Context, spec Spec, opts Install
 		}
 		return res, nil
 	}
+	if ap.Deploy != nil && opts.DryRun == rollout.DryRunNone {
+		return ap.deployDaemonSet(ctx, ds, opts, res)
+	}
 	out, err := rollout.ForceApply(ctx, dsClient, spec.Name, ds, opts.DryRun)
 	if err != nil {
 		return nil, fmt.Errorf("cannot apply DaemonSet %q in namespace %q: %w", spec.Name, spec.Namespace, err)
@@ -77,6 +80,34 @@ func (ap *Installer) applyDaemonSet(ctx context.Context, spec Spec, opts Install
 	if err := ap.waitDaemonSet(ctx, out, opts.Timeout); err != nil {
 		return nil, err
 	}
+	return res, nil
+}
+
+// deployDaemonSet applies the agent's DaemonSet through Deploy and reads
+// it back for the summary.
+func (ap *Installer) deployDaemonSet(ctx context.Context, ds *appsv1.DaemonSet, opts InstallOptions, res *InstallResult) (*InstallResult, error) {
+	obj, err := asUnstructured(ds, "apps/v1", KindDaemonSet)
+	if err != nil {
+		return nil, err
+	}
+	r, err := ap.Deploy(ctx, res.Environment, obj, rollout.Options{Timeout: opts.Timeout})
+	if err != nil {
+		return nil, err
+	}
+	switch r.Action {
+	case rollout.ActionCreated:
+		res.Action = ActionCreated
+	case rollout.ActionUnchanged:
+		res.Action = ActionUnchanged
+	default:
+		res.Action = ActionConfigured
+	}
+	live, err := ap.Client.AppsV1().DaemonSets(ds.Namespace).Get(ctx, ds.Name, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("cannot read DaemonSet %q after applying it: %w", ds.Name, err)
+	}
+	live.APIVersion, live.Kind = "apps/v1", KindDaemonSet
+	res.Object = live
 	return res, nil
 }
 

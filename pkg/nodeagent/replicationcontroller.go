@@ -51,7 +51,16 @@ func (ap *Installer) applyReplicationController(ctx context.Context, spec Spec, 
 		res.Action, res.Object = string(r.Action), plan.Desired
 		return res, nil
 	}
-	r, err := updater.Deploy(ctx, rc, ro)
+	var r rollout.Result
+	if ap.Deploy != nil {
+		obj, cerr := asUnstructured(rc, "v1", KindReplicationController)
+		if cerr != nil {
+			return nil, cerr
+		}
+		r, err = ap.Deploy(ctx, res.Environment, obj, ro)
+	} else {
+		r, err = updater.Deploy(ctx, rc, ro)
+	}
 	if err != nil {
 		return nil, ap.explainPortFailure(ctx, spec, err)
 	}

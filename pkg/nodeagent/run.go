@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes"
 
@@ -26,6 +27,8 @@ type Job struct {
 	// returns who the user is.
 	Guard func(ctx context.Context, namespace string, allNamespaces bool) (string, error)
 
+	// Deploy applies the agent as every deploy does (Installer.Deploy).
+	Deploy func(ctx context.Context, env string, obj *unstructured.Unstructured, o rollout.Options) (rollout.Result, error)
 	// Events receives the install's progress; Installed, its result.
 	Events    rollout.EventFunc
 	Installed func(*InstallResult) error
@@ -47,7 +50,7 @@ func (j *Job) Run(ctx context.Context) error {
 		}
 	}
 	if j.Spec.Image != "" {
-		res, err := (&Installer{Client: j.Client, Discovery: j.Discovery, Events: j.Events}).Install(ctx, j.Spec, j.Install)
+		res, err := (&Installer{Client: j.Client, Discovery: j.Discovery, Events: j.Events, Deploy: j.Deploy}).Install(ctx, j.Spec, j.Install)
 		if err != nil {
 			return err
 		}

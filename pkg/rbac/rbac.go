@@ -149,6 +149,13 @@ var table = map[Use][]Rule{
 		{Resource: "pods", Verbs: deployPodVerbs, Why: "wait for agent pods, report those a taken host port blocks, and replace old ones one node at a time"},
 		{Resource: "nodes", Verbs: []string{"list", "watch"}, Scope: Cluster, Why: "count the schedulable nodes"},
 		{Resource: "pods", Verbs: []string{"list"}, Scope: Cluster, Optional: true, Why: "name the pod of another namespace that holds the host port"},
+		// The agent is applied as every deploy is: one at a time, recorded,
+		// in a set of its own.
+		{Resource: "configmaps", Verbs: []string{"get", "list", "create", "patch"}, Why: "keep the agent as a set of its own (envops-applyset-NAME), as every deploy does"},
+		{Group: "apps", Resource: "deployments", Verbs: []string{"get"}, Why: "refuse a ReplicationController agent beside a Deployment of its name, which would run a second set of pods"},
+		{Resource: "events", Verbs: []string{"create"}, Why: "record who applied the agent in the audit trail"},
+		{Group: "coordination.k8s.io", Resource: "leases", Verbs: []string{"get", "create", "update"}, Why: "hold the agent's deploy lock, a Lease, so two applies of one agent never interleave"},
+		identityNamespace, identityProperty, targetNamespace,
 	},
 	History: {
 		{Resource: "replicationcontrollers", Verbs: []string{"list"}, Why: "read the audit records on the app's controllers"},

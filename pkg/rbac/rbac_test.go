@@ -34,8 +34,8 @@ func TestManifests(t *testing.T) {
 				"ClusterRole/envops-deploy-cluster namespaces", "ClusterRoleBinding/envops-deploy-cluster:web:ci"}},
 		{name: "node-agent needs a ClusterRole for nodes",
 			opts: Options{Use: NodeAgent, Namespace: "mon", ServiceAccount: "ci"},
-			want: []string{"ServiceAccount/ci", "Role/envops-node-agent secrets,serviceaccounts,daemonsets,replicationcontrollers,pods", "RoleBinding/envops-node-agent:ci",
-				"ClusterRole/envops-node-agent-cluster nodes", "ClusterRoleBinding/envops-node-agent-cluster:mon:ci"}},
+			want: []string{"ServiceAccount/ci", "Role/envops-node-agent secrets,serviceaccounts,daemonsets,replicationcontrollers,pods,configmaps,deployments,events,leases", "RoleBinding/envops-node-agent:ci",
+				"ClusterRole/envops-node-agent-cluster nodes,namespaces", "ClusterRoleBinding/envops-node-agent-cluster:mon:ci"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -90,7 +90,7 @@ func TestRoleVerbs(t *testing.T) {
 		{name: "deploy holds its lock on a Lease", use: Deploy, group: "coordination.k8s.io", res: "leases", verbs: "get,create,update"},
 		{name: "deploy deletes old pods during an update", use: Deploy, res: "pods", verbs: "get,list,watch,patch,delete"},
 		{name: "node-agent replaces its old pods, as deploy does", use: NodeAgent, res: "pods", verbs: "get,list,watch,patch,delete"},
-		{name: "node-agent takes no deploy lock", use: NodeAgent, group: "coordination.k8s.io", res: "leases", verbs: ""},
+		{name: "node-agent takes the agent's deploy lock, as every deploy does", use: NodeAgent, group: "coordination.k8s.io", res: "leases", verbs: "get,create,update"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
