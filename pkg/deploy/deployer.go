@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/envops/kubectl-envops/pkg/applyset"
 	"github.com/envops/kubectl-envops/pkg/audit"
@@ -81,6 +82,10 @@ type Deployer struct {
 		mapper meta.RESTMapper
 		err    error
 	}
+	// client and dyn replace the target's clients when a deploy of several
+	// apps gave every app its own share of requests (widen).
+	client  kubernetes.Interface
+	dyn     dynamic.Interface
 	checked memo[struct{}]
 	allowed memo[string]
 	// guardFn is the access guard shared by every app; it asks who the
@@ -210,6 +215,9 @@ func (d *Deployer) dynamicClients() (dynamic.Interface, meta.RESTMapper, error) 
 			d.clients.mapper, d.clients.err = d.Target.Mapper()
 		}
 	})
+	if d.dyn != nil && d.clients.err == nil {
+		return d.dyn, d.clients.mapper, nil
+	}
 	return d.clients.dyn, d.clients.mapper, d.clients.err
 }
 
@@ -225,7 +233,7 @@ func (d *Deployer) guard() func(ctx context.Context, namespace string, allNamesp
 	if d.Guard != nil {
 		return d.Guard
 	}
-	return rbac.NewGuard(d.Target.Client, rbac.Deploy).Check
+	return rbac.NewGuard(d.kube(), rbac.Deploy).Check
 }
 
 // askConfirmation asks once for the deploy of every app.
@@ -355,7 +363,7 @@ func (d *Deployer) deploy(ctx context.Context, req Request, res *Result) error {
 	var records []written
 	for _, obj := range write.Controllers {
 		ns := d.namespaceOf(obj)
-		c := kindOf(obj, d.Target.Client, ns, req.App, d.events(req.App))
+		c := kindOf(obj, d.kube(), ns, req.App, d.events(req.App))
 		if !req.Rollback {
 			if err := refuseOther(ctx, c, obj, ns); err != nil {
 				return err
@@ -407,7 +415,7 @@ func (d *Deployer) deploy(ctx context.Context, req Request, res *Result) error {
 		}
 		ref := w.obj.DeepCopy()
 		ref.SetNamespace(w.ns)
-		if err := audit.RecordDeploy(ctx, d.Target.Client, req.App, w.obj.GetKind(), ref, w.record); err != nil {
+		if err := audit.RecordDeploy(ctx, d.kube(), req.App, w.obj.GetKind(), ref, w.record); err != nil {
 			d.warn(req.App, err)
 		}
 	}
@@ -479,7 +487,7 @@ func (d *Deployer) lock(ctx context.Context, req Request, p *Plan) (context.Cont
 			continue
 		}
 		seen[ns] = true
-		l, lctx, err := rollout.AcquireDeployLock(ctx, d.Target.Client, ns, req.App, req.Options.Holder, req.Options.BreakLock)
+		l, lctx, err := rollout.AcquireDeployLock(ctx, d.kube(), ns, req.App, req.Options.Holder, req.Options.BreakLock)
 		if err != nil {
 			release()
 			return ctx, nil, err

@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -64,6 +65,7 @@ type ManyOptions struct {
 // app after an interruption or, with FailFast, after a failure; the other
 // apps go on. The results are in the order of reqs.
 func (d *Deployer) DeployMany(ctx context.Context, reqs []Request, needs map[string][]string, o ManyOptions) []*Result {
+	d.widen(min(cmp.Or(o.Concurrency, DefaultConcurrency), len(reqs)))
 	apps := make([]string, len(reqs))
 	byApp := make(map[string]Request, len(reqs))
 	for i, r := range reqs {

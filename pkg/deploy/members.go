@@ -121,7 +121,7 @@ func (d *Deployer) standing(ctx context.Context, req Request, set applyset.Set, 
 	if st.report, err = drift.Compare(ctx, live, marked.all(), d.Target.Namespace, audit.RequestedImage); err != nil {
 		return nil, err
 	}
-	if st.parent, err = set.Read(ctx, d.Target.Client); err != nil {
+	if st.parent, err = set.Read(ctx, d.kube()); err != nil {
 		return nil, err
 	}
 	if st.kinds, err = applyset.Kinds(marked.all(), mapper, d.Target.Namespace); err != nil {
@@ -171,7 +171,7 @@ func (d *Deployer) beginSet(ctx context.Context, set applyset.Set, marked *Plan,
 	if err != nil {
 		return err
 	}
-	parent, err := set.Read(ctx, d.Target.Client)
+	parent, err := set.Read(ctx, d.kube())
 	if err != nil {
 		return err
 	}
@@ -182,7 +182,7 @@ func (d *Deployer) beginSet(ctx context.Context, set applyset.Set, marked *Plan,
 	if parent != nil && covers(parent, kinds) {
 		return nil
 	}
-	return set.Write(ctx, d.Target.Client, applyset.Union(parent, kinds), d.Tooling, dryRun == rollout.DryRunServer)
+	return set.Write(ctx, d.kube(), applyset.Union(parent, kinds), d.Tooling, dryRun == rollout.DryRunServer)
 }
 
 // finishSet records the kinds and namespaces the set spans now: exactly
@@ -200,7 +200,7 @@ func (d *Deployer) finishSet(ctx context.Context, set applyset.Set, marked *Plan
 	if err != nil {
 		return err
 	}
-	parent, err := set.Read(ctx, d.Target.Client)
+	parent, err := set.Read(ctx, d.kube())
 	if err != nil {
 		return err
 	}
@@ -211,7 +211,7 @@ func (d *Deployer) finishSet(ctx context.Context, set applyset.Set, marked *Plan
 	if parent != nil && covers(parent, want) && covers(want, parent) {
 		return nil
 	}
-	return set.Write(ctx, d.Target.Client, want, d.Tooling, false)
+	return set.Write(ctx, d.kube(), want, d.Tooling, false)
 }
 
 // prune deletes the members of the app's set that the overlay no longer
@@ -222,7 +222,7 @@ func (d *Deployer) prune(ctx context.Context, app string, res *Result, dryRun ro
 	if err != nil {
 		return err
 	}
-	parent, err := set.Read(ctx, d.Target.Client)
+	parent, err := set.Read(ctx, d.kube())
 	if err != nil {
 		return err
 	}

@@ -63,7 +63,7 @@ func (d *Deployer) access(ctx context.Context, namespaces []string) (string, err
 
 func (d *Deployer) checkNamespace(ctx context.Context, ns string, dryRun bool) error {
 	if d.CreateNamespaces {
-		if _, err := d.Target.Client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+		if _, err := d.kube().CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); apierrors.IsNotFound(err) {
 			return d.createNamespace(ctx, ns, dryRun)
 		}
 	}

@@ -105,7 +105,7 @@ func (d *Deployer) previews(ctx context.Context, req Request, marked *Plan, stal
 	}
 	for _, obj := range marked.Controllers {
 		ns := d.namespaceOf(obj)
-		live, merged, err := kindOf(obj, d.Target.Client, ns, req.App, nil).preview(ctx, obj, req.Options)
+		live, merged, err := kindOf(obj, d.kube(), ns, req.App, nil).preview(ctx, obj, req.Options)
 		if err != nil {
 			return nil, err
 		}
@@ -143,7 +143,7 @@ func (d *Deployer) Diff(ctx context.Context, req Request, streams genericiooptio
 	write, _ := st.split(marked)
 	// The diff shows the audit record the deploy would write; it asks who
 	// the user is, but checks no access, since it changes nothing.
-	user, err := audit.WhoAmI(ctx, d.Target.Client)
+	user, err := audit.WhoAmI(ctx, d.kube())
 	if err != nil {
 		return false, err
 	}
