@@ -76,6 +76,14 @@ func (e *FindingsError) Error() string {
 	return fmt.Sprintf("lint found %d %s at or above severity %s (--fail-on)", e.Count, noun, e.FailOn)
 }
 
+// UncheckedError is lint's answer when a live cluster could not be read:
+// nothing is known about the convention there, which must not read as
+// findings (1).
+type UncheckedError struct{ Err error }
+
+func (e *UncheckedError) Error() string { return e.Err.Error() }
+func (e *UncheckedError) Unwrap() error { return e.Err }
+
 // exitCodes decides the exit code of every command from the type of its
 // error; the first row that matches wins, and an error no row matches
 // exits ExitError.
@@ -98,6 +106,7 @@ var exitCodes = []struct {
 	{"input kustomize must not read (too large, an alias bomb, a remote resource when turned off)", is(render.ErrInput), ExitUsage},
 	{"a kubeconfig that cannot be used", is(environment.ErrInput), ExitUsage},
 	{"lint findings at or above --fail-on", isA[*FindingsError], ExitError},
+	{"lint that could not read a live cluster (denied, unreachable, too slow)", isA[*UncheckedError], ExitUsage},
 }
 
 // ExitCode is the process exit code for err.

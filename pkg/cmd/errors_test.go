@@ -92,7 +92,7 @@ func TestExitCodes(t *testing.T) {
 		{"lint: malformed project file", []string{"lint", filepath.Join(dir, "unlabelled.yaml"), "--config", broken}, ExitUsage},
 		{"lint: unknown app", []string{"lint", "--app", "shop", "--env", "dev"}, ExitUsage},
 		{"lint: findings", []string{"lint", filepath.Join(dir, "unlabelled.yaml")}, ExitError},
-		{"lint --live: cluster that cannot be reached", []string{"lint", "--live"}, ExitError},
+		{"lint --live: cluster that cannot be reached", []string{"lint", "--live"}, ExitUsage},
 
 		{"init-env: invalid environment name", []string{"init-env", "Prod"}, ExitUsage},
 		{"init-env: malformed project file", []string{"init-env", "dev", "--config", broken}, ExitUsage},

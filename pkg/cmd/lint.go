@@ -66,7 +66,9 @@ var lintLong = templates.LongDesc(`
 	envops.io/lint-ignore: RULE[,RULE]. Rules: ` + strings.Join(lint.RuleIDs(), ", ") + `.
 
 	Exit status: 0 when nothing at or above --fail-on was found, 1 when
-	something was, 2 for a bad command line or input that cannot be read.`)
+	something was, 2 when lint could not check: a bad command line, input
+	that cannot be read, or a cluster that cannot be read (access denied,
+	unreachable).`)
 
 var lintExample = templates.Examples(`
 	# Lint the manifests in a directory
@@ -204,9 +206,7 @@ func (o *LintOptions) Run(ctx context.Context) error {
 	liveErr, err := linter.Lint(ctx, p, lint.Request{Paths: o.Paths, Stdin: o.In, AllowEmpty: o.AllowEmpty, Kustomization: o.Kustomization,
 		App: o.App, Env: o.Env, Live: o.Live, Targets: o.Targets, LiveTimeout: o.LiveTimeout}, rep)
 	if err != nil && o.Live {
-		// No cluster could be read: a failure (1), as env and deploy
-		// report it, not unusable input (2).
-		return err
+		return &UncheckedError{Err: err}
 	}
 	if err != nil {
 		return inputError(err)
@@ -216,9 +216,9 @@ func (o *LintOptions) Run(ctx context.Context) error {
 		return err
 	}
 	if liveErr != nil {
-		// A cluster that cannot be read fails lint as it fails env and
-		// deploy: exit 1, not the 2 of unusable input.
-		return liveErr
+		// Exit 1 would read as findings: a CI gate must tell "the
+		// convention is broken" from "lint could not look".
+		return &UncheckedError{Err: liveErr}
 	}
 	if err := rep.InvalidDocumentsError(); err != nil {
 		return inputError(err)

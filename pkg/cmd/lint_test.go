@@ -339,8 +339,8 @@ func TestLintLiveRun(t *testing.T) {
 		want     string
 	}{
 		{name: "every context read", failing: []bool{false, false}, wantCode: ExitError, want: "context a, namespace shop\n"},
-		{name: "one context denied: the others are reported, then exit 1", failing: []bool{true, false}, wantCode: ExitError, want: "1 object checked in 1 namespace: 2 errors"},
-		{name: "no context read: no report", failing: []bool{true, true}, wantCode: ExitError, want: ""},
+		{name: "one context denied: the others are reported, then exit 2", failing: []bool{true, false}, wantCode: ExitUsage, want: "1 object checked in 1 namespace: 2 errors"},
+		{name: "no context read: no report", failing: []bool{true, true}, wantCode: ExitUsage, want: ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

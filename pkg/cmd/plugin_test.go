@@ -25,7 +25,7 @@ func TestACredentialPluginThatNeverAnswers(t *testing.T) {
 		{"env", []string{"env", "--timeout", "2s"}, ExitError, "gave no credentials within 2s and was stopped"},
 		{"env --all-contexts", []string{"env", "--all-contexts", "--timeout", "2s"}, ExitOK, "gave no credentials within 2s and was stopped"},
 		{"status", []string{"status", "web", "--timeout", "2s"}, ExitError, "gave no credentials within 2s and was stopped"},
-		{"lint --live", []string{"lint", "--live", "--timeout", "2s"}, ExitError, "gave no credentials within 2s and was stopped"},
+		{"lint --live", []string{"lint", "--live", "--timeout", "2s"}, ExitUsage, "gave no credentials within 2s and was stopped"},
 		{"deploy --dry-run", []string{"deploy", "web", "--env", "dev", "--dry-run", "--timeout", "2s"}, ExitError, "gave no credentials within 2s and was stopped"},
 		{"init-env", []string{"init-env", "dev", "--request-timeout", "2s"}, ExitError, "gave no credentials within 2s and was stopped"},
 	} {

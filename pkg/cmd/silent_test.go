@@ -85,8 +85,8 @@ func TestCommandsGiveUpOnASilentServer(t *testing.T) {
 	}{
 		{"deploy: the environment check is bounded by --timeout", []string{"deploy", "web", "--env", "dev", "--yes", "--timeout", "1s"}, "--timeout", ExitError},
 		{"deploy", []string{"deploy", "web", "--env", "dev", "--yes", "--request-timeout", "1s"}, "--request-timeout", ExitError},
-		{"lint --live", []string{"lint", "--live", "--request-timeout", "1s"}, "--request-timeout", ExitError},
-		{"lint --live --all-contexts", []string{"lint", "--live", "--all-contexts", "--request-timeout", "1s"}, "--request-timeout", ExitError},
+		{"lint --live", []string{"lint", "--live", "--request-timeout", "1s"}, "--request-timeout", ExitUsage},
+		{"lint --live --all-contexts", []string{"lint", "--live", "--all-contexts", "--request-timeout", "1s"}, "--request-timeout", ExitUsage},
 		{"init-env", []string{"init-env", "dev", "-n", "web", "--request-timeout", "1s"}, "--request-timeout", ExitError},
 		{"history", []string{"history", "web", "--request-timeout", "1s"}, "--request-timeout", ExitError},
 		{"node-agent status", []string{"node-agent", "status", "agent", "--request-timeout", "1s"}, "--request-timeout", ExitError},

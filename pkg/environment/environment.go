@@ -72,6 +72,7 @@ func Verify(ctx context.Context, client kubernetes.Interface, namespace, expecte
 func Check(ctx context.Context, client kubernetes.Interface, namespace, expected string, s config.Secret) (Binding, error) {
 	secret, err := client.CoreV1().Secrets(namespace).Get(ctx, s.Name, metav1.GetOptions{})
 	if nsErr := namespaceState(ctx, client, namespace, apierrors.IsNotFound(err)); nsErr != nil {
+		nsErr.Expected = expected
 		return Binding{}, nsErr
 	}
 	switch {
@@ -130,19 +131,25 @@ type NamespaceError struct {
 	// Context is the kube context, set by WithContext.
 	Context   string
 	Namespace string
+	// Expected is the environment the guard looked for ("" when none was).
+	Expected string
 	// Terminating is true for a namespace being deleted; else it is missing.
 	Terminating bool
 }
 
 // Error names the namespace, what is wrong with it and what to do.
 func (e *NamespaceError) Error() string {
-	where, _ := locate(e.Context, e.Namespace)
+	where, flags := locate(e.Context, e.Namespace)
 	get := "kubectl get namespaces"
 	if e.Context != "" {
 		get += " --context " + e.Context
 	}
 	if e.Terminating {
 		return fmt.Sprintf("%s is being deleted (Terminating): nothing can run in it; pick another namespace with -n, or wait until %q no longer lists it and create it again", where, get)
+	}
+	if e.Expected != "" {
+		// A new cluster's namespaces do not exist yet: init-env makes one.
+		return fmt.Sprintf("%s not found: check the name given to -n (or the context's namespace; list them with %q), or, on a new cluster that serves %q, create and declare it with \"kubectl envops init-env %s --create-namespace %s\"", where, get, e.Expected, e.Expected, flags)
 	}
 	return fmt.Sprintf("%s not found: check the name given to -n (or the context's namespace); list the namespaces with %q", where, get)
 }
@@ -155,7 +162,7 @@ func (e *NamespaceError) Is(target error) bool {
 // namespaceState returns a *NamespaceError when namespace is being deleted,
 // or, when the caller found nothing in it (absent), does not exist. A
 // caller not allowed to read namespaces learns nothing, and goes on.
-func namespaceState(ctx context.Context, client kubernetes.Interface, namespace string, absent bool) error {
+func namespaceState(ctx context.Context, client kubernetes.Interface, namespace string, absent bool) *NamespaceError {
 	ns, err := client.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err) && absent:

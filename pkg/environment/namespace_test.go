@@ -31,7 +31,7 @@ func TestCheckNamesTheNamespace(t *testing.T) {
 		guardError bool
 	}{
 		{name: "no such namespace", notFound: true,
-			want: `context "c" namespace "web" not found: check the name given to -n (or the context's namespace); list the namespaces with "kubectl get namespaces --context c"`},
+			want: `context "c" namespace "web" not found: check the name given to -n (or the context's namespace; list them with "kubectl get namespaces --context c"), or, on a new cluster that serves "dev", create and declare it with "kubectl envops init-env dev --create-namespace --context c -n web"`},
 		{name: "a Terminating namespace that still holds its Secret", objects: []runtime.Object{terminating, declared},
 			want: `context "c" namespace "web" is being deleted (Terminating): nothing can run in it; pick another namespace with -n, or wait until "kubectl get namespaces --context c" no longer lists it and create it again`},
 		{name: "a Terminating namespace that lost its Secret", objects: []runtime.Object{terminating}, want: "is being deleted (Terminating)"},

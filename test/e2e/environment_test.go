@@ -376,7 +376,8 @@ func TestNewEnvironmentFromNothing(t *testing.T) {
 	writeProjectFile(t, filepath.Join(dir, "apps/worker/overlays/prod/kustomization.yaml"), "resources:\n- ../../base\n")
 
 	r := runKubectl(t, dir, "", "envops", "deploy", "--all", "--env", "prod", "--yes")
-	if r.ExitCode != 1 || strings.Count(r.Stderr, "\n") != 1 || !strings.Contains(r.Stderr, `namespace "`+shop+`" declares no environment`) || strings.Contains(r.Stdout, "starting") {
+	if r.ExitCode != 2 || strings.Count(r.Stderr, "\n") != 1 || !strings.Contains(r.Stderr, `namespace "`+shop+`" not found`) ||
+		!strings.Contains(r.Stderr, "kubectl envops init-env prod --create-namespace") || strings.Contains(r.Stdout, "starting") {
 		t.Fatalf("deploy to a cluster not yet declared should stop before any app, in one line naming the namespace:\n%s", r)
 	}
 	r = runKubectl(t, dir, "", "envops", "init-env", "prod", "--create-namespace")
