@@ -121,10 +121,7 @@ func (d *Deployer) standing(ctx context.Context, req Request, set applyset.Set, 
 	if st.report, err = drift.Compare(ctx, live, marked.all(), d.Target.Namespace, audit.RequestedImage); err != nil {
 		return nil, err
 	}
-	if st.parent, err = set.Read(ctx, d.kube()); err != nil {
-		return nil, err
-	}
-	if st.kinds, err = applyset.Kinds(marked.all(), mapper, d.Target.Namespace); err != nil {
+	if st.parent, st.kinds, err = d.setState(ctx, set, marked); err != nil {
 		return nil, err
 	}
 	if st.stale, err = d.stale(ctx, set, st.parent, st.kinds, marked); err != nil {
@@ -159,6 +156,22 @@ func (d *Deployer) stale(ctx context.Context, set applyset.Set, parent, kinds *a
 	return out, nil
 }
 
+// setState reads the set's parent (nil when there is none yet) and the
+// kinds and namespaces the marked objects span.
+func (d *Deployer) setState(ctx context.Context, set applyset.Set, marked *Plan) (parent, kinds *applyset.Parent, err error) {
+	_, mapper, err := d.dynamicClients()
+	if err != nil {
+		return nil, nil, err
+	}
+	if parent, err = set.Read(ctx, d.kube()); err != nil {
+		return nil, nil, err
+	}
+	if kinds, err = applyset.Kinds(marked.all(), mapper, d.Target.Namespace); err != nil {
+		return nil, nil, err
+	}
+	return parent, kinds, nil
+}
+
 // beginSet records, before any member is written, the kinds and
 // namespaces the set spans, together with those it spanned: a deploy cut
 // short leaves a parent through which the next one still finds every
@@ -167,15 +180,7 @@ func (d *Deployer) beginSet(ctx context.Context, set applyset.Set, marked *Plan,
 	if dryRun == rollout.DryRunClient {
 		return nil
 	}
-	_, mapper, err := d.dynamicClients()
-	if err != nil {
-		return err
-	}
-	parent, err := set.Read(ctx, d.kube())
-	if err != nil {
-		return err
-	}
-	kinds, err := applyset.Kinds(marked.all(), mapper, d.Target.Namespace)
+	parent, kinds, err := d.setState(ctx, set, marked)
 	if err != nil {
 		return err
 	}
@@ -192,15 +197,7 @@ func (d *Deployer) finishSet(ctx context.Context, set applyset.Set, marked *Plan
 	if dryRun != rollout.DryRunNone {
 		return nil
 	}
-	_, mapper, err := d.dynamicClients()
-	if err != nil {
-		return err
-	}
-	kinds, err := applyset.Kinds(marked.all(), mapper, d.Target.Namespace)
-	if err != nil {
-		return err
-	}
-	parent, err := set.Read(ctx, d.kube())
+	parent, kinds, err := d.setState(ctx, set, marked)
 	if err != nil {
 		return err
 	}
@@ -222,11 +219,7 @@ func (d *Deployer) prune(ctx context.Context, app string, res *Result, dryRun ro
 	if err != nil {
 		return err
 	}
-	parent, err := set.Read(ctx, d.kube())
-	if err != nil {
-		return err
-	}
-	kinds, err := applyset.Kinds(marked.all(), mapper, d.Target.Namespace)
+	parent, kinds, err := d.setState(ctx, set, marked)
 	if err != nil {
 		return err
 	}

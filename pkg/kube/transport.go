@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/envops/kubectl-envops/pkg/bounded"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 )
@@ -150,7 +151,7 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			release()
 			return nil, &ResponseTooLargeError{Method: req.Method, URL: req.URL.Redacted(), Limit: limit}
 		}
-		body = &limitedBody{ReadCloser: body, left: limit, err: &ResponseTooLargeError{Method: req.Method, URL: req.URL.Redacted(), Limit: limit}}
+		body = bounded.ReadCloser(body, limit, &ResponseTooLargeError{Method: req.Method, URL: req.URL.Redacted(), Limit: limit})
 	}
 	resp.Body = &releasingBody{ReadCloser: body, release: release}
 	return resp, nil
@@ -199,28 +200,6 @@ func responseLimit(path string) int64 {
 		return MaxObjectBytes
 	}
 	return MaxListBytes
-}
-
-// limitedBody fails a read that goes past the limit.
-type limitedBody struct {
-	io.ReadCloser
-	left int64
-	err  error
-}
-
-func (b *limitedBody) Read(p []byte) (int, error) {
-	if b.left < 0 {
-		return 0, b.err
-	}
-	if int64(len(p)) > b.left+1 {
-		p = p[:b.left+1]
-	}
-	n, err := b.ReadCloser.Read(p)
-	b.left -= int64(n)
-	if b.left < 0 {
-		return 0, b.err
-	}
-	return n, err
 }
 
 // releasingBody ends the request's bound when the body is closed.

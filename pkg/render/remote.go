@@ -2,12 +2,12 @@ package render
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"regexp"
 	"strconv"
 	"sync"
 
+	"github.com/envops/kubectl-envops/pkg/bounded"
 	"github.com/envops/kubectl-envops/pkg/yamlsize"
 )
 
@@ -70,28 +70,6 @@ func (t *boundedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		resp.Body.Close()
 		return nil, tooLarge
 	}
-	resp.Body = &boundedBody{ReadCloser: resp.Body, left: t.limit, err: tooLarge}
+	resp.Body = bounded.ReadCloser(resp.Body, t.limit, tooLarge)
 	return resp, nil
-}
-
-// boundedBody fails a read past its limit.
-type boundedBody struct {
-	io.ReadCloser
-	left int64
-	err  error
-}
-
-func (b *boundedBody) Read(p []byte) (int, error) {
-	if b.left < 0 {
-		return 0, b.err
-	}
-	if int64(len(p)) > b.left+1 {
-		p = p[:b.left+1]
-	}
-	n, err := b.ReadCloser.Read(p)
-	b.left -= int64(n)
-	if b.left < 0 {
-		return 0, b.err
-	}
-	return n, err
 }

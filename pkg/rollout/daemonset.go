@@ -15,7 +15,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/kubectl/pkg/polymorphichelpers"
 
-	"github.com/envops/kubectl-envops/pkg/audit"
 	"github.com/envops/kubectl-envops/pkg/kube/watcher"
 )
 
@@ -54,14 +53,9 @@ func (d *DaemonSets) Deploy(ctx context.Context, obj *unstructured.Unstructured,
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, want); err != nil {
 		return Result{}, fmt.Errorf("DaemonSet %q is malformed: %w", name, err)
 	}
-	var rec *audit.Record
-	if o.Record != nil {
-		r := *o.Record
-		if images := imageList(&want.Spec.Template); len(images) > 0 {
-			r.Image = images[0]
-		}
-		r.Stamp(obj)
-		rec = &r
+	rec := recordOf(o.Record, &want.Spec.Template)
+	if rec != nil {
+		rec.Stamp(obj)
 	}
 	client := d.Client.AppsV1().DaemonSets(d.Namespace)
 	live, err := client.Get(ctx, name, metav1.GetOptions{})

@@ -80,14 +80,9 @@ func (d *Deployments) Deploy(ctx context.Context, obj *unstructured.Unstructured
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, want); err != nil {
 		return Result{}, fmt.Errorf("Deployment %q is malformed: %w", name, err)
 	}
-	var rec *audit.Record
-	if o.Record != nil {
-		r := *o.Record
-		if images := imageList(&want.Spec.Template); len(images) > 0 {
-			r.Image = images[0]
-		}
-		r.Stamp(obj)
-		rec = &r
+	rec := recordOf(o.Record, &want.Spec.Template)
+	if rec != nil {
+		rec.Stamp(obj)
 	}
 
 	deployments := d.Client.AppsV1().Deployments(d.Namespace)
@@ -172,10 +167,7 @@ func (d *Deployments) Rollback(ctx context.Context, name string, o Options) (Res
 	if o.Record != nil {
 		// The rollback is a deploy of the previous revision: it is recorded
 		// on the Deployment like any other.
-		r := *o.Record
-		if images := imageList(&dep.Spec.Template); len(images) > 0 {
-			r.Image = images[0]
-		}
+		r := recordOf(o.Record, &dep.Spec.Template)
 		annotations := r.Annotations()
 		// As for a ReplicationController, the image rolled back to is pinned.
 		annotations[audit.RequestedImage] = r.Image
@@ -186,7 +178,7 @@ func (d *Deployments) Rollback(ctx context.Context, name string, o Options) (Res
 		if _, err := d.Client.AppsV1().Deployments(d.Namespace).Patch(ctx, name, types.MergePatchType, patch, DryRunNone.PatchOptions()); err != nil {
 			return Result{}, fmt.Errorf("cannot record the rollback on Deployment %q: %w", name, err)
 		}
-		res.Record = &r
+		res.Record = r
 	}
 	return res, nil
 }

@@ -359,12 +359,9 @@ func (r *rcRun) stamp(p *Plan) {
 	if r.o.Record == nil {
 		return
 	}
-	rec := *r.o.Record
-	if images := imageList(p.Desired.Spec.Template); len(images) > 0 {
-		rec.Image = images[0]
-	}
+	rec := recordOf(r.o.Record, p.Desired.Spec.Template)
 	p.Desired.Annotations = merged(p.Desired.Annotations, rec.Annotations())
-	p.Record = &rec
+	p.Record = rec
 }
 
 // withFenceposts resolves the surge and unavailability of p's target; any

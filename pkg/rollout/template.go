@@ -190,6 +190,19 @@ func imageList(t *corev1.PodTemplateSpec) []string {
 	return out
 }
 
+// recordOf is a copy of rec naming the image of template's first
+// container, the image the controller runs once rolled; nil without rec.
+func recordOf(rec *audit.Record, template *corev1.PodTemplateSpec) *audit.Record {
+	if rec == nil {
+		return nil
+	}
+	r := *rec
+	if images := imageList(template); len(images) > 0 {
+		r.Image = images[0]
+	}
+	return &r
+}
+
 // UpdateState is what a controller records while an update runs.
 type UpdateState struct {
 	// Desired is the replica count the update ends with; spec.replicas may
