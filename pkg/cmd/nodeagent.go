@@ -66,8 +66,8 @@ type NodeAgentOptions struct {
 	Config    *config.Config
 	Client    kubernetes.Interface
 	Discovery discovery.DiscoveryInterface
-	// deployer, when set, is the deploy an agent is applied through, for
-	// the environment the namespace declares; nil applies it directly.
+	// deployer is the deploy an agent is applied through, for the
+	// environment the namespace declares; a dry run needs none.
 	deployer func(env string) *deploy.Deployer
 
 	genericiooptions.IOStreams

@@ -34,11 +34,10 @@ type Installer struct {
 	// Events receives the steps of a ReplicationController's create or
 	// rolling update; nil discards them.
 	Events rollout.EventFunc
-	// Deploy, when set, applies the rendered agent and waits for it as
-	// every deploy does (pkg/deploy: the environment check, the deploy
-	// lock, leaving an agent already as rendered alone, the audit record
-	// and its Event); env is what the namespace declares. nil applies it
-	// directly, without lock or record (a dry run always does).
+	// Deploy applies the rendered agent and waits for it as every deploy
+	// does (pkg/deploy: the environment check, the deploy lock, leaving an
+	// agent already as rendered alone, the audit record and its Event); env
+	// is what the namespace declares. Every install but a dry run needs it.
 	Deploy func(ctx context.Context, env string, obj *unstructured.Unstructured, o rollout.Options) (rollout.Result, error)
 }
 
@@ -79,6 +78,9 @@ func (ap *Installer) Install(ctx context.Context, spec Spec, opts InstallOptions
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
+	if ap.Deploy == nil && opts.DryRun == rollout.DryRunNone {
+		return nil, errors.New("nodeagent: an install that is not a dry run needs Installer.Deploy")
+	}
 	res := &InstallResult{DryRun: opts.DryRun != rollout.DryRunNone}
 	env, err := environment.Read(ctx, ap.Client, spec.Namespace, spec.Secret)
 	switch {
@@ -109,7 +111,7 @@ func (ap *Installer) Install(ctx context.Context, spec Spec, opts InstallOptions
 	if res.Mode, res.Why, err = ap.resolveMode(ctx, spec, opts.Mode); err != nil {
 		return nil, err
 	}
-	if ap.Deploy != nil && opts.DryRun == rollout.DryRunNone {
+	if opts.DryRun == rollout.DryRunNone {
 		// The deploy writes the record, and only when it writes the agent.
 		spec.Record = nil
 	}

@@ -4,20 +4,15 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/watch"
 	fakediscovery "k8s.io/client-go/discovery/fake"
 	"k8s.io/client-go/kubernetes/fake"
-	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/envops/kubectl-envops/pkg/rollout"
 )
@@ -129,92 +124,32 @@ func agentDS(ready int32) *appsv1.DaemonSet {
 	}
 }
 
-func TestWaitDaemonSet(t *testing.T) {
-	refused := apierrors.NewForbidden(schema.GroupResource{Group: "apps", Resource: "daemonsets"}, "", errors.New("RBAC: access denied"))
-	for _, tc := range []struct {
-		name    string
-		ds      *appsv1.DaemonSet
-		timeout time.Duration
-		// change is done to the cluster once the wait watches the DaemonSet.
-		change  func(context.Context, *fake.Clientset) error
-		refuse  bool
-		wantErr string
-	}{
-		{
-			name: "a DaemonSet with every pod available ends the wait",
-			ds:   agentDS(1),
-		},
-		{
-			name: "the wait ends when the last pod becomes available",
-			ds:   agentDS(0),
-			change: func(ctx context.Context, c *fake.Clientset) error {
-				_, err := c.AppsV1().DaemonSets(ns).UpdateStatus(ctx, agentDS(1), metav1.UpdateOptions{})
-				return err
-			},
-		},
-		{
-			name: "a DaemonSet deleted during the wait ends it",
-			ds:   agentDS(0),
-			change: func(ctx context.Context, c *fake.Clientset) error {
-				return c.AppsV1().DaemonSets(ns).Delete(ctx, "datadog", metav1.DeleteOptions{})
-			},
-			wantErr: `waiting for the pods of daemonset.apps/datadog: DaemonSet "datadog" was deleted while its pods were starting`,
-		},
-		{
-			name:    "a timeout says which nodes lack a Ready agent",
-			ds:      agentDS(0),
-			timeout: 100 * time.Millisecond,
-			wantErr: `timed out after 100ms waiting for the pods of daemonset.apps/datadog: 0 of 1 nodes have a Ready agent; missing on n1 (ImagePullBackOff)`,
-		},
-		{
-			name:    "a refused watch ends the wait with the refusal",
-			ds:      agentDS(0),
-			refuse:  true,
-			wantErr: `waiting for the pods of daemonset.apps/datadog: failed to list *v1.DaemonSet: daemonsets.apps is forbidden: RBAC: access denied`,
-		},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			client := fake.NewClientset(node("n1"), tc.ds, notReadyPod("a1", "n1"))
-			// The fake API does not replay what happens between a list and
-			// its watch, so the cluster changes only once the watch is open.
-			watching := make(chan struct{})
-			var once sync.Once
-			client.PrependWatchReactor("daemonsets", func(a k8stesting.Action) (bool, watch.Interface, error) {
-				if tc.refuse {
-					return true, nil, refused
-				}
-				w, err := client.Tracker().Watch(a.GetResource(), a.GetNamespace())
-				once.Do(func() { close(watching) })
-				return true, w, err
-			})
-			if tc.refuse {
-				client.PrependReactor("list", "daemonsets", func(k8stesting.Action) (bool, runtime.Object, error) { return true, nil, refused })
-			}
-			timeout := tc.timeout
-			if timeout == 0 {
-				timeout = time.Minute
-			}
-			done := make(chan error, 1)
-			go func() { done <- (&Installer{Client: client}).waitDaemonSet(t.Context(), tc.ds, timeout) }()
-			if tc.change != nil {
-				<-watching
-				if err := tc.change(t.Context(), client); err != nil {
-					t.Fatal(err)
-				}
-			}
-			err := <-done
-			if tc.wantErr == "" {
-				if err != nil {
-					t.Fatalf("wait = %v, want the DaemonSet rolled out", err)
-				}
-				return
-			}
-			if err == nil || err.Error() != tc.wantErr {
-				t.Fatalf("wait = %v, want %s", err, tc.wantErr)
-			}
-			if tc.refuse && !apierrors.IsForbidden(err) {
-				t.Errorf("wait = %v, want it to keep the refusal for the caller", err)
-			}
-		})
+func TestInstallDaemonSetFailureNamesTheNodesWithoutAnAgent(t *testing.T) {
+	daemonsets := []*metav1.APIResourceList{{GroupVersion: "apps/v1", APIResources: []metav1.APIResource{{Name: "daemonsets", Kind: "DaemonSet"}}}}
+	client := fake.NewClientset(envSecret(), node("n1"), agentDS(0), notReadyPod("a1", "n1"))
+	client.Discovery().(*fakediscovery.FakeDiscovery).Resources = daemonsets
+	timedOut := errors.New("timed out after 1m0s waiting for the pods of daemonset.apps/datadog: 0 of 1 nodes have an available pod of its latest template")
+	ap := &Installer{Client: client, Discovery: client.Discovery(),
+		Deploy: func(context.Context, string, *unstructured.Unstructured, rollout.Options) (rollout.Result, error) {
+			return rollout.Result{}, &rollout.FailedError{Kind: KindDaemonSet, Name: "datadog", Err: timedOut}
+		}}
+	_, err := ap.Install(t.Context(), spec(), InstallOptions{Mode: ModeDaemonSet})
+	var failed *rollout.FailedError
+	if !errors.As(err, &failed) {
+		t.Fatalf("error = %v, want the deploy's failure kept", err)
+	}
+	if want := "; 0 of 1 nodes have a Ready agent, missing on n1 (ImagePullBackOff)"; !strings.HasSuffix(err.Error(), want) {
+		t.Errorf("error = %v, want it to end with %q", err, want)
+	}
+}
+
+func TestInstallWithoutDeployIsOnlyADryRun(t *testing.T) {
+	client := fake.NewClientset(envSecret(), node("n1"))
+	_, err := (&Installer{Client: client, Discovery: client.Discovery()}).Install(t.Context(), spec(), InstallOptions{Mode: ModeReplicationController})
+	if err == nil || !strings.Contains(err.Error(), "needs Installer.Deploy") {
+		t.Fatalf("error = %v, want a real install without Deploy refused", err)
+	}
+	if n := len(client.Actions()); n != 0 {
+		t.Errorf("the refused install sent %d requests", n)
 	}
 }

@@ -2,20 +2,16 @@ package nodeagent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"strings"
-	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/discovery"
-	"k8s.io/kubectl/pkg/polymorphichelpers"
 
-	"github.com/envops/kubectl-envops/pkg/kube/watcher"
 	"github.com/envops/kubectl-envops/pkg/rollout"
 )
 
@@ -57,7 +53,7 @@ func (ap *Installer) applyDaemonSet(ctx context.Context, spec Spec, opts Install
 		}
 		return res, nil
 	}
-	if ap.Deploy != nil && opts.DryRun == rollout.DryRunNone {
+	if opts.DryRun == rollout.DryRunNone {
 		return ap.deployDaemonSet(ctx, ds, opts, res)
 	}
 	out, err := rollout.ForceApply(ctx, dsClient, spec.Name, ds, opts.DryRun)
@@ -69,16 +65,10 @@ func (ap *Installer) applyDaemonSet(ctx context.Context, spec Spec, opts Install
 	switch {
 	case live == nil:
 		res.Action = ActionCreated
-	case unchangedDaemonSet(live, out, opts.DryRun != rollout.DryRunNone):
+	case unchangedDaemonSet(live, out):
 		res.Action = ActionUnchanged
 	default:
 		res.Action = ActionConfigured
-	}
-	if opts.DryRun != rollout.DryRunNone {
-		return res, nil
-	}
-	if err := ap.waitDaemonSet(ctx, out, opts.Timeout); err != nil {
-		return nil, err
 	}
 	return res, nil
 }
@@ -92,7 +82,7 @@ func (ap *Installer) deployDaemonSet(ctx context.Context, ds *appsv1.DaemonSet, 
 	}
 	r, err := ap.Deploy(ctx, res.Environment, obj, rollout.Options{Timeout: opts.Timeout})
 	if err != nil {
-		return nil, err
+		return nil, ap.explainDaemonSetFailure(ctx, ds, err)
 	}
 	switch r.Action {
 	case rollout.ActionCreated:
@@ -111,73 +101,23 @@ func (ap *Installer) deployDaemonSet(ctx context.Context, ds *appsv1.DaemonSet, 
 	return res, nil
 }
 
-// unchangedDaemonSet tells whether an apply left the DaemonSet as it was. A
-// real apply that changes nothing keeps the resourceVersion; a dry run
-// never bumps it, so there the spec's generation and the metadata tell.
-func unchangedDaemonSet(before, after *appsv1.DaemonSet, dryRun bool) bool {
-	if !dryRun {
-		return before.ResourceVersion == after.ResourceVersion
-	}
+// unchangedDaemonSet tells whether a server dry run of an apply would leave
+// the DaemonSet as it is: a dry run never bumps the resourceVersion, so
+// the spec's generation and the metadata tell.
+func unchangedDaemonSet(before, after *appsv1.DaemonSet) bool {
 	return before.Generation == after.Generation && maps.Equal(before.Labels, after.Labels) && maps.Equal(before.Annotations, after.Annotations)
 }
 
-// waitDaemonSet waits, as "kubectl rollout status" does, until every node
-// the DaemonSet should cover runs an available pod of its latest template.
-func (ap *Installer) waitDaemonSet(ctx context.Context, ds *appsv1.DaemonSet, timeout time.Duration) error {
-	if timeout <= 0 {
-		timeout = rollout.DefaultTimeout
-	}
-	wctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	err := ap.untilDaemonSetDone(wctx, ds)
-	if err == nil {
-		return nil
-	}
-	if wctx.Err() != nil && ctx.Err() == nil {
-		return fmt.Errorf("timed out after %s waiting for the pods of daemonset.apps/%s: %s", timeout, ds.Name, ap.coverage(ctx, ds.Namespace, ds.Name))
-	}
-	return fmt.Errorf("waiting for the pods of daemonset.apps/%s: %w", ds.Name, err)
-}
-
-// untilDaemonSetDone watches the DaemonSet until kubectl's status viewer
-// says it is rolled out, or ctx ends.
-func (ap *Installer) untilDaemonSetDone(ctx context.Context, ds *appsv1.DaemonSet) error {
-	w := watcher.New(ap.Client)
-	daemonSets := w.DaemonSets(ds.Namespace, ds.Name)
-	if err := w.Start(ctx); err != nil {
+// explainDaemonSetFailure adds to a DaemonSet's failed wait which nodes
+// lack a Ready agent, and why: the rollout counts pods, the user fixes nodes.
+func (ap *Installer) explainDaemonSetFailure(ctx context.Context, ds *appsv1.DaemonSet, err error) error {
+	var failed *rollout.FailedError
+	if !errors.As(err, &failed) || ctx.Err() != nil {
 		return err
 	}
-	defer w.Stop()
-	viewer := &polymorphichelpers.DaemonSetStatusViewer{}
-	for {
-		if err := w.Failed(); err != nil {
-			return err
-		}
-		cur, err := daemonSets.Get(ds.Name)
-		if apierrors.IsNotFound(err) {
-			return fmt.Errorf("DaemonSet %q was deleted while its pods were starting", ds.Name)
-		}
-		if err != nil {
-			return err
-		}
-		u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(cur)
-		if err != nil {
-			return err
-		}
-		if _, done, err := viewer.Status(&unstructured.Unstructured{Object: u}, 0); done || err != nil {
-			return err
-		}
-		if err := w.Wait(ctx, time.Time{}); err != nil {
-			return err
-		}
-	}
-}
-
-// coverage summarises the agent's status for an error message.
-func (ap *Installer) coverage(ctx context.Context, namespace, name string) string {
-	st, err := GetStatus(ctx, ap.Client, namespace, name)
-	if err != nil {
-		return "its status cannot be read: " + err.Error()
+	st, serr := GetStatus(ctx, ap.Client, ds.Namespace, ds.Name)
+	if serr != nil {
+		return err
 	}
 	ready, total := st.Covered()
 	var missing []string
@@ -186,5 +126,8 @@ func (ap *Installer) coverage(ctx context.Context, namespace, name string) strin
 			missing = append(missing, n.Node+" ("+n.Reason+")")
 		}
 	}
-	return fmt.Sprintf("%d of %d nodes have a Ready agent; missing on %s", ready, total, strings.Join(missing, ", "))
+	if len(missing) == 0 {
+		return err
+	}
+	return fmt.Errorf("%w; %d of %d nodes have a Ready agent, missing on %s", err, ready, total, strings.Join(missing, ", "))
 }

@@ -1,6 +1,7 @@
 package nodeagent
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/fake"
@@ -232,7 +234,11 @@ func TestInstallPresetChecksFirst(t *testing.T) {
 		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}},
 	}
 	client := fake.NewClientset(objs...)
-	ap := &Installer{Client: client, Discovery: client.Discovery()}
+	ap := &Installer{Client: client, Discovery: client.Discovery(),
+		Deploy: func(context.Context, string, *unstructured.Unstructured, rollout.Options) (rollout.Result, error) {
+			t.Error("the agent was deployed before what it needs was checked")
+			return rollout.Result{}, nil
+		}}
 	_, err := ap.Install(t.Context(), datadog(), InstallOptions{Mode: ModeDaemonSet})
 	if err == nil || !strings.Contains(err.Error(), "ServiceAccount") || !strings.Contains(err.Error(), "API key Secret") {
 		t.Fatalf("err = %v, want both missing pieces named", err)

@@ -51,16 +51,11 @@ func (ap *Installer) applyReplicationController(ctx context.Context, spec Spec, 
 		res.Action, res.Object = string(r.Action), plan.Desired
 		return res, nil
 	}
-	var r rollout.Result
-	if ap.Deploy != nil {
-		obj, cerr := asUnstructured(rc, "v1", KindReplicationController)
-		if cerr != nil {
-			return nil, cerr
-		}
-		r, err = ap.Deploy(ctx, res.Environment, obj, ro)
-	} else {
-		r, err = updater.Deploy(ctx, rc, ro)
+	obj, err := asUnstructured(rc, "v1", KindReplicationController)
+	if err != nil {
+		return nil, err
 	}
+	r, err := ap.Deploy(ctx, res.Environment, obj, ro)
 	if err != nil {
 		return nil, ap.explainPortFailure(ctx, spec, err)
 	}
