@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -13,7 +14,7 @@ import (
 // of the cycle able to start.
 func (c *Config) validateNeeds() []error {
 	var problems []error
-	for _, app := range sortedKeys(c.Needs) {
+	for _, app := range slices.Sorted(maps.Keys(c.Needs)) {
 		if errs := validation.IsDNS1123Label(app); len(errs) > 0 {
 			problems = append(problems, fieldErr(fmt.Sprintf("invalid app name %q in needs: use the app's directory name", app), "needs", app))
 		}
@@ -66,7 +67,7 @@ func (c *Config) NeedsCycle() []string {
 		state[app] = done
 		return nil
 	}
-	for _, app := range sortedKeys(c.Needs) {
+	for _, app := range slices.Sorted(maps.Keys(c.Needs)) {
 		if cycle := visit(app); cycle != nil {
 			return cycle
 		}

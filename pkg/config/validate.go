@@ -2,9 +2,10 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"path"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -84,7 +85,7 @@ func (c *Config) validate() []error {
 			known[l] = true
 		}
 	}
-	for _, l := range sortedKeys(c.Labels.Allowed) {
+	for _, l := range slices.Sorted(maps.Keys(c.Labels.Allowed)) {
 		if !known[l] {
 			problems = append(problems, fieldErr(fmt.Sprintf("labels.allowed names label %q, which is neither required nor optional: add it to one of them", l), "labels", "allowed", l))
 		}
@@ -103,7 +104,7 @@ func (c *Config) validate() []error {
 	if pattern.Unbalanced() {
 		problems = append(problems, fieldErr(fmt.Sprintf("labels.name pattern %q has an unbalanced brace: write placeholders as {label}", c.Labels.Name), "labels", "name"))
 	}
-	for _, l := range sortedKeys(c.Labels.Recommended) {
+	for _, l := range slices.Sorted(maps.Keys(c.Labels.Recommended)) {
 		if !known[l] {
 			problems = append(problems, fieldErr(fmt.Sprintf("labels.recommended maps label %q, which is neither required nor optional", l), "labels", "recommended", l))
 		}
@@ -112,13 +113,4 @@ func (c *Config) validate() []error {
 		}
 	}
 	return problems
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

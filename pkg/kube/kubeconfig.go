@@ -2,7 +2,8 @@ package kube
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -41,14 +42,14 @@ const MaxKubeconfigFileBytes = 4 << 20
 // MaxKubeconfigFileBytes: client-go reads each whole when it builds a
 // client, and would wait on a FIFO for ever.
 func CheckKubeconfigReferences(raw clientcmdapi.Config) error {
-	for _, name := range sortedKeys(raw.Clusters) {
+	for _, name := range slices.Sorted(maps.Keys(raw.Clusters)) {
 		if c := raw.Clusters[name]; c != nil && c.CertificateAuthority != "" {
 			if err := inputfile.Check(c.CertificateAuthority, fmt.Sprintf("the certificate-authority of cluster %q", name), MaxKubeconfigFileBytes); err != nil {
 				return err
 			}
 		}
 	}
-	for _, name := range sortedKeys(raw.AuthInfos) {
+	for _, name := range slices.Sorted(maps.Keys(raw.AuthInfos)) {
 		u := raw.AuthInfos[name]
 		if u == nil {
 			continue
@@ -63,13 +64,4 @@ func CheckKubeconfigReferences(raw clientcmdapi.Config) error {
 		}
 	}
 	return nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
