@@ -54,39 +54,52 @@ type controller interface {
 func kindOf(obj *unstructured.Unstructured, client kubernetes.Interface, ns, app string, events rollout.EventFunc) controller {
 	switch obj.GetKind() {
 	case KindDeployment:
-		return &deployments{rollout.Deployments{Client: client, Namespace: ns, Events: events}}
+		return &applied{&rollout.Deployments{Client: client, Namespace: ns, Events: events}, KindDeployment, client, ns}
 	case KindDaemonSet:
-		return &daemonSets{rollout.DaemonSets{Client: client, Namespace: ns, Events: events}}
+		return &applied{&rollout.DaemonSets{Client: client, Namespace: ns, Events: events}, KindDaemonSet, client, ns}
 	}
 	return &replicationControllers{rollout.ReplicationControllers{Client: client, Namespace: ns, Events: events}, app}
 }
 
-type daemonSets struct{ d rollout.DaemonSets }
+// appliedKind is a controller whose controller in the cluster rolls its
+// pods (a Deployment, a DaemonSet): the tool applies it and waits.
+type appliedKind interface {
+	Deploy(ctx context.Context, obj *unstructured.Unstructured, o rollout.Options) (rollout.Result, error)
+	Rollback(ctx context.Context, name string, o rollout.Options) (rollout.Result, error)
+	Preview(ctx context.Context, obj *unstructured.Unstructured, o rollout.Options) (runtime.Object, runtime.Object, error)
+}
 
-func (c *daemonSets) deploy(ctx context.Context, obj *unstructured.Unstructured, o rollout.Options) (rollout.Result, error) {
+type applied struct {
+	r         appliedKind
+	kind      string
+	client    kubernetes.Interface
+	namespace string
+}
+
+func (c *applied) deploy(ctx context.Context, obj *unstructured.Unstructured, o rollout.Options) (rollout.Result, error) {
 	if o.PauseAfter > 0 || o.Continue {
-		return rollout.Result{}, pauseError(KindDaemonSet, obj.GetName())
+		return rollout.Result{}, pauseError(c.kind, obj.GetName())
 	}
-	return c.d.Deploy(ctx, obj, o)
+	return c.r.Deploy(ctx, obj, o)
 }
 
-func (c *daemonSets) rollback(ctx context.Context, name string, o rollout.Options) (rollout.Result, error) {
-	return c.d.Rollback(ctx, name, o)
+func (c *applied) rollback(ctx context.Context, name string, o rollout.Options) (rollout.Result, error) {
+	return c.r.Rollback(ctx, name, o)
 }
 
-func (c *daemonSets) resume(_ context.Context, name string, _ rollout.Options) (rollout.Result, error) {
-	return rollout.Result{}, pauseError(KindDaemonSet, name)
+func (c *applied) resume(_ context.Context, name string, _ rollout.Options) (rollout.Result, error) {
+	return rollout.Result{}, pauseError(c.kind, name)
 }
 
-func (c *daemonSets) preview(ctx context.Context, obj *unstructured.Unstructured, o rollout.Options) (runtime.Object, runtime.Object, error) {
-	return c.d.Preview(ctx, obj, o)
+func (c *applied) preview(ctx context.Context, obj *unstructured.Unstructured, o rollout.Options) (runtime.Object, runtime.Object, error) {
+	return c.r.Preview(ctx, obj, o)
 }
 
-// other is a ReplicationController of the same name, which a node agent
-// runs when the cluster serves no DaemonSets: both would claim the same
-// host ports on every node.
-func (c *daemonSets) other(ctx context.Context, name string) (string, error) {
-	_, err := c.d.Client.CoreV1().ReplicationControllers(c.d.Namespace).Get(ctx, name, metav1.GetOptions{})
+// other is a ReplicationController of the same name: beside a Deployment
+// it would fight over the pods, beside a DaemonSet (a node agent's
+// fallback) over the host ports of every node.
+func (c *applied) other(ctx context.Context, name string) (string, error) {
+	_, err := c.client.CoreV1().ReplicationControllers(c.namespace).Get(ctx, name, metav1.GetOptions{})
 	return KindReplicationController, err
 }
 
@@ -122,32 +135,6 @@ func (c *replicationControllers) preview(ctx context.Context, obj *unstructured.
 func (c *replicationControllers) other(ctx context.Context, name string) (string, error) {
 	_, err := c.u.Client.AppsV1().Deployments(c.u.Namespace).Get(ctx, name, metav1.GetOptions{})
 	return KindDeployment, err
-}
-
-type deployments struct{ d rollout.Deployments }
-
-func (c *deployments) deploy(ctx context.Context, obj *unstructured.Unstructured, o rollout.Options) (rollout.Result, error) {
-	if o.PauseAfter > 0 || o.Continue {
-		return rollout.Result{}, pauseError(KindDeployment, obj.GetName())
-	}
-	return c.d.Deploy(ctx, obj, o)
-}
-
-func (c *deployments) rollback(ctx context.Context, name string, o rollout.Options) (rollout.Result, error) {
-	return c.d.Rollback(ctx, name, o)
-}
-
-func (c *deployments) resume(_ context.Context, name string, _ rollout.Options) (rollout.Result, error) {
-	return rollout.Result{}, pauseError(KindDeployment, name)
-}
-
-func (c *deployments) preview(ctx context.Context, obj *unstructured.Unstructured, o rollout.Options) (runtime.Object, runtime.Object, error) {
-	return c.d.Preview(ctx, obj, o)
-}
-
-func (c *deployments) other(ctx context.Context, name string) (string, error) {
-	_, err := c.d.Client.CoreV1().ReplicationControllers(c.d.Namespace).Get(ctx, name, metav1.GetOptions{})
-	return KindReplicationController, err
 }
 
 func pauseError(kind, name string) error {
