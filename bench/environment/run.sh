@@ -7,7 +7,9 @@
 #
 # The benchmark starts its own cluster, or reuses the dev cluster when
 # ENVOPS_E2E_KUBECONFIG names the kubeconfig of "make cluster-up".
-# BENCH_COUNT is the number of rounds (default 3).
+# BENCH_COUNT is the number of rounds (default 3); BENCH_CONTROLLER_QPS
+# the request rate of the started cluster's controllers
+# (kube-controller-manager --kube-api-qps; default its own, 20).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export BENCH_COUNT="${BENCH_COUNT:-3}"
@@ -20,13 +22,17 @@ go test -count=1 -run '^$' -bench '^BenchmarkDeployAll$' -benchtime 1x -timeout 
 				if ($i == "all/serial") ratio = $(i-1)
 				if ($i == "noop-s/op") noop = $(i-1)
 				if ($i == "rounds") rounds = $(i-1)
+				if ($i == "controller-qps") qps = $(i-1)
 			}
 			found = 1
 		}
 		{ print }
 		END {
 			if (!found) { print "error: the benchmark printed no result" > "/dev/stderr"; exit 1 }
-			printf "\n40 apps x 2 replicas to a new image (mean of %d rounds):\n", rounds
+			if (qps < 0) how = "as the reused cluster was started"
+			else if (qps == 0) how = "20 requests/s, its default"
+			else how = qps " requests/s"
+			printf "\n40 apps x 2 replicas to a new image (mean of %d rounds; kube-controller-manager at %s):\n", rounds, how
 			printf "  kubectl envops deploy --all                 %8.2fs\n", all
 			printf "  40 x kubectl envops deploy APP, one by one  %8.2fs\n", serial
 			printf "  ratio                                       %8.2f   (target <= 0.35)\n", ratio

@@ -38,6 +38,10 @@ type Options struct {
 	// NoMetrics starts the cluster without metrics-server and kwok's
 	// emulated resource usage, as a cluster that serves no metrics API.
 	NoMetrics bool
+	// ControllerQPS, when above zero, is the request rate of each
+	// controller of kube-controller-manager (--kube-api-qps, with a burst
+	// of twice as much); zero keeps its default of 20.
+	ControllerQPS int
 	// Log receives one line per step.
 	Log io.Writer
 	// StopWithParent kills every component when the process that started
@@ -181,16 +185,20 @@ func Up(ctx context.Context, o Options) (c *Cluster, err error) {
 
 	fmt.Fprintf(o.Log, "[%s] starting kube-controller-manager and kube-scheduler\n", o.Name)
 	kc := "--kubeconfig=" + c.Kubeconfig
-	if err := c.start(ControllerManager, kcmPort, kc, "--authentication-kubeconfig="+c.Kubeconfig, "--authorization-kubeconfig="+c.Kubeconfig,
-		"--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(kcmPort),
-		"--service-account-private-key-file="+c.pki.path("sa.key"), "--root-ca-file="+c.pki.path("ca.crt"),
+	kcm := []string{kc, "--authentication-kubeconfig=" + c.Kubeconfig, "--authorization-kubeconfig=" + c.Kubeconfig,
+		"--bind-address=127.0.0.1", "--secure-port=" + strconv.Itoa(kcmPort),
+		"--service-account-private-key-file=" + c.pki.path("sa.key"), "--root-ca-file=" + c.pki.path("ca.crt"),
 		"--use-service-account-credentials=true", "--leader-elect=false", "--controllers=*,-nodeipam",
 		// kwok's nodes cannot renew their leases while a test stops the API
 		// server; on a loaded machine its restart can outlast the default
 		// grace, and the nodes' pods would be marked not Ready by the
 		// cluster rather than by what the test exercises.
 		"--node-monitor-grace-period=5m",
-		"--cert-dir="+filepath.Join(dir, "kcm-certs")); err != nil {
+		"--cert-dir=" + filepath.Join(dir, "kcm-certs")}
+	if o.ControllerQPS > 0 {
+		kcm = append(kcm, "--kube-api-qps="+strconv.Itoa(o.ControllerQPS), "--kube-api-burst="+strconv.Itoa(2*o.ControllerQPS))
+	}
+	if err := c.start(ControllerManager, kcmPort, kcm...); err != nil {
 		return c, err
 	}
 	if err := c.start(Scheduler, schedPort, kc, "--authentication-kubeconfig="+c.Kubeconfig, "--authorization-kubeconfig="+c.Kubeconfig,

@@ -31,6 +31,8 @@ type SetOptions struct {
 	// NoMetrics names the clusters to start without metrics-server and
 	// kwok's emulated usage (see Options.NoMetrics).
 	NoMetrics []string
+	// ControllerQPS: see Options.ControllerQPS.
+	ControllerQPS int
 	// Log receives progress lines.
 	Log io.Writer
 	// StopWithParent: see Options.StopWithParent.
@@ -79,7 +81,7 @@ func StartSet(ctx context.Context, o SetOptions) (*Set, error) {
 		go func() {
 			defer wg.Done()
 			c, err := Up(ctx, Options{Name: name, Nodes: o.Nodes, StateDir: o.StateDir, BinDir: binDir, Log: o.Log,
-				NoMetrics: slices.Contains(o.NoMetrics, name), StopWithParent: o.StopWithParent})
+				NoMetrics: slices.Contains(o.NoMetrics, name), ControllerQPS: o.ControllerQPS, StopWithParent: o.StopWithParent})
 			s.Clusters[i] = c
 			if err != nil {
 				errs[i] = fmt.Errorf("cluster %s: %w", name, err)
