@@ -31,7 +31,7 @@ go test -count=1 -run '^$' -bench '^BenchmarkDeployAll$' -benchtime 1x -timeout 
 			if (!found) { print "error: the benchmark printed no result" > "/dev/stderr"; exit 1 }
 			if (qps < 0) how = "as the reused cluster was started"
 			else if (qps == 0) how = "20 requests/s, its default"
-			else how = qps " requests/s"
+			else how = int(qps) " requests/s"
 			printf "\n40 apps x 2 replicas to a new image (mean of %d rounds; kube-controller-manager at %s):\n", rounds, how
 			printf "  kubectl envops deploy --all                 %8.2fs\n", all
 			printf "  40 x kubectl envops deploy APP, one by one  %8.2fs\n", serial
