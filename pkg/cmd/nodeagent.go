@@ -23,7 +23,6 @@ import (
 	"github.com/envops/kubectl-envops/pkg/nodeagent"
 	"github.com/envops/kubectl-envops/pkg/rbac"
 	"github.com/envops/kubectl-envops/pkg/rollout"
-	"github.com/envops/kubectl-envops/pkg/text"
 	"github.com/envops/kubectl-envops/pkg/transform"
 	"github.com/envops/kubectl-envops/pkg/version"
 )
@@ -529,7 +528,7 @@ func (o *NodeAgentOptions) deploy(say func(string, ...any)) func(ctx context.Con
 		d := o.deployer(env)
 		d.Events = func(e rollout.Event) {
 			if e.Message != "" && e.Type != rollout.EventDone {
-				say("%s: %s\n", e.Type, text.Escape(e.Message))
+				say("%s: %s", e.Type, e.Message)
 			}
 		}
 		res := d.Deploy(ctx, deploy.Request{App: o.Name, Plan: &deploy.Plan{Controllers: []*unstructured.Unstructured{obj}}, Options: ro, Cause: o.Cause})

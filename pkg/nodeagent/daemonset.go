@@ -119,7 +119,6 @@ func (ap *Installer) explainDaemonSetFailure(ctx context.Context, ds *appsv1.Dae
 	if serr != nil {
 		return err
 	}
-	ready, total := st.Covered()
 	var missing []string
 	for _, n := range st.Nodes {
 		if n.Schedulable && !n.Ready {
@@ -129,5 +128,5 @@ func (ap *Installer) explainDaemonSetFailure(ctx context.Context, ds *appsv1.Dae
 	if len(missing) == 0 {
 		return err
 	}
-	return fmt.Errorf("%w; %d of %d nodes have a Ready agent, missing on %s", err, ready, total, strings.Join(missing, ", "))
+	return fmt.Errorf("%w; no Ready agent on %s", err, strings.Join(missing, ", "))
 }

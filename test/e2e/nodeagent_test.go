@@ -20,6 +20,8 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/kubectl/pkg/util/podutils"
+
+	"github.com/envops/kubectl-envops/test/cluster"
 )
 
 // The agents of these tests select their pods by the convention's name
@@ -536,5 +538,27 @@ func TestNodeAgentRefusesBadInput(t *testing.T) {
 	}
 	if dss, _ := cs.AppsV1().DaemonSets(bare).List(t.Context(), metav1.ListOptions{}); len(dss.Items) != 0 {
 		t.Errorf("the agent was applied to a namespace without the environment Secret")
+	}
+}
+
+// An agent whose image cannot be pulled: the DaemonSet cannot be rolled
+// back, so it is left in place (exit 3), and the error names every node
+// without a Ready agent and why; the progress lines are plain lines.
+func TestNodeAgentDaemonSetFailureNamesTheNodes(t *testing.T) {
+	cs, ns := agentNamespace(t)
+	r := nodeAgent(t, ns, agentName, "--image", "registry.example/"+cluster.ImagePullBackOffWord+":1", "--host-port", "18108", "--mode", "daemonset", "--timeout", "10s")
+	if r.ExitCode != 3 {
+		t.Fatalf("want exit 3 (the agent left in place):\n%s", r)
+	}
+	for _, n := range schedulableNodes(t, cs) {
+		if want := n + " (ImagePullBackOff)"; !strings.Contains(r.Stderr, want) {
+			t.Errorf("stderr does not name %s:\n%s", want, r)
+		}
+	}
+	if !strings.Contains(r.Stdout, "started: applied DaemonSet monitor") {
+		t.Errorf("no progress line for the DaemonSet:\n%s", r)
+	}
+	if strings.Contains(r.Stdout, `\n`) {
+		t.Errorf("a progress line ends in an escaped newline:\n%s", r)
 	}
 }
