@@ -411,7 +411,7 @@ func (r *rcRun) write(ctx context.Context, p *Plan) (*corev1.ReplicationControll
 	}
 	switch {
 	case p.Live == nil:
-		r.emit(Event{Type: EventStarted, Desired: p.target.desired, Message: fmt.Sprintf("creating ReplicationController %s with %d replicas", r.name, p.target.desired)})
+		r.emit(Event{Type: EventStarted, Desired: p.target.desired, Message: fmt.Sprintf("creating ReplicationController %s with %s", r.name, countOf(p.target.desired, "replica"))})
 		out, err := rcs.Create(ctx, p.Desired, metav1.CreateOptions{FieldManager: FieldManager})
 		if err != nil {
 			return nil, fmt.Errorf("cannot create ReplicationController %q: %w", r.name, err)

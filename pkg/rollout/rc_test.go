@@ -667,3 +667,29 @@ func TestTheRecordCarriesTheImageRolledOut(t *testing.T) {
 		t.Errorf("after the rollback the image asked for is %q, want the image rolled back to", got)
 	}
 }
+
+// A new controller is announced with its replicas counted in words.
+func TestCreatingSaysHowManyReplicas(t *testing.T) {
+	for _, tc := range []struct {
+		replicas int32
+		want     string
+	}{
+		{1, "creating ReplicationController web with 1 replica"},
+		{3, "creating ReplicationController web with 3 replicas"},
+	} {
+		c := newCluster(t, 7)
+		c.run()
+		var started []string
+		u := &ReplicationControllers{Client: c.cs, Namespace: c.ns, Events: func(e Event) {
+			if e.Type == EventStarted {
+				started = append(started, e.Message)
+			}
+		}}
+		if _, err := u.Deploy(testCtx(t), webRC("web:1", tc.replicas), fast(Options{})); err != nil {
+			t.Fatal(err)
+		}
+		if len(started) != 1 || started[0] != tc.want {
+			t.Errorf("started %q, want %q", started, tc.want)
+		}
+	}
+}
