@@ -302,8 +302,12 @@ func (o *TopOptions) notes(w io.Writer, results []top.Result) {
 			if n > 3 {
 				shown = append(slices.Clone(shown[:3]), "...")
 			}
-			fmt.Fprintf(w, "note: %s: %d running pods have no metrics yet and are not counted (metrics-server reports a new pod after one or two scrapes): %s\n",
-				o.where(r), n, strings.Join(shown, ", "))
+			pods := "running pods have no metrics yet and are"
+			if n == 1 {
+				pods = "running pod has no metrics yet and is"
+			}
+			fmt.Fprintf(w, "note: %s: %d %s not counted (metrics-server reports a new pod after one or two scrapes): %s\n",
+				o.where(r), n, pods, strings.Join(shown, ", "))
 		}
 	}
 }

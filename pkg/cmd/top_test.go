@@ -294,7 +294,7 @@ func TestTopWatchPrintsOnChange(t *testing.T) {
 	if got := strings.Count(out.String(), "TIER "); got != 2 {
 		t.Errorf("the table was printed %d times over %d rounds, want twice (once more after the change):\n%s", got, rounds, out)
 	}
-	if got := strings.Count(out.String(), "1 running pods have no metrics yet"); got != 1 {
+	if got := strings.Count(out.String(), "1 running pod has no metrics yet and is not counted"); got != 1 {
 		t.Errorf("the note of the unmeasured pod is printed %d times:\n%s", got, out)
 	}
 }
