@@ -23,6 +23,7 @@ import (
 	"github.com/envops/kubectl-envops/pkg/nodeagent"
 	"github.com/envops/kubectl-envops/pkg/rbac"
 	"github.com/envops/kubectl-envops/pkg/rollout"
+	"github.com/envops/kubectl-envops/pkg/text"
 	"github.com/envops/kubectl-envops/pkg/transform"
 	"github.com/envops/kubectl-envops/pkg/version"
 )
@@ -353,7 +354,7 @@ func (o *NodeAgentOptions) printInstall(res *nodeagent.InstallResult, say func(s
 	}
 	line := fmt.Sprintf("%s %s in namespace %q", nodeagent.Ref(kind, o.Name), res.Action, o.Namespace)
 	if res.Mode == nodeagent.ModeReplicationController {
-		line += fmt.Sprintf(" with %d replicas, one per schedulable node", res.Nodes.Count())
+		line += fmt.Sprintf(" with %s, one per schedulable node", text.Count(res.Nodes.Count(), "replica"))
 	}
 	line += fmt.Sprintf(" (%s: %s)", res.Mode, res.Why)
 	say("%s%s", line, dryRunSuffix(o.dryRun))
@@ -374,9 +375,9 @@ func (o *NodeAgentOptions) printSync(res *nodeagent.SyncResult) {
 	case res.Updating != "":
 		printLine(o.Out, "%s is being updated through %s; its replicas are left to the update", ref, res.Updating)
 	case res.Scaled():
-		printLine(o.Out, "%s scaled from %d to %d replicas: %d schedulable nodes%s", ref, res.From, res.To, res.Nodes.Count(), dryRunSuffix(o.dryRun))
+		printLine(o.Out, "%s scaled from %d to %s: %s%s", ref, res.From, text.Count(res.To, "replica"), text.Count(res.Nodes.Count(), "schedulable node"), dryRunSuffix(o.dryRun))
 	default:
-		printLine(o.Out, "%s has %d replicas, one per schedulable node: nothing to change", ref, res.To)
+		printLine(o.Out, "%s has %s, one per schedulable node: nothing to change", ref, text.Count(res.To, "replica"))
 	}
 	for _, e := range res.Nodes.Excluded {
 		printLine(o.Out, "  not counted: node %s (%s)", e.Node, e.Reason)

@@ -16,6 +16,7 @@ import (
 	"k8s.io/kubectl/pkg/polymorphichelpers"
 
 	"github.com/envops/kubectl-envops/pkg/kube/watcher"
+	"github.com/envops/kubectl-envops/pkg/text"
 )
 
 const kindDaemonSet = "DaemonSet"
@@ -93,7 +94,7 @@ func (d *DaemonSets) Deploy(ctx context.Context, obj *unstructured.Unstructured,
 	if cur, err := client.Get(ctx, name, metav1.GetOptions{}); err == nil {
 		ready = cur.Status.NumberAvailable
 	}
-	d.emit(name, Event{Type: EventDone, Desired: ready, Updated: ready, Ready: ready, Serving: ready, Message: fmt.Sprintf("%s runs %s of %s", name, countOf(ready, "ready pod"), imagesOf(&out.Spec.Template))})
+	d.emit(name, Event{Type: EventDone, Desired: ready, Updated: ready, Ready: ready, Serving: ready, Message: fmt.Sprintf("%s runs %s of %s", name, text.Count(ready, "ready pod"), imagesOf(&out.Spec.Template))})
 	return Result{Kind: kindDaemonSet, Name: name, Action: action, Replicas: ready, Record: rec}, nil
 }
 

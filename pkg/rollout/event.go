@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/envops/kubectl-envops/pkg/kube/watcher"
+	"github.com/envops/kubectl-envops/pkg/text"
 )
 
 // EventType names a step of a deploy.
@@ -95,17 +96,5 @@ func ProgressMessage(e Event) string {
 	if e.Old == 0 {
 		return msg + ", no old pod left"
 	}
-	return msg + ", " + countOf(e.Old, "old pod") + " to replace"
-}
-
-// countOf is n and noun, plural when n is not 1: "1 old pod", "3 old pods".
-func countOf(n int32, noun string) string {
-	return fmt.Sprintf("%d %s", n, plural(n, noun))
-}
-
-func plural(n int32, noun string) string {
-	if n == 1 {
-		return noun
-	}
-	return noun + "s"
+	return msg + ", " + text.Count(e.Old, "old pod") + " to replace"
 }

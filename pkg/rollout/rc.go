@@ -23,6 +23,7 @@ import (
 
 	"github.com/envops/kubectl-envops/pkg/audit"
 	"github.com/envops/kubectl-envops/pkg/kube/watcher"
+	"github.com/envops/kubectl-envops/pkg/text"
 )
 
 const kindRC = "ReplicationController"
@@ -411,7 +412,7 @@ func (r *rcRun) write(ctx context.Context, p *Plan) (*corev1.ReplicationControll
 	}
 	switch {
 	case p.Live == nil:
-		r.emit(Event{Type: EventStarted, Desired: p.target.desired, Message: fmt.Sprintf("creating ReplicationController %s with %s", r.name, countOf(p.target.desired, "replica"))})
+		r.emit(Event{Type: EventStarted, Desired: p.target.desired, Message: fmt.Sprintf("creating ReplicationController %s with %s", r.name, text.Count(p.target.desired, "replica"))})
 		out, err := rcs.Create(ctx, p.Desired, metav1.CreateOptions{FieldManager: FieldManager})
 		if err != nil {
 			return nil, fmt.Errorf("cannot create ReplicationController %q: %w", r.name, err)
@@ -681,7 +682,7 @@ func (r *rcRun) follow(ctx context.Context, written *corev1.ReplicationControlle
 					return err
 				}
 			}
-			r.emit(Event{Type: EventDone, Desired: t.desired, Updated: t.desired, Ready: t.desired, Serving: t.desired, Message: fmt.Sprintf("%s runs %s of %s", r.name, countOf(t.desired, "ready pod"), strings.Join(imageList(rc.Spec.Template), ", "))})
+			r.emit(Event{Type: EventDone, Desired: t.desired, Updated: t.desired, Ready: t.desired, Serving: t.desired, Message: fmt.Sprintf("%s runs %s of %s", r.name, text.Count(t.desired, "ready pod"), strings.Join(imageList(rc.Spec.Template), ", "))})
 			return nil
 		}
 		wake := progressAt.Add(timeout)
@@ -714,7 +715,7 @@ func (r *rcRun) keepScaling(ctx context.Context, rc *corev1.ReplicationControlle
 		return err
 	}
 	r.emit(Event{Type: EventNotice, Desired: replicas, Message: fmt.Sprintf("%s was scaled to %d replicas by someone else during the update; the update keeps that and heads for %s instead of %d",
-		r.name, replicas, countOf(replicas, "pod"), was)})
+		r.name, replicas, text.Count(replicas, "pod"), was)})
 	return nil
 }
 
@@ -803,7 +804,7 @@ func (r *rcRun) deletePods(ctx context.Context, pods []*corev1.Pod) error {
 	for _, p := range pods {
 		names = append(names, p.Name)
 	}
-	r.step("deleted %s: %s", countOf(int32(len(pods)), "old pod"), strings.Join(names, ", "))
+	r.step("deleted %s: %s", text.Count(int32(len(pods)), "old pod"), strings.Join(names, ", "))
 	return nil
 }
 
@@ -873,7 +874,7 @@ func (r *rcRun) rollBack(ctx context.Context, live *corev1.ReplicationController
 	if err := r.follow(ctx, written, p); err != nil {
 		return err
 	}
-	r.emit(Event{Type: EventRolledBack, Desired: p.target.desired, Updated: p.target.desired, Ready: p.target.desired, Message: fmt.Sprintf("rolled back: %s runs %s of the previous template", r.name, countOf(p.target.desired, "pod"))})
+	r.emit(Event{Type: EventRolledBack, Desired: p.target.desired, Updated: p.target.desired, Ready: p.target.desired, Message: fmt.Sprintf("rolled back: %s runs %s of the previous template", r.name, text.Count(p.target.desired, "pod"))})
 	return nil
 }
 

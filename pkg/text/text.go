@@ -91,3 +91,12 @@ func Clip(s string, max int) string {
 	}
 	return fmt.Sprintf("%s...(%d bytes in all)", s[:cut], len(s))
 }
+
+// Count is n and noun, plural when n is not 1: "1 replica", "3 replicas".
+// Nouns whose plural is not noun+"s" are not for it.
+func Count[N ~int | ~int32 | ~int64](n N, noun string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, noun)
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}

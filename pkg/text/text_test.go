@@ -46,3 +46,17 @@ func TestClip(t *testing.T) {
 		t.Errorf("Clip split a rune: %q", got)
 	}
 }
+
+func TestCount(t *testing.T) {
+	for _, tc := range []struct {
+		n    int
+		want string
+	}{{0, "0 replicas"}, {1, "1 replica"}, {2, "2 replicas"}} {
+		if got := Count(tc.n, "replica"); got != tc.want {
+			t.Errorf("Count(%d) = %q, want %q", tc.n, got, tc.want)
+		}
+	}
+	if got := Count(int32(1), "ready pod"); got != "1 ready pod" {
+		t.Errorf("Count(int32(1)) = %q", got)
+	}
+}
