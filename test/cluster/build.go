@@ -471,19 +471,33 @@ func (c lineCounter) Write(p []byte) (int, error) {
 // writeKwokStages concatenates the stage definitions that ship in the kwok
 // module: without stages kwok refuses to start.
 func writeKwokStages(modJSON []byte, dst string) error {
-	var mod struct{ Dir string }
-	if err := json.Unmarshal(modJSON, &mod); err != nil {
+	dir, err := moduleDir(modJSON)
+	if err != nil {
 		return err
 	}
-	var buf bytes.Buffer
-	for _, f := range []string{
+	return concatYAML(dst, dir,
 		"kustomize/stage/node/fast/node-initialize.yaml",
 		"kustomize/stage/node/heartbeat/node-heartbeat.yaml",
 		"kustomize/stage/pod/fast/pod-ready.yaml",
 		"kustomize/stage/pod/fast/pod-complete.yaml",
-		"kustomize/stage/pod/fast/pod-delete.yaml",
-	} {
-		b, err := os.ReadFile(filepath.Join(mod.Dir, f))
+		"kustomize/stage/pod/fast/pod-delete.yaml")
+}
+
+// moduleDir is the directory of a downloaded module, from what
+// "go mod download -json" printed for it.
+func moduleDir(modJSON []byte) (string, error) {
+	var mod struct{ Dir string }
+	if err := json.Unmarshal(modJSON, &mod); err != nil {
+		return "", err
+	}
+	return mod.Dir, nil
+}
+
+// concatYAML writes the files of dir to dst as one YAML stream.
+func concatYAML(dst, dir string, files ...string) error {
+	var buf bytes.Buffer
+	for _, f := range files {
+		b, err := os.ReadFile(filepath.Join(dir, f))
 		if err != nil {
 			return err
 		}

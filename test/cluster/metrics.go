@@ -1,10 +1,8 @@
 package cluster
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -47,30 +45,17 @@ var kwokUsageKinds = []string{"Metric", "ClusterResourceUsage", "ResourceUsage"}
 // (kwokUsageFile): the Metric serving kubelet-style resource metrics per
 // node, and the ClusterResourceUsage reading usage from pod annotations.
 func writeKwokMetrics(modJSON []byte, dir string) error {
-	var mod struct{ Dir string }
-	if err := json.Unmarshal(modJSON, &mod); err != nil {
+	mod, err := moduleDir(modJSON)
+	if err != nil {
 		return err
 	}
-	concat := func(dst string, files ...string) error {
-		var buf bytes.Buffer
-		for _, f := range files {
-			b, err := os.ReadFile(filepath.Join(mod.Dir, f))
-			if err != nil {
-				return err
-			}
-			buf.WriteString("---\n")
-			buf.Write(b)
-			buf.WriteString("\n")
-		}
-		return os.WriteFile(filepath.Join(dir, dst), buf.Bytes(), 0o644)
-	}
-	if err := concat(kwokCRDsFile,
+	if err := concatYAML(filepath.Join(dir, kwokCRDsFile), mod,
 		"kustomize/crd/bases/kwok.x-k8s.io_metrics.yaml",
 		"kustomize/crd/bases/kwok.x-k8s.io_clusterresourceusages.yaml",
 		"kustomize/crd/bases/kwok.x-k8s.io_resourceusages.yaml"); err != nil {
 		return err
 	}
-	return concat(kwokUsageFile,
+	return concatYAML(filepath.Join(dir, kwokUsageFile), mod,
 		"kustomize/metrics/resource/metrics-resource.yaml",
 		"kustomize/metrics/usage/usage-from-annotation.yaml")
 }
