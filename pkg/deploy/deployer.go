@@ -1,11 +1,11 @@
 package deploy
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -19,7 +19,6 @@ import (
 	"github.com/envops/kubectl-envops/pkg/audit"
 	"github.com/envops/kubectl-envops/pkg/drift"
 	"github.com/envops/kubectl-envops/pkg/environment"
-	"github.com/envops/kubectl-envops/pkg/kube"
 	"github.com/envops/kubectl-envops/pkg/rbac"
 	"github.com/envops/kubectl-envops/pkg/rollout"
 )
@@ -163,12 +162,7 @@ func (d *Deployer) Namespaces(p *Plan) []string {
 	if len(seen) == 0 {
 		seen[d.Target.Namespace] = true
 	}
-	out := make([]string, 0, len(seen))
-	for ns := range seen {
-		out = append(out, ns)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(seen))
 }
 
 func (d *Deployer) namespaceOf(obj *unstructured.Unstructured) string {
@@ -278,9 +272,8 @@ func (d *Deployer) deploy(ctx context.Context, req Request, res *Result) error {
 	res.Image = imageOf(p.Controllers)
 	namespaces := d.Namespaces(p)
 	// The environment and access checks run before anything else touches
-	// the cluster, bounded by --timeout too, so that a server that never
-	// answers cannot hold the deploy.
-	checkCtx, cancel := kube.WithTimeoutCause(ctx, cmp.Or(o.Timeout, rollout.DefaultTimeout), "--timeout")
+	// the cluster.
+	checkCtx, cancel := checkTimeout(ctx, o.Timeout)
 	defer cancel()
 	if err := d.checkNamespaces(checkCtx, namespaces, dryRun); err != nil {
 		return err
@@ -316,7 +309,7 @@ func (d *Deployer) deploy(ctx context.Context, req Request, res *Result) error {
 	// as its overlay renders needs no write access to say so.
 	record := audit.Record{Environment: d.Target.Env, Cause: req.Cause}
 	if o.DryRun != rollout.DryRunClient {
-		accessCtx, cancel := kube.WithTimeoutCause(ctx, cmp.Or(o.Timeout, rollout.DefaultTimeout), "--timeout")
+		accessCtx, cancel := checkTimeout(ctx, o.Timeout)
 		user, err := d.access(accessCtx, namespaces)
 		cancel()
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -37,9 +38,16 @@ func (d *Deployer) checkNamespaces(ctx context.Context, namespaces []string, dry
 // that deploying several apps to a cluster that does not serve the
 // environment stops with one error rather than one per app.
 func (d *Deployer) Preflight(ctx context.Context, timeout time.Duration, dryRun bool) error {
-	ctx, cancel := kube.WithTimeoutCause(ctx, cmp.Or(timeout, rollout.DefaultTimeout), "--timeout")
+	ctx, cancel := checkTimeout(ctx, timeout)
 	defer cancel()
 	return d.checkNamespaces(ctx, []string{d.Target.Namespace}, dryRun)
+}
+
+// checkTimeout bounds the checks that run before a deploy touches the
+// cluster by --timeout too, so that a server that never answers cannot
+// hold the deploy.
+func checkTimeout(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	return kube.WithTimeoutCause(ctx, cmp.Or(timeout, rollout.DefaultTimeout), "--timeout")
 }
 
 // access checks that the user may deploy in every namespace, once per
@@ -82,13 +90,7 @@ func (d *Deployer) createNamespace(ctx context.Context, ns string, dryRun bool) 
 	if err != nil {
 		return fmt.Errorf("context %q: cannot tell which environment the cluster serves before creating namespace %q: %w", t.Context, ns, err)
 	}
-	var found []string
-	for _, env := range declared {
-		if !slices.Contains(found, env) {
-			found = append(found, env)
-		}
-	}
-	slices.Sort(found)
+	found := slices.Compact(slices.Sorted(maps.Values(declared)))
 	switch {
 	case len(found) == 0:
 		return fmt.Errorf("context %q declares no environment in any namespace, so namespace %q is not created for %q: declare the cluster first with \"kubectl envops init-env %s --context %s\"", t.Context, ns, t.Env, t.Env, t.Context)

@@ -2,7 +2,6 @@ package deploy
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,8 +18,6 @@ import (
 
 	"github.com/envops/kubectl-envops/pkg/applyset"
 	"github.com/envops/kubectl-envops/pkg/audit"
-	"github.com/envops/kubectl-envops/pkg/kube"
-	"github.com/envops/kubectl-envops/pkg/rollout"
 )
 
 // Preview is one object as it is and as the deploy would leave it, which
@@ -124,7 +121,7 @@ func (d *Deployer) previews(ctx context.Context, req Request, marked *Plan, stal
 // whose objects already match has none.
 func (d *Deployer) Diff(ctx context.Context, req Request, streams genericiooptions.IOStreams) (bool, error) {
 	p := req.Plan
-	checkCtx, cancel := kube.WithTimeoutCause(ctx, cmp.Or(req.Options.Timeout, rollout.DefaultTimeout), "--timeout")
+	checkCtx, cancel := checkTimeout(ctx, req.Options.Timeout)
 	defer cancel()
 	if err := d.checkNamespaces(checkCtx, d.Namespaces(p), true); err != nil {
 		return false, err
