@@ -229,19 +229,25 @@ func environmentListCompletion(g *Globals) cobra.CompletionFunc {
 	single := environmentNameCompletion(g)
 	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 		names, directive := single(cmd, args, toComplete)
-		i := strings.LastIndexByte(toComplete, ',')
-		if i < 0 {
-			return names, directive
-		}
-		named := strings.Split(toComplete[:i], ",")
-		var out []string
-		for _, n := range names {
-			if !slices.Contains(named, n) {
-				out = append(out, toComplete[:i+1]+n)
-			}
-		}
-		return out, directive
+		return listItems(names, toComplete), directive
 	}
+}
+
+// listItems completes the last item of a comma-separated list: the names
+// not yet in it, each after the items typed.
+func listItems(names []string, toComplete string) []string {
+	i := strings.LastIndexByte(toComplete, ',')
+	if i < 0 {
+		return names
+	}
+	named := strings.Split(toComplete[:i], ",")
+	var out []string
+	for _, n := range names {
+		if !slices.Contains(named, n) {
+			out = append(out, toComplete[:i+1]+n)
+		}
+	}
+	return out
 }
 
 // projectNames offers names read from the project file, as the first

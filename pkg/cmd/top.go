@@ -395,16 +395,6 @@ func labelListCompletion(g *Globals) cobra.CompletionFunc {
 			cfg = config.Default()
 		}
 		names := append(slices.Clone(cfg.Labels.Required), cfg.Labels.Optional...)
-		prefix, named := "", []string(nil)
-		if i := strings.LastIndexByte(toComplete, ','); i >= 0 {
-			prefix, named = toComplete[:i+1], strings.Split(toComplete[:i], ",")
-		}
-		var out []string
-		for _, n := range names {
-			if !slices.Contains(named, n) {
-				out = append(out, prefix+n)
-			}
-		}
-		return out, cobra.ShellCompDirectiveNoFileComp
+		return listItems(names, toComplete), cobra.ShellCompDirectiveNoFileComp
 	}
 }
